@@ -1,0 +1,116 @@
+//! The one public error type of the crate.
+
+/// Everything that can go wrong in `secrets-core`.
+///
+/// Messages are lowercase, name the offending input in backticks, never contain
+/// secret values, and say what to do where that helps. Failures to authenticate
+/// a ciphertext or a MAC are deliberately opaque ([`Error::Unauthenticated`]):
+/// a more specific message would be an oracle for an attacker.
+///
+/// The enum is `#[non_exhaustive]`: match the variants you handle and keep a
+/// wildcard arm for the rest.
+///
+/// ```
+/// use secrets_core::{Error, crypto::Envelope};
+///
+/// let err = Envelope::parse(&[1, 0, 0]).unwrap_err();
+/// assert!(matches!(err, Error::Truncated { .. }));
+/// assert!(err.to_string().contains("envelope"));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A ciphertext or MAC did not verify: wrong key, wrong context, or the
+    /// bytes were altered. Deliberately carries no detail.
+    #[error("ciphertext could not be authenticated")]
+    Unauthenticated,
+
+    /// An envelope starts with a format version this build does not know.
+    #[error("envelope version `{found}` is not supported (this build reads version {supported})")]
+    UnsupportedVersion {
+        /// The version byte found.
+        found: u8,
+        /// The version this build reads and writes.
+        supported: u8,
+    },
+
+    /// An envelope names a key that is not in the key ring.
+    #[error(
+        "envelope was sealed with key `{key_id}`, which this key ring does not hold; load the key ring with that key before opening it"
+    )]
+    UnknownKey {
+        /// The key id found in the envelope.
+        key_id: u32,
+    },
+
+    /// Input is shorter than its format allows.
+    #[error("{what} is {len} bytes, shorter than the minimum of {min}")]
+    Truncated {
+        /// What was being read (for example `envelope`).
+        what: &'static str,
+        /// The length received.
+        len: usize,
+        /// The smallest valid length.
+        min: usize,
+    },
+
+    /// Input is longer than the documented limit.
+    #[error("{what} is {len} bytes, longer than the limit of {max}")]
+    TooLarge {
+        /// What was being read or written.
+        what: &'static str,
+        /// The length received.
+        len: usize,
+        /// The largest accepted length.
+        max: usize,
+    },
+
+    /// Key-derivation parameters below the floor this library enforces.
+    #[error(
+        "`iterations` is {iterations}, below the minimum of {min}; use the default (600000) unless you have measured a reason not to"
+    )]
+    WeakKdf {
+        /// The iteration count requested.
+        iterations: u32,
+        /// The smallest count accepted.
+        min: u32,
+    },
+
+    /// A key has sealed so many values that another random nonce would risk a
+    /// collision; rotate the key ring.
+    #[error(
+        "key `{key_id}` has sealed {sealed} values, the safe limit for random nonces; call `KeyRing::rotate` and seal again"
+    )]
+    KeyExhausted {
+        /// The exhausted key.
+        key_id: u32,
+        /// How many values it has sealed.
+        sealed: u64,
+    },
+
+    /// An argument is malformed; the message says which and why.
+    #[error("invalid `{field}`: {reason}")]
+    InvalidInput {
+        /// The name of the offending argument or field.
+        field: &'static str,
+        /// What is wrong with it (never its value when the value is secret).
+        reason: String,
+    },
+
+    /// The operating system's random number generator failed.
+    #[error("the operating system's random number generator failed: {0}")]
+    Rng(String),
+}
+
+impl Error {
+    /// Shorthand for [`Error::InvalidInput`].
+    pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::InvalidInput {
+            field,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
