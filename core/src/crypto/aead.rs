@@ -77,7 +77,6 @@ impl AeadKey {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     //! Project Wycheproof AES-256-GCM (96-bit IV, 128-bit tag) vectors, from
     //! `core/tests/data/aes256gcm_wycheproof.json` (source recorded inside).

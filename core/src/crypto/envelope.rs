@@ -231,7 +231,6 @@ fn seal_with(slot: &Slot, key_id: KeyId, plaintext: &[u8], context: &Context) ->
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::crypto::MasterKey;

@@ -246,7 +246,6 @@ impl TryFrom<KdfParamsJson> for KdfParams {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

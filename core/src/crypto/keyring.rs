@@ -322,7 +322,6 @@ impl fmt::Debug for KeyRing {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -114,7 +114,6 @@ impl fmt::Debug for MasterKey {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

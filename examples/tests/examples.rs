@@ -1,0 +1,61 @@
+//! Runs every example binary and checks what it prints, so examples never rot.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Command;
+
+fn run(bin: &str, envs: &[(&str, &str)]) -> String {
+    let out = Command::new(bin)
+        .envs(envs.iter().copied())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        out.status.success(),
+        "{bin} failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    stdout
+}
+
+#[test]
+fn encrypt_at_rest_runs_every_step() {
+    let out = run(env!("CARGO_BIN_EXE_encrypt_at_rest"), &[]);
+    for line in [
+        "using a fresh random master key",
+        "sealed 25 bytes under key 1 (58 bytes stored)",
+        "opened: 25 bytes, shown as SecretBytes([REDACTED])",
+        "wrong context refused",
+        "rotated: key 2 is now active; keys held: [KeyId(1), KeyId(2)]",
+        "rewrapped onto key 2; still opens: true",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in:\n{out}");
+    }
+    assert!(
+        !out.contains("sk-example"),
+        "the secret leaked into output:\n{out}"
+    );
+}
+
+#[test]
+fn encrypt_at_rest_uses_the_configured_master_key() {
+    let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let out = run(
+        env!("CARGO_BIN_EXE_encrypt_at_rest"),
+        &[("SECRETS_CORE_MASTER_KEY", key)],
+    );
+    assert!(!out.contains("fresh random master key"));
+    assert!(out.contains("still opens: true"));
+}
+
+#[test]
+fn encrypt_at_rest_rejects_a_bad_master_key_without_echoing_it() {
+    let out = Command::new(env!("CARGO_BIN_EXE_encrypt_at_rest"))
+        .env("SECRETS_CORE_MASTER_KEY", "not-base64-secret!")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("not valid base64"), "{stderr}");
+    assert!(!stderr.contains("not-base64-secret"), "{stderr}");
+}
