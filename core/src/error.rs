@@ -97,6 +97,63 @@ pub enum Error {
         reason: String,
     },
 
+    /// A row or tenant that must exist does not (in the caller's tenant).
+    #[error("{what} `{id}` was not found")]
+    NotFound {
+        /// What was looked for (`user`, `app_secret`, `tenant`).
+        what: String,
+        /// Its id.
+        id: String,
+    },
+
+    /// An insert collided with an existing id or unique lookup key.
+    #[error("{what} `{id}` already exists")]
+    AlreadyExists {
+        /// What was inserted.
+        what: String,
+        /// Its id.
+        id: String,
+    },
+
+    /// A compare-and-swap lost a race: the row changed since it was read.
+    /// Read it again and retry, or give up.
+    #[error(
+        "{what} `{id}` changed concurrently (expected version {expected}, found {found}); read it again and retry"
+    )]
+    Conflict {
+        /// What was written.
+        what: String,
+        /// Its id.
+        id: String,
+        /// The version the writer read.
+        expected: u64,
+        /// The version found.
+        found: u64,
+    },
+
+    /// The tenant has deletion protection on.
+    #[error("tenant `{tenant}` has deletion protection on; turn it off before erasing it")]
+    DeletionProtected {
+        /// The tenant.
+        tenant: String,
+    },
+
+    /// The database was written by a newer version of this library.
+    #[error(
+        "the database schema is version {found}, newer than the {supported} this build knows; upgrade secrets-core"
+    )]
+    SchemaTooNew {
+        /// The version found in the database.
+        found: i64,
+        /// The newest version this build knows.
+        supported: i64,
+    },
+
+    /// The storage backend failed (I/O, a corrupt file, a lost connection).
+    /// The message comes from the backend and never contains row values.
+    #[error("storage failed: {0}")]
+    Store(String),
+
     /// The operating system's random number generator failed.
     #[error("the operating system's random number generator failed: {0}")]
     Rng(String),

@@ -55,15 +55,21 @@
     )
 )]
 
+pub mod audit;
 pub mod clock;
 pub mod crypto;
 mod error;
 #[doc(hidden)]
 pub mod fuzz;
+mod hex32;
+mod id;
+pub mod rbac;
 mod secret;
+pub mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{Error, Result};
+pub use id::{TenantId, UserId};
 pub use secret::{SecretBytes, SecretString};
 
 /// The README's code blocks, compiled and run as doctests so they never rot.

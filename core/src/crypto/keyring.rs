@@ -6,8 +6,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
+use hmac::Mac;
 use zeroize::Zeroizing;
 
 use crate::crypto::aead::AeadKey;
@@ -30,6 +29,7 @@ pub const SEAL_LIMIT: u64 = 1 << 32;
 pub const MAX_KEY_ID: u32 = 65_535;
 
 const DATA_KEY_LABEL: &[u8] = b"secrets-core/v1/data-key";
+const SUBKEY_LABEL: &[u8] = b"secrets-core/v1/subkey/";
 
 /// The number of a data key, written into every envelope it seals. Ids start
 /// at 1 and grow by one at each rotation.
@@ -261,6 +261,13 @@ impl KeyRing {
         slot.sealed.load(Ordering::Relaxed) >= ROTATE_AFTER
     }
 
+    /// A 32-byte key for a purpose other than sealing (the audit chain's MAC
+    /// key, say): `HMAC-SHA256(master, "secrets-core/v1/subkey/" || label)`,
+    /// independent of every data key.
+    pub(crate) fn derive_subkey(&self, label: &str) -> Zeroizing<[u8; 32]> {
+        hmac_sha256(&self.master, &[SUBKEY_LABEL, label.as_bytes()])
+    }
+
     pub(crate) fn active_slot(&self) -> (KeyId, Arc<Slot>) {
         let keys = self.read();
         let active = keys.active;
@@ -285,14 +292,7 @@ impl KeyRing {
 }
 
 fn hmac_sha256(master: &MasterKey, parts: &[&[u8]]) -> Zeroizing<[u8; 32]> {
-    // HMAC zero-pads a key shorter than the hash's 64-byte block (RFC 2104),
-    // so padding here and using the infallible constructor is the same MAC as
-    // keying with the 32 bytes themselves.
-    let mut block = Zeroizing::new([0u8; 64]);
-    for (dst, src) in block.iter_mut().zip(master.expose_secret()) {
-        *dst = *src;
-    }
-    let mut mac = <Hmac<Sha256> as KeyInit>::new(&(*block).into());
+    let mut mac = crate::crypto::hmac_sha256(master.expose_secret());
     for part in parts {
         mac.update(part);
     }
@@ -330,10 +330,23 @@ mod tests {
     }
 
     #[test]
+    fn subkeys_differ_by_label_and_from_data_keys() {
+        let ring = KeyRing::new(master());
+        let a = ring.derive_subkey("audit-chain");
+        let b = ring.derive_subkey("audit-chain2");
+        assert_ne!(*a, *b);
+        assert_ne!(
+            *a,
+            *hmac_sha256(&master(), &[DATA_KEY_LABEL, &1u32.to_be_bytes()])
+        );
+    }
+
+    #[test]
     fn data_keys_match_the_documented_derivation() {
         // docs/FORMATS.md: key n = HMAC-SHA256(master, label || u32_be(n)).
         // Recomputed here with the hmac crate directly, independent of derive_slot.
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&[0x42; 32]).unwrap();
+        use hmac::{Hmac, KeyInit};
+        let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&[0x42; 32]).unwrap();
         mac.update(b"secrets-core/v1/data-key\x00\x00\x00\x01");
         let expected: [u8; 32] = mac.finalize().into_bytes().into();
         assert_eq!(

@@ -49,3 +49,14 @@ pub(crate) fn random_bytes<const N: usize>() -> Result<Zeroizing<[u8; N]>> {
     getrandom::fill(out.as_mut()).map_err(|e| Error::Rng(e.to_string()))?;
     Ok(out)
 }
+
+/// HMAC-SHA256 keyed with 32 bytes. HMAC zero-pads a key shorter than the
+/// hash's 64-byte block (RFC 2104), so padding here and using the infallible
+/// constructor is the same MAC as keying with the 32 bytes themselves.
+pub(crate) fn hmac_sha256(key: &[u8; 32]) -> hmac::Hmac<sha2::Sha256> {
+    let mut block = Zeroizing::new([0u8; 64]);
+    for (dst, src) in block.iter_mut().zip(key) {
+        *dst = *src;
+    }
+    <hmac::Hmac<sha2::Sha256> as hmac::KeyInit>::new(&(*block).into())
+}

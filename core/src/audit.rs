@@ -1,0 +1,528 @@
+//! Audit events and their keyed hash chain.
+//!
+//! Every change the library makes is written together with an [`AuditDraft`]
+//! in one atomic batch; the store numbers it (`seq`, per tenant, from 1) and
+//! links it to the previous event with an [`AuditLinker`], normally the keyed
+//! [`AuditChain`] (HMAC-SHA256, format in `docs/FORMATS.md`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use hmac::Mac;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::clock::Timestamp;
+use crate::crypto::KeyRing;
+use crate::error::{Error, Result};
+use crate::id::{TenantId, UserId};
+
+/// Longest accepted `action`, in bytes.
+pub const MAX_ACTION_LEN: usize = 128;
+/// Longest accepted `target`, in bytes.
+pub const MAX_TARGET_LEN: usize = 512;
+/// Longest accepted `source` (an address), in bytes.
+pub const MAX_SOURCE_LEN: usize = 128;
+/// Most detail entries on one event.
+pub const MAX_DETAILS: usize = 32;
+/// Longest detail key or value, in bytes.
+pub const MAX_DETAIL_LEN: usize = 1024;
+
+/// Who did something.
+///
+/// ```
+/// use secrets_core::{UserId, audit::Actor};
+///
+/// let human = UserId::generate();
+/// let agent = Actor::Agent { session: "s1".into(), on_behalf_of: human };
+/// assert_eq!(agent.to_string(), format!("agent:s1@{human}"));
+/// assert_eq!(agent.to_string().parse::<Actor>().ok(), Some(agent));
+/// ```
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Actor {
+    /// The host's own code (a scheduled job, maintenance).
+    System,
+    /// Someone not (yet) identified: a failed login, a bad token.
+    Anonymous,
+    /// A human user, authenticated by password or access token.
+    User(UserId),
+    /// An API token, attributed to the user who owns it.
+    ApiToken {
+        /// The token's id (not the token).
+        token: String,
+        /// Its owner.
+        owner: UserId,
+    },
+    /// An agent session, acting on behalf of the human who started it.
+    Agent {
+        /// The session's id (not its token).
+        session: String,
+        /// The human it acts for.
+        on_behalf_of: UserId,
+    },
+}
+
+impl Actor {
+    /// The human accountable for the action, if any.
+    #[must_use]
+    pub fn user(&self) -> Option<UserId> {
+        match self {
+            Self::User(u) => Some(*u),
+            Self::ApiToken { owner, .. } => Some(*owner),
+            Self::Agent { on_behalf_of, .. } => Some(*on_behalf_of),
+            Self::System | Self::Anonymous => None,
+        }
+    }
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::System => f.write_str("system"),
+            Self::Anonymous => f.write_str("anonymous"),
+            Self::User(u) => write!(f, "user:{u}"),
+            Self::ApiToken { token, owner } => write!(f, "token:{token}@{owner}"),
+            Self::Agent {
+                session,
+                on_behalf_of,
+            } => write!(f, "agent:{session}@{on_behalf_of}"),
+        }
+    }
+}
+
+impl FromStr for Actor {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || Error::invalid("actor", format!("`{s}` is not a known actor form"));
+        match s {
+            "system" => return Ok(Self::System),
+            "anonymous" => return Ok(Self::Anonymous),
+            _ => {}
+        }
+        let (tag, rest) = s.split_once(':').ok_or_else(bad)?;
+        if tag == "user" {
+            return Ok(Self::User(rest.parse()?));
+        }
+        let (id, user) = rest.rsplit_once('@').ok_or_else(bad)?;
+        if id.is_empty() {
+            return Err(bad());
+        }
+        let user: UserId = user.parse()?;
+        match tag {
+            "token" => Ok(Self::ApiToken {
+                token: id.to_owned(),
+                owner: user,
+            }),
+            "agent" => Ok(Self::Agent {
+                session: id.to_owned(),
+                on_behalf_of: user,
+            }),
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl TryFrom<String> for Actor {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
+    }
+}
+
+impl From<Actor> for String {
+    fn from(a: Actor) -> Self {
+        a.to_string()
+    }
+}
+
+/// How an attempt ended.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Authorized and done.
+    Allowed,
+    /// Refused by authorization.
+    Denied,
+    /// Authorized, but it failed.
+    Failed,
+}
+
+impl Outcome {
+    /// The stored name: `allowed`, `denied` or `failed`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allowed => "allowed",
+            Self::Denied => "denied",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// Parses a stored name.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for anything but the three names.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "allowed" => Ok(Self::Allowed),
+            "denied" => Ok(Self::Denied),
+            "failed" => Ok(Self::Failed),
+            _ => Err(Error::invalid(
+                "outcome",
+                format!("`{s}` is not an outcome"),
+            )),
+        }
+    }
+
+    fn code(self) -> u8 {
+        match self {
+            Self::Allowed => 1,
+            Self::Denied => 2,
+            Self::Failed => 3,
+        }
+    }
+}
+
+/// An audit event before the store numbers and links it.
+///
+/// ```
+/// use secrets_core::{Timestamp, audit::{Actor, AuditDraft, Outcome}};
+///
+/// let draft = AuditDraft::new(Actor::System, "tenant.create", "tenant/acme", Timestamp::EPOCH)
+///     .source("203.0.113.9")
+///     .detail("plan", "pro");
+/// assert!(draft.validate().is_ok());
+/// assert_eq!(draft.outcome, Outcome::Allowed);
+/// ```
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct AuditDraft {
+    /// Who.
+    pub actor: Actor,
+    /// What, as a dotted verb (`user.create`, `secret.inject`).
+    pub action: String,
+    /// On what (`user/<id>`, `app/web/secret/DATABASE_URL`).
+    pub target: String,
+    /// From which address, if known.
+    pub source: Option<String>,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// When.
+    pub at: Timestamp,
+    /// Non-secret details.
+    pub details: BTreeMap<String, String>,
+}
+
+impl AuditDraft {
+    /// An allowed event with no source and no details.
+    #[must_use]
+    pub fn new(
+        actor: Actor,
+        action: impl Into<String>,
+        target: impl Into<String>,
+        at: Timestamp,
+    ) -> Self {
+        Self {
+            actor,
+            action: action.into(),
+            target: target.into(),
+            source: None,
+            outcome: Outcome::Allowed,
+            at,
+            details: BTreeMap::new(),
+        }
+    }
+
+    /// Sets the source address.
+    #[must_use]
+    pub fn source(mut self, source: impl Into<String>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// Sets the outcome.
+    #[must_use]
+    pub fn outcome(mut self, outcome: Outcome) -> Self {
+        self.outcome = outcome;
+        self
+    }
+
+    /// Adds a non-secret detail.
+    #[must_use]
+    pub fn detail(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.details.insert(key.into(), value.into());
+        self
+    }
+
+    /// Checks the documented limits. A store refuses a batch whose event
+    /// fails this: no change without its audit record.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] naming the field over its limit or empty.
+    pub fn validate(&self) -> Result<()> {
+        check_text("action", &self.action, MAX_ACTION_LEN, false)?;
+        check_text("target", &self.target, MAX_TARGET_LEN, true)?;
+        if let Some(s) = &self.source {
+            check_text("source", s, MAX_SOURCE_LEN, false)?;
+        }
+        if self.details.len() > MAX_DETAILS {
+            return Err(Error::invalid(
+                "details",
+                format!("has {} entries; at most {MAX_DETAILS}", self.details.len()),
+            ));
+        }
+        for (k, v) in &self.details {
+            check_text("details key", k, MAX_DETAIL_LEN, false)?;
+            check_text("details value", v, MAX_DETAIL_LEN, true)?;
+        }
+        Ok(())
+    }
+}
+
+fn check_text(field: &'static str, s: &str, max: usize, may_be_empty: bool) -> Result<()> {
+    if s.is_empty() && !may_be_empty {
+        return Err(Error::invalid(field, "is empty"));
+    }
+    if s.len() > max {
+        return Err(Error::TooLarge {
+            what: field,
+            len: s.len(),
+            max,
+        });
+    }
+    if s.chars().any(char::is_control) {
+        return Err(Error::invalid(field, "contains control characters"));
+    }
+    Ok(())
+}
+
+/// A stored audit event: the draft, numbered within its tenant and linked to
+/// its predecessor.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// The tenant whose log this is.
+    pub tenant: TenantId,
+    /// Position in the tenant's log, from 1, without gaps.
+    pub seq: u64,
+    /// The event.
+    #[serde(flatten)]
+    pub event: AuditDraft,
+    /// `hash` of the previous event (32 zero bytes for the first).
+    #[serde(with = "crate::hex32")]
+    pub prev_hash: [u8; 32],
+    /// This event's link: see [`AuditChain`].
+    #[serde(with = "crate::hex32")]
+    pub hash: [u8; 32],
+}
+
+impl AuditRecord {
+    /// The canonical bytes of everything but `hash`, as `docs/FORMATS.md`
+    /// specifies: each field length-prefixed, so no two events share an
+    /// encoding.
+    #[must_use]
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        fn put(out: &mut Vec<u8>, bytes: &[u8]) {
+            let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+            out.extend_from_slice(&len.to_be_bytes());
+            out.extend_from_slice(bytes);
+        }
+        let e = &self.event;
+        let mut out = Vec::with_capacity(256);
+        out.extend_from_slice(self.tenant.as_bytes());
+        out.extend_from_slice(&self.seq.to_be_bytes());
+        out.extend_from_slice(&self.prev_hash);
+        out.extend_from_slice(&e.at.unix_millis().to_be_bytes());
+        put(&mut out, e.actor.to_string().as_bytes());
+        put(&mut out, e.action.as_bytes());
+        put(&mut out, e.target.as_bytes());
+        match &e.source {
+            None => out.push(0),
+            Some(s) => {
+                out.push(1);
+                put(&mut out, s.as_bytes());
+            }
+        }
+        out.push(e.outcome.code());
+        let n = u32::try_from(e.details.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&n.to_be_bytes());
+        for (k, v) in &e.details {
+            put(&mut out, k.as_bytes());
+            put(&mut out, v.as_bytes());
+        }
+        out
+    }
+}
+
+/// Computes an event's link from its canonical bytes. Stores call it inside
+/// the write transaction; an error aborts the whole batch (fail-closed).
+pub trait AuditLinker: Send + Sync + fmt::Debug {
+    /// The `hash` for `record` (whose `hash` field is not yet set).
+    ///
+    /// # Errors
+    ///
+    /// Any error: the batch is then not applied.
+    fn link(&self, record: &AuditRecord) -> Result<[u8; 32]>;
+}
+
+/// The keyed hash chain: `hash = HMAC-SHA256(chain key, "secrets-core/v1/audit"
+/// || canonical bytes)`, where the canonical bytes include the previous hash.
+/// The chain key is derived from the [`KeyRing`]'s master key, so someone who
+/// can write the database but lacks the master key cannot forge a chain.
+///
+/// ```
+/// # fn main() -> Result<(), secrets_core::Error> {
+/// use secrets_core::crypto::{KeyRing, MasterKey};
+/// use secrets_core::audit::AuditChain;
+///
+/// let chain = AuditChain::new(&KeyRing::new(MasterKey::generate()?));
+/// assert_eq!(format!("{chain:?}"), "AuditChain([REDACTED])");
+/// # Ok(()) }
+/// ```
+pub struct AuditChain(Zeroizing<[u8; 32]>);
+
+const AUDIT_LABEL: &[u8] = b"secrets-core/v1/audit";
+
+impl AuditChain {
+    /// The chain of a key ring's master key.
+    #[must_use]
+    pub fn new(ring: &KeyRing) -> Self {
+        Self(ring.derive_subkey("audit-chain"))
+    }
+}
+
+impl AuditLinker for AuditChain {
+    fn link(&self, record: &AuditRecord) -> Result<[u8; 32]> {
+        let mut mac = crate::crypto::hmac_sha256(&self.0);
+        mac.update(AUDIT_LABEL);
+        mac.update(&record.canonical_bytes());
+        Ok(mac.finalize().into_bytes().into())
+    }
+}
+
+impl fmt::Debug for AuditChain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AuditChain([REDACTED])")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::MasterKey;
+
+    fn record() -> AuditRecord {
+        AuditRecord {
+            tenant: TenantId::DEFAULT,
+            seq: 1,
+            event: AuditDraft::new(
+                Actor::User(UserId::from_uuid(uuid::Uuid::from_u128(7))),
+                "user.create",
+                "user/x",
+                Timestamp::from_unix_seconds(1),
+            ),
+            prev_hash: [0; 32],
+            hash: [0; 32],
+        }
+    }
+
+    #[test]
+    fn actor_text_round_trips_and_rejects_garbage() {
+        let u = UserId::generate();
+        for a in [
+            Actor::System,
+            Actor::Anonymous,
+            Actor::User(u),
+            Actor::ApiToken {
+                token: "t1".into(),
+                owner: u,
+            },
+            Actor::Agent {
+                session: "a@b".into(),
+                on_behalf_of: u,
+            },
+        ] {
+            assert_eq!(a.to_string().parse::<Actor>().unwrap(), a);
+        }
+        for bad in ["", "user:", "user:nope", "token:@x", "robot:1@2", "agent:x"] {
+            assert!(bad.parse::<Actor>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_field_changes_the_link() {
+        let chain = AuditChain::new(&KeyRing::new(MasterKey::from_bytes(&[1; 32]).unwrap()));
+        let base = chain.link(&record()).unwrap();
+        let mut variants = Vec::new();
+        let mut r = record();
+        r.seq = 2;
+        variants.push(r);
+        let mut r = record();
+        r.prev_hash[0] = 1;
+        variants.push(r);
+        let mut r = record();
+        r.event.action.push('x');
+        variants.push(r);
+        let mut r = record();
+        r.event.target.push('x');
+        variants.push(r);
+        let mut r = record();
+        r.event.source = Some(String::new());
+        variants.push(r);
+        let mut r = record();
+        r.event.outcome = Outcome::Denied;
+        variants.push(r);
+        let mut r = record();
+        r.event.at = Timestamp::from_unix_millis(1001);
+        variants.push(r);
+        let mut r = record();
+        r.event.details.insert("k".into(), "v".into());
+        variants.push(r);
+        let mut r = record();
+        r.event.actor = Actor::System;
+        variants.push(r);
+        let mut r = record();
+        r.tenant = TenantId::generate();
+        variants.push(r);
+        for v in &variants {
+            assert_ne!(chain.link(v).unwrap(), base, "{v:?}");
+        }
+        let other = AuditChain::new(&KeyRing::new(MasterKey::from_bytes(&[2; 32]).unwrap()));
+        assert_ne!(other.link(&record()).unwrap(), base);
+    }
+
+    #[test]
+    fn draft_limits() {
+        let ok = record().event;
+        assert!(ok.validate().is_ok());
+        let mut d = ok.clone();
+        d.action = String::new();
+        assert!(d.validate().is_err());
+        let mut d = ok.clone();
+        d.target = "x".repeat(MAX_TARGET_LEN + 1);
+        assert!(matches!(
+            d.validate(),
+            Err(Error::TooLarge { what: "target", .. })
+        ));
+        let mut d = ok.clone();
+        d.action = "a\nb".into();
+        assert!(d.validate().is_err());
+        let mut d = ok;
+        for i in 0..=MAX_DETAILS {
+            d.details.insert(i.to_string(), String::new());
+        }
+        assert!(d.validate().is_err());
+    }
+
+    #[test]
+    fn record_json_round_trips() {
+        let mut r = record();
+        r.hash = [0xab; 32];
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(json.contains(&"ab".repeat(32)));
+        assert_eq!(serde_json::from_str::<AuditRecord>(&json).unwrap(), r);
+    }
+}

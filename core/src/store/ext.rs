@@ -1,0 +1,254 @@
+//! What every store can do through the [`Store`] trait alone, written once:
+//! typed reads, tenant export, and online rewrap onto the active key.
+
+use std::io::Write;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde_json::json;
+
+use crate::audit::{Actor, AuditDraft, AuditLinker};
+use crate::clock::Timestamp;
+use crate::crypto::{KeyId, KeyRing};
+use crate::error::{Error, Result};
+use crate::id::TenantId;
+use crate::store::{
+    AuditQuery, Batch, Change, Kind, ListQuery, MAX_PAGE, Record, Row, Store, Stored,
+};
+
+/// How far a [`StoreExt::rewrap`] has got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RewrapProgress {
+    /// The key values are being moved onto.
+    pub active_key: KeyId,
+    /// Tenants fully processed.
+    pub tenants_done: u64,
+    /// Values re-sealed so far.
+    pub rows_rewrapped: u64,
+}
+
+/// Conveniences over any [`Store`], implemented once for all of them.
+#[async_trait]
+pub trait StoreExt: Store {
+    /// A typed record by id.
+    ///
+    /// # Errors
+    ///
+    /// The store's errors, or a body that does not parse.
+    async fn get_record<R: Record + 'static>(
+        &self,
+        tenant: TenantId,
+        id: &str,
+    ) -> Result<Option<Stored<R>>> {
+        self.get(tenant, R::KIND, id)
+            .await?
+            .map(R::from_row)
+            .transpose()
+    }
+
+    /// A page of typed records; `query.kind` is set to `R::KIND`.
+    ///
+    /// # Errors
+    ///
+    /// The store's errors, or a body that does not parse.
+    async fn list_records<R: Record + 'static>(
+        &self,
+        tenant: TenantId,
+        mut query: ListQuery,
+    ) -> Result<Vec<Stored<R>>> {
+        query.kind = R::KIND;
+        self.list(tenant, &query)
+            .await?
+            .into_iter()
+            .map(R::from_row)
+            .collect()
+    }
+
+    /// Writes every record of `tenant` as JSON lines to `out`: one `tenant`
+    /// line, then a `row` line per row (sealed values stay sealed, as
+    /// base64), then an `audit` line per event. Returns the number of lines.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] for an unknown tenant, the store's errors, and
+    /// [`Error::Store`] when `out` fails.
+    async fn export_jsonl(&self, tenant: TenantId, out: &mut (dyn Write + Send)) -> Result<u64> {
+        let t = self.tenant(tenant).await?.ok_or_else(|| Error::NotFound {
+            what: "tenant".into(),
+            id: tenant.to_string(),
+        })?;
+        let mut lines = 0u64;
+        write_line(out, &json!({"type": "tenant", "tenant": t}))?;
+        lines += 1;
+        for kind in Kind::ALL {
+            let mut query = ListQuery::new(kind);
+            loop {
+                let page = self.list(tenant, &query).await?;
+                for row in &page {
+                    write_line(out, &row_json(tenant, row))?;
+                    lines += 1;
+                }
+                match page.last() {
+                    Some(last) if page.len() >= MAX_PAGE => query.after = Some(last.id.clone()),
+                    _ => break,
+                }
+            }
+        }
+        let mut query = AuditQuery::default();
+        loop {
+            let page = self.audit_events(tenant, &query).await?;
+            for event in &page {
+                write_line(out, &json!({"type": "audit", "event": event}))?;
+                lines += 1;
+            }
+            match page.last() {
+                Some(last) if page.len() >= MAX_PAGE => query.after_seq = Some(last.seq),
+                _ => break,
+            }
+        }
+        Ok(lines)
+    }
+
+    /// Re-seals every sealed value of every tenant onto `ring`'s active key,
+    /// `batch_size` rows per atomic batch, each batch with its audit event
+    /// (`keyring.rewrap`, actor `system`). Online: other writers carry on; a
+    /// row changed meanwhile is simply picked up again. Resumable: values
+    /// already under the active key are skipped, so running it again after an
+    /// interruption finishes the job. `progress` is called after each batch.
+    ///
+    /// # Errors
+    ///
+    /// The store's errors; the first value that does not open, named by kind
+    /// and id (nothing after it in that batch is written).
+    async fn rewrap(
+        &self,
+        ring: &KeyRing,
+        linker: &dyn AuditLinker,
+        now: Timestamp,
+        batch_size: usize,
+        progress: &mut (dyn FnMut(RewrapProgress) + Send),
+    ) -> Result<RewrapProgress> {
+        let active = ring.active_key_id();
+        let batch_size = batch_size.clamp(1, MAX_PAGE);
+        let mut done = RewrapProgress {
+            active_key: active,
+            tenants_done: 0,
+            rows_rewrapped: 0,
+        };
+        let mut after_tenant = None;
+        loop {
+            let tenants = self.tenants(after_tenant, MAX_PAGE).await?;
+            let Some(last) = tenants.last() else { break };
+            after_tenant = Some(last.id);
+            for t in &tenants {
+                for kind in Kind::ALL {
+                    rewrap_kind(
+                        self, ring, linker, now, t.id, kind, batch_size, &mut done, progress,
+                    )
+                    .await?;
+                }
+                done.tenants_done += 1;
+                progress(done);
+            }
+        }
+        Ok(done)
+    }
+}
+
+impl<T: Store + ?Sized> StoreExt for T {}
+
+#[allow(clippy::too_many_arguments)]
+async fn rewrap_kind<S: Store + ?Sized>(
+    store: &S,
+    ring: &KeyRing,
+    linker: &dyn AuditLinker,
+    now: Timestamp,
+    tenant: TenantId,
+    kind: Kind,
+    batch_size: usize,
+    done: &mut RewrapProgress,
+    progress: &mut (dyn FnMut(RewrapProgress) + Send),
+) -> Result<()> {
+    let active = done.active_key;
+    let mut query = ListQuery::new(kind)
+        .sealed_not_under(active)
+        .limit(batch_size);
+    let mut conflicts = 0;
+    loop {
+        let page = store.list(tenant, &query).await?;
+        let Some(last_id) = page.last().map(|r| r.id.clone()) else {
+            return Ok(());
+        };
+        let full = page.len() >= batch_size;
+        let mut batch = Batch::new(
+            AuditDraft::new(
+                Actor::System,
+                "keyring.rewrap",
+                format!("tenant/{tenant}"),
+                now,
+            )
+            .detail("kind", kind.as_str())
+            .detail("key", active.to_string())
+            .detail("rows", page.len().to_string()),
+        );
+        for row in page {
+            let Some(sealed) = &row.sealed else { continue };
+            let context = Row::context(tenant, kind, &row.id);
+            let resealed = ring.rewrap(sealed, &context).map_err(|e| match e {
+                Error::Unauthenticated => Error::Store(format!(
+                    "sealed value of `{kind}` `{}` could not be authenticated; rewrap stopped",
+                    row.id
+                )),
+                other => other,
+            })?;
+            let expected_version = row.version;
+            let mut new_row = row;
+            new_row.sealed = Some(resealed);
+            batch.push(Change::Update {
+                row: new_row,
+                expected_version,
+            });
+        }
+        let n = batch.changes.len() as u64;
+        match store.apply(tenant, batch, linker).await {
+            Ok(_) => {
+                done.rows_rewrapped += n;
+                progress(*done);
+                conflicts = 0;
+                if !full {
+                    return Ok(());
+                }
+                query.after = Some(last_id);
+            }
+            // Another writer changed a row of this page: read the page again.
+            Err(Error::Conflict { .. }) if conflicts < 8 => conflicts += 1,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn row_json(tenant: TenantId, row: &Row) -> serde_json::Value {
+    let body: serde_json::Value = serde_json::from_slice(&row.body)
+        .unwrap_or_else(|_| serde_json::Value::String(B64.encode(&row.body)));
+    json!({
+        "type": "row",
+        "tenant": tenant,
+        "kind": row.kind,
+        "id": row.id,
+        "parent": row.parent,
+        "owner": row.owner,
+        "lookup": row.lookup.as_deref().map(crate::hex32::hex_string),
+        "expires_at": row.expires_at,
+        "version": row.version,
+        "body": body,
+        "sealed": row.sealed.as_deref().map(|s| B64.encode(s)),
+    })
+}
+
+fn write_line(out: &mut (dyn Write + Send), value: &serde_json::Value) -> Result<()> {
+    serde_json::to_writer(&mut *out, value)
+        .map_err(|e| Error::Store(format!("export failed: {e}")))?;
+    out.write_all(b"\n")
+        .map_err(|e| Error::Store(format!("export failed: {e}")))
+}

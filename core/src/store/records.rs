@@ -1,0 +1,802 @@
+//! Typed records, one per [`Kind`]: what the Vault stores, defined once.
+//!
+//! Each implements [`Record`], which maps it to a [`Row`]: the indexed
+//! columns (id, parent, owner, lookup, expiry) come from the record, the rest
+//! is its JSON body, and a secret travels beside it as a sealed value bound
+//! to [`Row::context`].
+//!
+//! ```
+//! # fn main() -> Result<(), secrets_core::Error> {
+//! use secrets_core::store::records::{AppSecret, SecretName};
+//! use secrets_core::store::{Kind, Record};
+//! use secrets_core::{Timestamp, audit::Actor};
+//!
+//! let s = AppSecret::new("web", SecretName::parse("DATABASE_URL")?, Actor::System, Timestamp::EPOCH)?;
+//! let row = s.to_row(None)?;
+//! assert_eq!((row.kind, row.id.as_str(), row.parent.as_deref()), (Kind::AppSecret, "web/DATABASE_URL", Some("web")));
+//! assert!(SecretName::parse("1BAD").is_err());
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::audit::Actor;
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::id::UserId;
+use crate::rbac::Role;
+use crate::store::row::check_id;
+use crate::store::{Kind, Row};
+
+/// Longest secret name, in bytes.
+pub const MAX_SECRET_NAME_LEN: usize = 128;
+/// Largest app-secret value, in bytes (plaintext, before sealing).
+pub const MAX_SECRET_VALUE_LEN: usize = 64 * 1024;
+/// Longest app name, in bytes.
+pub const MAX_APP_NAME_LEN: usize = 64;
+/// Longest user login name, in bytes.
+pub const MAX_LOGIN_LEN: usize = 254;
+
+/// A typed record stored as a [`Row`].
+pub trait Record: Serialize + DeserializeOwned + Send + Sync {
+    /// Its kind.
+    const KIND: Kind;
+    /// Its id, unique within (tenant, kind).
+    fn id(&self) -> String;
+    /// Its grouping key, if any.
+    fn parent(&self) -> Option<String> {
+        None
+    }
+    /// The user who owns it, if any.
+    fn owner(&self) -> Option<UserId> {
+        None
+    }
+    /// Its secondary unique key, if any.
+    fn lookup(&self) -> Option<Vec<u8>> {
+        None
+    }
+    /// When it stops mattering, if ever.
+    fn expires_at(&self) -> Option<Timestamp> {
+        None
+    }
+    /// Checks its fields.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] naming the bad field.
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// The row for this record, with `sealed` beside it.
+    ///
+    /// # Errors
+    ///
+    /// As [`Record::validate`] and [`Row::validate`].
+    fn to_row(&self, sealed: Option<Vec<u8>>) -> Result<Row> {
+        self.validate()?;
+        let body = serde_json::to_vec(self)
+            .map_err(|e| Error::invalid("record", format!("cannot be serialized: {e}")))?;
+        let row = Row {
+            kind: Self::KIND,
+            id: self.id(),
+            parent: self.parent(),
+            owner: self.owner(),
+            lookup: self.lookup(),
+            expires_at: self.expires_at(),
+            version: 0,
+            body,
+            sealed,
+        };
+        row.validate()?;
+        Ok(row)
+    }
+
+    /// The record in `row`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] if the row is of another kind or its body does
+    /// not parse as this record.
+    fn from_row(row: Row) -> Result<Stored<Self>>
+    where
+        Self: Sized,
+    {
+        if row.kind != Self::KIND {
+            return Err(Error::invalid(
+                "row",
+                format!("is a `{}`, not a `{}`", row.kind, Self::KIND),
+            ));
+        }
+        let record = serde_json::from_slice(&row.body).map_err(|e| {
+            Error::Store(format!(
+                "stored `{}` `{}` does not parse: {e}",
+                row.kind, row.id
+            ))
+        })?;
+        Ok(Stored {
+            record,
+            version: row.version,
+            sealed: row.sealed,
+        })
+    }
+}
+
+/// A record as stored: with its version (for compare-and-swap) and its
+/// sealed value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stored<R> {
+    /// The record.
+    pub record: R,
+    /// The row version, for [`Change::Update`](crate::store::Change::Update).
+    pub version: u64,
+    /// The sealed value, if the record has one.
+    pub sealed: Option<Vec<u8>>,
+}
+
+/// A valid environment-variable name, `[A-Za-z_][A-Za-z0-9_]*`, at most
+/// [`MAX_SECRET_NAME_LEN`] bytes.
+///
+/// ```
+/// use secrets_core::store::records::SecretName;
+///
+/// assert!(SecretName::parse("STRIPE_KEY").is_ok());
+/// assert!(SecretName::parse("stripe-key").is_err());
+/// assert!(SecretName::from_utf8(b"\xff\xfe").is_err());
+/// ```
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SecretName(String);
+
+impl SecretName {
+    /// Validates a name.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] (or [`Error::TooLarge`]) explaining the rule.
+    pub fn parse(name: &str) -> Result<Self> {
+        if name.len() > MAX_SECRET_NAME_LEN {
+            return Err(Error::TooLarge {
+                what: "secret name",
+                len: name.len(),
+                max: MAX_SECRET_NAME_LEN,
+            });
+        }
+        let mut chars = name.chars();
+        let first_ok = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+        if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(Error::invalid(
+                "secret name",
+                format!(
+                    "`{}` is not an environment-variable name: use letters, digits and `_`, not starting with a digit",
+                    name.escape_debug()
+                ),
+            ));
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    /// Validates a name given as bytes (from a binding or the wire).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for invalid UTF-8, then as [`SecretName::parse`].
+    pub fn from_utf8(name: &[u8]) -> Result<Self> {
+        let s = std::str::from_utf8(name)
+            .map_err(|_| Error::invalid("secret name", "is not valid UTF-8"))?;
+        Self::parse(s)
+    }
+
+    /// The name.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for SecretName {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Self> {
+        Self::parse(&s)
+    }
+}
+
+impl From<SecretName> for String {
+    fn from(n: SecretName) -> Self {
+        n.0
+    }
+}
+
+impl fmt::Display for SecretName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Checks an app name: 1 to [`MAX_APP_NAME_LEN`] bytes of ASCII letters,
+/// digits, `-`, `_` and `.`, starting with a letter or digit.
+///
+/// # Errors
+///
+/// [`Error::InvalidInput`] explaining the rule.
+pub fn check_app_name(app: &str) -> Result<()> {
+    let mut chars = app.chars();
+    let ok = app.len() <= MAX_APP_NAME_LEN
+        && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "app name",
+            format!(
+                "`{}` must be 1 to {MAX_APP_NAME_LEN} letters, digits, `-`, `_` or `.`, starting with a letter or digit",
+                app.escape_debug()
+            ),
+        ))
+    }
+}
+
+/// Checks an app-secret value's size before sealing.
+///
+/// # Errors
+///
+/// [`Error::TooLarge`] over [`MAX_SECRET_VALUE_LEN`].
+pub fn check_secret_value(value: &[u8]) -> Result<()> {
+    if value.len() > MAX_SECRET_VALUE_LEN {
+        return Err(Error::TooLarge {
+            what: "secret value",
+            len: value.len(),
+            max: MAX_SECRET_VALUE_LEN,
+        });
+    }
+    Ok(())
+}
+
+/// A human user of a tenant.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct User {
+    /// Its id.
+    pub id: UserId,
+    /// Login name (an email, say), unique within the tenant; stored lowercase.
+    pub login: String,
+    /// Role.
+    pub role: Role,
+    /// The bcrypt hash, if the user logs in with a password.
+    pub password_hash: Option<String>,
+    /// Disabled users cannot log in and their tokens stop working.
+    pub disabled: bool,
+    /// When created.
+    pub created_at: Timestamp,
+}
+
+impl Record for User {
+    const KIND: Kind = Kind::User;
+    fn id(&self) -> String {
+        self.id.to_string()
+    }
+    fn lookup(&self) -> Option<Vec<u8>> {
+        Some(self.login.to_lowercase().into_bytes())
+    }
+    fn validate(&self) -> Result<()> {
+        if self.login.is_empty()
+            || self.login.len() > MAX_LOGIN_LEN
+            || self
+                .login
+                .chars()
+                .any(|c| c.is_control() || c.is_whitespace())
+        {
+            return Err(Error::invalid(
+                "login",
+                format!("must be 1 to {MAX_LOGIN_LEN} bytes without spaces or control characters"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// An API token: only its SHA-256 and a display prefix are stored.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct ApiToken {
+    /// Its id (not secret).
+    pub id: String,
+    /// The user it acts for.
+    pub owner: UserId,
+    /// A label.
+    pub name: String,
+    /// SHA-256 of the token.
+    #[serde(with = "crate::hex32")]
+    pub hash: [u8; 32],
+    /// The first characters of the token, for display (not enough to use it).
+    pub display_prefix: String,
+    /// Scopes narrowing the owner's permissions.
+    pub scopes: Vec<String>,
+    /// When minted.
+    pub created_at: Timestamp,
+    /// When it stops working, if ever.
+    pub expires_at: Option<Timestamp>,
+    /// When last used (coalesced).
+    pub last_used_at: Option<Timestamp>,
+    /// When revoked.
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// The earlier of two optional times.
+fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+impl Record for ApiToken {
+    const KIND: Kind = Kind::ApiToken;
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+    fn owner(&self) -> Option<UserId> {
+        Some(self.owner)
+    }
+    fn lookup(&self) -> Option<Vec<u8>> {
+        Some(self.hash.to_vec())
+    }
+    fn expires_at(&self) -> Option<Timestamp> {
+        earliest(self.expires_at, self.revoked_at)
+    }
+    fn validate(&self) -> Result<()> {
+        check_id("token name", &self.name)
+    }
+}
+
+/// An agent session: scoped, expiring, acting for the human who started it.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct AgentSession {
+    /// Its id (not secret).
+    pub id: String,
+    /// The human it acts for.
+    pub user: UserId,
+    /// Which agent (a label).
+    pub agent: String,
+    /// SHA-256 of the session token.
+    #[serde(with = "crate::hex32")]
+    pub token_hash: [u8; 32],
+    /// Scopes narrowing the user's permissions.
+    pub scopes: Vec<String>,
+    /// When started.
+    pub created_at: Timestamp,
+    /// When it ends.
+    pub expires_at: Timestamp,
+    /// When revoked.
+    pub revoked_at: Option<Timestamp>,
+}
+
+impl Record for AgentSession {
+    const KIND: Kind = Kind::AgentSession;
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+    fn owner(&self) -> Option<UserId> {
+        Some(self.user)
+    }
+    fn lookup(&self) -> Option<Vec<u8>> {
+        Some(self.token_hash.to_vec())
+    }
+    fn expires_at(&self) -> Option<Timestamp> {
+        earliest(Some(self.expires_at), self.revoked_at)
+    }
+    fn validate(&self) -> Result<()> {
+        check_id("agent", &self.agent)
+    }
+}
+
+/// A family of rotating refresh tokens (one login).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct RefreshFamily {
+    /// Its id.
+    pub id: String,
+    /// The user logged in.
+    pub user: UserId,
+    /// When the login happened.
+    pub created_at: Timestamp,
+    /// When a token of it was last used.
+    pub last_used_at: Timestamp,
+    /// The absolute end of the login.
+    pub absolute_expiry: Timestamp,
+    /// The newest generation issued.
+    pub generation: u32,
+    /// When revoked (logout, or a replayed token).
+    pub revoked_at: Option<Timestamp>,
+}
+
+impl Record for RefreshFamily {
+    const KIND: Kind = Kind::RefreshFamily;
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+    fn owner(&self) -> Option<UserId> {
+        Some(self.user)
+    }
+    fn expires_at(&self) -> Option<Timestamp> {
+        earliest(Some(self.absolute_expiry), self.revoked_at)
+    }
+}
+
+/// One refresh token of a family: only its hash is stored.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct RefreshToken {
+    /// The family.
+    pub family: String,
+    /// Its generation within the family, from 1.
+    pub generation: u32,
+    /// The user.
+    pub user: UserId,
+    /// SHA-256 of the token.
+    #[serde(with = "crate::hex32")]
+    pub hash: [u8; 32],
+    /// When issued.
+    pub created_at: Timestamp,
+    /// When the next generation replaced it.
+    pub superseded_at: Option<Timestamp>,
+}
+
+impl Record for RefreshToken {
+    const KIND: Kind = Kind::RefreshToken;
+    fn id(&self) -> String {
+        // Zero-padded so ids sort by generation.
+        format!("{}/{:010}", self.family, self.generation)
+    }
+    fn parent(&self) -> Option<String> {
+        Some(self.family.clone())
+    }
+    fn owner(&self) -> Option<UserId> {
+        Some(self.user)
+    }
+    fn lookup(&self) -> Option<Vec<u8>> {
+        Some(self.hash.to_vec())
+    }
+}
+
+/// An application secret; its value is the row's sealed value.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct AppSecret {
+    /// The app.
+    pub app: String,
+    /// The variable name.
+    pub name: SecretName,
+    /// Who set it last.
+    pub updated_by: Actor,
+    /// When.
+    pub updated_at: Timestamp,
+}
+
+impl AppSecret {
+    /// A validated record.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a bad app name.
+    pub fn new(
+        app: &str,
+        name: SecretName,
+        updated_by: Actor,
+        updated_at: Timestamp,
+    ) -> Result<Self> {
+        check_app_name(app)?;
+        Ok(Self {
+            app: app.to_owned(),
+            name,
+            updated_by,
+            updated_at,
+        })
+    }
+}
+
+impl Record for AppSecret {
+    const KIND: Kind = Kind::AppSecret;
+    fn id(&self) -> String {
+        format!("{}/{}", self.app, self.name)
+    }
+    fn parent(&self) -> Option<String> {
+        Some(self.app.clone())
+    }
+    fn validate(&self) -> Result<()> {
+        check_app_name(&self.app)
+    }
+}
+
+/// The value an app secret had before its last change (sealed), for rollback.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct AppSecretPrevious {
+    /// The app.
+    pub app: String,
+    /// The variable name.
+    pub name: SecretName,
+    /// When it was replaced.
+    pub replaced_at: Timestamp,
+}
+
+impl Record for AppSecretPrevious {
+    const KIND: Kind = Kind::AppSecretPrevious;
+    fn id(&self) -> String {
+        format!("{}/{}", self.app, self.name)
+    }
+    fn parent(&self) -> Option<String> {
+        Some(self.app.clone())
+    }
+    fn validate(&self) -> Result<()> {
+        check_app_name(&self.app)
+    }
+}
+
+/// A sealed snapshot of an archived app's secrets.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct AppArchive {
+    /// The app.
+    pub app: String,
+    /// The names it held (not secret).
+    pub names: Vec<SecretName>,
+    /// Who archived it.
+    pub archived_by: Actor,
+    /// When.
+    pub archived_at: Timestamp,
+}
+
+impl Record for AppArchive {
+    const KIND: Kind = Kind::AppArchive;
+    fn id(&self) -> String {
+        self.app.clone()
+    }
+    fn validate(&self) -> Result<()> {
+        check_app_name(&self.app)
+    }
+}
+
+/// A settings secret (a provider key, a webhook secret); sealed.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct SettingSecret {
+    /// Its name (`provider/openai`, `webhook/github`).
+    pub name: String,
+    /// Who set it.
+    pub updated_by: Actor,
+    /// When.
+    pub updated_at: Timestamp,
+}
+
+impl Record for SettingSecret {
+    const KIND: Kind = Kind::SettingSecret;
+    fn id(&self) -> String {
+        self.name.clone()
+    }
+    fn validate(&self) -> Result<()> {
+        check_id("setting name", &self.name)
+    }
+}
+
+/// An outbound webhook endpoint; its signing secret is sealed.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct WebhookEndpoint {
+    /// Its id.
+    pub id: String,
+    /// Where deliveries go.
+    pub url: String,
+    /// A label.
+    pub description: String,
+    /// When created.
+    pub created_at: Timestamp,
+    /// Whether deliveries are paused.
+    pub disabled: bool,
+}
+
+impl Record for WebhookEndpoint {
+    const KIND: Kind = Kind::WebhookEndpoint;
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+    fn validate(&self) -> Result<()> {
+        check_id("url", &self.url)
+    }
+}
+
+/// An endpoint's previous secret, still signing until `expires_at`.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct WebhookPreviousSecret {
+    /// The endpoint.
+    pub endpoint: String,
+    /// When it stops signing.
+    pub expires_at: Timestamp,
+}
+
+impl Record for WebhookPreviousSecret {
+    const KIND: Kind = Kind::WebhookPreviousSecret;
+    fn id(&self) -> String {
+        self.endpoint.clone()
+    }
+    fn expires_at(&self) -> Option<Timestamp> {
+        Some(self.expires_at)
+    }
+}
+
+/// A pending OAuth authorization; the PKCE verifier is sealed.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct OAuthState {
+    /// The state parameter (a random UUID v4).
+    pub state: String,
+    /// Who started it.
+    pub user: UserId,
+    /// Which provider.
+    pub provider: String,
+    /// Where the provider sends the user back.
+    pub redirect_uri: String,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it stops being accepted.
+    pub expires_at: Timestamp,
+}
+
+impl Record for OAuthState {
+    const KIND: Kind = Kind::OAuthState;
+    fn id(&self) -> String {
+        self.state.clone()
+    }
+    fn owner(&self) -> Option<UserId> {
+        Some(self.user)
+    }
+    fn lookup(&self) -> Option<Vec<u8>> {
+        Some(self.state.as_bytes().to_vec())
+    }
+    fn expires_at(&self) -> Option<Timestamp> {
+        Some(self.expires_at)
+    }
+    fn validate(&self) -> Result<()> {
+        check_id("provider", &self.provider)?;
+        check_id("redirect uri", &self.redirect_uri)
+    }
+}
+
+/// A user's connection to a provider; the token set is sealed.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct OAuthConnection {
+    /// The user.
+    pub user: UserId,
+    /// The provider.
+    pub provider: String,
+    /// Scopes granted.
+    pub scopes: Vec<String>,
+    /// When the access token expires, if known.
+    pub access_expires_at: Option<Timestamp>,
+    /// When the tokens last changed.
+    pub updated_at: Timestamp,
+    /// The last refresh failure, if the last refresh failed (no secrets).
+    pub last_refresh_error: Option<String>,
+}
+
+impl Record for OAuthConnection {
+    const KIND: Kind = Kind::OAuthConnection;
+    fn id(&self) -> String {
+        format!("{}/{}", self.user, self.provider)
+    }
+    fn parent(&self) -> Option<String> {
+        Some(self.provider.clone())
+    }
+    fn owner(&self) -> Option<UserId> {
+        Some(self.user)
+    }
+    fn validate(&self) -> Result<()> {
+        check_id("provider", &self.provider)
+    }
+}
+
+/// An inbound webhook message id seen within the tolerance window.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct SeenWebhook {
+    /// Which source (an endpoint or integration name).
+    pub source: String,
+    /// The `webhook-id`.
+    pub message_id: String,
+    /// When it may be forgotten.
+    pub expires_at: Timestamp,
+}
+
+impl Record for SeenWebhook {
+    const KIND: Kind = Kind::SeenWebhook;
+    fn id(&self) -> String {
+        format!("{}/{}", self.source, self.message_id)
+    }
+    fn parent(&self) -> Option<String> {
+        Some(self.source.clone())
+    }
+    fn expires_at(&self) -> Option<Timestamp> {
+        Some(self.expires_at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_names_follow_env_var_rules() {
+        for ok in ["A", "_", "DATABASE_URL", "a1", "_9"] {
+            SecretName::parse(ok).unwrap();
+        }
+        for bad in ["", "1A", "A-B", "A B", "É", "A\0"] {
+            assert!(SecretName::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(matches!(
+            SecretName::parse(&"A".repeat(MAX_SECRET_NAME_LEN + 1)),
+            Err(Error::TooLarge { .. })
+        ));
+        assert!(SecretName::from_utf8(b"OK_NAME").is_ok());
+        let err = SecretName::from_utf8(b"BAD\xc3").unwrap_err();
+        assert!(err.to_string().contains("UTF-8"));
+        // A name arriving through JSON is validated too.
+        assert!(serde_json::from_str::<SecretName>("\"9X\"").is_err());
+    }
+
+    #[test]
+    fn app_names_and_values() {
+        check_app_name("web-1.prod_a").unwrap();
+        for bad in ["", "-web", "a/b", "a b", &"a".repeat(MAX_APP_NAME_LEN + 1)] {
+            assert!(check_app_name(bad).is_err(), "{bad:?}");
+        }
+        check_secret_value(&vec![0; MAX_SECRET_VALUE_LEN]).unwrap();
+        assert!(check_secret_value(&vec![0; MAX_SECRET_VALUE_LEN + 1]).is_err());
+    }
+
+    #[test]
+    fn rows_round_trip_and_carry_their_indexes() {
+        let user = UserId::generate();
+        let t = ApiToken {
+            id: "tok1".into(),
+            owner: user,
+            name: "ci".into(),
+            hash: [9; 32],
+            display_prefix: "sc_abcd".into(),
+            scopes: vec!["read".into()],
+            created_at: Timestamp::from_unix_seconds(1),
+            expires_at: Some(Timestamp::from_unix_seconds(100)),
+            last_used_at: None,
+            revoked_at: Some(Timestamp::from_unix_seconds(50)),
+        };
+        let mut row = t.to_row(None).unwrap();
+        assert_eq!(row.owner, Some(user));
+        assert_eq!(row.lookup.as_deref(), Some(&[9u8; 32][..]));
+        assert_eq!(row.expires_at, Some(Timestamp::from_unix_seconds(50)));
+        row.version = 3;
+        let back = ApiToken::from_row(row.clone()).unwrap();
+        assert_eq!((back.record, back.version), (t, 3));
+        row.kind = Kind::AgentSession;
+        assert!(ApiToken::from_row(row).is_err());
+
+        let rt = RefreshToken {
+            family: "f".into(),
+            generation: 12,
+            user,
+            hash: [1; 32],
+            created_at: Timestamp::EPOCH,
+            superseded_at: None,
+        };
+        assert_eq!(rt.id(), "f/0000000012");
+    }
+
+    #[test]
+    fn user_login_is_case_insensitive_in_the_lookup() {
+        let u = User {
+            id: UserId::generate(),
+            login: "Ada@Example.com".into(),
+            role: Role::Admin,
+            password_hash: None,
+            disabled: false,
+            created_at: Timestamp::EPOCH,
+        };
+        assert_eq!(u.lookup().unwrap(), b"ada@example.com");
+        let mut bad = u;
+        bad.login = "two words".into();
+        assert!(bad.to_row(None).is_err());
+    }
+}
