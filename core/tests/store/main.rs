@@ -1,5 +1,7 @@
 //! Every storage backend runs the same conformance suite.
 
+#![allow(clippy::unwrap_used)]
+
 use std::any::Any;
 use std::sync::Arc;
 
@@ -10,6 +12,20 @@ async fn memory_backend_conforms() {
     conformance::run_all(|| async {
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
         (store, Box::new(()) as Box<dyn Any + Send>)
+    })
+    .await;
+}
+
+#[cfg(feature = "sqlite")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_backend_conforms() {
+    conformance::run_all(|| async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = secrets_core::store::SqliteStore::open(dir.path().join("conformance.db"))
+            .await
+            .unwrap();
+        let store: Arc<dyn Store> = Arc::new(store);
+        (store, Box::new(dir) as Box<dyn Any + Send>)
     })
     .await;
 }

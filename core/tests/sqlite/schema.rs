@@ -1,0 +1,167 @@
+//! The schema: migrations are idempotent, a newer schema is refused, tables
+//! are STRICT, and the files are private to their owner.
+
+use secrets_core::Error;
+use secrets_core::store::{Batch, Change, Kind, Row, SCHEMA_VERSION, SqliteStore, Store};
+
+use secrets_core::TenantId;
+
+use crate::{chain, create_tenant, draft, raw};
+
+#[tokio::test]
+async fn reopening_is_idempotent_and_tables_are_strict() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("schema.db");
+    let chain = chain();
+    {
+        let store = SqliteStore::open(&path).await.unwrap();
+        create_tenant(&store, TenantId::DEFAULT, &chain).await;
+        // A second store on the same file at the same time.
+        let second = SqliteStore::open(&path).await.unwrap();
+        let row = Row::new(Kind::AppSecret, "kept", b"{}".to_vec());
+        second
+            .apply(
+                TenantId::DEFAULT,
+                Batch::new(draft("w", "t")).with(Change::Insert(row)),
+                &chain,
+            )
+            .await
+            .unwrap();
+        // Touch every reader connection of both stores.
+        for s in [&store, &second] {
+            for _ in 0..8 {
+                assert!(s.tenant(TenantId::DEFAULT).await.unwrap().is_some());
+            }
+        }
+    }
+    // Closing the last connection checkpoints the log and removes it (the
+    // last to close must be a writer: a read-only connection leaves it).
+    assert!(!dir.path().join("schema.db-wal").exists());
+    for _ in 0..2 {
+        let store = SqliteStore::open(&path).await.unwrap();
+        let kept = store
+            .get(TenantId::DEFAULT, Kind::AppSecret, "kept")
+            .await
+            .unwrap();
+        assert_eq!(kept.map(|r| r.version), Some(1));
+    }
+
+    let conn = raw(&path);
+    let versions: Vec<i64> = conn
+        .prepare("SELECT version FROM schema_version ORDER BY version")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(
+        versions,
+        (1..=SCHEMA_VERSION).collect::<Vec<_>>(),
+        "each migration once"
+    );
+    let loose: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'table' AND strict = 0 AND name NOT LIKE 'sqlite_%'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert!(loose.is_empty(), "tables that are not STRICT: {loose:?}");
+    let journal: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(journal, "wal");
+}
+
+#[tokio::test]
+async fn a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("newer.db");
+    drop(SqliteStore::open(&path).await.unwrap());
+    raw(&path)
+        .execute(
+            "INSERT INTO schema_version (version, applied_at) VALUES (?1, 0)",
+            [SCHEMA_VERSION + 1],
+        )
+        .unwrap();
+    let err = SqliteStore::open(&path).await.unwrap_err();
+    assert!(
+        matches!(err, Error::SchemaTooNew { found, supported }
+            if found == SCHEMA_VERSION + 1 && supported == SCHEMA_VERSION),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("upgrade"));
+    // Refused again, not half-migrated by the first attempt.
+    assert!(matches!(
+        SqliteStore::open(&path).await,
+        Err(Error::SchemaTooNew { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_a_database_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.txt");
+    std::fs::write(&path, vec![b'#'; 4096]).unwrap();
+    let err = SqliteStore::open(&path).await.unwrap_err();
+    assert!(matches!(err, Error::Store(_)), "{err:?}");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        vec![b'#'; 4096],
+        "the file was changed"
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn files_are_private_to_their_owner() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("private.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    create_tenant(&store, TenantId::DEFAULT, &chain()).await;
+    for suffix in ["", "-wal", "-shm"] {
+        let file = dir.path().join(format!("private.db{suffix}"));
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{} has mode {mode:o}", file.display());
+    }
+}
+
+/// An erased tenant's values are gone from the bytes on disk: overwritten
+/// in the database file and not left in the write-ahead log.
+#[tokio::test]
+async fn erased_values_do_not_linger_on_disk() {
+    const MARKER: &[u8] = b"MARKER-OF-AN-ERASED-VALUE";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("erase.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let chain = chain();
+    let (kept, erased) = (TenantId::generate(), TenantId::generate());
+    for t in [kept, erased] {
+        create_tenant(&store, t, &chain).await;
+    }
+    let mut body = MARKER.to_vec();
+    body.extend_from_slice(&[b'.'; 3000]);
+    let batch =
+        Batch::new(draft("w", "t")).with(Change::Insert(Row::new(Kind::AppSecret, "doomed", body)));
+    store.apply(erased, batch, &chain).await.unwrap();
+    let contains = |bytes: &[u8]| bytes.windows(MARKER.len()).any(|w| w == MARKER);
+    let on_disk = || {
+        let mut all = std::fs::read(&path).unwrap();
+        all.extend(std::fs::read(dir.path().join("erase.db-wal")).unwrap_or_default());
+        all
+    };
+    assert!(
+        contains(&on_disk()),
+        "the marker should be on disk before the erase"
+    );
+
+    store.erase_tenant(erased).await.unwrap();
+    assert!(store.tenant(erased).await.unwrap().is_none());
+    assert!(store.tenant(kept).await.unwrap().is_some());
+    assert!(
+        !contains(&on_disk()),
+        "the erased value is still in the files"
+    );
+}
