@@ -1,0 +1,626 @@
+//! Password hashing with bcrypt, under a [`PasswordPolicy`].
+//!
+//! - [`PasswordPolicy::hash`] makes `$2b$` hashes at the policy's cost
+//!   ([`DEFAULT_COST`] = 12, never below [`MIN_COST`] = 10).
+//! - [`PasswordPolicy::verify`] checks a password against a `$2a$`, `$2b$` or
+//!   `$2y$` hash, including hashes made by other implementations (OpenBSD,
+//!   PHP `password_hash`, libxcrypt, jBCrypt, ...) and at any cost they used.
+//! - [`PasswordPolicy::needs_rehash`] says when a stored hash is below the
+//!   policy's cost, so that a successful login can store a fresh hash.
+//! - [`PasswordPolicy::dummy_hash`] gives a hash to verify against when the
+//!   user is unknown, so that a login costs the same time either way.
+//!
+//! # Refused passwords
+//!
+//! bcrypt reads at most 72 bytes of a password and, in every C
+//! implementation, stops at the first NUL byte. Other libraries silently
+//! ignore the rest, so `"<72 bytes>A"` and `"<72 bytes>B"` become the same
+//! password. This module refuses instead, with [`Error::InvalidInput`]
+//! (field `password`): a password longer than [`MAX_PASSWORD_LEN`] bytes of
+//! UTF-8, a password containing NUL, and an empty password. A host should
+//! enforce the same limit in its sign-up form, where it can tell the user.
+//!
+//! # Blocking
+//!
+//! Hashing and verifying are deliberately slow (about a quarter of a second
+//! at cost 12 on a current core) and blocking. On an async runtime, run them
+//! through `tokio::task::spawn_blocking` (or your runtime's equivalent), never
+//! on a worker thread; the Vault does.
+//!
+//! # Interoperability
+//!
+//! Hashes are the 60-character modular crypt format
+//! `$2b$<cost, 2 digits>$<22 chars of salt><31 chars of hash>` in bcrypt's
+//! base64 alphabet `./A-Za-z0-9`. `$2a$`, `$2b$` and `$2y$` are verified with
+//! the same (correct) algorithm, which is what every maintained
+//! implementation computes for passwords of at most 72 bytes. `$2x$` hashes
+//! (made by crypt_blowfish's bug-compatible mode for a sign-extension bug
+//! fixed in 2011) are refused: they cannot be verified correctly, and the user
+//! must reset the password.
+//!
+//! ```
+//! # fn main() -> Result<(), secrets_core::Error> {
+//! use secrets_core::SecretString;
+//! use secrets_core::password::{MIN_COST, PasswordPolicy};
+//!
+//! let policy = PasswordPolicy::new(MIN_COST)?; // production: PasswordPolicy::default()
+//! let password = SecretString::from("correct horse battery staple");
+//!
+//! let stored = policy.hash(&password)?;
+//! assert!(stored.starts_with("$2b$10$"));
+//! assert!(policy.verify(&password, &stored)?);
+//! assert!(!policy.verify(&SecretString::from("Tr0ub4dor&3"), &stored)?);
+//! assert!(!policy.needs_rehash(&stored));
+//! # Ok(()) }
+//! ```
+
+use crate::crypto::random_bytes;
+use crate::error::{Error, Result};
+use crate::secret::SecretString;
+
+/// The cost of [`PasswordPolicy::default`]: 2^12 rounds of the expensive key
+/// schedule, about a quarter of a second on a current core.
+pub const DEFAULT_COST: u32 = 12;
+
+/// The lowest cost [`PasswordPolicy::new`] accepts for new hashes.
+/// ([`PasswordPolicy::verify`] accepts stored hashes of any valid cost,
+/// 4 to 31, and [`PasswordPolicy::needs_rehash`] flags those below the
+/// policy.)
+pub const MIN_COST: u32 = 10;
+
+/// The highest cost bcrypt defines.
+pub const MAX_COST: u32 = 31;
+
+/// The longest password accepted, in bytes of UTF-8: bcrypt reads no more.
+pub const MAX_PASSWORD_LEN: usize = 72;
+
+/// The lowest cost bcrypt defines; stored hashes below it are malformed.
+const MIN_STORED_COST: u32 = 4;
+
+/// The length of a bcrypt hash string in the modular crypt format.
+const HASH_LEN: usize = 60;
+
+/// How passwords are hashed: bcrypt at a cost between [`MIN_COST`] and
+/// [`MAX_COST`].
+///
+/// Holds no secret; its `Debug` shows the cost.
+///
+/// ```
+/// # fn main() -> Result<(), secrets_core::Error> {
+/// use secrets_core::password::{DEFAULT_COST, PasswordPolicy};
+///
+/// assert_eq!(PasswordPolicy::default().cost(), DEFAULT_COST);
+/// assert_eq!(PasswordPolicy::new(13)?.cost(), 13);
+/// assert!(PasswordPolicy::new(8).is_err());
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PasswordPolicy {
+    cost: u32,
+}
+
+impl Default for PasswordPolicy {
+    /// Cost [`DEFAULT_COST`] (12).
+    fn default() -> Self {
+        Self { cost: DEFAULT_COST }
+    }
+}
+
+impl PasswordPolicy {
+    /// A policy hashing at `cost` (each step up doubles the time).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), secrets_core::Error> {
+    /// use secrets_core::password::PasswordPolicy;
+    ///
+    /// let policy = PasswordPolicy::new(11)?;
+    /// assert_eq!(policy.cost(), 11);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] (field `cost`) when `cost` is below
+    /// [`MIN_COST`] or above [`MAX_COST`].
+    pub fn new(cost: u32) -> Result<Self> {
+        if cost < MIN_COST {
+            return Err(Error::invalid(
+                "cost",
+                format!(
+                    "is {cost}, below the minimum of {MIN_COST} for new hashes; use the default ({DEFAULT_COST}) unless you have measured a reason not to"
+                ),
+            ));
+        }
+        if cost > MAX_COST {
+            return Err(Error::invalid(
+                "cost",
+                format!("is {cost}, above bcrypt's maximum of {MAX_COST}"),
+            ));
+        }
+        Ok(Self { cost })
+    }
+
+    /// The cost new hashes are made at.
+    ///
+    /// ```
+    /// use secrets_core::password::PasswordPolicy;
+    ///
+    /// assert_eq!(PasswordPolicy::default().cost(), 12);
+    /// ```
+    #[must_use]
+    pub fn cost(&self) -> u32 {
+        self.cost
+    }
+
+    /// Hashes `password` with a fresh random 16-byte salt, as a `$2b$` hash
+    /// at the policy's cost.
+    ///
+    /// Slow and blocking by design: on an async runtime call it through
+    /// `spawn_blocking` (see the [module docs](self)).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), secrets_core::Error> {
+    /// use secrets_core::SecretString;
+    /// use secrets_core::password::{MIN_COST, PasswordPolicy};
+    ///
+    /// let policy = PasswordPolicy::new(MIN_COST)?;
+    /// let stored = policy.hash(&SecretString::from("hunter2 but longer"))?;
+    /// assert_eq!(stored.len(), 60);
+    /// assert!(stored.starts_with("$2b$10$"));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidInput`] (field `password`) when the password is
+    ///   empty, longer than [`MAX_PASSWORD_LEN`] bytes, or contains NUL:
+    ///   it is refused rather than silently truncated.
+    /// - [`Error::Rng`] when the operating system's random number generator
+    ///   fails.
+    pub fn hash(&self, password: &SecretString) -> Result<String> {
+        let key = checked_password(password)?;
+        let salt = random_bytes::<16>()?;
+        let parts = bcrypt::hash_with_salt(key, self.cost, *salt).map_err(from_bcrypt)?;
+        Ok(parts.format_for_version(bcrypt::Version::TwoB))
+    }
+
+    /// Whether `password` matches the stored `hash` (`$2a$`, `$2b$` or
+    /// `$2y$`, at any cost from 4 to 31, from this library or another).
+    ///
+    /// The hash is recomputed at the stored hash's cost and compared in
+    /// constant time (the `bcrypt` crate compares with
+    /// `subtle::ConstantTimeEq`). A mismatch is `Ok(false)`, not an error.
+    ///
+    /// Slow and blocking by design: on an async runtime call it through
+    /// `spawn_blocking`. For an unknown user, verify against
+    /// [`dummy_hash`](Self::dummy_hash) so that the answer takes as long.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), secrets_core::Error> {
+    /// use secrets_core::SecretString;
+    /// use secrets_core::password::PasswordPolicy;
+    ///
+    /// // A published test vector of Openwall's crypt_blowfish (cost 5).
+    /// let stored = "$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW";
+    /// let policy = PasswordPolicy::default();
+    /// assert!(policy.verify(&SecretString::from("U*U"), stored)?);
+    /// assert!(!policy.verify(&SecretString::from("U*V"), stored)?);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidInput`] (field `password`) when the password is
+    ///   empty, longer than [`MAX_PASSWORD_LEN`] bytes, or contains NUL.
+    /// - [`Error::InvalidInput`] (field `hash`) when `hash` is not a
+    ///   well-formed `$2a$`, `$2b$` or `$2y$` bcrypt hash. Neither the hash
+    ///   nor the password appears in the message.
+    pub fn verify(&self, password: &SecretString, hash: &str) -> Result<bool> {
+        let key = checked_password(password)?;
+        StoredHash::parse(hash)?;
+        bcrypt::verify(key, hash).map_err(from_bcrypt)
+    }
+
+    /// Whether `hash` should be replaced by a fresh hash of the same password
+    /// (after a successful [`verify`](Self::verify)): its cost is below the
+    /// policy's, or it is not a hash this policy can verify.
+    ///
+    /// ```
+    /// use secrets_core::password::PasswordPolicy;
+    ///
+    /// let policy = PasswordPolicy::default(); // cost 12
+    /// assert!(policy.needs_rehash("$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW"));
+    /// assert!(!policy.needs_rehash("$2y$12$4Umg0rCJwMswRw/l.SwHvuQV01coP0eWmGzd61QH2RvAOMANUBGC."));
+    /// assert!(policy.needs_rehash("not a hash"));
+    /// ```
+    #[must_use]
+    pub fn needs_rehash(&self, hash: &str) -> bool {
+        StoredHash::parse(hash).map_or(true, |stored| stored.cost < self.cost)
+    }
+
+    /// The hash of a random password at the policy's cost.
+    ///
+    /// Use it to hide which accounts exist: when a login names an unknown (or
+    /// disabled) user, [`verify`](Self::verify) the presented password against
+    /// a dummy hash and discard the result, then fail as for a wrong
+    /// password. The login then costs one bcrypt computation at the policy's
+    /// cost whether or not the account exists. Make the dummy hash once (at
+    /// start-up) and reuse it; no password matches it.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), secrets_core::Error> {
+    /// use secrets_core::SecretString;
+    /// use secrets_core::password::{MIN_COST, PasswordPolicy};
+    ///
+    /// let policy = PasswordPolicy::new(MIN_COST)?;
+    /// let dummy = policy.dummy_hash()?;
+    /// // Unknown user: spend the same time, then refuse.
+    /// let _ = policy.verify(&SecretString::from("whatever they typed"), &dummy)?;
+    /// assert!(!policy.needs_rehash(&dummy));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Rng`] when the operating system's random number generator
+    /// fails.
+    pub fn dummy_hash(&self) -> Result<String> {
+        use base64::Engine as _;
+        let random = random_bytes::<24>()?;
+        let password = SecretString::new(
+            base64::engine::general_purpose::STANDARD_NO_PAD.encode(random.as_slice()),
+        );
+        self.hash(&password)
+    }
+}
+
+/// The password's bytes, once they are known not to be truncated by bcrypt.
+fn checked_password(password: &SecretString) -> Result<&[u8]> {
+    let bytes = password.expose_secret().as_bytes();
+    if bytes.is_empty() {
+        return Err(Error::invalid("password", "is empty"));
+    }
+    if bytes.len() > MAX_PASSWORD_LEN {
+        return Err(Error::invalid(
+            "password",
+            format!(
+                "is longer than {MAX_PASSWORD_LEN} bytes (UTF-8); bcrypt reads only the first {MAX_PASSWORD_LEN} bytes and would silently ignore the rest, so the password is refused instead of truncated; choose a shorter one"
+            ),
+        ));
+    }
+    if bytes.contains(&0) {
+        return Err(Error::invalid(
+            "password",
+            "contains a NUL byte; bcrypt implementations stop reading at NUL and would silently ignore the rest, so the password is refused instead of truncated",
+        ));
+    }
+    Ok(bytes)
+}
+
+/// What this module reads from a stored hash, after checking its shape.
+struct StoredHash {
+    cost: u32,
+}
+
+impl StoredHash {
+    /// Checks `$2[aby]$NN$` + 53 characters of bcrypt's base64 alphabet, with
+    /// a cost bcrypt defines, then has `bcrypt` decode the salt and hash.
+    fn parse(hash: &str) -> Result<Self> {
+        let bad = |reason: &str| Error::invalid("hash", format!("is not a bcrypt hash: {reason}"));
+        if hash.len() != HASH_LEN {
+            return Err(bad("expected 60 characters `$2b$NN$` + 53"));
+        }
+        let [b'$', b'2', variant, b'$', tens, units, b'$', rest @ ..] = hash.as_bytes() else {
+            return Err(bad("expected the prefix `$2b$NN$`"));
+        };
+        match variant {
+            b'a' | b'b' | b'y' => {}
+            b'x' => {
+                return Err(Error::invalid(
+                    "hash",
+                    "is a `$2x$` bcrypt hash, made by crypt_blowfish's bug-compatible mode, which cannot be verified correctly; reset the password",
+                ));
+            }
+            _ => return Err(bad("unknown variant (expected `$2a$`, `$2b$` or `$2y$`)")),
+        }
+        let cost = match (tens, units) {
+            (b'0'..=b'9', b'0'..=b'9') => u32::from(tens - b'0') * 10 + u32::from(units - b'0'),
+            _ => return Err(bad("the cost is not two decimal digits")),
+        };
+        if !(MIN_STORED_COST..=MAX_COST).contains(&cost) {
+            return Err(bad("the cost is outside bcrypt's range of 4 to 31"));
+        }
+        if !rest
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'/'))
+        {
+            return Err(bad("the salt and hash are not in bcrypt's base64 alphabet"));
+        }
+        // Decodes the salt and hash (canonical base64 only, as every
+        // implementation writes it).
+        hash.parse::<bcrypt::HashParts>().map_err(from_bcrypt)?;
+        Ok(Self { cost })
+    }
+}
+
+/// Maps the `bcrypt` crate's errors; none of its messages carry the
+/// password or the hash.
+fn from_bcrypt(e: bcrypt::BcryptError) -> Error {
+    match e {
+        bcrypt::BcryptError::CostNotAllowed(cost) => Error::invalid(
+            "hash",
+            format!("is not a bcrypt hash: cost {cost} is outside bcrypt's range of 4 to 31"),
+        ),
+        bcrypt::BcryptError::InvalidHash(reason) => {
+            Error::invalid("hash", format!("is not a bcrypt hash: {reason}"))
+        }
+        bcrypt::BcryptError::Rand(e) => Error::Rng(e.to_string()),
+        bcrypt::BcryptError::Truncation(_) => Error::invalid(
+            "password",
+            format!("is longer than {MAX_PASSWORD_LEN} bytes (UTF-8)"),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fast policy for tests: `new` refuses costs below 10 on purpose.
+    fn fast(cost: u32) -> PasswordPolicy {
+        PasswordPolicy { cost }
+    }
+
+    fn s(p: &str) -> SecretString {
+        SecretString::from(p)
+    }
+
+    fn invalid_field(r: Result<impl std::fmt::Debug>) -> &'static str {
+        match r {
+            Err(Error::InvalidInput { field, .. }) => field,
+            other => panic!("expected InvalidInput, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn policy_cost_bounds() {
+        assert_eq!(PasswordPolicy::default().cost(), 12);
+        assert_eq!(PasswordPolicy::new(MIN_COST).unwrap().cost(), 10);
+        assert_eq!(PasswordPolicy::new(MAX_COST).unwrap().cost(), 31);
+        for bad in [0, 4, 9, 32, u32::MAX] {
+            let err = PasswordPolicy::new(bad).unwrap_err();
+            assert!(
+                matches!(err, Error::InvalidInput { field: "cost", .. }),
+                "{bad}"
+            );
+            assert!(err.to_string().contains(&bad.to_string()), "{err}");
+        }
+        assert!(
+            PasswordPolicy::new(9)
+                .unwrap_err()
+                .to_string()
+                .contains("minimum of 10")
+        );
+    }
+
+    #[test]
+    fn hash_verify_round_trip_at_a_fast_cost() {
+        let policy = fast(4);
+        let h = policy.hash(&s("correct horse")).unwrap();
+        assert!(h.starts_with("$2b$04$"), "{h}");
+        assert_eq!(h.len(), 60);
+        assert!(policy.verify(&s("correct horse"), &h).unwrap());
+        assert!(!policy.verify(&s("correct horsf"), &h).unwrap());
+        assert!(!policy.verify(&s("correct hors"), &h).unwrap());
+        // Salted: the same password hashes differently each time.
+        assert_ne!(h, policy.hash(&s("correct horse")).unwrap());
+    }
+
+    #[test]
+    fn hash_at_the_minimum_production_cost() {
+        // The one cost-10 hash of the unit tests (dependencies are optimized).
+        let policy = PasswordPolicy::new(MIN_COST).unwrap();
+        let h = policy.hash(&s("pässwörd 🔑")).unwrap();
+        assert!(h.starts_with("$2b$10$"));
+        assert!(policy.verify(&s("pässwörd 🔑"), &h).unwrap());
+        assert!(!policy.needs_rehash(&h));
+        assert!(PasswordPolicy::default().needs_rehash(&h));
+    }
+
+    #[test]
+    fn the_72_byte_boundary() {
+        let policy = fast(4);
+        let p72 = "a".repeat(72);
+        let h = policy.hash(&s(&p72)).unwrap();
+        assert!(policy.verify(&s(&p72), &h).unwrap());
+        // The last byte counts (nothing is dropped below the limit).
+        let mut other = "a".repeat(71);
+        other.push('b');
+        assert!(!policy.verify(&s(&other), &h).unwrap());
+
+        let p73 = "a".repeat(73);
+        assert_eq!(invalid_field(policy.hash(&s(&p73))), "password");
+        assert_eq!(invalid_field(policy.verify(&s(&p73), &h)), "password");
+        let msg = policy.hash(&s(&p73)).unwrap_err().to_string();
+        assert!(msg.contains("72") && msg.contains("truncat"), "{msg}");
+
+        // Bytes, not characters: 36 two-byte characters pass, 37 do not.
+        assert!(policy.hash(&s(&"é".repeat(36))).is_ok());
+        assert_eq!(invalid_field(policy.hash(&s(&"é".repeat(37)))), "password");
+    }
+
+    #[test]
+    fn nul_and_empty_passwords_are_refused() {
+        let policy = fast(4);
+        let h = policy.hash(&s("abc")).unwrap();
+        for bad in ["", "\0", "abc\0", "abc\0def", "\0abc"] {
+            assert_eq!(invalid_field(policy.hash(&s(bad))), "password", "{bad:?}");
+            assert_eq!(
+                invalid_field(policy.verify(&s(bad), &h)),
+                "password",
+                "{bad:?}"
+            );
+        }
+        let msg = policy.hash(&s("abc\0def")).unwrap_err().to_string();
+        assert!(msg.contains("NUL"), "{msg}");
+        assert!(
+            policy
+                .hash(&s(""))
+                .unwrap_err()
+                .to_string()
+                .contains("empty")
+        );
+    }
+
+    #[test]
+    fn malformed_hashes_are_invalid_input_without_the_hash() {
+        let policy = fast(4);
+        let good = policy.hash(&s("pw")).unwrap();
+        let mut cases: Vec<String> = vec![
+            String::new(),
+            "not a hash".into(),
+            good[..59].to_owned(),
+            format!("{good}x"),
+            good.replacen("$2b$", "$2c$", 1),
+            good.replacen("$2b$", "$2x$", 1),
+            good.replacen("$2b$", "$3b$", 1),
+            good.replacen("$2b$04$", "$2b$03$", 1),
+            good.replacen("$2b$04$", "$2b$32$", 1),
+            good.replacen("$2b$04$", "$2b$+4$", 1),
+            good.replacen("$2b$04$", "$2b$04!", 1),
+            format!("{}!", &good[..59]),
+            format!("{}é", &good[..58]),
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo".into(),
+        ];
+        // A non-canonical last salt character (trailing bits set).
+        let mut noncanonical = good.clone().into_bytes();
+        noncanonical[28] = b'/';
+        cases.push(String::from_utf8(noncanonical).unwrap());
+        for bad in cases {
+            let err = policy.verify(&s("pw"), &bad).unwrap_err();
+            assert!(
+                matches!(err, Error::InvalidInput { field: "hash", .. }),
+                "{bad:?}: {err}"
+            );
+            let msg = err.to_string();
+            if bad.len() >= 60 {
+                assert!(!msg.contains(&bad[7..]), "{msg}");
+            }
+            assert!(policy.needs_rehash(&bad), "{bad:?}");
+        }
+        let x = policy
+            .verify(&s("pw"), &good.replacen("$2b$", "$2x$", 1))
+            .unwrap_err();
+        assert!(x.to_string().contains("$2x$"), "{x}");
+    }
+
+    #[test]
+    fn needs_rehash_compares_costs() {
+        let stored = fast(5).hash(&s("pw")).unwrap();
+        assert!(fast(6).needs_rehash(&stored));
+        assert!(!fast(5).needs_rehash(&stored));
+        assert!(!fast(4).needs_rehash(&stored));
+        // Other variants at the same cost are fine as they are.
+        for v in ["$2a$", "$2y$"] {
+            assert!(!fast(5).needs_rehash(&stored.replacen("$2b$", v, 1)));
+        }
+        assert!(PasswordPolicy::default().needs_rehash(&stored));
+        assert!(
+            !PasswordPolicy::default()
+                .needs_rehash("$2y$12$4Umg0rCJwMswRw/l.SwHvuQV01coP0eWmGzd61QH2RvAOMANUBGC.")
+        );
+        assert!(
+            PasswordPolicy::default()
+                .needs_rehash("$2y$11$4Umg0rCJwMswRw/l.SwHvuQV01coP0eWmGzd61QH2RvAOMANUBGC.")
+        );
+    }
+
+    #[test]
+    fn dummy_hash_matches_nothing_obvious() {
+        let policy = fast(4);
+        let a = policy.dummy_hash().unwrap();
+        let b = policy.dummy_hash().unwrap();
+        assert_ne!(a, b);
+        assert!(a.starts_with("$2b$04$"));
+        assert!(!policy.needs_rehash(&a));
+        for guess in ["a", "password", "0000000000000000000000000000000"] {
+            assert!(!policy.verify(&s(guess), &a).unwrap());
+        }
+    }
+
+    #[test]
+    fn nothing_secret_in_debug_or_errors() {
+        let policy = fast(4);
+        let secret = "S3cret-Passw0rd";
+        let password = s(secret);
+        assert!(!format!("{password:?}").contains(secret));
+        assert!(!format!("{policy:?}").contains(secret));
+        let h = policy.hash(&password).unwrap();
+        let long = s(&format!("{secret}{}", "x".repeat(80)));
+        let nul = s(&format!("{secret}\0"));
+        for err in [
+            policy.hash(&long).unwrap_err(),
+            policy.hash(&nul).unwrap_err(),
+            policy.verify(&long, &h).unwrap_err(),
+            policy.verify(&password, &h[..50]).unwrap_err(),
+        ] {
+            for text in [err.to_string(), format!("{err:?}")] {
+                assert!(!text.contains(secret), "{text}");
+                assert!(!text.contains(&h[7..]), "{text}");
+            }
+        }
+    }
+
+    /// Hashes from other implementations (`core/tests/data/bcrypt_vectors.json`).
+    #[test]
+    fn vectors_from_other_implementations() {
+        let file: serde_json::Value =
+            serde_json::from_str(include_str!("../tests/data/bcrypt_vectors.json")).unwrap();
+        assert!(file["source"].as_str().is_some());
+        let tests = file["tests"].as_array().unwrap();
+        assert_eq!(tests.len(), file["count"].as_u64().unwrap() as usize);
+        let policy = PasswordPolicy::default();
+        let mut seen = std::collections::BTreeSet::new();
+        for t in tests {
+            let name = t["name"].as_str().unwrap();
+            let hash = t["hash"].as_str().unwrap();
+            let password = s(t["password"].as_str().unwrap());
+            assert!(t["source"].as_str().is_some(), "{name}");
+            match t["expect"].as_str().unwrap() {
+                "match" => {
+                    seen.insert(hash[..4].to_owned());
+                    assert!(policy.verify(&password, hash).unwrap(), "{name}");
+                    if let Some(wrong) = t["wrong_password"].as_str() {
+                        assert!(!policy.verify(&s(wrong), hash).unwrap(), "{name}");
+                    }
+                    let cost = t["cost"].as_u64().unwrap() as u32;
+                    assert_eq!(policy.needs_rehash(hash), cost < DEFAULT_COST, "{name}");
+                }
+                "refuse_password" => {
+                    assert_eq!(
+                        invalid_field(policy.verify(&password, hash)),
+                        "password",
+                        "{name}"
+                    );
+                    // The hash itself is fine.
+                    if let Some(wrong) = t["wrong_password"].as_str() {
+                        assert!(!policy.verify(&s(wrong), hash).unwrap(), "{name}");
+                    }
+                    if let Some(same) = t["equivalent_password"].as_str() {
+                        assert!(policy.verify(&s(same), hash).unwrap(), "{name}");
+                    }
+                }
+                "refuse_hash" => {
+                    assert_eq!(
+                        invalid_field(policy.verify(&password, hash)),
+                        "hash",
+                        "{name}"
+                    );
+                }
+                other => panic!("unknown expectation {other}"),
+            }
+        }
+        let variants: Vec<&str> = seen.iter().map(String::as_str).collect();
+        assert_eq!(variants, ["$2a$", "$2b$", "$2y$"]);
+    }
+}

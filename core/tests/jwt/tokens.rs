@@ -1,0 +1,392 @@
+//! Issuing and validating access tokens: rotation, tampering, algorithm
+//! pinning, issuer and audience, expiry and not-before with the leeway.
+
+use std::time::Duration;
+
+use secrets_core::crypto::{KeyId, KeyRing, MasterKey};
+use secrets_core::jwt::{AccessClaims, JwtConfig, JwtSigner};
+use secrets_core::rbac::Role;
+use secrets_core::{Error, TenantId, Timestamp, UserId};
+use serde_json::Value;
+
+use crate::{b64, reason, unb64};
+
+const NOW: i64 = 1_700_000_000;
+
+fn now() -> Timestamp {
+    Timestamp::from_unix_seconds(NOW)
+}
+
+fn master(byte: u8) -> MasterKey {
+    MasterKey::from_bytes(&[byte; 32]).unwrap()
+}
+
+fn issue_at(jwt: &JwtSigner, ring: &KeyRing, at: Timestamp) -> (String, AccessClaims) {
+    jwt.issue(
+        ring,
+        UserId::generate(),
+        TenantId::generate(),
+        Role::Developer,
+        vec!["secrets:read".into(), "apps:read".into()],
+        at,
+    )
+    .unwrap()
+}
+
+fn header_of(token: &str) -> Value {
+    serde_json::from_slice(&unb64(token.split('.').next().unwrap())).unwrap()
+}
+
+#[test]
+fn round_trip() {
+    let ring = KeyRing::new(master(1));
+    let jwt = JwtSigner::new(JwtConfig::default());
+    let user = UserId::generate();
+    let tenant = TenantId::generate();
+    let (token, claims) = jwt
+        .issue(
+            &ring,
+            user,
+            tenant,
+            Role::Admin,
+            vec!["users:manage".into()],
+            now(),
+        )
+        .unwrap();
+    assert_eq!(claims.sub, user);
+    assert_eq!(claims.tid, tenant);
+    assert_eq!(claims.role, Role::Admin);
+    assert_eq!(claims.scopes, ["users:manage"]);
+    assert_eq!((claims.iat, claims.nbf, claims.exp), (NOW, NOW, NOW + 900));
+    assert_eq!(
+        (claims.iss.as_str(), claims.aud.as_str()),
+        ("secrets-core", "secrets-core")
+    );
+    assert_eq!(
+        uuid::Uuid::parse_str(&claims.jti)
+            .unwrap()
+            .get_version_num(),
+        4
+    );
+    assert_eq!(jwt.validate(&ring, &token, now()).unwrap(), claims);
+
+    let header = header_of(&token);
+    assert_eq!(header["alg"], "HS256");
+    assert_eq!(header["typ"], "at+jwt");
+    assert_eq!(header["kid"], "1");
+
+    // Each token gets its own id.
+    let (_, again) = issue_at(&jwt, &ring, now());
+    assert_ne!(again.jti, claims.jti);
+}
+
+#[test]
+fn tampering_with_any_part_is_refused() {
+    let ring = KeyRing::new(master(2));
+    let jwt = JwtSigner::new(JwtConfig::default());
+    let (token, _) = issue_at(&jwt, &ring, now());
+    let parts: Vec<&str> = token.split('.').collect();
+
+    // Payload: make the caller an admin, keep the signature.
+    let mut claims: Value = serde_json::from_slice(&unb64(parts[1])).unwrap();
+    claims["role"] = "admin".into();
+    let forged = format!("{}.{}.{}", parts[0], b64(claims.to_string()), parts[2]);
+    assert_eq!(reason(jwt.validate(&ring, &forged, now())), "bad signature");
+
+    // Signature: flip one bit of the tag.
+    let mut tag = unb64(parts[2]);
+    tag[7] ^= 0x01;
+    let forged = format!("{}.{}.{}", parts[0], parts[1], b64(tag));
+    assert_eq!(reason(jwt.validate(&ring, &forged, now())), "bad signature");
+    // A truncated or missing signature.
+    let forged = format!("{}.{}.{}", parts[0], parts[1], &parts[2][..20]);
+    assert_eq!(reason(jwt.validate(&ring, &forged, now())), "bad signature");
+    let forged = format!("{}.{}.", parts[0], parts[1]);
+    assert_eq!(reason(jwt.validate(&ring, &forged, now())), "bad signature");
+
+    // Header: same kid and algorithm, different bytes.
+    let header = r#"{"kid":"1","typ":"at+jwt","alg":"HS256"}"#;
+    let forged = format!("{}.{}.{}", b64(header), parts[1], parts[2]);
+    assert_eq!(reason(jwt.validate(&ring, &forged, now())), "bad signature");
+
+    // Not a JWT at all.
+    for junk in [
+        "",
+        ".",
+        "..",
+        "a.b",
+        "a.b.c.d",
+        "not a token",
+        &parts[..2].join("."),
+    ] {
+        assert_eq!(
+            reason(jwt.validate(&ring, junk, now())),
+            "malformed",
+            "{junk:?}"
+        );
+    }
+    let huge = format!("{token}{}", "A".repeat(9000));
+    assert_eq!(reason(jwt.validate(&ring, &huge, now())), "too large");
+}
+
+#[test]
+fn alg_none_and_other_algorithms_are_refused() {
+    let ring = KeyRing::new(master(3));
+    let jwt = JwtSigner::new(JwtConfig::default());
+    let (token, _) = issue_at(&jwt, &ring, now());
+    let payload = token.split('.').nth(1).unwrap();
+
+    for (header, why) in [
+        (r#"{"alg":"none","typ":"at+jwt","kid":"1"}"#, "malformed"),
+        (r#"{"alg":"None","typ":"at+jwt","kid":"1"}"#, "malformed"),
+        (
+            r#"{"alg":"HS384","typ":"at+jwt","kid":"1"}"#,
+            "algorithm not allowed",
+        ),
+        (
+            r#"{"alg":"HS512","typ":"at+jwt","kid":"1"}"#,
+            "algorithm not allowed",
+        ),
+        (
+            r#"{"alg":"RS256","typ":"at+jwt","kid":"1"}"#,
+            "algorithm not allowed",
+        ),
+        (
+            r#"{"alg":"ES256","typ":"at+jwt","kid":"1"}"#,
+            "algorithm not allowed",
+        ),
+        (
+            r#"{"alg":"EdDSA","typ":"at+jwt","kid":"1"}"#,
+            "algorithm not allowed",
+        ),
+    ] {
+        let unsigned = format!("{}.{payload}.", b64(header));
+        assert_eq!(
+            reason(jwt.validate(&ring, &unsigned, now())),
+            why,
+            "{header}"
+        );
+        let with_sig = format!(
+            "{}.{payload}.{}",
+            b64(header),
+            token.split('.').nth(2).unwrap()
+        );
+        assert_eq!(
+            reason(jwt.validate(&ring, &with_sig, now())),
+            why,
+            "{header}"
+        );
+    }
+}
+
+#[test]
+fn issuer_and_audience_must_match_exactly() {
+    let ring = KeyRing::new(master(4));
+    let ours = JwtSigner::new(JwtConfig::default());
+    let other_iss = JwtSigner::new(JwtConfig {
+        issuer: "secrets-core-staging".into(),
+        ..JwtConfig::default()
+    });
+    let other_aud = JwtSigner::new(JwtConfig {
+        audience: "Secrets-core".into(),
+        ..JwtConfig::default()
+    });
+    // Same ring, same key: only the claims differ.
+    let (token, _) = issue_at(&other_iss, &ring, now());
+    assert_eq!(reason(ours.validate(&ring, &token, now())), "wrong issuer");
+    let (token, _) = issue_at(&other_aud, &ring, now());
+    assert_eq!(
+        reason(ours.validate(&ring, &token, now())),
+        "wrong audience"
+    );
+    assert!(other_aud.validate(&ring, &token, now()).is_ok());
+}
+
+#[test]
+fn expiry_and_not_before_use_the_injected_clock_and_the_leeway() {
+    let ring = KeyRing::new(master(5));
+    let jwt = JwtSigner::new(JwtConfig::default()); // ttl 15 min, leeway 30 s
+    let (token, claims) = issue_at(&jwt, &ring, now());
+    let at = |s: i64| Timestamp::from_unix_seconds(s);
+
+    assert!(jwt.validate(&ring, &token, at(claims.exp - 1)).is_ok());
+    // Past exp but within the leeway: accepted.
+    assert!(jwt.validate(&ring, &token, at(claims.exp)).is_ok());
+    assert!(jwt.validate(&ring, &token, at(claims.exp + 29)).is_ok());
+    // At exp + leeway and beyond: refused.
+    assert_eq!(
+        reason(jwt.validate(&ring, &token, at(claims.exp + 30))),
+        "expired"
+    );
+    assert_eq!(
+        reason(jwt.validate(&ring, &token, at(claims.exp + 3600))),
+        "expired"
+    );
+
+    // Issued for a time in the future: not yet valid, except within the leeway.
+    let (future, claims) = issue_at(&jwt, &ring, at(NOW + 3600));
+    assert_eq!(reason(jwt.validate(&ring, &future, now())), "not yet valid");
+    assert_eq!(
+        reason(jwt.validate(&ring, &future, at(claims.nbf - 31))),
+        "not yet valid"
+    );
+    assert!(jwt.validate(&ring, &future, at(claims.nbf - 30)).is_ok());
+
+    // With no leeway, exp itself is too late.
+    let strict = JwtSigner::new(JwtConfig {
+        leeway: Duration::ZERO,
+        ttl: Duration::from_secs(60),
+        ..JwtConfig::default()
+    });
+    let (token, claims) = issue_at(&strict, &ring, now());
+    assert_eq!(claims.exp, NOW + 60);
+    assert!(
+        strict
+            .validate(
+                &ring,
+                &token,
+                Timestamp::from_unix_millis((NOW + 60) * 1000 - 1)
+            )
+            .is_ok()
+    );
+    assert_eq!(
+        reason(strict.validate(&ring, &token, at(NOW + 60))),
+        "expired"
+    );
+}
+
+#[test]
+fn rotation_keeps_old_tokens_valid_and_moves_new_ones_to_the_new_key() {
+    let ring = KeyRing::new(master(6));
+    let jwt = JwtSigner::new(JwtConfig::default());
+    let (old, old_claims) = issue_at(&jwt, &ring, now());
+    assert_eq!(header_of(&old)["kid"], "1");
+
+    assert_eq!(ring.rotate().unwrap().get(), 2);
+    let (new, new_claims) = issue_at(&jwt, &ring, now());
+    assert_eq!(header_of(&new)["kid"], "2");
+    assert_eq!(jwt.validate(&ring, &old, now()).unwrap(), old_claims);
+    assert_eq!(jwt.validate(&ring, &new, now()).unwrap(), new_claims);
+
+    // A fresh signer (another process) over the same ring agrees.
+    let other = JwtSigner::new(JwtConfig::default());
+    assert!(other.validate(&ring, &old, now()).is_ok());
+    assert!(other.validate(&ring, &new, now()).is_ok());
+
+    // The keys really differ: key 2's token re-labelled as key 1 fails.
+    let parts: Vec<&str> = new.split('.').collect();
+    let relabelled = format!(
+        "{}.{}.{}",
+        b64(r#"{"typ":"at+jwt","alg":"HS256","kid":"1"}"#),
+        parts[1],
+        parts[2]
+    );
+    assert_eq!(
+        reason(jwt.validate(&ring, &relabelled, now())),
+        "bad signature"
+    );
+}
+
+#[test]
+fn unknown_or_missing_kid_is_refused() {
+    let ring = KeyRing::with_active(master(7), KeyId::new(3).unwrap());
+    let jwt = JwtSigner::new(JwtConfig::default());
+    let (token, _) = issue_at(&jwt, &ring, now());
+    assert_eq!(header_of(&token)["kid"], "3");
+
+    // A ring that has not rotated that far (an older deployment) does not
+    // hold key 3.
+    let behind = KeyRing::with_active(master(7), KeyId::new(2).unwrap());
+    assert_eq!(
+        reason(jwt.validate(&behind, &token, now())),
+        "unknown key id"
+    );
+
+    let parts: Vec<&str> = token.split('.').collect();
+    for (header, why) in [
+        (r#"{"typ":"at+jwt","alg":"HS256"}"#, "missing key id"),
+        (
+            r#"{"typ":"at+jwt","alg":"HS256","kid":"4"}"#,
+            "unknown key id",
+        ),
+        (
+            r#"{"typ":"at+jwt","alg":"HS256","kid":"0"}"#,
+            "unknown key id",
+        ),
+        (
+            r#"{"typ":"at+jwt","alg":"HS256","kid":"99999999999"}"#,
+            "unknown key id",
+        ),
+        (
+            r#"{"typ":"at+jwt","alg":"HS256","kid":"jwt/3"}"#,
+            "unknown key id",
+        ),
+    ] {
+        let forged = format!("{}.{}.{}", b64(header), parts[1], parts[2]);
+        assert_eq!(reason(jwt.validate(&ring, &forged, now())), why, "{header}");
+    }
+}
+
+#[test]
+fn a_token_from_another_master_key_is_refused() {
+    let ours = KeyRing::new(master(8));
+    let theirs = KeyRing::new(master(9));
+    let jwt = JwtSigner::new(JwtConfig::default());
+    let (token, _) = issue_at(&JwtSigner::new(JwtConfig::default()), &theirs, now());
+    assert_eq!(reason(jwt.validate(&ours, &token, now())), "bad signature");
+    // Also when the same signer instance has seen both rings.
+    let (_, _) = issue_at(&jwt, &theirs, now());
+    assert_eq!(reason(jwt.validate(&ours, &token, now())), "bad signature");
+}
+
+#[test]
+fn errors_never_contain_the_token() {
+    let ring = KeyRing::new(master(10));
+    let jwt = JwtSigner::new(JwtConfig::default());
+    let (token, claims) = issue_at(&jwt, &ring, now());
+    let parts: Vec<&str> = token.split('.').collect();
+    let later = Timestamp::from_unix_seconds(claims.exp + 3600);
+    let other = KeyRing::new(master(11));
+    let attempts = [
+        jwt.validate(&ring, &token, later),
+        jwt.validate(&other, &token, now()),
+        jwt.validate(
+            &ring,
+            &format!("{}.{}.{}x", parts[0], parts[1], parts[2]),
+            now(),
+        ),
+        jwt.validate(
+            &ring,
+            &format!("{}x.{}.{}", parts[0], parts[1], parts[2]),
+            now(),
+        ),
+        jwt.validate(&ring, &format!("{}.{}", parts[0], parts[1]), now()),
+        jwt.validate(&ring, &token.replace('.', "!"), now()),
+    ];
+    for result in attempts {
+        let err = result.unwrap_err();
+        assert!(matches!(err, Error::InvalidToken { .. }), "{err:?}");
+        for shown in [err.to_string(), format!("{err:?}")] {
+            assert!(shown.starts_with("token rejected") || shown.starts_with("InvalidToken"));
+            for part in &parts {
+                assert!(!shown.contains(&part[..16]), "{shown}");
+            }
+            assert!(!shown.contains(&claims.jti), "{shown}");
+            assert!(!shown.contains(&claims.sub.to_string()), "{shown}");
+        }
+    }
+}
+
+#[test]
+fn debug_of_the_signer_shows_no_key_material() {
+    let ring = KeyRing::new(MasterKey::from_bytes(b"MASTER-KEY-BYTES-0123456789abcde").unwrap());
+    let jwt = JwtSigner::new(JwtConfig::default());
+    let (_, _) = issue_at(&jwt, &ring, now());
+    ring.rotate().unwrap();
+    let (_, _) = issue_at(&jwt, &ring, now());
+    for shown in [format!("{jwt:?}"), format!("{jwt:#?}")] {
+        assert!(shown.contains("[REDACTED]"), "{shown}");
+        assert!(!shown.contains("MASTER-KEY"), "{shown}");
+        assert!(!shown.contains("77, 65, 83"), "{shown}");
+    }
+}
