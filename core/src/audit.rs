@@ -409,6 +409,164 @@ impl fmt::Debug for AuditChain {
     }
 }
 
+const CHECKPOINT_LABEL: &[u8] = b"secrets-core/v1/audit-checkpoint";
+
+impl AuditChain {
+    /// Signs the head of a tenant's log: store the result somewhere the
+    /// database's writers cannot reach, and [`Checkpoint`] later proves the
+    /// log still holds at least `count` events ending in `head`.
+    #[must_use]
+    pub fn checkpoint(
+        &self,
+        tenant: TenantId,
+        count: u64,
+        head: [u8; 32],
+        at: Timestamp,
+    ) -> Checkpoint {
+        let mut cp = Checkpoint {
+            tenant,
+            count,
+            head,
+            at,
+            mac: [0; 32],
+        };
+        cp.mac = self.checkpoint_mac(&cp);
+        cp
+    }
+
+    /// Checks a checkpoint's signature (constant time).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unauthenticated`] if it was not signed by this chain's key or
+    /// was altered.
+    pub fn verify_checkpoint(&self, cp: &Checkpoint) -> Result<()> {
+        use subtle::ConstantTimeEq;
+        if bool::from(self.checkpoint_mac(cp).ct_eq(&cp.mac)) {
+            Ok(())
+        } else {
+            Err(Error::Unauthenticated)
+        }
+    }
+
+    fn checkpoint_mac(&self, cp: &Checkpoint) -> [u8; 32] {
+        let mut mac = crate::crypto::hmac_sha256(&self.0);
+        mac.update(CHECKPOINT_LABEL);
+        mac.update(cp.tenant.as_bytes());
+        mac.update(&cp.count.to_be_bytes());
+        mac.update(&cp.head);
+        mac.update(&cp.at.unix_millis().to_be_bytes());
+        mac.finalize().into_bytes().into()
+    }
+}
+
+/// A signed statement of a log's length and head at a point in time.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// How many events the log held (the last `seq`).
+    pub count: u64,
+    /// The `hash` of event `count` (zeros for an empty log).
+    #[serde(with = "crate::hex32")]
+    pub head: [u8; 32],
+    /// When it was taken.
+    pub at: Timestamp,
+    /// HMAC-SHA256 over the fields above with the chain key.
+    #[serde(with = "crate::hex32")]
+    pub mac: [u8; 32],
+}
+
+/// Verifies a tenant's log event by event, in `seq` order, across as many
+/// pages as it takes.
+///
+/// ```
+/// # fn main() -> Result<(), secrets_core::Error> {
+/// use secrets_core::audit::{AuditChain, ChainVerifier};
+/// use secrets_core::crypto::{KeyRing, MasterKey};
+/// use secrets_core::TenantId;
+///
+/// let chain = AuditChain::new(&KeyRing::new(MasterKey::generate()?));
+/// let verifier = ChainVerifier::new(&chain, TenantId::DEFAULT);
+/// assert_eq!(verifier.finish().count, 0); // an empty log verifies
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct ChainVerifier<'a> {
+    linker: &'a dyn AuditLinker,
+    tenant: TenantId,
+    count: u64,
+    head: [u8; 32],
+}
+
+/// What a verified log ends with.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct ChainSummary {
+    /// Events verified (the last `seq`).
+    pub count: u64,
+    /// The last event's hash (zeros for an empty log).
+    pub head: [u8; 32],
+}
+
+impl<'a> ChainVerifier<'a> {
+    /// A verifier for `tenant`'s log.
+    #[must_use]
+    pub fn new(linker: &'a dyn AuditLinker, tenant: TenantId) -> Self {
+        Self {
+            linker,
+            tenant,
+            count: 0,
+            head: [0; 32],
+        }
+    }
+
+    /// Checks the next event.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::AuditChainBroken`] naming the `seq` where the log stops
+    /// verifying: a gap or repeat in `seq` (deletion, insertion, reordering),
+    /// a `prev_hash` that is not the previous event's hash, or a `hash` that
+    /// does not match the event's contents (an edit).
+    pub fn push(&mut self, record: &AuditRecord) -> Result<()> {
+        let expected_seq = self.count + 1;
+        let broken = |reason| Error::AuditChainBroken {
+            seq: expected_seq,
+            reason,
+        };
+        if record.tenant != self.tenant {
+            return Err(broken("an event of another tenant is in the log"));
+        }
+        if record.seq != expected_seq {
+            return Err(broken(if record.seq > expected_seq {
+                "events are missing before this one"
+            } else {
+                "an event is repeated or out of order"
+            }));
+        }
+        if record.prev_hash != self.head {
+            return Err(broken("the link to the previous event is wrong"));
+        }
+        use subtle::ConstantTimeEq;
+        let hash = self.linker.link(record)?;
+        if !bool::from(hash.ct_eq(&record.hash)) {
+            return Err(broken("the event was altered"));
+        }
+        self.count = record.seq;
+        self.head = record.hash;
+        Ok(())
+    }
+
+    /// The verified length and head.
+    #[must_use]
+    pub fn finish(self) -> ChainSummary {
+        ChainSummary {
+            count: self.count,
+            head: self.head,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -524,5 +682,101 @@ mod tests {
         let json = serde_json::to_string(&r).unwrap();
         assert!(json.contains(&"ab".repeat(32)));
         assert_eq!(serde_json::from_str::<AuditRecord>(&json).unwrap(), r);
+    }
+
+    fn chain_of(chain: &AuditChain, n: u64) -> Vec<AuditRecord> {
+        let mut out: Vec<AuditRecord> = Vec::new();
+        for seq in 1..=n {
+            let mut r = record();
+            r.seq = seq;
+            r.event.target = format!("t{seq}");
+            r.prev_hash = out.last().map_or([0; 32], |p| p.hash);
+            r.hash = chain.link(&r).unwrap();
+            out.push(r);
+        }
+        out
+    }
+
+    fn verify(chain: &AuditChain, log: &[AuditRecord]) -> Result<ChainSummary> {
+        let mut v = ChainVerifier::new(chain, TenantId::DEFAULT);
+        for r in log {
+            v.push(r)?;
+        }
+        Ok(v.finish())
+    }
+
+    #[test]
+    fn verify_detects_edits_deletions_insertions_and_reordering() {
+        let chain = AuditChain::new(&KeyRing::new(MasterKey::from_bytes(&[3; 32]).unwrap()));
+        let log = chain_of(&chain, 6);
+        let ok = verify(&chain, &log).unwrap();
+        assert_eq!((ok.count, ok.head), (6, log[5].hash));
+
+        let mut edited = log.clone();
+        edited[2].event.action = "user.delete".into();
+        assert!(matches!(
+            verify(&chain, &edited),
+            Err(Error::AuditChainBroken { seq: 3, .. })
+        ));
+
+        let mut deleted = log.clone();
+        deleted.remove(3);
+        assert!(matches!(
+            verify(&chain, &deleted),
+            Err(Error::AuditChainBroken { seq: 4, .. })
+        ));
+
+        let mut reordered = log.clone();
+        reordered.swap(1, 2);
+        assert!(matches!(
+            verify(&chain, &reordered),
+            Err(Error::AuditChainBroken { seq: 2, .. })
+        ));
+
+        // An inserted event forged without the key, renumbering the rest.
+        let mut inserted = log[..2].to_vec();
+        let mut forged = record();
+        forged.seq = 3;
+        forged.prev_hash = log[1].hash;
+        forged.hash = [7; 32];
+        inserted.push(forged);
+        assert!(matches!(
+            verify(&chain, &inserted),
+            Err(Error::AuditChainBroken { seq: 3, .. })
+        ));
+
+        // Re-linking after an edit needs the key: another key's links fail.
+        let other = AuditChain::new(&KeyRing::new(MasterKey::from_bytes(&[4; 32]).unwrap()));
+        assert!(matches!(
+            verify(&other, &log),
+            Err(Error::AuditChainBroken { seq: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn checkpoints_are_signed() {
+        let chain = AuditChain::new(&KeyRing::new(MasterKey::from_bytes(&[3; 32]).unwrap()));
+        let cp = chain.checkpoint(
+            TenantId::DEFAULT,
+            6,
+            [9; 32],
+            Timestamp::from_unix_seconds(5),
+        );
+        chain.verify_checkpoint(&cp).unwrap();
+        let json = serde_json::to_string(&cp).unwrap();
+        assert_eq!(serde_json::from_str::<Checkpoint>(&json).unwrap(), cp);
+        for tamper in [
+            |c: &mut Checkpoint| c.count -= 1,
+            |c: &mut Checkpoint| c.head[0] ^= 1,
+            |c: &mut Checkpoint| c.tenant = TenantId::generate(),
+            |c: &mut Checkpoint| c.at = Timestamp::EPOCH,
+        ] {
+            let mut bad = cp.clone();
+            tamper(&mut bad);
+            assert!(matches!(
+                chain.verify_checkpoint(&bad),
+                Err(Error::Unauthenticated)
+            ));
+        }
     }
 }

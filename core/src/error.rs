@@ -97,6 +97,37 @@ pub enum Error {
         reason: String,
     },
 
+    /// The caller may not do this. The attempt has been audited.
+    #[error("forbidden: the caller may not `{action}`")]
+    Forbidden {
+        /// The action or permission refused (`users:manage`).
+        action: String,
+    },
+
+    /// A login failed: unknown user, wrong password or disabled account.
+    /// Deliberately the same error (and the same time) for each.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+
+    /// A presented token (API token, agent session, access or refresh token)
+    /// was refused. The reason never includes the token.
+    #[error("token rejected: {reason}")]
+    InvalidToken {
+        /// Why: `malformed`, `bad checksum`, `unknown`, `expired`,
+        /// `revoked`, `bad signature`, ...
+        reason: &'static str,
+    },
+
+    /// The audit log does not verify: an event was edited, deleted, inserted
+    /// or reordered at or just before `seq`, or the log was truncated.
+    #[error("audit log does not verify at seq {seq}: {reason}")]
+    AuditChainBroken {
+        /// Where verification failed.
+        seq: u64,
+        /// What was wrong there.
+        reason: &'static str,
+    },
+
     /// A row or tenant that must exist does not (in the caller's tenant).
     #[error("{what} `{id}` was not found")]
     NotFound {

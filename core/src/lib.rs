@@ -63,9 +63,13 @@ mod error;
 pub mod fuzz;
 mod hex32;
 mod id;
+pub mod jwt;
+pub mod password;
 pub mod rbac;
 mod secret;
 pub mod store;
+pub mod token;
+pub mod vault;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{Error, Result};

@@ -1,4 +1,27 @@
-//! Roles. (Permissions and decisions arrive with the Vault.)
+//! Roles, permissions, scopes and the authorization decision.
+//!
+//! A [`Policy`] says which [`Role`] holds which [`Permission`]: the
+//! library's own, closed set, plus any the host registers. A caller's
+//! [`Scopes`] (an API token's or agent session's) can only narrow its role.
+//! [`Policy::decide`] never errors and denies by default; it is a pair of
+//! bit tests.
+//!
+//! ```
+//! # fn main() -> Result<(), secrets_core::Error> {
+//! use secrets_core::rbac::{Decision, Permission, Policy, Role, Scopes};
+//!
+//! let mut policy = Policy::new();
+//! let promote = policy.register("deploy:promote", &[Role::Admin])?;
+//!
+//! assert_eq!(policy.decide(Role::Viewer, &Scopes::all(), Permission::WriteSecrets), Decision::Deny);
+//! assert_eq!(policy.decide(Role::Developer, &Scopes::all(), Permission::WriteSecrets), Decision::Allow);
+//! assert_eq!(policy.decide(Role::Developer, &Scopes::all(), promote), Decision::Deny);
+//!
+//! // A token scoped to reading cannot write, whoever owns it.
+//! let read_only = Scopes::parse(&policy, &["apps:read", "secrets:list"])?;
+//! assert_eq!(policy.decide(Role::Admin, &read_only, Permission::WriteSecrets), Decision::Deny);
+//! # Ok(()) }
+//! ```
 
 use std::fmt;
 
@@ -19,13 +42,16 @@ use crate::error::{Error, Result};
 pub enum Role {
     /// Reads; changes nothing.
     Viewer,
-    /// Builds and deploys: writes secrets, starts agent sessions.
+    /// Builds and deploys: writes and injects secrets, starts agent sessions.
     Developer,
-    /// Also manages users, API tokens, settings, and reads the audit log.
+    /// Also manages users, API tokens and settings, and reads the audit log.
     Admin,
 }
 
 impl Role {
+    /// Every role, least privileged first.
+    pub const ALL: [Self; 3] = [Self::Viewer, Self::Developer, Self::Admin];
+
     /// `viewer`, `developer` or `admin`.
     #[must_use]
     pub fn as_str(self) -> &'static str {
@@ -42,14 +68,22 @@ impl Role {
     ///
     /// [`Error::InvalidInput`] for any other text.
     pub fn parse(s: &str) -> Result<Self> {
-        match s {
-            "viewer" => Ok(Self::Viewer),
-            "developer" => Ok(Self::Developer),
-            "admin" => Ok(Self::Admin),
-            _ => Err(Error::invalid(
-                "role",
-                format!("`{s}` is not a role (viewer, developer, admin)"),
-            )),
+        Self::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "role",
+                    format!("`{s}` is not a role (viewer, developer, admin)"),
+                )
+            })
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Self::Viewer => 0,
+            Self::Developer => 1,
+            Self::Admin => 2,
         }
     }
 }
@@ -57,5 +91,451 @@ impl Role {
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// Something a caller may be allowed to do.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[non_exhaustive]
+pub enum Permission {
+    /// `apps:read`: see apps and their configuration.
+    ReadApps,
+    /// `secrets:list`: list secret names and metadata (never values).
+    ListSecretNames,
+    /// `secrets:write`: set, delete and roll back secrets; archive apps.
+    WriteSecrets,
+    /// `secrets:inject`: receive secret values for injection into a runtime.
+    InjectSecrets,
+    /// `agents:start`: start an agent session acting on one's behalf.
+    StartAgentSession,
+    /// `webhooks:manage`: register and rotate webhook endpoints.
+    ManageWebhooks,
+    /// `integrations:connect`: connect and disconnect OAuth integrations.
+    ConnectIntegrations,
+    /// `tokens:manage`: mint, list and revoke API tokens.
+    ManageApiTokens,
+    /// `users:manage`: create, change, disable and delete users.
+    ManageUsers,
+    /// `settings:manage`: platform settings, provider keys, agent switch.
+    ManageSettings,
+    /// `audit:read`: query and verify the audit log.
+    ReadAuditLog,
+    /// `gate:override`: let a held deploy proceed.
+    OverrideDeployGate,
+    /// A permission the host registered with [`Policy::register`].
+    Custom(CustomPermission),
+}
+
+/// A host-registered permission: an index into its [`Policy`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct CustomPermission(u8);
+
+const BUILTIN: [(Permission, &str); 12] = [
+    (Permission::ReadApps, "apps:read"),
+    (Permission::ListSecretNames, "secrets:list"),
+    (Permission::WriteSecrets, "secrets:write"),
+    (Permission::InjectSecrets, "secrets:inject"),
+    (Permission::StartAgentSession, "agents:start"),
+    (Permission::ManageWebhooks, "webhooks:manage"),
+    (Permission::ConnectIntegrations, "integrations:connect"),
+    (Permission::ManageApiTokens, "tokens:manage"),
+    (Permission::ManageUsers, "users:manage"),
+    (Permission::ManageSettings, "settings:manage"),
+    (Permission::ReadAuditLog, "audit:read"),
+    (Permission::OverrideDeployGate, "gate:override"),
+];
+
+/// The most permissions a policy holds (built-in and custom together).
+pub const MAX_PERMISSIONS: usize = 128;
+
+impl Permission {
+    fn bit(self) -> u128 {
+        let index = match self {
+            Self::ReadApps => 0,
+            Self::ListSecretNames => 1,
+            Self::WriteSecrets => 2,
+            Self::InjectSecrets => 3,
+            Self::StartAgentSession => 4,
+            Self::ManageWebhooks => 5,
+            Self::ConnectIntegrations => 6,
+            Self::ManageApiTokens => 7,
+            Self::ManageUsers => 8,
+            Self::ManageSettings => 9,
+            Self::ReadAuditLog => 10,
+            Self::OverrideDeployGate => 11,
+            Self::Custom(CustomPermission(i)) => u32::from(i),
+        };
+        1u128.checked_shl(index).unwrap_or(0)
+    }
+}
+
+/// The seeds' rules: a Viewer reads; a Developer also writes and injects
+/// secrets, starts agent sessions, manages webhooks and connects
+/// integrations; only an Admin manages users, API tokens and settings, reads
+/// the audit log and overrides a deploy gate.
+fn builtin_roles() -> [u128; 3] {
+    use Permission::*;
+    let mask = |ps: &[Permission]| ps.iter().fold(0u128, |m, p| m | p.bit());
+    let viewer = mask(&[ReadApps, ListSecretNames]);
+    let developer = viewer
+        | mask(&[
+            WriteSecrets,
+            InjectSecrets,
+            StartAgentSession,
+            ManageWebhooks,
+            ConnectIntegrations,
+        ]);
+    let admin = developer
+        | mask(&[
+            ManageApiTokens,
+            ManageUsers,
+            ManageSettings,
+            ReadAuditLog,
+            OverrideDeployGate,
+        ]);
+    [viewer, developer, admin]
+}
+
+/// An authorization decision. The default is [`Decision::Deny`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum Decision {
+    /// Go ahead.
+    Allow,
+    /// Refused.
+    #[default]
+    Deny,
+}
+
+impl Decision {
+    /// Whether this is [`Decision::Allow`].
+    #[must_use]
+    pub fn is_allowed(self) -> bool {
+        self == Self::Allow
+    }
+}
+
+/// What a credential may do, within its owner's role: every permission, or
+/// only some. Scopes can only narrow: a scope the role lacks grants nothing.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Scopes(u128);
+
+impl Scopes {
+    /// No narrowing: everything the role holds.
+    #[must_use]
+    pub const fn all() -> Self {
+        Self(u128::MAX)
+    }
+
+    /// Nothing at all.
+    #[must_use]
+    pub const fn none() -> Self {
+        Self(0)
+    }
+
+    /// Only these permissions.
+    #[must_use]
+    pub fn only(permissions: &[Permission]) -> Self {
+        Self(permissions.iter().fold(0, |m, p| m | p.bit()))
+    }
+
+    /// Parses scope names (`"*"` for all, or permission names).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] naming an unknown scope.
+    pub fn parse<S: AsRef<str>>(policy: &Policy, names: &[S]) -> Result<Self> {
+        let mut mask = 0u128;
+        for name in names {
+            let name = name.as_ref();
+            if name == "*" {
+                return Ok(Self::all());
+            }
+            let p = policy.permission(name).ok_or_else(|| {
+                Error::invalid(
+                    "scope",
+                    format!("`{}` is not a known permission", name.escape_debug()),
+                )
+            })?;
+            mask |= p.bit();
+        }
+        Ok(Self(mask))
+    }
+
+    /// The scope names, as [`Scopes::parse`] reads them.
+    #[must_use]
+    pub fn names(&self, policy: &Policy) -> Vec<String> {
+        if *self == Self::all() {
+            return vec!["*".to_owned()];
+        }
+        policy
+            .permissions()
+            .filter(|p| self.0 & p.bit() != 0)
+            .map(|p| policy.name(p).to_owned())
+            .collect()
+    }
+
+    /// These scopes narrowed further by `other` (the intersection).
+    #[must_use]
+    pub fn intersect(self, other: Self) -> Self {
+        Self(self.0 & other.0)
+    }
+
+    /// Whether these scopes include `p`.
+    #[must_use]
+    pub fn contains(&self, p: Permission) -> bool {
+        self.0 & p.bit() != 0
+    }
+}
+
+/// Which roles hold which permissions.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    roles: [u128; 3],
+    custom: Vec<String>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Policy {
+    /// The built-in rules, no custom permissions.
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            roles: builtin_roles(),
+            custom: Vec::new(),
+        }
+    }
+
+    /// Registers a host permission held by `roles`, and returns it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::AlreadyExists`] for a taken name; [`Error::InvalidInput`] for
+    /// a name that is empty, over 64 bytes, not `[a-z0-9:._-]`, or `*`; or
+    /// once [`MAX_PERMISSIONS`] are registered.
+    pub fn register(&mut self, name: &str, roles: &[Role]) -> Result<Permission> {
+        let valid = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || ":._-".contains(c));
+        if !valid {
+            return Err(Error::invalid(
+                "permission",
+                format!(
+                    "`{}` must be 1 to 64 of `a-z`, `0-9`, `:`, `.`, `_`, `-`",
+                    name.escape_debug()
+                ),
+            ));
+        }
+        if self.permission(name).is_some() {
+            return Err(Error::AlreadyExists {
+                what: "permission".into(),
+                id: name.to_owned(),
+            });
+        }
+        let index = BUILTIN.len() + self.custom.len();
+        let index = u8::try_from(index)
+            .ok()
+            .filter(|i| usize::from(*i) < MAX_PERMISSIONS)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "permission",
+                    format!("at most {MAX_PERMISSIONS} permissions"),
+                )
+            })?;
+        let p = Permission::Custom(CustomPermission(index));
+        self.custom.push(name.to_owned());
+        for role in roles {
+            if let Some(mask) = self.roles.get_mut(role.index()) {
+                *mask |= p.bit();
+            }
+        }
+        Ok(p)
+    }
+
+    /// The permission called `name`, built-in or custom.
+    #[must_use]
+    pub fn permission(&self, name: &str) -> Option<Permission> {
+        self.permissions().find(|p| self.name(*p) == name)
+    }
+
+    /// A permission's name.
+    #[must_use]
+    pub fn name(&self, p: Permission) -> &str {
+        match p {
+            Permission::Custom(CustomPermission(i)) => usize::from(i)
+                .checked_sub(BUILTIN.len())
+                .and_then(|j| self.custom.get(j))
+                .map_or("unknown", String::as_str),
+            builtin => BUILTIN
+                .iter()
+                .find(|(b, _)| *b == builtin)
+                .map_or("unknown", |(_, n)| n),
+        }
+    }
+
+    /// Every permission, built-in first, then custom in registration order.
+    pub fn permissions(&self) -> impl Iterator<Item = Permission> + '_ {
+        let custom = (0..self.custom.len()).filter_map(|j| {
+            u8::try_from(BUILTIN.len() + j)
+                .ok()
+                .map(|i| Permission::Custom(CustomPermission(i)))
+        });
+        BUILTIN.iter().map(|(p, _)| *p).chain(custom)
+    }
+
+    /// Whether `role`, narrowed by `scopes`, may do `p`. Never errors;
+    /// anything unknown is denied.
+    #[must_use]
+    pub fn decide(&self, role: Role, scopes: &Scopes, p: Permission) -> Decision {
+        let bit = p.bit();
+        let role_mask = self.roles.get(role.index()).copied().unwrap_or(0);
+        if bit != 0 && role_mask & scopes.0 & bit == bit {
+            Decision::Allow
+        } else {
+            Decision::Deny
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Permission::*;
+
+    /// Every permission for every role: the seed's rules, as a table.
+    #[test]
+    fn every_permission_for_every_role() {
+        let table: [(Permission, [bool; 3]); 12] = [
+            //                       viewer developer admin
+            (ReadApps, [true, true, true]),
+            (ListSecretNames, [true, true, true]),
+            (WriteSecrets, [false, true, true]),
+            (InjectSecrets, [false, true, true]),
+            (StartAgentSession, [false, true, true]),
+            (ManageWebhooks, [false, true, true]),
+            (ConnectIntegrations, [false, true, true]),
+            (ManageApiTokens, [false, false, true]),
+            (ManageUsers, [false, false, true]),
+            (ManageSettings, [false, false, true]),
+            (ReadAuditLog, [false, false, true]),
+            (OverrideDeployGate, [false, false, true]),
+        ];
+        let policy = Policy::new();
+        assert_eq!(
+            policy.permissions().count(),
+            table.len(),
+            "the table covers every permission"
+        );
+        for (p, allowed) in table {
+            for (role, want) in Role::ALL.into_iter().zip(allowed) {
+                let got = policy.decide(role, &Scopes::all(), p).is_allowed();
+                assert_eq!(got, want, "{role} {}", policy.name(p));
+                assert!(!policy.decide(role, &Scopes::none(), p).is_allowed());
+            }
+        }
+    }
+
+    #[test]
+    fn a_viewer_changes_nothing_and_inject_is_separate_from_list() {
+        let policy = Policy::new();
+        let changes = [
+            WriteSecrets,
+            InjectSecrets,
+            StartAgentSession,
+            ManageWebhooks,
+            ConnectIntegrations,
+            ManageApiTokens,
+            ManageUsers,
+            ManageSettings,
+            OverrideDeployGate,
+        ];
+        for p in changes {
+            assert_eq!(
+                policy.decide(Role::Viewer, &Scopes::all(), p),
+                Decision::Deny
+            );
+        }
+        let list_only = Scopes::only(&[ListSecretNames]);
+        assert!(
+            !policy
+                .decide(Role::Admin, &list_only, InjectSecrets)
+                .is_allowed()
+        );
+        let inject_only = Scopes::only(&[InjectSecrets]);
+        assert!(
+            policy
+                .decide(Role::Developer, &inject_only, InjectSecrets)
+                .is_allowed()
+        );
+        assert!(
+            !policy
+                .decide(Role::Developer, &inject_only, ListSecretNames)
+                .is_allowed()
+        );
+    }
+
+    #[test]
+    fn scopes_only_narrow() {
+        let policy = Policy::new();
+        // A Viewer's token scoped to write still cannot write.
+        let write = Scopes::parse(&policy, &["secrets:write"]).unwrap();
+        assert!(
+            !policy
+                .decide(Role::Viewer, &write, WriteSecrets)
+                .is_allowed()
+        );
+        assert!(
+            policy
+                .decide(Role::Developer, &write, WriteSecrets)
+                .is_allowed()
+        );
+        assert!(Scopes::parse(&policy, &["secrets:everything"]).is_err());
+        assert_eq!(Scopes::parse(&policy, &["*"]).unwrap(), Scopes::all());
+        let both = Scopes::parse(&policy, &["apps:read", "audit:read"]).unwrap();
+        assert_eq!(both.names(&policy), ["apps:read", "audit:read"]);
+        assert_eq!(
+            both.intersect(Scopes::only(&[ReadApps])),
+            Scopes::only(&[ReadApps])
+        );
+        assert_eq!(Scopes::all().names(&policy), ["*"]);
+    }
+
+    #[test]
+    fn custom_permissions() {
+        let mut policy = Policy::new();
+        let p = policy
+            .register("deploy:promote", &[Role::Developer, Role::Admin])
+            .unwrap();
+        assert_eq!(policy.name(p), "deploy:promote");
+        assert_eq!(policy.permission("deploy:promote"), Some(p));
+        assert!(!policy.decide(Role::Viewer, &Scopes::all(), p).is_allowed());
+        assert!(
+            policy
+                .decide(Role::Developer, &Scopes::all(), p)
+                .is_allowed()
+        );
+        let scoped = Scopes::parse(&policy, &["deploy:promote"]).unwrap();
+        assert!(policy.decide(Role::Admin, &scoped, p).is_allowed());
+        assert!(!policy.decide(Role::Admin, &scoped, ReadApps).is_allowed());
+        assert!(matches!(
+            policy.register("deploy:promote", &[]),
+            Err(Error::AlreadyExists { .. })
+        ));
+        assert!(policy.register("apps:read", &[]).is_err());
+        assert!(policy.register("Bad Name", &[]).is_err());
+        assert!(policy.register("*", &[]).is_err());
+        // A permission of another policy is unknown here: denied, not a panic.
+        let other = Policy::new();
+        assert!(!other.decide(Role::Admin, &Scopes::all(), p).is_allowed());
+        for i in 0..(MAX_PERMISSIONS - BUILTIN.len() - 1) {
+            policy.register(&format!("p{i}"), &[Role::Admin]).unwrap();
+        }
+        assert!(policy.register("one-too-many", &[]).is_err());
     }
 }

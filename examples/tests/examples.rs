@@ -59,3 +59,60 @@ fn encrypt_at_rest_rejects_a_bad_master_key_without_echoing_it() {
     assert!(stderr.contains("not valid base64"), "{stderr}");
     assert!(!stderr.contains("not-base64-secret"), "{stderr}");
 }
+
+#[test]
+fn quickstart_runs_on_sqlite_and_can_run_again() {
+    let dir = tempfile::tempdir().unwrap();
+    for run in 0..2 {
+        let out = Command::new(env!("CARGO_BIN_EXE_quickstart"))
+            .current_dir(dir.path())
+            .env_remove("SECRETS_CORE_MASTER_KEY")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            out.status.success(),
+            "run {run}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+        );
+        for line in [
+            "opened data/quickstart.db (SQLite, embedded)",
+            "bootstrapped admin ada@example.com and logged in",
+            "created dev@example.com (developer) and viv@example.com (viewer)",
+            "minted API token scp_",
+            "authenticated with it as token:",
+            "viewer denied: forbidden: the caller may not `users:manage`",
+            "refreshed: new access token until",
+            "tenant.bootstrap",
+            "api_token.mint",
+            "denied",
+            "audit chain verified:",
+        ] {
+            assert!(
+                stdout.contains(line),
+                "run {run}: missing {line:?} in:\n{stdout}"
+            );
+        }
+        // The key file is created once, private, and reused.
+        assert_eq!(
+            stdout.contains("generated a master key"),
+            run == 0,
+            "{stdout}"
+        );
+        assert!(
+            !stdout.contains("$2b$"),
+            "a password hash leaked:\n{stdout}"
+        );
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for f in ["data/master.key", "data/quickstart.db"] {
+            let mode = std::fs::metadata(dir.path().join(f))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{f}");
+        }
+    }
+}

@@ -226,10 +226,10 @@ impl ListQuery {
         if self.owner.is_some() && row.owner != self.owner {
             return Ok(false);
         }
-        if let Some(t) = self.expires_before {
-            if !row.expires_at.is_some_and(|e| e < t) {
-                return Ok(false);
-            }
+        if let Some(t) = self.expires_before
+            && row.expires_at.is_none_or(|e| e >= t)
+        {
+            return Ok(false);
         }
         if let Some(k) = self.sealed_not_under {
             match row.sealed_key()? {

@@ -180,6 +180,7 @@ impl Fx {
                 name: "ci".into(),
                 hash: hash(1),
                 display_prefix: "sc_1234".into(),
+                role: Role::Developer,
                 scopes: vec!["apps:read".into()],
                 created_at: now,
                 expires_at: Some(later),
@@ -193,6 +194,7 @@ impl Fx {
                 user: owner,
                 agent: "claude".into(),
                 token_hash: hash(2),
+                role: Role::Developer,
                 scopes: vec![],
                 created_at: now,
                 expires_at: later,
@@ -207,17 +209,19 @@ impl Fx {
                 last_used_at: now,
                 absolute_expiry: later,
                 generation: 1,
+                rotated_at: now,
                 revoked_at: None,
             }
             .to_row(None)
             .unwrap(),
             RefreshToken {
+                id: format!("rt-{tag}"),
                 family: format!("fam-{tag}"),
                 generation: 1,
                 user: owner,
                 hash: hash(3),
                 created_at: now,
-                superseded_at: None,
+                used_at: None,
             }
             .to_row(None)
             .unwrap(),
@@ -506,18 +510,18 @@ async fn tenants_are_isolated(fx: Fx) {
             (Some(got), Some(own)) => assert_same_row(&got, own, 1),
             (got, own) => panic!("{} {}: read {got:?}, own row {own:?}", rb.kind, rb.id),
         }
-        if let Some(lookup) = &rb.lookup {
-            if rows_a.iter().all(|r| r.lookup.as_ref() != Some(lookup)) {
-                assert!(
-                    fx.store
-                        .get_by_lookup(a, rb.kind, lookup)
-                        .await
-                        .unwrap()
-                        .is_none(),
-                    "{} lookup leaked across tenants",
-                    rb.kind
-                );
-            }
+        if let Some(lookup) = &rb.lookup
+            && rows_a.iter().all(|r| r.lookup.as_ref() != Some(lookup))
+        {
+            assert!(
+                fx.store
+                    .get_by_lookup(a, rb.kind, lookup)
+                    .await
+                    .unwrap()
+                    .is_none(),
+                "{} lookup leaked across tenants",
+                rb.kind
+            );
         }
     }
     // Lists from A hold exactly A's rows.

@@ -82,9 +82,7 @@ impl Inner {
     /// Replaces (or removes, with `None`) one row, keeping the lookup
     /// indexes right. Returns the previous row.
     fn set_row(&mut self, tenant: TenantId, kind: Kind, id: &str, row: Option<Row>) -> Option<Row> {
-        let Some(data) = self.tenants.get_mut(&tenant) else {
-            return None;
-        };
+        let data = self.tenants.get_mut(&tenant)?;
         let key = (kind, id.to_owned());
         let previous = match row {
             Some(row) => data.rows.insert(key, row),
@@ -135,13 +133,13 @@ impl Inner {
                 return Err(not_found("user", owner));
             }
         }
-        if let Some(lookup) = &row.lookup {
-            if self.lookup_taken(tenant, row.kind, lookup, &row.id) {
-                return Err(Error::AlreadyExists {
-                    what: format!("{} lookup key", row.kind),
-                    id: row.id.clone(),
-                });
-            }
+        if let Some(lookup) = &row.lookup
+            && self.lookup_taken(tenant, row.kind, lookup, &row.id)
+        {
+            return Err(Error::AlreadyExists {
+                what: format!("{} lookup key", row.kind),
+                id: row.id.clone(),
+            });
         }
         Ok(())
     }
@@ -245,10 +243,10 @@ impl Inner {
                     .get(&(kind, id.clone()))
                     .map(|r| r.version)
                     .ok_or_else(|| not_found(kind.as_str(), &id))?;
-                if let Some(expected) = expected_version {
-                    if found != expected {
-                        return Err(conflict(kind.as_str(), &id, expected, found));
-                    }
+                if let Some(expected) = expected_version
+                    && found != expected
+                {
+                    return Err(conflict(kind.as_str(), &id, expected, found));
                 }
                 if kind == Kind::User {
                     let owned: Vec<(Kind, String)> = data

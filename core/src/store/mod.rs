@@ -7,7 +7,7 @@
 //! live in [`StoreExt`], implemented once for every backend.
 //!
 //! Backends: [`MemoryStore`] (always available) and
-//! [`SqliteStore`](crate::store::SqliteStore) (feature `sqlite`, the
+//! [`SqliteStore`] (feature `sqlite`, the
 //! embedded default).
 //!
 //! ```

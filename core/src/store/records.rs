@@ -314,6 +314,9 @@ pub struct ApiToken {
     pub hash: [u8; 32],
     /// The first characters of the token, for display (not enough to use it).
     pub display_prefix: String,
+    /// The owner's role, kept in step with the user in the same atomic
+    /// write, so authentication reads one row.
+    pub role: Role,
     /// Scopes narrowing the owner's permissions.
     pub scopes: Vec<String>,
     /// When minted.
@@ -365,6 +368,8 @@ pub struct AgentSession {
     /// SHA-256 of the session token.
     #[serde(with = "crate::hex32")]
     pub token_hash: [u8; 32],
+    /// The user's role, kept in step with the user.
+    pub role: Role,
     /// Scopes narrowing the user's permissions.
     pub scopes: Vec<String>,
     /// When started.
@@ -409,6 +414,8 @@ pub struct RefreshFamily {
     pub absolute_expiry: Timestamp,
     /// The newest generation issued.
     pub generation: u32,
+    /// When the family last moved to a new generation.
+    pub rotated_at: Timestamp,
     /// When revoked (logout, or a replayed token).
     pub revoked_at: Option<Timestamp>,
 }
@@ -429,6 +436,9 @@ impl Record for RefreshFamily {
 /// One refresh token of a family: only its hash is stored.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct RefreshToken {
+    /// Its id (random; two tokens of one generation exist when a concurrent
+    /// refresh was honoured within the overlap window).
+    pub id: String,
     /// The family.
     pub family: String,
     /// Its generation within the family, from 1.
@@ -440,15 +450,14 @@ pub struct RefreshToken {
     pub hash: [u8; 32],
     /// When issued.
     pub created_at: Timestamp,
-    /// When the next generation replaced it.
-    pub superseded_at: Option<Timestamp>,
+    /// When it was used (each token is used once).
+    pub used_at: Option<Timestamp>,
 }
 
 impl Record for RefreshToken {
     const KIND: Kind = Kind::RefreshToken;
     fn id(&self) -> String {
-        // Zero-padded so ids sort by generation.
-        format!("{}/{:010}", self.family, self.generation)
+        self.id.clone()
     }
     fn parent(&self) -> Option<String> {
         Some(self.family.clone())
@@ -757,6 +766,7 @@ mod tests {
             name: "ci".into(),
             hash: [9; 32],
             display_prefix: "sc_abcd".into(),
+            role: Role::Developer,
             scopes: vec!["read".into()],
             created_at: Timestamp::from_unix_seconds(1),
             expires_at: Some(Timestamp::from_unix_seconds(100)),
@@ -774,14 +784,18 @@ mod tests {
         assert!(ApiToken::from_row(row).is_err());
 
         let rt = RefreshToken {
+            id: "r1".into(),
             family: "f".into(),
             generation: 12,
             user,
             hash: [1; 32],
             created_at: Timestamp::EPOCH,
-            superseded_at: None,
+            used_at: None,
         };
-        assert_eq!(rt.id(), "f/0000000012");
+        assert_eq!(
+            (rt.id().as_str(), rt.parent().as_deref()),
+            ("r1", Some("f"))
+        );
     }
 
     #[test]

@@ -1,0 +1,105 @@
+//! The audit log, for Admins: query, verify, checkpoint.
+
+use crate::audit::{AuditRecord, ChainSummary, ChainVerifier, Checkpoint};
+use crate::error::{Error, Result};
+use crate::rbac::Permission;
+use crate::store::{AuditQuery, MAX_PAGE};
+use crate::vault::{Caller, Vault};
+
+impl Vault {
+    /// A page of the caller's tenant's audit log. Needs `audit:read` (Admins).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Forbidden`] (and the refusal is itself audited).
+    pub async fn audit_events(
+        &self,
+        caller: &Caller,
+        query: &AuditQuery,
+    ) -> Result<Vec<AuditRecord>> {
+        self.authorize(caller, Permission::ReadAuditLog, "audit.query", "audit")
+            .await?;
+        self.inner.store.audit_events(caller.tenant, query).await
+    }
+
+    /// Verifies the whole chain of the caller's tenant: every event's link,
+    /// in order, with no gap. Needs `audit:read`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::AuditChainBroken`] saying where; [`Error::Forbidden`].
+    pub async fn verify_audit_log(&self, caller: &Caller) -> Result<ChainSummary> {
+        self.authorize(caller, Permission::ReadAuditLog, "audit.verify", "audit")
+            .await?;
+        let mut verifier = ChainVerifier::new(&self.inner.chain, caller.tenant);
+        let mut query = AuditQuery::default();
+        loop {
+            let page = self.inner.store.audit_events(caller.tenant, &query).await?;
+            for event in &page {
+                verifier.push(event)?;
+            }
+            match page.last() {
+                Some(last) if page.len() >= MAX_PAGE => query.after_seq = Some(last.seq),
+                _ => return Ok(verifier.finish()),
+            }
+        }
+    }
+
+    /// Verifies the log and returns a signed checkpoint of its head and
+    /// length. Keep it off the database host: [`Vault::verify_checkpoint`]
+    /// later proves the log was not truncated or rewritten since. Needs
+    /// `audit:read`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Vault::verify_audit_log`].
+    pub async fn audit_checkpoint(&self, caller: &Caller) -> Result<Checkpoint> {
+        let summary = self.verify_audit_log(caller).await?;
+        Ok(self
+            .inner
+            .chain
+            .checkpoint(caller.tenant, summary.count, summary.head, self.now()))
+    }
+
+    /// Checks a checkpoint against the log: its signature, that the log
+    /// verifies, and that it still holds event `count` with the same hash
+    /// (so nothing up to the checkpoint was removed or rewritten, even with
+    /// the chain re-linked). Needs `audit:read`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unauthenticated`] for a forged checkpoint;
+    /// [`Error::AuditChainBroken`] for a truncated or rewritten log.
+    pub async fn verify_checkpoint(
+        &self,
+        caller: &Caller,
+        checkpoint: &Checkpoint,
+    ) -> Result<ChainSummary> {
+        self.inner.chain.verify_checkpoint(checkpoint)?;
+        if checkpoint.tenant != caller.tenant {
+            return Err(Error::invalid("checkpoint", "belongs to another tenant"));
+        }
+        let summary = self.verify_audit_log(caller).await?;
+        if summary.count < checkpoint.count {
+            return Err(Error::AuditChainBroken {
+                seq: summary.count + 1,
+                reason: "the log is shorter than the checkpoint: it was truncated",
+            });
+        }
+        if checkpoint.count > 0 {
+            let query = AuditQuery {
+                after_seq: Some(checkpoint.count - 1),
+                limit: 1,
+                ..AuditQuery::default()
+            };
+            let at = self.inner.store.audit_events(caller.tenant, &query).await?;
+            if at.first().map(|e| e.hash) != Some(checkpoint.head) {
+                return Err(Error::AuditChainBroken {
+                    seq: checkpoint.count,
+                    reason: "the event at the checkpoint differs: the log was rewritten",
+                });
+            }
+        }
+        Ok(summary)
+    }
+}

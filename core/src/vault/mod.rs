@@ -1,0 +1,354 @@
+//! The facade a host uses: every operation is authenticated, authorized and
+//! audited in one atomic write, without the host having to remember to.
+//!
+//! A host builds one [`Vault`] from a store, a key ring, a clock and a
+//! [`VaultConfig`], and obtains a [`Caller`] for each request by password
+//! login (then access-token validation), API-token authentication or
+//! agent-session authentication, or uses [`Caller::system`] for its own
+//! jobs. Every operation takes the `Caller`.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), secrets_core::Error> {
+//! use std::sync::Arc;
+//! use secrets_core::crypto::{KeyRing, MasterKey};
+//! use secrets_core::rbac::Role;
+//! use secrets_core::store::MemoryStore;
+//! use secrets_core::vault::{Vault, VaultConfig};
+//! use secrets_core::{Error, SecretString, SystemClock, TenantId};
+//!
+//! let config = VaultConfig { password_cost: 10, ..VaultConfig::default() };
+//! let vault = Vault::new(
+//!     Arc::new(MemoryStore::new()),
+//!     Arc::new(KeyRing::new(MasterKey::generate()?)),
+//!     Arc::new(SystemClock),
+//!     config,
+//! )
+//! .await?;
+//! let tenant = TenantId::DEFAULT;
+//! vault.bootstrap(tenant, "acme", "ada@example.com", &SecretString::from("correct horse battery"), None).await?;
+//!
+//! let session = vault.login(tenant, "ada@example.com", &SecretString::from("correct horse battery"), None).await?;
+//! let ada = vault.authenticate_access_token(session.access_token.expose_secret(), None).await?;
+//! let bob = vault.create_user(&ada, "bob@example.com", Role::Viewer, None).await?;
+//! # let _ = bob;
+//! assert!(matches!(
+//!     vault.login(tenant, "ada@example.com", &SecretString::from("wrong"), None).await,
+//!     Err(Error::InvalidCredentials)
+//! ));
+//! # Ok(()) }
+//! ```
+
+mod agents;
+mod audit_log;
+mod maintenance;
+mod sessions;
+mod tokens;
+mod users;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::audit::{Actor, AuditChain, AuditDraft, AuditRecord, Outcome};
+use crate::clock::{Clock, Timestamp};
+use crate::crypto::KeyRing;
+use crate::error::{Error, Result};
+use crate::id::{TenantId, UserId};
+use crate::jwt::{JwtConfig, JwtSigner};
+use crate::password::PasswordPolicy;
+use crate::rbac::{Permission, Policy, Role, Scopes};
+use crate::store::{Batch, Store};
+use crate::token::TokenFormat;
+
+pub use agents::{AgentSessionInfo, StartedAgentSession};
+pub use maintenance::PruneReport;
+pub use sessions::Session;
+pub use tokens::{ApiTokenInfo, MintedToken};
+pub use users::UserInfo;
+
+/// How a [`Vault`] behaves. `Default` gives the documented defaults.
+#[derive(Clone, Debug)]
+pub struct VaultConfig {
+    /// bcrypt cost for new hashes (default 12, never under 10). Stored hashes
+    /// below it are upgraded at the next successful login.
+    pub password_cost: u32,
+    /// Roles and permissions, with any the host registered.
+    pub policy: Policy,
+    /// Access-token issuer, audience, lifetime (15 minutes) and leeway.
+    pub jwt: JwtConfig,
+    /// Prefix of API tokens (default `scp`, so tokens read `scp_...`).
+    pub api_token_prefix: String,
+    /// Prefix of agent-session tokens (default `sca`).
+    pub agent_token_prefix: String,
+    /// Prefix of refresh tokens (default `scr`).
+    pub refresh_token_prefix: String,
+    /// A login ends this long after it began, whatever happens (default 30 days).
+    pub refresh_absolute_lifetime: Duration,
+    /// A login ends after this long without a refresh (default 7 days).
+    pub refresh_idle_lifetime: Duration,
+    /// How long after a refresh token is used it is still honoured once more,
+    /// so two tabs refreshing at once do not log the user out (default 10 s).
+    pub refresh_overlap: Duration,
+    /// Default agent-session lifetime (1 hour).
+    pub agent_session_ttl: Duration,
+    /// Longest agent-session lifetime a caller may ask for (12 hours).
+    pub agent_session_max_ttl: Duration,
+    /// How long expired and revoked tokens are kept before pruning (30 days).
+    pub token_retention: Duration,
+    /// An API token's last-used time is written at most this often (1 minute).
+    pub last_used_granularity: Duration,
+}
+
+impl Default for VaultConfig {
+    fn default() -> Self {
+        Self {
+            password_cost: crate::password::DEFAULT_COST,
+            policy: Policy::new(),
+            jwt: JwtConfig::default(),
+            api_token_prefix: "scp".into(),
+            agent_token_prefix: "sca".into(),
+            refresh_token_prefix: "scr".into(),
+            refresh_absolute_lifetime: Duration::from_secs(30 * 24 * 3600),
+            refresh_idle_lifetime: Duration::from_secs(7 * 24 * 3600),
+            refresh_overlap: Duration::from_secs(10),
+            agent_session_ttl: Duration::from_secs(3600),
+            agent_session_max_ttl: Duration::from_secs(12 * 3600),
+            token_retention: Duration::from_secs(30 * 24 * 3600),
+            last_used_granularity: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Who is calling, in which tenant, from where: obtained from the Vault by
+/// authentication, or [`Caller::system`] for the host's own jobs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    tenant: TenantId,
+    actor: Actor,
+    role: Role,
+    scopes: Scopes,
+    source: Option<String>,
+}
+
+impl Caller {
+    /// The host's own code (a scheduled job, a migration): every permission,
+    /// audited as `system`.
+    ///
+    /// ```
+    /// use secrets_core::{TenantId, audit::Actor, vault::Caller};
+    ///
+    /// let job = Caller::system(TenantId::DEFAULT).with_source("cron");
+    /// assert_eq!(job.actor(), &Actor::System);
+    /// ```
+    #[must_use]
+    pub fn system(tenant: TenantId) -> Self {
+        Self {
+            tenant,
+            actor: Actor::System,
+            role: Role::Admin,
+            scopes: Scopes::all(),
+            source: None,
+        }
+    }
+
+    /// Sets the source address recorded in audit events.
+    #[must_use]
+    pub fn with_source(mut self, source: impl Into<String>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// The tenant every operation of this caller runs in.
+    #[must_use]
+    pub fn tenant(&self) -> TenantId {
+        self.tenant
+    }
+
+    /// Who, as the audit log records it.
+    #[must_use]
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
+    /// The role in force (the user's; [`Role::Admin`] for the system).
+    #[must_use]
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The scopes narrowing the role.
+    #[must_use]
+    pub fn scopes(&self) -> Scopes {
+        self.scopes
+    }
+
+    /// The human accountable, if any.
+    #[must_use]
+    pub fn user(&self) -> Option<UserId> {
+        self.actor.user()
+    }
+
+    /// The source address, if known.
+    #[must_use]
+    pub fn source(&self) -> Option<&str> {
+        self.source.as_deref()
+    }
+}
+
+/// The facade. Cheap to clone (one `Arc`); share it across tasks.
+#[derive(Clone)]
+pub struct Vault {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    ring: Arc<KeyRing>,
+    chain: AuditChain,
+    clock: Arc<dyn Clock>,
+    config: VaultConfig,
+    passwords: PasswordPolicy,
+    dummy_hash: String,
+    jwt: JwtSigner,
+    api_format: TokenFormat,
+    agent_format: TokenFormat,
+    refresh_format: TokenFormat,
+}
+
+impl fmt::Debug for Vault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Vault")
+            .field("store", &self.inner.store)
+            .field("ring", &self.inner.ring)
+            .field("clock", &self.inner.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Vault {
+    /// Builds a vault. Computes one bcrypt hash (the dummy that makes a login
+    /// for an unknown user cost as much as a wrong password), off the async
+    /// worker threads.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a bad configuration (a cost under 10, a
+    /// malformed token prefix, two formats with the same prefix).
+    pub async fn new(
+        store: Arc<dyn Store>,
+        ring: Arc<KeyRing>,
+        clock: Arc<dyn Clock>,
+        config: VaultConfig,
+    ) -> Result<Self> {
+        let passwords = PasswordPolicy::new(config.password_cost)?;
+        let api_format = TokenFormat::new(&config.api_token_prefix)?;
+        let agent_format = TokenFormat::new(&config.agent_token_prefix)?;
+        let refresh_format = TokenFormat::new(&config.refresh_token_prefix)?;
+        let prefixes = [
+            &config.api_token_prefix,
+            &config.agent_token_prefix,
+            &config.refresh_token_prefix,
+        ];
+        if prefixes[0] == prefixes[1] || prefixes[0] == prefixes[2] || prefixes[1] == prefixes[2] {
+            return Err(Error::invalid(
+                "token prefixes",
+                "API, agent and refresh tokens need three different prefixes",
+            ));
+        }
+        let dummy_hash = blocking(move || passwords.dummy_hash()).await?;
+        let chain = AuditChain::new(&ring);
+        let jwt = JwtSigner::new(config.jwt.clone());
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store,
+                ring,
+                chain,
+                clock,
+                config,
+                passwords,
+                dummy_hash,
+                jwt,
+                api_format,
+                agent_format,
+                refresh_format,
+            }),
+        })
+    }
+
+    /// The store this vault writes through.
+    #[must_use]
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The policy in force.
+    #[must_use]
+    pub fn policy(&self) -> &Policy {
+        &self.inner.config.policy
+    }
+
+    fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    /// An audit draft for `caller`'s action.
+    fn draft(&self, caller: &Caller, action: &str, target: impl Into<String>) -> AuditDraft {
+        let mut d = AuditDraft::new(caller.actor.clone(), action, target, self.now());
+        d.source = caller.source.clone();
+        d
+    }
+
+    /// Applies a batch in the caller's tenant.
+    async fn write(&self, tenant: TenantId, batch: Batch) -> Result<AuditRecord> {
+        self.inner
+            .store
+            .apply(tenant, batch, &self.inner.chain)
+            .await
+    }
+
+    /// Records an event with no change (a denied or failed attempt). If even
+    /// that cannot be written, the original error still reaches the caller.
+    async fn record(&self, tenant: TenantId, draft: AuditDraft) {
+        let _ = self.write(tenant, Batch::new(draft)).await;
+    }
+
+    /// Allows, or audits the refusal and returns [`Error::Forbidden`].
+    async fn authorize(
+        &self,
+        caller: &Caller,
+        p: Permission,
+        action: &str,
+        target: &str,
+    ) -> Result<()> {
+        let policy = &self.inner.config.policy;
+        if policy.decide(caller.role, &caller.scopes, p).is_allowed() {
+            return Ok(());
+        }
+        let draft = self
+            .draft(caller, action, target)
+            .outcome(Outcome::Denied)
+            .detail("permission", policy.name(p));
+        self.record(caller.tenant, draft).await;
+        Err(Error::Forbidden {
+            action: policy.name(p).to_owned(),
+        })
+    }
+}
+
+/// Runs slow, blocking work (bcrypt) on tokio's blocking pool, never on an
+/// async worker thread.
+async fn blocking<T, F>(f: F) -> Result<T>
+where
+    F: FnOnce() -> Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Store(format!("a blocking task failed: {e}")))?
+}
+
+/// A fresh random id for rows (UUID v7 text).
+fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}

@@ -1,0 +1,292 @@
+//! API tokens: minted once, stored as SHA-256, authenticated with one read.
+
+use std::time::Duration;
+
+use crate::audit::{Actor, AuditDraft, Outcome};
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::id::UserId;
+use crate::rbac::{Permission, Scopes};
+use crate::secret::SecretString;
+use crate::store::records::ApiToken;
+use crate::store::{Batch, Change, Kind, ListQuery, Record, StoreExt};
+use crate::vault::{Caller, Vault, new_id};
+
+/// A freshly minted API token. `token` is shown once: only its hash is kept.
+#[derive(Debug)]
+pub struct MintedToken {
+    /// The token's id (for listing and revoking).
+    pub id: String,
+    /// The token itself. Give it to its user now; it cannot be shown again.
+    pub token: SecretString,
+    /// A non-secret prefix to recognise it by (`scp_AbCd`).
+    pub display_prefix: String,
+    /// When it expires, if ever.
+    pub expires_at: Option<Timestamp>,
+}
+
+/// An API token as listings show it: never the token, never its hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiTokenInfo {
+    /// Its id.
+    pub id: String,
+    /// The user it acts for.
+    pub owner: UserId,
+    /// Its label.
+    pub name: String,
+    /// Its display prefix.
+    pub display_prefix: String,
+    /// Its scopes.
+    pub scopes: Vec<String>,
+    /// When minted.
+    pub created_at: Timestamp,
+    /// When it expires, if ever.
+    pub expires_at: Option<Timestamp>,
+    /// When last used (to within a minute).
+    pub last_used_at: Option<Timestamp>,
+    /// When revoked.
+    pub revoked_at: Option<Timestamp>,
+}
+
+impl From<&ApiToken> for ApiTokenInfo {
+    fn from(t: &ApiToken) -> Self {
+        Self {
+            id: t.id.clone(),
+            owner: t.owner,
+            name: t.name.clone(),
+            display_prefix: t.display_prefix.clone(),
+            scopes: t.scopes.clone(),
+            created_at: t.created_at,
+            expires_at: t.expires_at,
+            last_used_at: t.last_used_at,
+            revoked_at: t.revoked_at,
+        }
+    }
+}
+
+impl Vault {
+    /// Mints an API token acting for `owner`, narrowed to `scopes`
+    /// (permission names, or `"*"` for everything the owner's role holds).
+    /// Needs `tokens:manage`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Forbidden`]; [`Error::NotFound`] or [`Error::InvalidInput`]
+    /// for an unknown or disabled owner, an unknown scope, or an empty name.
+    pub async fn mint_api_token(
+        &self,
+        caller: &Caller,
+        owner: UserId,
+        name: &str,
+        scopes: &[&str],
+        ttl: Option<Duration>,
+    ) -> Result<MintedToken> {
+        self.authorize(
+            caller,
+            Permission::ManageApiTokens,
+            "api_token.mint",
+            "api_token",
+        )
+        .await?;
+        let policy = &self.inner.config.policy;
+        let parsed_scopes = Scopes::parse(policy, scopes)?;
+        let user = self.load_user(caller.tenant, owner).await?;
+        if user.record.disabled {
+            return Err(Error::invalid("owner", "is disabled"));
+        }
+        let now = self.now();
+        let token = self.inner.api_format.generate()?;
+        let parsed = self.inner.api_format.parse(token.expose_secret())?;
+        let record = ApiToken {
+            id: new_id(),
+            owner,
+            name: name.to_owned(),
+            hash: parsed.hash,
+            display_prefix: parsed.display_prefix.clone(),
+            role: user.record.role,
+            scopes: parsed_scopes.names(policy),
+            created_at: now,
+            expires_at: ttl.map(|t| now.saturating_add(t)),
+            last_used_at: None,
+            revoked_at: None,
+        };
+        let draft = self
+            .draft(caller, "api_token.mint", format!("api_token/{}", record.id))
+            .detail("owner", owner.to_string())
+            .detail("name", name)
+            .detail("display_prefix", record.display_prefix.clone())
+            .detail("scopes", record.scopes.join(" "));
+        self.write(
+            caller.tenant,
+            Batch::new(draft).with(Change::Insert(record.to_row(None)?)),
+        )
+        .await?;
+        Ok(MintedToken {
+            id: record.id,
+            token,
+            display_prefix: record.display_prefix,
+            expires_at: record.expires_at,
+        })
+    }
+
+    /// The tenant's API tokens, without secrets, a page at a time. Needs
+    /// `tokens:manage`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Forbidden`]; the store's errors.
+    pub async fn list_api_tokens(
+        &self,
+        caller: &Caller,
+        after: Option<&str>,
+    ) -> Result<Vec<ApiTokenInfo>> {
+        self.authorize(
+            caller,
+            Permission::ManageApiTokens,
+            "api_token.list",
+            "api_token",
+        )
+        .await?;
+        let mut q = ListQuery::new(Kind::ApiToken);
+        q.after = after.map(str::to_owned);
+        let rows = self
+            .inner
+            .store
+            .list_records::<ApiToken>(caller.tenant, q)
+            .await?;
+        Ok(rows.iter().map(|s| ApiTokenInfo::from(&s.record)).collect())
+    }
+
+    /// Revokes an API token at once. Needs `tokens:manage`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Forbidden`]; [`Error::NotFound`].
+    pub async fn revoke_api_token(&self, caller: &Caller, id: &str) -> Result<()> {
+        let target = format!("api_token/{id}");
+        self.authorize(
+            caller,
+            Permission::ManageApiTokens,
+            "api_token.revoke",
+            &target,
+        )
+        .await?;
+        for _ in 0..4 {
+            let stored = self
+                .inner
+                .store
+                .get_record::<ApiToken>(caller.tenant, id)
+                .await?
+                .ok_or_else(|| Error::NotFound {
+                    what: "api_token".into(),
+                    id: id.to_owned(),
+                })?;
+            if stored.record.revoked_at.is_some() {
+                return Ok(());
+            }
+            let mut record = stored.record;
+            record.revoked_at = Some(self.now());
+            let batch =
+                Batch::new(self.draft(caller, "api_token.revoke", &target)).with(Change::Update {
+                    row: record.to_row(None)?,
+                    expected_version: stored.version,
+                });
+            match self.write(caller.tenant, batch).await {
+                Err(Error::Conflict { .. }) => continue,
+                other => return other.map(drop),
+            }
+        }
+        Err(Error::Store("api token revocation kept conflicting".into()))
+    }
+
+    /// Authenticates an API token and returns its caller. A token with a
+    /// bad checksum is refused before storage is touched; a valid one costs
+    /// one indexed read, and a write only when its last-used time is more
+    /// than [`VaultConfig::last_used_granularity`](crate::vault::VaultConfig)
+    /// old.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidToken`] (`malformed`, `bad checksum`, `unknown`,
+    /// `revoked`, `expired`).
+    pub async fn authenticate_api_token(
+        &self,
+        token: &str,
+        source: Option<&str>,
+    ) -> Result<Caller> {
+        let parsed = self.inner.api_format.parse(token)?;
+        let (tenant, row) = self
+            .inner
+            .store
+            .find_by_lookup(Kind::ApiToken, &parsed.hash)
+            .await?
+            .ok_or(Error::InvalidToken { reason: "unknown" })?;
+        let stored = ApiToken::from_row(row)?;
+        let t = &stored.record;
+        let now = self.now();
+        let actor = Actor::ApiToken {
+            token: t.id.clone(),
+            owner: t.owner,
+        };
+        let refused = if t.revoked_at.is_some() {
+            Some("revoked")
+        } else if t.expires_at.is_some_and(|e| now >= e) {
+            Some("expired")
+        } else {
+            None
+        };
+        if let Some(reason) = refused {
+            let mut draft = AuditDraft::new(
+                actor,
+                "api_token.authenticate",
+                format!("api_token/{}", t.id),
+                now,
+            )
+            .outcome(Outcome::Denied)
+            .detail("reason", reason);
+            draft.source = source.map(str::to_owned);
+            self.record(tenant, draft).await;
+            return Err(Error::InvalidToken { reason });
+        }
+        let scopes = Scopes::parse(&self.inner.config.policy, &t.scopes).map_err(|_| {
+            Error::InvalidToken {
+                reason: "unknown scope",
+            }
+        })?;
+        let caller = Caller {
+            tenant,
+            actor,
+            role: t.role,
+            scopes,
+            source: source.map(str::to_owned),
+        };
+        let stale = t
+            .last_used_at
+            .is_none_or(|last| now.duration_since(last) >= self.inner.config.last_used_granularity);
+        if stale {
+            self.touch_api_token(&caller, stored.record.clone(), stored.version, now)
+                .await;
+        }
+        Ok(caller)
+    }
+
+    /// Records a token's use (coalesced). A lost race means another request
+    /// just recorded it: nothing to do.
+    async fn touch_api_token(
+        &self,
+        caller: &Caller,
+        mut record: ApiToken,
+        version: u64,
+        now: Timestamp,
+    ) {
+        record.last_used_at = Some(now);
+        let Ok(row) = record.to_row(None) else { return };
+        let batch =
+            Batch::new(self.draft(caller, "api_token.use", format!("api_token/{}", record.id)))
+                .with(Change::Update {
+                    row,
+                    expected_version: version,
+                });
+        let _ = self.write(caller.tenant, batch).await;
+    }
+}

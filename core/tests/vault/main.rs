@@ -1,0 +1,16 @@
+//! The Vault, through its public API: identity, access and audit.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod agents;
+mod audit_log;
+mod fixture;
+mod isolation;
+mod refresh;
+mod tokens;
+mod users;

@@ -1,0 +1,165 @@
+//! The main example: a tenant's security core on an embedded SQLite file.
+//!
+//! ```sh
+//! cargo run -p secrets-core-examples --bin quickstart
+//! ```
+//!
+//! It bootstraps an Admin, creates a Developer and a Viewer, mints an API
+//! token and authenticates with it, shows a Viewer being denied, logs in and
+//! refreshes, then prints the audit trail and verifies its hash chain. The
+//! database lives in `./data/quickstart.db` and starts afresh on every run;
+//! the master key is read from `SECRETS_CORE_MASTER_KEY` (base64 of 32
+//! bytes) or kept in `./data/master.key` (mode 0600).
+
+#![allow(clippy::print_stdout)] // an example talks to its reader
+
+use std::path::Path;
+use std::sync::Arc;
+
+use secrets_core::crypto::{KeyRing, MasterKey};
+use secrets_core::rbac::Role;
+use secrets_core::store::{AuditQuery, SqliteStore};
+use secrets_core::vault::{Vault, VaultConfig};
+use secrets_core::{Error, SecretString, SystemClock, TenantId};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let data = Path::new("data");
+    std::fs::create_dir_all(data).map_err(io)?;
+    let db = data.join("quickstart.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    let master = load_master_key(&data.join("master.key"))?;
+
+    let store = SqliteStore::open(&db).await?;
+    let vault = Vault::new(
+        Arc::new(store),
+        Arc::new(KeyRing::new(master)),
+        Arc::new(SystemClock),
+        VaultConfig::default(),
+    )
+    .await?;
+    println!("opened {} (SQLite, embedded)", db.display());
+
+    // 1. The first Admin of the tenant.
+    let tenant = TenantId::DEFAULT;
+    let ada_pw = SecretString::from("ada: correct horse battery staple");
+    vault
+        .bootstrap(
+            tenant,
+            "acme",
+            "ada@example.com",
+            &ada_pw,
+            Some("127.0.0.1"),
+        )
+        .await?;
+    let ada_session = vault
+        .login(tenant, "ada@example.com", &ada_pw, Some("127.0.0.1"))
+        .await?;
+    let ada = vault
+        .authenticate_access_token(ada_session.access_token.expose_secret(), Some("127.0.0.1"))
+        .await?;
+    println!("bootstrapped admin ada@example.com and logged in");
+
+    // 2. A Developer and a Viewer.
+    let dev_pw = SecretString::from("dev: a long enough passphrase");
+    let viv_pw = SecretString::from("viv: another long passphrase");
+    let dev = vault
+        .create_user(&ada, "dev@example.com", Role::Developer, Some(&dev_pw))
+        .await?;
+    vault
+        .create_user(&ada, "viv@example.com", Role::Viewer, Some(&viv_pw))
+        .await?;
+    println!("created dev@example.com (developer) and viv@example.com (viewer)");
+
+    // 3. An API token for the Developer's CI, shown once, stored as SHA-256.
+    let minted = vault
+        .mint_api_token(&ada, dev, "ci", &["apps:read", "secrets:write"], None)
+        .await?;
+    println!(
+        "minted API token {} for dev (shown once, stored hashed)",
+        minted.display_prefix
+    );
+    let ci = vault
+        .authenticate_api_token(minted.token.expose_secret(), Some("10.0.0.7"))
+        .await?;
+    println!("authenticated with it as {}", ci.actor());
+
+    // 4. A Viewer cannot manage users: denied, and the attempt is audited.
+    let viv_session = vault
+        .login(tenant, "viv@example.com", &viv_pw, None)
+        .await?;
+    let viv = vault
+        .authenticate_access_token(viv_session.access_token.expose_secret(), None)
+        .await?;
+    match vault
+        .create_user(&viv, "mallory@example.com", Role::Admin, None)
+        .await
+    {
+        Err(e @ Error::Forbidden { .. }) => println!("viewer denied: {e}"),
+        other => return Err(unexpected("a viewer creating an admin", other.is_ok())),
+    }
+
+    // 5. Refresh: a new pair; the old refresh token is now spent.
+    let refreshed = vault
+        .refresh(ada_session.refresh_token.expose_secret(), None)
+        .await?;
+    println!(
+        "refreshed: new access token until {}s, old refresh token spent",
+        refreshed.access_expires_at.unix_seconds()
+    );
+
+    // 6. The audit trail (Admins only), and its hash chain.
+    println!("audit trail:");
+    for e in vault.audit_events(&ada, &AuditQuery::default()).await? {
+        println!(
+            "  #{:<2} {:<8} {:<22} {:<45} {}",
+            e.seq,
+            e.event.outcome.as_str(),
+            e.event.action,
+            e.event.target,
+            e.event.actor
+        );
+    }
+    let summary = vault.verify_audit_log(&ada).await?;
+    println!("audit chain verified: {} events, untampered", summary.count);
+    Ok(())
+}
+
+fn load_master_key(path: &Path) -> Result<MasterKey, Error> {
+    if let Ok(text) = std::env::var("SECRETS_CORE_MASTER_KEY") {
+        return MasterKey::from_base64(&text);
+    }
+    if let Ok(text) = std::fs::read_to_string(path) {
+        return MasterKey::from_base64(&text);
+    }
+    let key = MasterKey::generate()?;
+    write_private(path, key.to_base64().expose_secret())?;
+    println!(
+        "generated a master key in {} (keep it safe, and out of backups of the database)",
+        path.display()
+    );
+    Ok(key)
+}
+
+fn write_private(path: &Path, text: &str) -> Result<(), Error> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(io)?;
+    file.write_all(text.as_bytes()).map_err(io)
+}
+
+fn io(e: std::io::Error) -> Error {
+    Error::Store(e.to_string())
+}
+
+fn unexpected(what: &str, succeeded: bool) -> Error {
+    Error::InvalidInput {
+        field: "example",
+        reason: format!("{what} should have been forbidden (succeeded: {succeeded})"),
+    }
+}
