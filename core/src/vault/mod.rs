@@ -42,7 +42,9 @@
 mod agents;
 mod audit_log;
 mod maintenance;
+mod secrets;
 mod sessions;
+mod settings;
 mod tokens;
 mod users;
 
@@ -63,7 +65,9 @@ use crate::token::TokenFormat;
 
 pub use agents::{AgentSessionInfo, StartedAgentSession};
 pub use maintenance::PruneReport;
+pub use secrets::SecretInfo;
 pub use sessions::Session;
+pub use settings::{MAX_SETTING_NAME_LEN, check_setting_name};
 pub use tokens::{ApiTokenInfo, MintedToken};
 pub use users::UserInfo;
 

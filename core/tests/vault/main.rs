@@ -12,5 +12,7 @@ mod audit_log;
 mod fixture;
 mod isolation;
 mod refresh;
+mod secrets;
+mod settings;
 mod tokens;
 mod users;

@@ -1,0 +1,480 @@
+//! App secrets: write-only through the API. Listing shows names and
+//! metadata, never values; values reach only the runtime, through
+//! [`Vault::inject`], which needs its own permission and is audited.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+
+use crate::audit::Actor;
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::id::TenantId;
+use crate::rbac::Permission;
+use crate::secret::SecretBytes;
+use crate::store::records::{
+    AppArchive, AppSecret, AppSecretPrevious, SecretName, check_app_name, check_secret_value,
+};
+use crate::store::{
+    Batch, Change, Kind, ListQuery, MAX_BATCH, MAX_PAGE, Record, Row, StoreExt, Stored,
+};
+use crate::vault::{Caller, Vault};
+
+/// A secret as listings show it: its name and metadata, never its value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretInfo {
+    /// The variable name.
+    pub name: String,
+    /// How many times it was set (the row version).
+    pub version: u64,
+    /// Who set it last.
+    pub updated_by: Actor,
+    /// When.
+    pub updated_at: Timestamp,
+    /// Whether a previous value is kept for [`Vault::rollback_secret`].
+    pub has_previous: bool,
+}
+
+impl Vault {
+    /// Sets an app secret; the value it replaces is kept for one-step
+    /// rollback. Needs `secrets:write`. Returns the new version.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Forbidden`]; [`Error::InvalidInput`] for an app name or a
+    /// secret name that is not an environment-variable name;
+    /// [`Error::TooLarge`] for a value over
+    /// [`MAX_SECRET_VALUE_LEN`](crate::store::records::MAX_SECRET_VALUE_LEN).
+    /// Nothing is written on error.
+    pub async fn set_secret(
+        &self,
+        caller: &Caller,
+        app: &str,
+        name: &str,
+        value: &[u8],
+    ) -> Result<u64> {
+        check_app_name(app)?;
+        let name = SecretName::parse(name)?;
+        check_secret_value(value)?;
+        let target = secret_target(app, name.as_str());
+        self.authorize(caller, Permission::WriteSecrets, "secret.set", &target)
+            .await?;
+        let tenant = caller.tenant;
+        for _ in 0..4 {
+            let record = AppSecret::new(app, name.clone(), caller.actor.clone(), self.now())?;
+            let id = record.id();
+            let current = self
+                .inner
+                .store
+                .get_record::<AppSecret>(tenant, &id)
+                .await?;
+            let sealed = self.seal_row(tenant, Kind::AppSecret, &id, value)?;
+            let mut batch = Batch::new(self.draft(caller, "secret.set", &target));
+            let version = match &current {
+                None => {
+                    batch.push(Change::Insert(record.to_row(Some(sealed))?));
+                    1
+                }
+                Some(old) => {
+                    batch.push(Change::Update {
+                        row: record.to_row(Some(sealed))?,
+                        expected_version: old.version,
+                    });
+                    let previous = AppSecretPrevious {
+                        app: app.to_owned(),
+                        name: name.clone(),
+                        replaced_at: self.now(),
+                    };
+                    let moved = self.move_sealed(
+                        tenant,
+                        Kind::AppSecret,
+                        Kind::AppSecretPrevious,
+                        &id,
+                        old,
+                    )?;
+                    batch.push(self.upsert(tenant, previous.to_row(Some(moved))?).await?);
+                    old.version + 1
+                }
+            };
+            batch.audit = batch.audit.detail("version", version.to_string());
+            match self.write(tenant, batch).await {
+                Err(Error::Conflict { .. } | Error::AlreadyExists { .. }) => continue,
+                Err(e) => return Err(e),
+                Ok(_) => return Ok(version),
+            }
+        }
+        Err(Error::Store(
+            "the secret kept changing concurrently; try again".into(),
+        ))
+    }
+
+    /// Deletes an app secret and its kept previous value. Needs
+    /// `secrets:write`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Forbidden`]; [`Error::NotFound`].
+    pub async fn delete_secret(&self, caller: &Caller, app: &str, name: &str) -> Result<()> {
+        check_app_name(app)?;
+        let id = format!("{app}/{}", SecretName::parse(name)?);
+        let target = secret_target(app, name);
+        self.authorize(caller, Permission::WriteSecrets, "secret.delete", &target)
+            .await?;
+        let store = &self.inner.store;
+        let current = store
+            .get(caller.tenant, Kind::AppSecret, &id)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                what: "app_secret".into(),
+                id: id.clone(),
+            })?;
+        let mut batch =
+            Batch::new(self.draft(caller, "secret.delete", &target)).with(Change::Delete {
+                kind: Kind::AppSecret,
+                id: id.clone(),
+                expected_version: Some(current.version),
+            });
+        if store
+            .get(caller.tenant, Kind::AppSecretPrevious, &id)
+            .await?
+            .is_some()
+        {
+            batch.push(Change::Delete {
+                kind: Kind::AppSecretPrevious,
+                id,
+                expected_version: None,
+            });
+        }
+        self.write(caller.tenant, batch).await.map(drop)
+    }
+
+    /// Swaps an app secret with its kept previous value (so a second
+    /// rollback undoes the first). Needs `secrets:write`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Forbidden`]; [`Error::NotFound`] when no previous value is kept.
+    pub async fn rollback_secret(&self, caller: &Caller, app: &str, name: &str) -> Result<u64> {
+        check_app_name(app)?;
+        let name = SecretName::parse(name)?;
+        let target = secret_target(app, name.as_str());
+        self.authorize(caller, Permission::WriteSecrets, "secret.rollback", &target)
+            .await?;
+        let tenant = caller.tenant;
+        let id = format!("{app}/{name}");
+        let store = &self.inner.store;
+        let current = store
+            .get_record::<AppSecret>(tenant, &id)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                what: "app_secret".into(),
+                id: id.clone(),
+            })?;
+        let previous = store
+            .get_record::<AppSecretPrevious>(tenant, &id)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                what: "previous value of app_secret".into(),
+                id: id.clone(),
+            })?;
+        let restored = self.move_sealed(
+            tenant,
+            Kind::AppSecretPrevious,
+            Kind::AppSecret,
+            &id,
+            &previous,
+        )?;
+        let kept = self.move_sealed(
+            tenant,
+            Kind::AppSecret,
+            Kind::AppSecretPrevious,
+            &id,
+            &current,
+        )?;
+        let now = self.now();
+        let record = AppSecret::new(app, name.clone(), caller.actor.clone(), now)?;
+        let prev_record = AppSecretPrevious {
+            app: app.to_owned(),
+            name,
+            replaced_at: now,
+        };
+        let batch = Batch::new(self.draft(caller, "secret.rollback", &target))
+            .with(Change::Update {
+                row: record.to_row(Some(restored))?,
+                expected_version: current.version,
+            })
+            .with(Change::Update {
+                row: prev_record.to_row(Some(kept))?,
+                expected_version: previous.version,
+            });
+        self.write(tenant, batch).await?;
+        Ok(current.version + 1)
+    }
+
+    /// The secrets of an app: names and metadata, never values. Needs
+    /// `secrets:list`, which every role holds.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Forbidden`] (a token scoped without it); [`Error::InvalidInput`].
+    pub async fn list_secrets(&self, caller: &Caller, app: &str) -> Result<Vec<SecretInfo>> {
+        check_app_name(app)?;
+        self.authorize(
+            caller,
+            Permission::ListSecretNames,
+            "secret.list",
+            &format!("app/{app}"),
+        )
+        .await?;
+        let secrets = self.app_rows::<AppSecret>(caller.tenant, app).await?;
+        let previous: std::collections::BTreeSet<String> = self
+            .app_rows::<AppSecretPrevious>(caller.tenant, app)
+            .await?
+            .into_iter()
+            .map(|p| p.record.name.to_string())
+            .collect();
+        Ok(secrets
+            .into_iter()
+            .map(|s| SecretInfo {
+                has_previous: previous.contains(s.record.name.as_str()),
+                name: s.record.name.to_string(),
+                version: s.version,
+                updated_by: s.record.updated_by,
+                updated_at: s.record.updated_at,
+            })
+            .collect())
+    }
+
+    /// The environment for a runtime: every secret of `app`, by name. Needs
+    /// `secrets:inject`, a permission of its own (listing names does not
+    /// grant it); audited with the names injected, never the values.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Forbidden`]; [`Error::Unauthenticated`] if a stored value
+    /// was tampered with.
+    pub async fn inject(
+        &self,
+        caller: &Caller,
+        app: &str,
+    ) -> Result<BTreeMap<String, SecretBytes>> {
+        let target = format!("app/{app}");
+        check_app_name(app)?;
+        self.authorize(caller, Permission::InjectSecrets, "secret.inject", &target)
+            .await?;
+        let mut env = BTreeMap::new();
+        for s in self.app_rows::<AppSecret>(caller.tenant, app).await? {
+            let id = s.record.id();
+            let value = self.open_row(caller.tenant, Kind::AppSecret, &id, s.sealed.as_deref())?;
+            env.insert(s.record.name.to_string(), value);
+        }
+        let names: Vec<&str> = env.keys().map(String::as_str).collect();
+        let draft = self
+            .draft(caller, "secret.inject", &target)
+            .detail("count", env.len().to_string())
+            .detail("names", truncate_list(&names));
+        self.write(caller.tenant, Batch::new(draft)).await?;
+        Ok(env)
+    }
+
+    /// Archives an app: its secrets move into one sealed snapshot and are
+    /// no longer listed or injected, until [`Vault::restore_app`]. Needs
+    /// `secrets:write`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Forbidden`]; [`Error::AlreadyExists`] if the app is already
+    /// archived; [`Error::TooLarge`] for an app with too many secrets to move
+    /// in one atomic write.
+    pub async fn archive_app(&self, caller: &Caller, app: &str) -> Result<usize> {
+        let target = format!("app/{app}");
+        check_app_name(app)?;
+        self.authorize(caller, Permission::WriteSecrets, "app.archive", &target)
+            .await?;
+        let tenant = caller.tenant;
+        let secrets = self.app_rows::<AppSecret>(tenant, app).await?;
+        let previous = self.app_rows::<AppSecretPrevious>(tenant, app).await?;
+        if secrets.len() + previous.len() + 1 > MAX_BATCH {
+            return Err(Error::TooLarge {
+                what: "app to archive (secrets)",
+                len: secrets.len(),
+                max: MAX_BATCH / 2,
+            });
+        }
+        let mut snapshot = BTreeMap::new();
+        let mut batch = Batch::new(self.draft(caller, "app.archive", &target));
+        for s in &secrets {
+            let id = s.record.id();
+            let value = self.open_row(tenant, Kind::AppSecret, &id, s.sealed.as_deref())?;
+            snapshot.insert(s.record.name.to_string(), B64.encode(value.expose_secret()));
+            batch.push(Change::Delete {
+                kind: Kind::AppSecret,
+                id,
+                expected_version: Some(s.version),
+            });
+        }
+        for p in &previous {
+            batch.push(Change::Delete {
+                kind: Kind::AppSecretPrevious,
+                id: p.record.id(),
+                expected_version: Some(p.version),
+            });
+        }
+        let json = SecretBytes::new(
+            serde_json::to_vec(&snapshot).map_err(|e| Error::Store(format!("snapshot: {e}")))?,
+        );
+        drop(snapshot);
+        let archive = AppArchive {
+            app: app.to_owned(),
+            names: secrets.iter().map(|s| s.record.name.clone()).collect(),
+            archived_by: caller.actor.clone(),
+            archived_at: self.now(),
+        };
+        let sealed = self.seal_row(tenant, Kind::AppArchive, app, json.expose_secret())?;
+        batch.push(Change::Insert(archive.to_row(Some(sealed))?));
+        batch.audit = batch.audit.detail("count", secrets.len().to_string());
+        self.write(tenant, batch).await?;
+        Ok(secrets.len())
+    }
+
+    /// Restores an archived app's secrets (as they were when archived) and
+    /// removes the archive. Needs `secrets:write`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Forbidden`]; [`Error::NotFound`] if not archived;
+    /// [`Error::AlreadyExists`] if a secret of the same name was set since.
+    pub async fn restore_app(&self, caller: &Caller, app: &str) -> Result<usize> {
+        let target = format!("app/{app}");
+        check_app_name(app)?;
+        self.authorize(caller, Permission::WriteSecrets, "app.restore", &target)
+            .await?;
+        let tenant = caller.tenant;
+        let archive = self
+            .inner
+            .store
+            .get_record::<AppArchive>(tenant, app)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                what: "app_archive".into(),
+                id: app.to_owned(),
+            })?;
+        let json = self.open_row(tenant, Kind::AppArchive, app, archive.sealed.as_deref())?;
+        let snapshot: BTreeMap<String, String> = serde_json::from_slice(json.expose_secret())
+            .map_err(|_| Error::Store(format!("the archive of `{app}` does not parse")))?;
+        let now = self.now();
+        let mut batch =
+            Batch::new(self.draft(caller, "app.restore", &target)).with(Change::Delete {
+                kind: Kind::AppArchive,
+                id: app.to_owned(),
+                expected_version: Some(archive.version),
+            });
+        for (name, b64) in &snapshot {
+            let value = SecretBytes::new(
+                B64.decode(b64)
+                    .map_err(|_| Error::Store(format!("the archive of `{app}` does not parse")))?,
+            );
+            let record = AppSecret::new(app, SecretName::parse(name)?, caller.actor.clone(), now)?;
+            let sealed =
+                self.seal_row(tenant, Kind::AppSecret, &record.id(), value.expose_secret())?;
+            batch.push(Change::Insert(record.to_row(Some(sealed))?));
+        }
+        batch.audit = batch.audit.detail("count", snapshot.len().to_string());
+        self.write(tenant, batch).await?;
+        Ok(snapshot.len())
+    }
+
+    /// Every record of kind `R` under `app` (all pages).
+    async fn app_rows<R: Record + 'static>(
+        &self,
+        tenant: TenantId,
+        app: &str,
+    ) -> Result<Vec<Stored<R>>> {
+        let mut out = Vec::new();
+        let mut q = ListQuery::new(R::KIND).parent(app);
+        loop {
+            let page = self.inner.store.list(tenant, &q).await?;
+            let full = page.len() >= MAX_PAGE;
+            q.after = page.last().map(|r| r.id.clone());
+            for row in page {
+                out.push(R::from_row(row)?);
+            }
+            if !full {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// Seals `value` for the row (tenant, kind, id).
+    pub(super) fn seal_row(
+        &self,
+        tenant: TenantId,
+        kind: Kind,
+        id: &str,
+        value: &[u8],
+    ) -> Result<Vec<u8>> {
+        self.inner.ring.seal(value, &Row::context(tenant, kind, id))
+    }
+
+    /// Opens the sealed value of the row (tenant, kind, id).
+    pub(super) fn open_row(
+        &self,
+        tenant: TenantId,
+        kind: Kind,
+        id: &str,
+        sealed: Option<&[u8]>,
+    ) -> Result<SecretBytes> {
+        let sealed =
+            sealed.ok_or_else(|| Error::Store(format!("`{kind}` `{id}` has no sealed value")))?;
+        self.inner
+            .ring
+            .open(sealed, &Row::context(tenant, kind, id))
+    }
+
+    /// Re-seals a row's value for another kind (its context changes with it).
+    fn move_sealed<R>(
+        &self,
+        tenant: TenantId,
+        from: Kind,
+        to: Kind,
+        id: &str,
+        stored: &Stored<R>,
+    ) -> Result<Vec<u8>> {
+        let value = self.open_row(tenant, from, id, stored.sealed.as_deref())?;
+        self.seal_row(tenant, to, id, value.expose_secret())
+    }
+
+    /// An insert, or an update of the current version if the row exists.
+    pub(super) async fn upsert(&self, tenant: TenantId, row: Row) -> Result<Change> {
+        Ok(
+            match self.inner.store.get(tenant, row.kind, &row.id).await? {
+                None => Change::Insert(row),
+                Some(existing) => Change::Update {
+                    row,
+                    expected_version: existing.version,
+                },
+            },
+        )
+    }
+}
+
+fn secret_target(app: &str, name: &str) -> String {
+    format!("app/{app}/secret/{name}")
+}
+
+/// A list for an audit detail, cut to fit its limit.
+fn truncate_list(names: &[&str]) -> String {
+    let mut out = String::new();
+    for n in names {
+        if out.len() + n.len() + 1 > crate::audit::MAX_DETAIL_LEN - 4 {
+            out.push_str(" ...");
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(n);
+    }
+    out
+}

@@ -1,0 +1,205 @@
+//! Settings secrets (provider keys, webhook secrets): set, clear, `is_set`;
+//! never returned by any API-facing call. The host's own code reads one
+//! through [`Vault::read_setting_secret`], as the system caller, audited.
+
+use crate::audit::{Actor, Outcome};
+use crate::error::{Error, Result};
+use crate::rbac::Permission;
+use crate::secret::SecretBytes;
+use crate::store::records::{MAX_SECRET_VALUE_LEN, SettingSecret};
+use crate::store::{Batch, Change, Kind, ListQuery, Record, StoreExt};
+use crate::vault::{Caller, Vault};
+
+/// Longest settings-secret name, in bytes.
+pub const MAX_SETTING_NAME_LEN: usize = 128;
+
+/// Checks a settings-secret name: 1 to 128 of `[a-z0-9._/-]`, starting with
+/// a letter or digit (`provider/openai`, `webhook/github`).
+///
+/// # Errors
+///
+/// [`Error::InvalidInput`] explaining the rule.
+pub fn check_setting_name(name: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let ok = name.len() <= MAX_SETTING_NAME_LEN
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._/-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "setting name",
+            format!(
+                "`{}` must be 1 to {MAX_SETTING_NAME_LEN} of `a-z`, `0-9`, `.`, `_`, `/`, `-`, starting with a letter or digit",
+                name.escape_debug()
+            ),
+        ))
+    }
+}
+
+impl Vault {
+    /// Sets a settings secret (sealed at rest). Needs `settings:manage`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Forbidden`]; [`Error::InvalidInput`] for a bad name;
+    /// [`Error::TooLarge`] for a value over 64 KiB.
+    pub async fn set_setting_secret(
+        &self,
+        caller: &Caller,
+        name: &str,
+        value: &[u8],
+    ) -> Result<()> {
+        check_setting_name(name)?;
+        if value.len() > MAX_SECRET_VALUE_LEN {
+            return Err(Error::TooLarge {
+                what: "setting value",
+                len: value.len(),
+                max: MAX_SECRET_VALUE_LEN,
+            });
+        }
+        let target = format!("setting/{name}");
+        self.authorize(caller, Permission::ManageSettings, "setting.set", &target)
+            .await?;
+        let tenant = caller.tenant;
+        for _ in 0..4 {
+            let record = SettingSecret {
+                name: name.to_owned(),
+                updated_by: caller.actor.clone(),
+                updated_at: self.now(),
+            };
+            let sealed = self.seal_row(tenant, Kind::SettingSecret, name, value)?;
+            let change = self.upsert(tenant, record.to_row(Some(sealed))?).await?;
+            let batch = Batch::new(self.draft(caller, "setting.set", &target)).with(change);
+            match self.write(tenant, batch).await {
+                Err(Error::Conflict { .. } | Error::AlreadyExists { .. }) => continue,
+                other => return other.map(drop),
+            }
+        }
+        Err(Error::Store(
+            "the setting kept changing concurrently; try again".into(),
+        ))
+    }
+
+    /// Clears a settings secret. Needs `settings:manage`. Clearing one that
+    /// is not set is not an error.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Forbidden`]; [`Error::InvalidInput`].
+    pub async fn clear_setting_secret(&self, caller: &Caller, name: &str) -> Result<()> {
+        check_setting_name(name)?;
+        let target = format!("setting/{name}");
+        self.authorize(caller, Permission::ManageSettings, "setting.clear", &target)
+            .await?;
+        if self
+            .inner
+            .store
+            .get(caller.tenant, Kind::SettingSecret, name)
+            .await?
+            .is_none()
+        {
+            return Ok(());
+        }
+        let batch = Batch::new(self.draft(caller, "setting.clear", &target)).with(Change::Delete {
+            kind: Kind::SettingSecret,
+            id: name.to_owned(),
+            expected_version: None,
+        });
+        match self.write(caller.tenant, batch).await {
+            Err(Error::NotFound { .. }) => Ok(()),
+            other => other.map(drop),
+        }
+    }
+
+    /// Whether a settings secret is set: all the API ever says about one.
+    /// Needs `settings:manage`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Forbidden`]; [`Error::InvalidInput`].
+    pub async fn setting_secret_is_set(&self, caller: &Caller, name: &str) -> Result<bool> {
+        check_setting_name(name)?;
+        self.authorize(
+            caller,
+            Permission::ManageSettings,
+            "setting.is_set",
+            &format!("setting/{name}"),
+        )
+        .await?;
+        Ok(self
+            .inner
+            .store
+            .get(caller.tenant, Kind::SettingSecret, name)
+            .await?
+            .is_some())
+    }
+
+    /// The names of the settings secrets that are set (never values).
+    /// Needs `settings:manage`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Forbidden`].
+    pub async fn list_setting_secrets(&self, caller: &Caller) -> Result<Vec<String>> {
+        self.authorize(
+            caller,
+            Permission::ManageSettings,
+            "setting.list",
+            "setting",
+        )
+        .await?;
+        let rows = self
+            .inner
+            .store
+            .list_records::<SettingSecret>(caller.tenant, ListQuery::new(Kind::SettingSecret))
+            .await?;
+        Ok(rows.into_iter().map(|s| s.record.name).collect())
+    }
+
+    /// Reads a settings secret for the host's own code (calling a provider,
+    /// signing a webhook). Only [`Caller::system`] may: no user, token or
+    /// agent can read one back. Every read is audited.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Forbidden`] for any caller but the system;
+    /// [`Error::NotFound`] when not set.
+    pub async fn read_setting_secret(&self, caller: &Caller, name: &str) -> Result<SecretBytes> {
+        check_setting_name(name)?;
+        let target = format!("setting/{name}");
+        if caller.actor != Actor::System {
+            let draft = self
+                .draft(caller, "setting.read", &target)
+                .outcome(Outcome::Denied)
+                .detail("reason", "only the host's own code reads settings secrets");
+            self.record(caller.tenant, draft).await;
+            return Err(Error::Forbidden {
+                action: "setting.read".into(),
+            });
+        }
+        let row = self
+            .inner
+            .store
+            .get(caller.tenant, Kind::SettingSecret, name)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                what: "setting_secret".into(),
+                id: name.to_owned(),
+            })?;
+        let value = self.open_row(
+            caller.tenant,
+            Kind::SettingSecret,
+            name,
+            row.sealed.as_deref(),
+        )?;
+        self.write(
+            caller.tenant,
+            Batch::new(self.draft(caller, "setting.read", &target)),
+        )
+        .await?;
+        Ok(value)
+    }
+}
