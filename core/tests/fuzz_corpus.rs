@@ -17,7 +17,12 @@ type Harness = fn(&[u8]);
 
 /// Every fuzz target, by the name of its corpus directory, and the harness
 /// it runs. A new target is one line here.
-const HARNESSES: &[(&str, Harness)] = &[("envelope_open", secrets_core::fuzz::envelope_open)];
+const HARNESSES: &[(&str, Harness)] = &[
+    ("envelope_open", secrets_core::fuzz::envelope_open),
+    ("jwt_decode", secrets_core::fuzz::jwt_decode),
+    ("stored_hash_parse", secrets_core::fuzz::stored_hash_parse),
+    ("token_parse", secrets_core::fuzz::token_parse),
+];
 
 /// Fewer files than this in a target's corpus means it went missing.
 const MIN_FILES_PER_TARGET: usize = 10;
