@@ -118,6 +118,23 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// An inbound webhook was refused. The reason names what was wrong
+    /// (`missing webhook-id header`, `timestamp too old`, `no matching
+    /// signature`, ...) and never includes a secret or a signature.
+    #[error("webhook rejected: {reason}")]
+    Webhook {
+        /// Why.
+        reason: &'static str,
+    },
+
+    /// An OAuth step failed: an unknown, expired or reused state, or a
+    /// token refresh that failed or timed out. Never includes a token.
+    #[error("oauth: {reason}")]
+    OAuth {
+        /// What failed.
+        reason: String,
+    },
+
     /// The audit log does not verify: an event was edited, deleted, inserted
     /// or reordered at or just before `seq`, or the log was truncated.
     #[error("audit log does not verify at seq {seq}: {reason}")]
@@ -191,8 +208,17 @@ pub enum Error {
 }
 
 impl Error {
-    /// Shorthand for [`Error::InvalidInput`].
-    pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+    /// Shorthand for [`Error::InvalidInput`], for host code too (a refresher,
+    /// a validation of its own).
+    ///
+    /// ```
+    /// use secrets_core::Error;
+    ///
+    /// let e = Error::invalid("region", "must be `eu` or `us`");
+    /// assert_eq!(e.to_string(), "invalid `region`: must be `eu` or `us`");
+    /// ```
+    #[must_use]
+    pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
         Self::InvalidInput {
             field,
             reason: reason.into(),

@@ -53,3 +53,72 @@ pub fn stored_hash_parse(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let _ = crate::password::PasswordPolicy::default().needs_rehash(&text);
 }
+
+/// Feeds arbitrary bytes to Standard Webhooks verification, GitHub-style
+/// verification and webhook secret parsing. Layout: `name: value` header
+/// lines up to the first blank line, then the payload; a header named
+/// `x-secret` is parsed as a secret's text instead of being sent. Must never
+/// panic; whatever verifies must be a message that one of the two fixed
+/// secrets signs, and a parsed secret must round-trip through its text.
+pub fn webhook_verify(data: &[u8]) {
+    use crate::webhook::{self, Verifier, WebhookSecret};
+
+    let (head, payload) = match data.windows(2).position(|w| w == b"\n\n") {
+        Some(i) => (
+            data.get(..i).unwrap_or_default(),
+            data.get(i + 2..).unwrap_or_default(),
+        ),
+        None => (data, &[][..]),
+    };
+    let head = String::from_utf8_lossy(head);
+    let mut headers = Vec::new();
+    for line in head.split('\n') {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let value = value.strip_prefix(' ').unwrap_or(value);
+        if name.eq_ignore_ascii_case("x-secret") {
+            for secret in [
+                WebhookSecret::parse(value),
+                WebhookSecret::parse_lenient(value),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let again = WebhookSecret::parse(secret.to_text().expose_secret());
+                assert!(
+                    again.is_ok_and(|a| a.expose_secret() == secret.expose_secret()),
+                    "a webhook secret did not round-trip through its text"
+                );
+            }
+            continue;
+        }
+        headers.push((name, value));
+    }
+
+    let (Ok(a), Ok(b)) = (
+        WebhookSecret::from_bytes(&[0x5a; 32]),
+        WebhookSecret::from_bytes(&[0x3c; 24]),
+    ) else {
+        return;
+    };
+    let verifier = Verifier::default().with_max_payload(64 * 1024);
+    let now = crate::clock::Timestamp::from_unix_seconds(1_700_000_000);
+    if let Ok(msg) = verifier.verify(&headers, payload, &[&a, &b], now) {
+        let signature = headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(webhook::HEADER_SIGNATURE))
+            .map_or("", |(_, v)| *v);
+        let signed_by_one = [&a, &b].into_iter().any(|s| {
+            webhook::sign(&[s], &msg.id, msg.timestamp, payload)
+                .is_ok_and(|signed| signature.split(' ').any(|e| e == signed.signature))
+        });
+        assert!(
+            signed_by_one,
+            "a webhook was accepted that neither secret signed"
+        );
+    }
+    for (_, value) in &headers {
+        let _ = verifier.verify_github(value, payload, b"fuzz secret");
+    }
+}

@@ -256,8 +256,9 @@ impl Verdict {
 /// severe first, then by package, id and title; failing lints after them,
 /// by name and message. Exact duplicates (the same advisory for the same
 /// package at the same severity, the same lint with the same message) are
-/// listed once. Lines read `critical vulnerability <id> in <package>:
-/// <title>` and `lint <name> failed: <message>`, with control characters
+/// listed once. Lines read
+/// `critical vulnerability <id> in <package>: <title>` and
+/// `lint <name> failed: <message>`, with control characters
 /// replaced by spaces so that no input can forge a line in a log.
 ///
 /// ```

@@ -61,15 +61,19 @@ pub mod crypto;
 mod error;
 #[doc(hidden)]
 pub mod fuzz;
+pub mod gate;
+pub mod headers;
 mod hex32;
 mod id;
 pub mod jwt;
+pub mod oauth;
 pub mod password;
 pub mod rbac;
 mod secret;
 pub mod store;
 pub mod token;
 pub mod vault;
+pub mod webhook;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{Error, Result};

@@ -22,6 +22,7 @@ const HARNESSES: &[(&str, Harness)] = &[
     ("jwt_decode", secrets_core::fuzz::jwt_decode),
     ("stored_hash_parse", secrets_core::fuzz::stored_hash_parse),
     ("token_parse", secrets_core::fuzz::token_parse),
+    ("webhook_verify", secrets_core::fuzz::webhook_verify),
 ];
 
 /// Fewer files than this in a target's corpus means it went missing.
