@@ -116,3 +116,62 @@ fn quickstart_runs_on_sqlite_and_can_run_again() {
         }
     }
 }
+
+#[test]
+fn app_secrets_lists_names_and_injects_values() {
+    let out = run(env!("CARGO_BIN_EXE_app_secrets"), &[]);
+    for line in [
+        "set DATABASE_URL and STRIPE_KEY (now version 2) for app web",
+        "  listed: DATABASE_URL (version 1, set by user:",
+        "  listed: STRIPE_KEY (version 2, set by user:",
+        "injected 2 variables: [\"DATABASE_URL\", \"STRIPE_KEY\"]",
+        "values print as Some(SecretBytes([REDACTED]))",
+        "the deployer token cannot even list: forbidden",
+        "a viewer cannot inject: forbidden",
+        "rolled STRIPE_KEY back to its previous value: true",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in:\n{out}");
+    }
+    for secret in ["postgres://", "sk_test_"] {
+        assert!(!out.contains(secret), "a value leaked:\n{out}");
+    }
+}
+
+#[test]
+fn webhooks_round_trip_and_refusals() {
+    let out = run(env!("CARGO_BIN_EXE_webhooks"), &[]);
+    for line in [
+        "registered endpoint ",
+        "  webhook-id: msg_2a8f1c",
+        "  webhook-timestamp: 1767225600",
+        "  webhook-signature: v1,",
+        "verified message msg_2a8f1c sent at 1767225600",
+        "replay refused: webhook rejected: replayed message id",
+        "stale delivery refused: webhook rejected: timestamp too old",
+        "tampered payload refused: webhook rejected: no matching signature",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in:\n{out}");
+    }
+    assert!(!out.contains("whsec_") || out.contains("with a whsec_ secret (shown once)"));
+    assert_eq!(
+        out.matches("whsec_").count(),
+        1,
+        "the secret itself was printed:\n{out}"
+    );
+}
+
+#[test]
+fn oauth_flow_connects_and_refreshes_once() {
+    let out = run(env!("CARGO_BIN_EXE_oauth_flow"), &[]);
+    for line in [
+        "send the user to https://provider.example/authorize?response_type=code&client_id=client-123",
+        "code_challenge_method=S256",
+        "state checked and consumed; provider github",
+        "the same state again is refused: oauth: unknown or already used state",
+        "connected: scopes [\"repo\", \"read:user\"], tokens print as SecretString([REDACTED])",
+        "fresh token: at-1 (no refresh needed)",
+        "after 56 minutes: at-2 and at-2 (one refresh for both callers)",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in:\n{out}");
+    }
+}

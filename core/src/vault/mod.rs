@@ -41,12 +41,15 @@
 
 mod agents;
 mod audit_log;
+mod gate;
 mod maintenance;
+mod oauth;
 mod secrets;
 mod sessions;
 mod settings;
 mod tokens;
 mod users;
+mod webhooks;
 
 use std::fmt;
 use std::sync::Arc;
@@ -65,11 +68,13 @@ use crate::token::TokenFormat;
 
 pub use agents::{AgentSessionInfo, StartedAgentSession};
 pub use maintenance::PruneReport;
+pub use oauth::{ConnectionInfo, OAuthCompletion, OAuthRefresher, OAuthStart};
 pub use secrets::SecretInfo;
 pub use sessions::Session;
 pub use settings::{MAX_SETTING_NAME_LEN, check_setting_name};
 pub use tokens::{ApiTokenInfo, MintedToken};
 pub use users::UserInfo;
+pub use webhooks::{EndpointInfo, RegisteredEndpoint};
 
 /// How a [`Vault`] behaves. `Default` gives the documented defaults.
 #[derive(Clone, Debug)]
@@ -102,6 +107,12 @@ pub struct VaultConfig {
     pub token_retention: Duration,
     /// An API token's last-used time is written at most this often (1 minute).
     pub last_used_granularity: Duration,
+    /// How far an inbound webhook's timestamp may be from now, either way (5 minutes).
+    pub webhook_tolerance: Duration,
+    /// How long an OAuth state is accepted (10 minutes).
+    pub oauth_state_ttl: Duration,
+    /// The longest a host refresher may take before the refresh fails (30 s).
+    pub oauth_refresh_timeout: Duration,
 }
 
 impl Default for VaultConfig {
@@ -120,6 +131,9 @@ impl Default for VaultConfig {
             agent_session_max_ttl: Duration::from_secs(12 * 3600),
             token_retention: Duration::from_secs(30 * 24 * 3600),
             last_used_granularity: Duration::from_secs(60),
+            webhook_tolerance: Duration::from_secs(5 * 60),
+            oauth_state_ttl: Duration::from_secs(10 * 60),
+            oauth_refresh_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -218,6 +232,7 @@ struct Inner {
     api_format: TokenFormat,
     agent_format: TokenFormat,
     refresh_format: TokenFormat,
+    inflight: oauth::InFlight,
 }
 
 impl fmt::Debug for Vault {
@@ -276,6 +291,7 @@ impl Vault {
                 api_format,
                 agent_format,
                 refresh_format,
+                inflight: oauth::InFlight::default(),
             }),
         })
     }

@@ -171,6 +171,11 @@ impl Fx {
         (id, self.login(login).await)
     }
 
+    pub(crate) fn clock_now(&self) -> Timestamp {
+        use secrets_core::Clock;
+        self.clock.now()
+    }
+
     pub(crate) fn advance(&self, d: Duration) {
         self.clock.advance(d);
     }

@@ -10,9 +10,12 @@
 mod agents;
 mod audit_log;
 mod fixture;
+mod gate;
 mod isolation;
+mod oauth;
 mod refresh;
 mod secrets;
 mod settings;
 mod tokens;
 mod users;
+mod webhooks;

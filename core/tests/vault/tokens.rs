@@ -255,7 +255,13 @@ async fn expired_tokens_fail_and_are_pruned_after_retention() {
 async fn the_maintenance_task_prunes_every_tenant() {
     let fx = Fx::new().await;
     fx.vault
-        .mint_api_token(&fx.admin, fx.admin_id, "short", &["*"], Some(Duration::from_secs(1)))
+        .mint_api_token(
+            &fx.admin,
+            fx.admin_id,
+            "short",
+            &["*"],
+            Some(Duration::from_secs(1)),
+        )
         .await
         .unwrap();
     fx.advance(Duration::from_secs(31 * 24 * 3600));
@@ -263,7 +269,13 @@ async fn the_maintenance_task_prunes_every_tenant() {
     // The first round runs at once; wait for it (bounded), then stop the task.
     let pruned = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
-            if fx.vault.list_api_tokens(&fx.admin, None).await.unwrap().is_empty() {
+            if fx
+                .vault
+                .list_api_tokens(&fx.admin, None)
+                .await
+                .unwrap()
+                .is_empty()
+            {
                 break;
             }
             tokio::task::yield_now().await;
@@ -272,6 +284,11 @@ async fn the_maintenance_task_prunes_every_tenant() {
     .await;
     task.abort();
     assert!(pruned.is_ok(), "the maintenance task did not prune");
-    let prunes = fx.audit().await.into_iter().filter(|e| e.event.action == "maintenance.prune").count();
+    let prunes = fx
+        .audit()
+        .await
+        .into_iter()
+        .filter(|e| e.event.action == "maintenance.prune")
+        .count();
     assert!(prunes >= 1);
 }
