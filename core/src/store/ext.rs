@@ -65,6 +65,33 @@ pub trait StoreExt: Store {
             .collect()
     }
 
+    /// Every typed record matching `query`, across all pages (the query's
+    /// cursor and limit are the starting point and the page size).
+    ///
+    /// # Errors
+    ///
+    /// The store's errors, or a body that does not parse.
+    async fn list_all_records<R: Record + 'static>(
+        &self,
+        tenant: TenantId,
+        mut query: ListQuery,
+    ) -> Result<Vec<Stored<R>>> {
+        query.kind = R::KIND;
+        let page_size = query.effective_limit().max(1);
+        let mut out = Vec::new();
+        loop {
+            let page = self.list(tenant, &query).await?;
+            let full = page.len() >= page_size;
+            query.after = page.last().map(|r| r.id.clone());
+            for row in page {
+                out.push(R::from_row(row)?);
+            }
+            if !full {
+                return Ok(out);
+            }
+        }
+    }
+
     /// Writes every record of `tenant` as JSON lines to `out`: one `tenant`
     /// line, then a `row` line per row (sealed values stay sealed, as
     /// base64), then an `audit` line per event. Returns the number of lines.

@@ -232,21 +232,10 @@ impl Vault {
             .decide(caller.role, &caller.scopes, Permission::ManageUsers)
             .is_allowed();
         let rows = if all {
-            let mut out = Vec::new();
-            let mut q = ListQuery::new(Kind::AgentSession);
-            loop {
-                let page = self
-                    .inner
-                    .store
-                    .list_records::<AgentSession>(caller.tenant, q.clone())
-                    .await?;
-                let full = page.len() >= MAX_PAGE;
-                q.after = page.last().map(|s| s.record.id.clone());
-                out.extend(page);
-                if !full {
-                    break out;
-                }
-            }
+            self.inner
+                .store
+                .list_all_records::<AgentSession>(caller.tenant, ListQuery::new(Kind::AgentSession))
+                .await?
         } else {
             let user = match caller.actor {
                 Actor::User(u) => u,

@@ -16,9 +16,7 @@ use crate::secret::SecretBytes;
 use crate::store::records::{
     AppArchive, AppSecret, AppSecretPrevious, SecretName, check_app_name, check_secret_value,
 };
-use crate::store::{
-    Batch, Change, Kind, ListQuery, MAX_BATCH, MAX_PAGE, Record, Row, StoreExt, Stored,
-};
+use crate::store::{Batch, Change, Kind, ListQuery, MAX_BATCH, Record, Row, StoreExt, Stored};
 use crate::vault::{Caller, Vault};
 
 /// A secret as listings show it: its name and metadata, never its value.
@@ -391,19 +389,10 @@ impl Vault {
         tenant: TenantId,
         app: &str,
     ) -> Result<Vec<Stored<R>>> {
-        let mut out = Vec::new();
-        let mut q = ListQuery::new(R::KIND).parent(app);
-        loop {
-            let page = self.inner.store.list(tenant, &q).await?;
-            let full = page.len() >= MAX_PAGE;
-            q.after = page.last().map(|r| r.id.clone());
-            for row in page {
-                out.push(R::from_row(row)?);
-            }
-            if !full {
-                return Ok(out);
-            }
-        }
+        self.inner
+            .store
+            .list_all_records(tenant, ListQuery::new(R::KIND).parent(app))
+            .await
     }
 
     /// Seals `value` for the row (tenant, kind, id).

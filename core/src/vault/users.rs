@@ -338,19 +338,10 @@ impl Vault {
         tenant: TenantId,
         user: UserId,
     ) -> Result<Vec<Stored<R>>> {
-        let mut out = Vec::new();
-        let mut q = ListQuery::new(R::KIND).owner(user);
-        loop {
-            let page = self.inner.store.list(tenant, &q).await?;
-            let full = page.len() >= MAX_PAGE;
-            q.after = page.last().map(|r| r.id.clone());
-            for row in page {
-                out.push(R::from_row(row)?);
-            }
-            if !full {
-                return Ok(out);
-            }
-        }
+        self.inner
+            .store
+            .list_all_records(tenant, ListQuery::new(R::KIND).owner(user))
+            .await
     }
 
     async fn ensure_not_last_admin(&self, tenant: TenantId, leaving: UserId) -> Result<()> {
