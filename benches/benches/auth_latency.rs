@@ -40,7 +40,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use secrets_core::audit::AuditChain;
+use secrets_core::audit::{AuditChain, AuditLinker};
 use secrets_core::crypto::{KeyRing, MasterKey};
 use secrets_core::password::PasswordPolicy;
 use secrets_core::store::SqliteStore;
@@ -211,7 +211,7 @@ fn main() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let ring = Arc::new(KeyRing::new(MasterKey::generate().unwrap()));
-    let chain = AuditChain::new(&ring);
+    let chain: Arc<dyn AuditLinker> = Arc::new(AuditChain::new(&ring));
     let policy = PasswordPolicy::new(COST).unwrap();
     let hash = policy.hash(&SecretString::from(PASSWORD)).unwrap();
     // Ten seconds after every token's last use: no last-used write is due.

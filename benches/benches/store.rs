@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 use secrets_core::TenantId;
-use secrets_core::audit::{Actor, AuditChain, AuditDraft};
+use secrets_core::audit::{Actor, AuditChain, AuditDraft, AuditLinker};
 use secrets_core::crypto::{KeyRing, MasterKey};
 use secrets_core::store::records::{AppSecret, SecretName};
 use secrets_core::store::{
@@ -71,9 +71,9 @@ const INSERT_ROW: &str = "INSERT INTO records (tenant_id, kind, id, parent, owne
      lookup_scope, lookup, expires_at, version, body, sealed, key_id) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
 
-fn chain_and_ring() -> (Arc<KeyRing>, AuditChain) {
+fn chain_and_ring() -> (Arc<KeyRing>, Arc<dyn AuditLinker>) {
     let ring = Arc::new(KeyRing::new(MasterKey::generate().unwrap()));
-    let chain = AuditChain::new(&ring);
+    let chain: Arc<dyn AuditLinker> = Arc::new(AuditChain::new(&ring));
     (ring, chain)
 }
 
@@ -180,7 +180,7 @@ fn raw_insert(
     tx.commit().unwrap();
 }
 
-async fn create_tenant(store: &dyn Store, chain: &AuditChain) -> TenantId {
+async fn create_tenant(store: &dyn Store, chain: &Arc<dyn AuditLinker>) -> TenantId {
     let tenant = TenantId::generate();
     store
         .apply(
@@ -471,7 +471,12 @@ async fn count_events(store: &dyn Store, tenant: TenantId) -> u64 {
 }
 
 /// Fills `tenant` with [`REWRAP_ROWS`] sealed rows, through the store.
-async fn fill_secrets(store: &dyn Store, chain: &AuditChain, ring: &KeyRing, tenant: TenantId) {
+async fn fill_secrets(
+    store: &dyn Store,
+    chain: &Arc<dyn AuditLinker>,
+    ring: &KeyRing,
+    tenant: TenantId,
+) {
     for start in (0..REWRAP_ROWS).step_by(MAX_BATCH) {
         let mut batch = Batch::new(AuditDraft::new(Actor::System, "bench.fill", "app/web", NOW));
         for i in start..(start + MAX_BATCH).min(REWRAP_ROWS) {

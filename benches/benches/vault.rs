@@ -45,7 +45,7 @@ use casbin::prelude::*;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hmac::{Hmac, KeyInit, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use secrets_core::audit::AuditChain;
+use secrets_core::audit::{AuditChain, AuditLinker};
 use secrets_core::crypto::{KeyRing, MasterKey};
 use secrets_core::jwt::{AccessClaims, JwtConfig, JwtSigner};
 use secrets_core::rbac::{Permission, Policy, Role, Scopes};
@@ -263,7 +263,7 @@ fn api_token_auth(c: &mut Criterion) {
     let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
     let ring = Arc::new(KeyRing::new(MasterKey::generate().unwrap()));
-    let chain = AuditChain::new(&ring);
+    let chain: Arc<dyn AuditLinker> = Arc::new(AuditChain::new(&ring));
     // Ten seconds after every token's last use: no last-used write is due.
     let clock = ManualClock::new(NOW.saturating_add(Duration::from_secs(10)));
     let (store, table, vault) = rt.block_on(async {

@@ -6,10 +6,11 @@
 #![allow(dead_code)]
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
-use secrets_core::audit::{Actor, AuditChain, AuditDraft};
+use secrets_core::audit::{Actor, AuditDraft, AuditLinker};
 use secrets_core::rbac::Role;
 use secrets_core::store::records::{ApiToken, User};
 use secrets_core::store::{Batch, Change, MAX_BATCH, Record, Store, Tenant};
@@ -64,7 +65,7 @@ impl TokenTable {
 /// without one fsync per token. Every token was last used at [`NOW`].
 pub(crate) async fn fill_tokens(
     store: &dyn Store,
-    chain: &AuditChain,
+    chain: &Arc<dyn AuditLinker>,
     n: usize,
     password_hash: Option<String>,
 ) -> TokenTable {

@@ -84,14 +84,14 @@ where
 struct Fx {
     store: Arc<dyn Store>,
     ring: KeyRing,
-    chain: AuditChain,
+    chain: Arc<dyn AuditLinker>,
     now: Timestamp,
 }
 
 impl Fx {
     fn new(store: Arc<dyn Store>) -> Self {
         let ring = KeyRing::new(MasterKey::from_bytes(&[0x6b; 32]).unwrap());
-        let chain = AuditChain::new(&ring);
+        let chain: Arc<dyn AuditLinker> = Arc::new(AuditChain::new(&ring));
         Self {
             store,
             ring,
@@ -316,6 +316,10 @@ fn user(login: &str, now: Timestamp) -> User {
         disabled: false,
         created_at: now,
     }
+}
+
+fn failing() -> Arc<dyn AuditLinker> {
+    Arc::new(FailingLinker)
 }
 
 struct FailingLinker;
@@ -760,7 +764,7 @@ async fn a_change_without_its_audit_event_is_not_made(fx: Fx) {
 
     // The linker fails: the batch must not be applied.
     let batch = Batch::new(fx.draft("test.change")).with(Change::Insert(rows[0].clone()));
-    let err = fx.store.apply(t, batch, &FailingLinker).await.unwrap_err();
+    let err = fx.store.apply(t, batch, &failing()).await.unwrap_err();
     assert!(
         err.to_string().contains("audit log is unavailable"),
         "{err}"
@@ -775,7 +779,7 @@ async fn a_change_without_its_audit_event_is_not_made(fx: Fx) {
     let batch = Batch::new(fx.draft("tenant.create")).with(Change::CreateTenant(
         Tenant::new(ghost, "ghost", fx.now).unwrap(),
     ));
-    assert!(fx.store.apply(ghost, batch, &FailingLinker).await.is_err());
+    assert!(fx.store.apply(ghost, batch, &failing()).await.is_err());
     assert!(fx.store.tenant(ghost).await.unwrap().is_none());
 
     assert!(
@@ -811,7 +815,7 @@ async fn compare_and_swap_has_one_winner(fx: Fx) {
         let store = fx.store.clone();
         let mut r = row.clone();
         r.body = format!("{{\"writer\":{i}}}").into_bytes();
-        let chain = AuditChain::new(&fx.ring);
+        let chain = fx.chain.clone();
         let draft = fx.draft("test.race");
         handles.push(tokio::spawn(async move {
             let batch = Batch::new(draft).with(Change::Update {
@@ -872,7 +876,7 @@ async fn concurrent_writers_lose_no_update(fx: Fx) {
     let mut handles = Vec::new();
     for _ in 0..tasks {
         let store = fx.store.clone();
-        let chain = AuditChain::new(&fx.ring);
+        let chain = fx.chain.clone();
         let draft = fx.draft("test.increment");
         handles.push(tokio::spawn(async move {
             let mut conflicts = 0u32;

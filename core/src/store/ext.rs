@@ -2,6 +2,7 @@
 //! typed reads, tenant export, and online rewrap onto the active key.
 
 use std::io::Write;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use base64::Engine as _;
@@ -151,7 +152,7 @@ pub trait StoreExt: Store {
     async fn rewrap(
         &self,
         ring: &KeyRing,
-        linker: &dyn AuditLinker,
+        linker: &Arc<dyn AuditLinker>,
         now: Timestamp,
         batch_size: usize,
         progress: &mut (dyn FnMut(RewrapProgress) + Send),
@@ -189,7 +190,7 @@ impl<T: Store + ?Sized> StoreExt for T {}
 async fn rewrap_kind<S: Store + ?Sized>(
     store: &S,
     ring: &KeyRing,
-    linker: &dyn AuditLinker,
+    linker: &Arc<dyn AuditLinker>,
     now: Timestamp,
     tenant: TenantId,
     kind: Kind,

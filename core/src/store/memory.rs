@@ -2,7 +2,7 @@
 //! process. Atomicity comes from one lock and an undo log.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 
@@ -434,7 +434,7 @@ impl Store for MemoryStore {
         &self,
         tenant: TenantId,
         batch: Batch,
-        linker: &dyn AuditLinker,
+        linker: &Arc<dyn AuditLinker>,
     ) -> Result<AuditRecord> {
         batch.validate(tenant)?;
         let mut inner = self.lock();
@@ -443,7 +443,7 @@ impl Store for MemoryStore {
         let result = changes
             .into_iter()
             .try_for_each(|change| inner.apply_one(tenant, change, &mut undo))
-            .and_then(|()| inner.append_audit(tenant, &batch, linker, &mut undo));
+            .and_then(|()| inner.append_audit(tenant, &batch, linker.as_ref(), &mut undo));
         if result.is_err() {
             inner.revert(undo);
         }

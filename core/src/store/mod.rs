@@ -13,13 +13,14 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), secrets_core::Error> {
-//! use secrets_core::audit::{Actor, AuditChain, AuditDraft};
+//! use std::sync::Arc;
+//! use secrets_core::audit::{Actor, AuditChain, AuditDraft, AuditLinker};
 //! use secrets_core::crypto::{KeyRing, MasterKey};
 //! use secrets_core::store::{Batch, Change, MemoryStore, Store, StoreExt, Tenant};
 //! use secrets_core::{TenantId, Timestamp};
 //!
 //! let store = MemoryStore::new();
-//! let chain = AuditChain::new(&KeyRing::new(MasterKey::generate()?));
+//! let chain: Arc<dyn AuditLinker> = Arc::new(AuditChain::new(&KeyRing::new(MasterKey::generate()?)));
 //! let now = Timestamp::from_unix_seconds(1_700_000_000);
 //! let tenant = Tenant::new(TenantId::DEFAULT, "acme", now)?;
 //! store
@@ -46,6 +47,7 @@ mod row;
 mod sqlite;
 
 use std::fmt;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
@@ -108,7 +110,7 @@ pub trait Store: Send + Sync + fmt::Debug {
         &self,
         tenant: TenantId,
         batch: Batch,
-        linker: &dyn AuditLinker,
+        linker: &Arc<dyn AuditLinker>,
     ) -> Result<AuditRecord>;
 
     /// A page of the tenant's audit log, in ascending `seq` order.

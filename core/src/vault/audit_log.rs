@@ -31,7 +31,7 @@ impl Vault {
     pub async fn verify_audit_log(&self, caller: &Caller) -> Result<ChainSummary> {
         self.authorize(caller, Permission::ReadAuditLog, "audit.verify", "audit")
             .await?;
-        let mut verifier = ChainVerifier::new(&self.inner.chain, caller.tenant);
+        let mut verifier = ChainVerifier::new(self.inner.chain.as_ref(), caller.tenant);
         let mut query = AuditQuery::default();
         loop {
             let page = self.inner.store.audit_events(caller.tenant, &query).await?;

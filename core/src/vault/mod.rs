@@ -55,7 +55,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::audit::{Actor, AuditChain, AuditDraft, AuditRecord, Outcome};
+use crate::audit::{Actor, AuditChain, AuditDraft, AuditLinker, AuditRecord, Outcome};
 use crate::clock::{Clock, Timestamp};
 use crate::crypto::KeyRing;
 use crate::error::{Error, Result};
@@ -223,7 +223,8 @@ pub struct Vault {
 struct Inner {
     store: Arc<dyn Store>,
     ring: Arc<KeyRing>,
-    chain: AuditChain,
+    chain: Arc<AuditChain>,
+    linker: Arc<dyn AuditLinker>,
     clock: Arc<dyn Clock>,
     config: VaultConfig,
     passwords: PasswordPolicy,
@@ -276,13 +277,15 @@ impl Vault {
             ));
         }
         let dummy_hash = blocking(move || passwords.dummy_hash()).await?;
-        let chain = AuditChain::new(&ring);
+        let chain = Arc::new(AuditChain::new(&ring));
+        let linker: Arc<dyn AuditLinker> = chain.clone();
         let jwt = JwtSigner::new(config.jwt.clone());
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
                 ring,
                 chain,
+                linker,
                 clock,
                 config,
                 passwords,
@@ -323,7 +326,7 @@ impl Vault {
     async fn write(&self, tenant: TenantId, batch: Batch) -> Result<AuditRecord> {
         self.inner
             .store
-            .apply(tenant, batch, &self.inner.chain)
+            .apply(tenant, batch, &self.inner.linker)
             .await
     }
 

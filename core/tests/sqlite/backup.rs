@@ -31,8 +31,8 @@ async fn written(store: &SqliteStore) -> Vec<String> {
 async fn backup_while_writing_then_restore() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(dir.path().join("live.db")).await.unwrap());
-    let chain = Arc::new(chain());
-    create_tenant(&store, TENANT, &*chain).await;
+    let chain = chain();
+    create_tenant(&store, TENANT, &chain).await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let (progress, mut committed) = tokio::sync::watch::channel(0_u64);
@@ -43,7 +43,7 @@ async fn backup_while_writing_then_restore() {
             while !stop.load(Ordering::Relaxed) {
                 let row = Row::new(Kind::AppSecret, row_id(n), vec![b'x'; 2_000]);
                 let batch = Batch::new(draft("w", row_id(n))).with(Change::Insert(row));
-                store.apply(TENANT, batch, &*chain).await.unwrap();
+                store.apply(TENANT, batch, &chain).await.unwrap();
                 n += 1;
                 progress.send_replace(n);
             }
@@ -102,14 +102,14 @@ async fn backup_while_writing_then_restore() {
         n + 1,
         "rows and audit events are one snapshot"
     );
-    assert_chain(&events, &*chain);
+    assert_chain(&events, chain.as_ref());
     // The restored store takes writes.
     let row = Row::new(Kind::AppSecret, "after-restore", b"{}".to_vec());
     restored
         .apply(
             TENANT,
             Batch::new(draft("w", "r")).with(Change::Insert(row)),
-            &*chain,
+            &chain,
         )
         .await
         .unwrap();

@@ -7,6 +7,7 @@ use secrets_core::store::{
     MAX_SEALED_LEN, Row, SqliteStore, Store, Tenant,
 };
 use secrets_core::{Error, TenantId, UserId};
+use std::sync::Arc;
 
 use crate::{chain, counts, create_tenant, draft, now, raw};
 
@@ -336,8 +337,9 @@ async fn bad_input_is_refused_and_nothing_is_written() {
 
     let before = counts(&path);
     for (name, tenant, batch, check) in cases {
-        let linker: &dyn AuditLinker = if name == "failing audit linker" {
-            &FailingLinker
+        let failing: Arc<dyn AuditLinker> = Arc::new(FailingLinker);
+        let linker: &Arc<dyn AuditLinker> = if name == "failing audit linker" {
+            &failing
         } else {
             &chain
         };

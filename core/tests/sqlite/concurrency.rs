@@ -29,8 +29,8 @@ fn with_count(row: &Row, n: u64) -> Row {
 async fn concurrent_cas_writers_lose_no_update() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(dir.path().join("cas.db")).await.unwrap());
-    let chain = Arc::new(chain());
-    create_tenant(&store, TENANT, &*chain).await;
+    let chain = chain();
+    create_tenant(&store, TENANT, &chain).await;
     let mut setup = Batch::new(draft("counter.create", "counters"));
     for id in COUNTERS {
         setup.push(Change::Insert(Row::new(
@@ -39,7 +39,7 @@ async fn concurrent_cas_writers_lose_no_update() {
             br#"{"n":0}"#.to_vec(),
         )));
     }
-    store.apply(TENANT, setup, &*chain).await.unwrap();
+    store.apply(TENANT, setup, &chain).await.unwrap();
 
     // Everyone reads c0 before anyone writes it: the first round must
     // produce WRITERS - 1 conflicts, whatever the scheduling.
@@ -74,7 +74,7 @@ async fn concurrent_cas_writers_lose_no_update() {
                         row: with_count(&row, count(&row) + 1),
                         expected_version: row.version,
                     });
-                    match store.apply(TENANT, batch, &*chain).await {
+                    match store.apply(TENANT, batch, &chain).await {
                         Ok(_) => break,
                         Err(Error::Conflict {
                             expected, found, ..
@@ -146,5 +146,5 @@ async fn concurrent_cas_writers_lose_no_update() {
     // One audit event per successful write, numbered without gaps.
     let events = all_events(&*store, TENANT).await;
     assert_eq!(events.len() as u64, 2 + total);
-    assert_chain(&events, &*chain);
+    assert_chain(&events, chain.as_ref());
 }

@@ -188,7 +188,7 @@ async fn check(path: &Path, reported: &[BTreeSet<String>]) {
     assert_eq!(counter.version, present.len() as u64);
     let chain = chain();
     let events = all_events(&store, TENANT).await;
-    assert_chain(&events, &chain);
+    assert_chain(&events, chain.as_ref());
     let targets: BTreeSet<String> = events
         .iter()
         .filter(|e| e.event.action == "crash.write")

@@ -20,14 +20,18 @@ mod schema;
 
 use std::path::Path;
 
+use std::sync::Arc;
+
 use secrets_core::audit::{Actor, AuditChain, AuditDraft, AuditLinker, AuditRecord};
 use secrets_core::crypto::{KeyRing, MasterKey};
 use secrets_core::store::{AuditQuery, Batch, Change, SqliteStore, Store, Tenant};
 use secrets_core::{TenantId, Timestamp};
 
 /// The audit chain every test links with.
-fn chain() -> AuditChain {
-    AuditChain::new(&KeyRing::new(MasterKey::from_bytes(&[7; 32]).unwrap()))
+fn chain() -> Arc<dyn AuditLinker> {
+    Arc::new(AuditChain::new(&KeyRing::new(
+        MasterKey::from_bytes(&[7; 32]).unwrap(),
+    )))
 }
 
 fn now() -> Timestamp {
@@ -39,7 +43,7 @@ fn draft(action: &str, target: impl Into<String>) -> AuditDraft {
 }
 
 /// Creates `tenant` (its first audit event).
-async fn create_tenant(store: &SqliteStore, tenant: TenantId, linker: &dyn AuditLinker) {
+async fn create_tenant(store: &SqliteStore, tenant: TenantId, linker: &Arc<dyn AuditLinker>) {
     let t = Tenant::new(tenant, "acme", now()).unwrap();
     store
         .apply(

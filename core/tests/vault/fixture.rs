@@ -67,7 +67,7 @@ impl Store for Counting {
         &self,
         tenant: TenantId,
         batch: Batch,
-        linker: &dyn AuditLinker,
+        linker: &Arc<dyn AuditLinker>,
     ) -> Result<AuditRecord> {
         self.writes.fetch_add(1, Ordering::SeqCst);
         self.inner.apply(tenant, batch, linker).await

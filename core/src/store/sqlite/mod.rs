@@ -11,7 +11,6 @@ mod sql;
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{RecvTimeoutError, sync_channel};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use std::{fmt, io};
@@ -31,12 +30,6 @@ pub use self::schema::SCHEMA_VERSION;
 
 /// Read-only connections per store: reads beyond this many at once queue.
 const READERS: usize = 4;
-
-/// How long a batch's transaction waits for its audit event to be linked
-/// (by the caller's task) before giving up and rolling back. Linking is an
-/// HMAC; this only guards against a caller that stops polling `apply`
-/// without dropping it, which would otherwise hold the write lock forever.
-const LINK_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A [`Store`] in one SQLite file.
 ///
@@ -558,47 +551,25 @@ impl Store for SqliteStore {
         &self,
         tenant: TenantId,
         batch: Batch,
-        linker: &dyn AuditLinker,
+        linker: &Arc<dyn AuditLinker>,
     ) -> Result<AuditRecord> {
         batch.validate(tenant)?;
-        // The linker is borrowed, so it cannot go to the blocking thread.
-        // The transaction, once it knows the event's seq and prev_hash,
-        // sends the record here to be linked and waits for it, still inside
-        // the transaction: no change without its linked audit event.
-        let (to_link, unlinked) = tokio::sync::oneshot::channel::<AuditRecord>();
-        let (reply, linked) = sync_channel::<Result<AuditRecord>>(1);
+        // The event is numbered and linked inside the write transaction, on
+        // the blocking thread: no change without its linked audit event.
         let inner = Arc::clone(&self.inner);
-        let task = spawn(move || {
+        let linker = Arc::clone(linker);
+        join(spawn(move || {
             inner.write(|tx| {
                 for change in batch.changes {
                     sql::apply_change(tx, tenant, change)?;
                 }
-                let record = sql::next_audit(tx, tenant, batch.audit)?;
-                to_link.send(record).map_err(|_| abandoned())?;
-                let record = match linked.recv_timeout(LINK_TIMEOUT) {
-                    Ok(record) => record?,
-                    Err(RecvTimeoutError::Timeout) => {
-                        return Err(Error::Store(
-                            "the audit event was not linked in time; nothing was written".into(),
-                        ));
-                    }
-                    Err(RecvTimeoutError::Disconnected) => return Err(abandoned()),
-                };
+                let mut record = sql::next_audit(tx, tenant, batch.audit)?;
+                record.hash = linker.link(&record)?;
                 sql::insert_audit(tx, &record)?;
                 Ok(record)
             })
-        })?;
-        if let Ok(mut record) = unlinked.await {
-            let linked = linker.link(&record).map(|hash| {
-                record.hash = hash;
-                record
-            });
-            // If this fails the transaction has already given up, and the
-            // task's result says why.
-            let _ = reply.try_send(linked);
-        }
-        // Otherwise the task failed before the audit event: its result says why.
-        join(task).await
+        })?)
+        .await
     }
 
     async fn audit_events(&self, tenant: TenantId, query: &AuditQuery) -> Result<Vec<AuditRecord>> {
@@ -616,8 +587,4 @@ impl Store for SqliteStore {
         })?)
         .await
     }
-}
-
-fn abandoned() -> Error {
-    Error::Store("the caller stopped waiting for the batch; nothing was written".into())
 }
