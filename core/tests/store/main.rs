@@ -29,3 +29,19 @@ async fn sqlite_backend_conforms() {
     })
     .await;
 }
+
+/// On a current-thread runtime the SQLite store takes its other path (the
+/// blocking pool instead of `block_in_place`): it must conform there too.
+#[cfg(feature = "sqlite")]
+#[tokio::test(flavor = "current_thread")]
+async fn sqlite_backend_conforms_on_a_current_thread_runtime() {
+    conformance::run_all(|| async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = secrets_core::store::SqliteStore::open(dir.path().join("conformance.db"))
+            .await
+            .unwrap();
+        let store: Arc<dyn Store> = Arc::new(store);
+        (store, Box::new(dir) as Box<dyn Any + Send>)
+    })
+    .await;
+}
