@@ -47,14 +47,15 @@ const READERS: usize = 4;
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use secrets_core::audit::{Actor, AuditChain, AuditDraft};
+/// use std::sync::Arc;
+/// use secrets_core::audit::{Actor, AuditChain, AuditDraft, AuditLinker};
 /// use secrets_core::crypto::{KeyRing, MasterKey};
 /// use secrets_core::store::{Batch, Change, Kind, Row, SqliteStore, Store, Tenant};
 /// use secrets_core::{TenantId, Timestamp};
 ///
 /// let dir = tempfile::tempdir()?;
 /// let store = SqliteStore::open(dir.path().join("secrets.db")).await?;
-/// let chain = AuditChain::new(&KeyRing::new(MasterKey::generate()?));
+/// let chain: Arc<dyn AuditLinker> = Arc::new(AuditChain::new(&KeyRing::new(MasterKey::generate()?)));
 /// let now = Timestamp::from_unix_seconds(1_700_000_000);
 ///
 /// let tenant = Tenant::new(TenantId::DEFAULT, "acme", now)?;
