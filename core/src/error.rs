@@ -208,6 +208,24 @@ pub enum Error {
 }
 
 impl Error {
+    /// [`Error::NotFound`] for `what` `id`.
+    pub(crate) fn not_found(what: &str, id: impl ToString) -> Self {
+        Self::NotFound {
+            what: what.to_owned(),
+            id: id.to_string(),
+        }
+    }
+
+    /// [`Error::Conflict`] for `what` `id`.
+    pub(crate) fn conflict(what: &str, id: impl ToString, expected: u64, found: u64) -> Self {
+        Self::Conflict {
+            what: what.to_owned(),
+            id: id.to_string(),
+            expected,
+            found,
+        }
+    }
+
     /// Shorthand for [`Error::InvalidInput`], for host code too (a refresher,
     /// a validation of its own).
     ///

@@ -1024,14 +1024,7 @@ fn normalise_origin(origin: &str) -> std::result::Result<String, &'static str> {
         return Err("is not of the form `scheme://host[:port]`");
     };
     let scheme = scheme.to_ascii_lowercase();
-    let scheme_ok = scheme
-        .bytes()
-        .next()
-        .is_some_and(|b| b.is_ascii_alphabetic())
-        && scheme
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
-    if !scheme_ok {
+    if !is_uri_scheme(&scheme) {
         return Err("has an invalid scheme");
     }
     if rest.contains(['/', '?', '#']) {
@@ -1100,6 +1093,14 @@ fn normalise_origin(origin: &str) -> std::result::Result<String, &'static str> {
         Some(p) if Some(p) != default_port => format!("{scheme}://{host}:{p}"),
         _ => format!("{scheme}://{host}"),
     })
+}
+
+/// Whether `s` is a URI scheme (RFC 3986 section 3.1): a letter, then
+/// letters, digits, `+`, `-` or `.`.
+pub(crate) fn is_uri_scheme(s: &str) -> bool {
+    s.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
 }
 
 #[cfg(test)]

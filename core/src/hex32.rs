@@ -52,7 +52,11 @@ mod tests {
         let json = serde_json::to_string(&h).unwrap();
         assert_eq!(serde_json::from_str::<H>(&json).unwrap(), h);
         assert_eq!(serde_json::from_str::<H>(&json.to_uppercase()).unwrap(), h);
-        for bad in ["\"00\"", &format!("\"{}\"", "g".repeat(64)), &format!("\"{}\"", "0".repeat(63))] {
+        for bad in [
+            "\"00\"",
+            &format!("\"{}\"", "g".repeat(64)),
+            &format!("\"{}\"", "0".repeat(63)),
+        ] {
             assert!(serde_json::from_str::<H>(bad).is_err(), "{bad}");
         }
     }

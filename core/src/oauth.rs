@@ -693,13 +693,7 @@ fn check_endpoint(endpoint: &str) -> Result<()> {
 fn check_redirect_uri(uri: &str) -> Result<()> {
     check_url_chars("redirect_uri", uri, false)?;
     let scheme = uri.split_once(':').map_or("", |(s, _)| s);
-    let valid_scheme = scheme
-        .bytes()
-        .next()
-        .is_some_and(|b| b.is_ascii_alphabetic())
-        && scheme
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+    let valid_scheme = crate::headers::is_uri_scheme(scheme);
     if !valid_scheme {
         return Err(Error::invalid(
             "redirect_uri",

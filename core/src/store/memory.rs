@@ -76,7 +76,7 @@ impl Inner {
     fn data_mut(&mut self, tenant: TenantId) -> Result<&mut TenantData> {
         self.tenants
             .get_mut(&tenant)
-            .ok_or_else(|| not_found("tenant", tenant))
+            .ok_or_else(|| Error::not_found("tenant", tenant))
     }
 
     /// Replaces (or removes, with `None`) one row, keeping the lookup
@@ -126,11 +126,11 @@ impl Inner {
     fn check_row(&self, tenant: TenantId, row: &Row) -> Result<()> {
         let data = self
             .data(tenant)
-            .ok_or_else(|| not_found("tenant", tenant))?;
+            .ok_or_else(|| Error::not_found("tenant", tenant))?;
         if let Some(owner) = row.owner {
             let key = (Kind::User, owner.to_string());
             if !data.rows.contains_key(&key) {
-                return Err(not_found("user", owner));
+                return Err(Error::not_found("user", owner));
             }
         }
         if let Some(lookup) = &row.lookup
@@ -172,7 +172,7 @@ impl Inner {
                 let data = self.data_mut(tenant)?;
                 let found = data.tenant.version;
                 if found != expected_version {
-                    return Err(conflict("tenant", tenant, expected_version, found));
+                    return Err(Error::conflict("tenant", tenant, expected_version, found));
                 }
                 t.version = found + 1;
                 let previous = std::mem::replace(&mut data.tenant, t);
@@ -182,7 +182,7 @@ impl Inner {
                 self.check_row(tenant, &row)?;
                 let data = self
                     .data(tenant)
-                    .ok_or_else(|| not_found("tenant", tenant))?;
+                    .ok_or_else(|| Error::not_found("tenant", tenant))?;
                 if data.rows.contains_key(&(row.kind, row.id.clone())) {
                     return Err(Error::AlreadyExists {
                         what: row.kind.to_string(),
@@ -205,14 +205,14 @@ impl Inner {
             } => {
                 let data = self
                     .data(tenant)
-                    .ok_or_else(|| not_found("tenant", tenant))?;
+                    .ok_or_else(|| Error::not_found("tenant", tenant))?;
                 let found = data
                     .rows
                     .get(&(row.kind, row.id.clone()))
                     .map(|r| r.version)
-                    .ok_or_else(|| not_found(row.kind.as_str(), &row.id))?;
+                    .ok_or_else(|| Error::not_found(row.kind.as_str(), &row.id))?;
                 if found != expected_version {
-                    return Err(conflict(
+                    return Err(Error::conflict(
                         row.kind.as_str(),
                         &row.id,
                         expected_version,
@@ -237,16 +237,16 @@ impl Inner {
             } => {
                 let data = self
                     .data(tenant)
-                    .ok_or_else(|| not_found("tenant", tenant))?;
+                    .ok_or_else(|| Error::not_found("tenant", tenant))?;
                 let found = data
                     .rows
                     .get(&(kind, id.clone()))
                     .map(|r| r.version)
-                    .ok_or_else(|| not_found(kind.as_str(), &id))?;
+                    .ok_or_else(|| Error::not_found(kind.as_str(), &id))?;
                 if let Some(expected) = expected_version
                     && found != expected
                 {
-                    return Err(conflict(kind.as_str(), &id, expected, found));
+                    return Err(Error::conflict(kind.as_str(), &id, expected, found));
                 }
                 if kind == Kind::User {
                     let owned: Vec<(Kind, String)> = data
@@ -328,22 +328,6 @@ impl Inner {
                 }
             }
         }
-    }
-}
-
-fn not_found(what: &str, id: impl ToString) -> Error {
-    Error::NotFound {
-        what: what.to_owned(),
-        id: id.to_string(),
-    }
-}
-
-fn conflict(what: &str, id: impl ToString, expected: u64, found: u64) -> Error {
-    Error::Conflict {
-        what: what.to_owned(),
-        id: id.to_string(),
-        expected,
-        found,
     }
 }
 
@@ -469,7 +453,7 @@ impl Store for MemoryStore {
         let mut inner = self.lock();
         let data = inner
             .data(tenant)
-            .ok_or_else(|| not_found("tenant", tenant))?;
+            .ok_or_else(|| Error::not_found("tenant", tenant))?;
         if data.tenant.deletion_protection {
             return Err(Error::DeletionProtected {
                 tenant: tenant.to_string(),

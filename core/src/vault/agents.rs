@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::audit::{Actor, AuditDraft, Outcome};
+use crate::audit::{Actor, Outcome};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::id::UserId;
@@ -194,23 +194,19 @@ impl Vault {
             on_behalf_of: s.user,
         };
         if let Some(reason) = reason {
-            let mut draft = AuditDraft::new(
-                actor,
-                "agent_session.authenticate",
-                format!("agent_session/{}", s.id),
-                now,
-            )
-            .outcome(Outcome::Denied)
-            .detail("reason", reason);
-            draft.source = source.map(str::to_owned);
-            self.record(tenant, draft).await;
-            return Err(Error::InvalidToken { reason });
+            let target = format!("agent_session/{}", s.id);
+            return Err(self
+                .refuse_credential(
+                    tenant,
+                    actor,
+                    "agent_session.authenticate",
+                    target,
+                    reason,
+                    source,
+                )
+                .await);
         }
-        let scopes = Scopes::parse(&self.inner.config.policy, &s.scopes).map_err(|_| {
-            Error::InvalidToken {
-                reason: "unknown scope",
-            }
-        })?;
+        let scopes = self.credential_scopes(&s.scopes)?;
         Ok(Caller {
             tenant,
             actor,

@@ -336,6 +336,33 @@ impl Vault {
         let _ = self.write(tenant, Batch::new(draft)).await;
     }
 
+    /// Audits a refused credential (revoked, expired, ...) in its tenant and
+    /// returns the error the caller gets.
+    async fn refuse_credential(
+        &self,
+        tenant: TenantId,
+        actor: Actor,
+        action: &str,
+        target: String,
+        reason: &'static str,
+        source: Option<&str>,
+    ) -> Error {
+        let mut draft = AuditDraft::new(actor, action, target, self.now())
+            .outcome(Outcome::Denied)
+            .detail("reason", reason);
+        draft.source = source.map(str::to_owned);
+        self.record(tenant, draft).await;
+        Error::InvalidToken { reason }
+    }
+
+    /// The scopes a stored credential carries, parsed against the policy in
+    /// force (a scope the policy no longer knows refuses the credential).
+    fn credential_scopes<S: AsRef<str>>(&self, names: &[S]) -> Result<Scopes> {
+        Scopes::parse(&self.inner.config.policy, names).map_err(|_| Error::InvalidToken {
+            reason: "unknown scope",
+        })
+    }
+
     /// Allows, or audits the refusal and returns [`Error::Forbidden`].
     async fn authorize(
         &self,

@@ -294,11 +294,7 @@ impl Vault {
             .inner
             .jwt
             .validate(&self.inner.ring, token, self.now())?;
-        let scopes = Scopes::parse(&self.inner.config.policy, &claims.scopes).map_err(|_| {
-            Error::InvalidToken {
-                reason: "unknown scope",
-            }
-        })?;
+        let scopes = self.credential_scopes(&claims.scopes)?;
         Ok(Caller {
             tenant: claims.tid,
             actor: Actor::User(claims.sub),

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::audit::{Actor, AuditDraft, Outcome};
+use crate::audit::Actor;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::id::UserId;
@@ -236,23 +236,19 @@ impl Vault {
             None
         };
         if let Some(reason) = refused {
-            let mut draft = AuditDraft::new(
-                actor,
-                "api_token.authenticate",
-                format!("api_token/{}", t.id),
-                now,
-            )
-            .outcome(Outcome::Denied)
-            .detail("reason", reason);
-            draft.source = source.map(str::to_owned);
-            self.record(tenant, draft).await;
-            return Err(Error::InvalidToken { reason });
+            let target = format!("api_token/{}", t.id);
+            return Err(self
+                .refuse_credential(
+                    tenant,
+                    actor,
+                    "api_token.authenticate",
+                    target,
+                    reason,
+                    source,
+                )
+                .await);
         }
-        let scopes = Scopes::parse(&self.inner.config.policy, &t.scopes).map_err(|_| {
-            Error::InvalidToken {
-                reason: "unknown scope",
-            }
-        })?;
+        let scopes = self.credential_scopes(&t.scopes)?;
         let caller = Caller {
             tenant,
             actor,

@@ -54,22 +54,6 @@ fn corrupt(what: &str) -> Error {
     ))
 }
 
-fn not_found(what: &str, id: impl ToString) -> Error {
-    Error::NotFound {
-        what: what.to_owned(),
-        id: id.to_string(),
-    }
-}
-
-fn conflict(what: &str, id: impl ToString, expected: u64, found: u64) -> Error {
-    Error::Conflict {
-        what: what.to_owned(),
-        id: id.to_string(),
-        expected,
-        found,
-    }
-}
-
 fn version_from(v: i64) -> Result<u64> {
     u64::try_from(v).map_err(|_| corrupt("version"))
 }
@@ -463,7 +447,7 @@ fn tenant_version(conn: &Connection, tenant: TenantId) -> Result<Option<u64>> {
 }
 
 fn require_tenant(conn: &Connection, tenant: TenantId) -> Result<u64> {
-    tenant_version(conn, tenant)?.ok_or_else(|| not_found("tenant", tenant))
+    tenant_version(conn, tenant)?.ok_or_else(|| Error::not_found("tenant", tenant))
 }
 
 fn row_version(conn: &Connection, tenant: TenantId, kind: Kind, id: &str) -> Result<Option<u64>> {
@@ -487,7 +471,7 @@ fn check_row(conn: &Connection, tenant: TenantId, row: &Row) -> Result<()> {
     if let Some(owner) = row.owner
         && row_version(conn, tenant, Kind::User, &owner.to_string())?.is_none()
     {
-        return Err(not_found("user", owner));
+        return Err(Error::not_found("user", owner));
     }
     if let Some(lookup) = &row.lookup {
         let mut stmt = conn
@@ -552,8 +536,8 @@ fn write_row(
                 id: row.id.clone(),
             },
             Some(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => match row.owner {
-                Some(owner) => not_found("user", owner),
-                None => not_found("tenant", tenant),
+                Some(owner) => Error::not_found("user", owner),
+                None => Error::not_found("tenant", tenant),
             },
             _ => db("write a row")(e),
         }
@@ -597,7 +581,7 @@ pub(super) fn apply_change(conn: &Connection, tenant: TenantId, change: Change) 
         } => {
             let found = require_tenant(conn, tenant)?;
             if found != expected_version {
-                return Err(conflict("tenant", tenant, expected_version, found));
+                return Err(Error::conflict("tenant", tenant, expected_version, found));
             }
             t.version = found + 1;
             conn.prepare_cached("UPDATE tenants SET version = ?2, body = ?3 WHERE id = ?1")
@@ -625,9 +609,9 @@ pub(super) fn apply_change(conn: &Connection, tenant: TenantId, change: Change) 
         } => {
             require_tenant(conn, tenant)?;
             let found = row_version(conn, tenant, row.kind, &row.id)?
-                .ok_or_else(|| not_found(row.kind.as_str(), &row.id))?;
+                .ok_or_else(|| Error::not_found(row.kind.as_str(), &row.id))?;
             if found != expected_version {
-                return Err(conflict(
+                return Err(Error::conflict(
                     row.kind.as_str(),
                     &row.id,
                     expected_version,
@@ -644,11 +628,11 @@ pub(super) fn apply_change(conn: &Connection, tenant: TenantId, change: Change) 
         } => {
             require_tenant(conn, tenant)?;
             let found = row_version(conn, tenant, kind, &id)?
-                .ok_or_else(|| not_found(kind.as_str(), &id))?;
+                .ok_or_else(|| Error::not_found(kind.as_str(), &id))?;
             if let Some(expected) = expected_version
                 && found != expected
             {
-                return Err(conflict(kind.as_str(), &id, expected, found));
+                return Err(Error::conflict(kind.as_str(), &id, expected, found));
             }
             if kind == Kind::User {
                 // Explicitly, rather than through the foreign key's cascade,
@@ -735,7 +719,7 @@ pub(super) fn insert_audit(conn: &Connection, r: &AuditRecord) -> Result<()> {
 
 /// Deletes a tenant and everything it owns (inside a transaction).
 pub(super) fn erase_tenant(conn: &Connection, tenant: TenantId) -> Result<()> {
-    let t = self::tenant(conn, tenant)?.ok_or_else(|| not_found("tenant", tenant))?;
+    let t = self::tenant(conn, tenant)?.ok_or_else(|| Error::not_found("tenant", tenant))?;
     if t.deletion_protection {
         return Err(Error::DeletionProtected {
             tenant: tenant.to_string(),
