@@ -222,6 +222,7 @@ impl Fx {
                 hash: hash(3),
                 created_at: now,
                 used_at: None,
+                overlap_used: false,
             }
             .to_row(None)
             .unwrap(),

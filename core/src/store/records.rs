@@ -452,6 +452,10 @@ pub struct RefreshToken {
     pub created_at: Timestamp,
     /// When it was used (each token is used once).
     pub used_at: Option<Timestamp>,
+    /// Whether it was already honoured once after being superseded (within
+    /// the overlap window); a second time revokes the family.
+    #[serde(default)]
+    pub overlap_used: bool,
 }
 
 impl Record for RefreshToken {
@@ -791,6 +795,7 @@ mod tests {
             hash: [1; 32],
             created_at: Timestamp::EPOCH,
             used_at: None,
+            overlap_used: false,
         };
         assert_eq!(
             (rt.id().as_str(), rt.parent().as_deref()),

@@ -202,8 +202,16 @@ impl Vault {
             }
             Some(since)
                 if token.record.generation + 1 == fam.record.generation
+                    && !token.record.overlap_used
                     && now.duration_since(since) <= config.refresh_overlap =>
             {
+                // Honoured once more, and only once.
+                let mut spent = token.record.clone();
+                spent.overlap_used = true;
+                batch.push(Change::Update {
+                    row: spent.to_row(None)?,
+                    expected_version: token.version,
+                });
                 batch.audit = batch.audit.detail("overlap", "true");
                 family.generation
             }
@@ -320,6 +328,7 @@ impl Vault {
             hash: parsed.hash,
             created_at: now,
             used_at: None,
+            overlap_used: false,
         };
         Ok((token, row))
     }

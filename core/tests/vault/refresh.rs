@@ -220,3 +220,23 @@ async fn logout_revokes_and_access_tokens_expire() {
         Err(Error::InvalidToken { .. })
     ));
 }
+
+#[tokio::test]
+async fn the_overlap_honours_a_superseded_token_once_only() {
+    let fx = Fx::new().await;
+    let s1 = session(&fx).await;
+    let t1 = s1.refresh_token.expose_secret().to_owned();
+    let tab_a = fx.vault.refresh(&t1, None).await.unwrap();
+    let _tab_b = fx.vault.refresh(&t1, None).await.unwrap(); // the second tab, in the window
+    // A third use inside the window is a replay: the family is revoked.
+    assert!(matches!(
+        fx.vault.refresh(&t1, None).await,
+        Err(Error::InvalidToken { reason: "reused" })
+    ));
+    assert!(matches!(
+        fx.vault
+            .refresh(tab_a.refresh_token.expose_secret(), None)
+            .await,
+        Err(Error::InvalidToken { reason: "revoked" })
+    ));
+}
