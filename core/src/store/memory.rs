@@ -109,6 +109,18 @@ impl Inner {
         previous
     }
 
+    /// Writes `row`, recording how to undo it.
+    fn put_row(&mut self, tenant: TenantId, row: Row, undo: &mut Vec<Undo>) {
+        let (kind, id) = (row.kind, row.id.clone());
+        let previous = self.set_row(tenant, kind, &id, Some(row));
+        undo.push(Undo::RestoreRow {
+            tenant,
+            kind,
+            id,
+            previous,
+        });
+    }
+
     /// Whether `lookup` of `kind` is taken by a row other than `id`.
     fn lookup_taken(&self, tenant: TenantId, kind: Kind, lookup: &[u8], id: &str) -> bool {
         let holder = if kind.has_global_lookup() {
@@ -190,14 +202,7 @@ impl Inner {
                     });
                 }
                 row.version = 1;
-                let (kind, id) = (row.kind, row.id.clone());
-                let previous = self.set_row(tenant, kind, &id, Some(row));
-                undo.push(Undo::RestoreRow {
-                    tenant,
-                    kind,
-                    id,
-                    previous,
-                });
+                self.put_row(tenant, row, undo);
             }
             Change::Update {
                 mut row,
@@ -221,14 +226,7 @@ impl Inner {
                 }
                 self.check_row(tenant, &row)?;
                 row.version = found + 1;
-                let (kind, id) = (row.kind, row.id.clone());
-                let previous = self.set_row(tenant, kind, &id, Some(row));
-                undo.push(Undo::RestoreRow {
-                    tenant,
-                    kind,
-                    id,
-                    previous,
-                });
+                self.put_row(tenant, row, undo);
             }
             Change::Delete {
                 kind,

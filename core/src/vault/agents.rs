@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::audit::{Actor, Outcome};
+use crate::audit::Actor;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::id::UserId;
@@ -83,14 +83,16 @@ impl Vault {
         )
         .await?;
         let Actor::User(user) = caller.actor else {
-            let draft = self
-                .draft(caller, "agent_session.start", "agent_session")
-                .outcome(Outcome::Denied)
-                .detail("reason", "only a human user can start an agent session");
-            self.record(caller.tenant, draft).await;
-            return Err(Error::Forbidden {
-                action: "agents:start".into(),
-            });
+            let reason = "only a human user can start an agent session";
+            return Err(self
+                .refuse(
+                    caller,
+                    "agent_session.start",
+                    "agent_session",
+                    reason,
+                    "agents:start",
+                )
+                .await);
         };
         let config = &self.inner.config;
         let ttl = ttl.unwrap_or(config.agent_session_ttl);
@@ -113,14 +115,16 @@ impl Vault {
                 id: caller.tenant.to_string(),
             })?;
         if !tenant.agent_sessions_enabled {
-            let draft = self
-                .draft(caller, "agent_session.start", "agent_session")
-                .outcome(Outcome::Denied)
-                .detail("reason", "agent sessions are disabled for this tenant");
-            self.record(caller.tenant, draft).await;
-            return Err(Error::Forbidden {
-                action: "agents:start".into(),
-            });
+            let reason = "agent sessions are disabled for this tenant";
+            return Err(self
+                .refuse(
+                    caller,
+                    "agent_session.start",
+                    "agent_session",
+                    reason,
+                    "agents:start",
+                )
+                .await);
         }
         let policy = &config.policy;
         let scopes = Scopes::parse(policy, scopes)?.intersect(caller.scopes);

@@ -363,6 +363,26 @@ impl Vault {
         })
     }
 
+    /// Audits a refusal that is not a missing permission (a rule of the
+    /// operation itself) and returns [`Error::Forbidden`] naming `forbidden`.
+    async fn refuse(
+        &self,
+        caller: &Caller,
+        action: &str,
+        target: &str,
+        reason: &str,
+        forbidden: &str,
+    ) -> Error {
+        let draft = self
+            .draft(caller, action, target)
+            .outcome(Outcome::Denied)
+            .detail("reason", reason);
+        self.record(caller.tenant, draft).await;
+        Error::Forbidden {
+            action: forbidden.to_owned(),
+        }
+    }
+
     /// Allows, or audits the refusal and returns [`Error::Forbidden`].
     async fn authorize(
         &self,

@@ -439,16 +439,9 @@ impl Vault {
     async fn human(&self, caller: &Caller, action: &str, target: &str) -> Result<UserId> {
         match caller.user() {
             Some(u) => Ok(u),
-            None => {
-                let draft = self
-                    .draft(caller, action, target)
-                    .outcome(Outcome::Denied)
-                    .detail("reason", "no user behind this caller");
-                self.record(caller.tenant, draft).await;
-                Err(Error::Forbidden {
-                    action: action.to_owned(),
-                })
-            }
+            None => Err(self
+                .refuse(caller, action, target, "no user behind this caller", action)
+                .await),
         }
     }
 }

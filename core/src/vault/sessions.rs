@@ -117,12 +117,8 @@ impl Vault {
     /// [`Error::InvalidToken`] (`malformed`, `bad checksum`, `unknown`,
     /// `revoked`, `expired`, `reused`); the store's errors.
     pub async fn refresh(&self, refresh_token: &str, source: Option<&str>) -> Result<Session> {
-        let parsed = self.inner.refresh_format.parse(refresh_token)?;
+        let (tenant, row) = self.find_refresh_token(refresh_token).await?;
         let store = &self.inner.store;
-        let (tenant, row) = store
-            .find_by_lookup(Kind::RefreshToken, &parsed.hash)
-            .await?
-            .ok_or(Error::InvalidToken { reason: "unknown" })?;
         let token_id = row.id.clone();
         let mut row = Some(row);
         for _ in 0..4 {
@@ -247,12 +243,8 @@ impl Vault {
     ///
     /// [`Error::InvalidToken`] for a token that is malformed or unknown.
     pub async fn logout(&self, refresh_token: &str, source: Option<&str>) -> Result<()> {
-        let parsed = self.inner.refresh_format.parse(refresh_token)?;
+        let (tenant, row) = self.find_refresh_token(refresh_token).await?;
         let store = &self.inner.store;
-        let (tenant, row) = store
-            .find_by_lookup(Kind::RefreshToken, &parsed.hash)
-            .await?
-            .ok_or(Error::InvalidToken { reason: "unknown" })?;
         let token = RefreshToken::from_row(row)?;
         for _ in 0..4 {
             let fam = store
@@ -310,6 +302,17 @@ impl Vault {
             scopes,
             source: source.map(str::to_owned),
         })
+    }
+
+    /// The stored row of a presented refresh token, and its tenant; the
+    /// checksum is checked before storage is touched.
+    async fn find_refresh_token(&self, token: &str) -> Result<(TenantId, crate::store::Row)> {
+        let parsed = self.inner.refresh_format.parse(token)?;
+        self.inner
+            .store
+            .find_by_lookup(Kind::RefreshToken, &parsed.hash)
+            .await?
+            .ok_or(Error::InvalidToken { reason: "unknown" })
     }
 
     fn new_refresh_token(

@@ -2,7 +2,7 @@
 //! never returned by any API-facing call. The host's own code reads one
 //! through [`Vault::read_setting_secret`], as the system caller, audited.
 
-use crate::audit::{Actor, Outcome};
+use crate::audit::Actor;
 use crate::error::{Error, Result};
 use crate::rbac::Permission;
 use crate::secret::SecretBytes;
@@ -171,14 +171,10 @@ impl Vault {
         check_setting_name(name)?;
         let target = format!("setting/{name}");
         if caller.actor != Actor::System {
-            let draft = self
-                .draft(caller, "setting.read", &target)
-                .outcome(Outcome::Denied)
-                .detail("reason", "only the host's own code reads settings secrets");
-            self.record(caller.tenant, draft).await;
-            return Err(Error::Forbidden {
-                action: "setting.read".into(),
-            });
+            let reason = "only the host's own code reads settings secrets";
+            return Err(self
+                .refuse(caller, "setting.read", &target, reason, "setting.read")
+                .await);
         }
         let row = self
             .inner
