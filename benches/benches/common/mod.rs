@@ -79,6 +79,7 @@ pub(crate) async fn fill_tokens(
         password_hash,
         disabled: false,
         created_at: NOW,
+        credential_epoch: 0,
     };
     store
         .apply(
@@ -117,6 +118,7 @@ pub(crate) async fn fill_tokens(
             expires_at: None,
             last_used_at: Some(NOW),
             revoked_at: None,
+            epoch: 0,
         };
         batch
             .get_or_insert_with(|| {

@@ -186,6 +186,7 @@ impl Fx {
                 expires_at: Some(later),
                 last_used_at: None,
                 revoked_at: None,
+                epoch: 0,
             }
             .to_row(None)
             .unwrap(),
@@ -199,6 +200,7 @@ impl Fx {
                 created_at: now,
                 expires_at: later,
                 revoked_at: None,
+                epoch: 0,
             }
             .to_row(None)
             .unwrap(),
@@ -211,6 +213,7 @@ impl Fx {
                 generation: 1,
                 rotated_at: now,
                 revoked_at: None,
+                epoch: 0,
             }
             .to_row(None)
             .unwrap(),
@@ -316,6 +319,7 @@ fn user(login: &str, now: Timestamp) -> User {
         password_hash: Some("$2b$12$not-a-real-hash".into()),
         disabled: false,
         created_at: now,
+        credential_epoch: 0,
     }
 }
 

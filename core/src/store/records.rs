@@ -273,6 +273,11 @@ pub struct User {
     pub disabled: bool,
     /// When created.
     pub created_at: Timestamp,
+    /// Raised when the user is disabled: every credential minted under a
+    /// lower epoch (API token, agent session, login) is dead at once,
+    /// however many there are, with this one row written.
+    #[serde(default)]
+    pub credential_epoch: u64,
 }
 
 impl Record for User {
@@ -327,6 +332,10 @@ pub struct ApiToken {
     pub last_used_at: Option<Timestamp>,
     /// When revoked.
     pub revoked_at: Option<Timestamp>,
+    /// The owner's [`User::credential_epoch`] when minted; the token is
+    /// dead once the owner's epoch has moved past it.
+    #[serde(default)]
+    pub epoch: u64,
 }
 
 /// The earlier of two optional times.
@@ -378,6 +387,9 @@ pub struct AgentSession {
     pub expires_at: Timestamp,
     /// When revoked.
     pub revoked_at: Option<Timestamp>,
+    /// The user's [`User::credential_epoch`] when started.
+    #[serde(default)]
+    pub epoch: u64,
 }
 
 impl Record for AgentSession {
@@ -418,6 +430,9 @@ pub struct RefreshFamily {
     pub rotated_at: Timestamp,
     /// When revoked (logout, or a replayed token).
     pub revoked_at: Option<Timestamp>,
+    /// The user's [`User::credential_epoch`] at login.
+    #[serde(default)]
+    pub epoch: u64,
 }
 
 impl Record for RefreshFamily {
@@ -776,6 +791,7 @@ mod tests {
             expires_at: Some(Timestamp::from_unix_seconds(100)),
             last_used_at: None,
             revoked_at: Some(Timestamp::from_unix_seconds(50)),
+            epoch: 0,
         };
         let mut row = t.to_row(None).unwrap();
         assert_eq!(row.owner, Some(user));
@@ -812,6 +828,7 @@ mod tests {
             password_hash: None,
             disabled: false,
             created_at: Timestamp::EPOCH,
+            credential_epoch: 0,
         };
         assert_eq!(u.lookup().unwrap(), b"ada@example.com");
         let mut bad = u;

@@ -141,6 +141,7 @@ impl Vault {
             created_at: now,
             expires_at: now.saturating_add(ttl),
             revoked_at: None,
+            epoch: 0,
         };
         let draft = self
             .draft(

@@ -97,6 +97,7 @@ impl Vault {
             generation: 1,
             rotated_at: now,
             revoked_at: None,
+            epoch: user.record.credential_epoch,
         };
         let (refresh_token, token_row) = self.new_refresh_token(&family, 1, now)?;
         batch.push(Change::Insert(family.to_row(None)?));
@@ -165,7 +166,10 @@ impl Vault {
             source: source.map(str::to_owned),
         };
         let target = format!("refresh_family/{}", fam.record.id);
-        if fam.record.revoked_at.is_some() || user.record.disabled {
+        if fam.record.revoked_at.is_some()
+            || user.record.disabled
+            || fam.record.epoch < user.record.credential_epoch
+        {
             return Err(Error::InvalidToken { reason: "revoked" });
         }
         let idle_end = fam

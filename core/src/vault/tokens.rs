@@ -109,6 +109,7 @@ impl Vault {
             expires_at: ttl.map(|t| now.saturating_add(t)),
             last_used_at: None,
             revoked_at: None,
+            epoch: user.record.credential_epoch,
         };
         let draft = self
             .draft(caller, "api_token.mint", format!("api_token/{}", record.id))

@@ -58,6 +58,7 @@ impl Vault {
             password_hash: Some(hash),
             disabled: false,
             created_at: now,
+            credential_epoch: 0,
         };
         let row = user.to_row(None)?;
         let store = &self.inner.store;
@@ -132,6 +133,7 @@ impl Vault {
             password_hash,
             disabled: false,
             created_at: self.now(),
+            credential_epoch: 0,
         };
         let draft = self
             .draft(caller, "user.create", format!("user/{}", user.id))

@@ -9,6 +9,7 @@
 
 mod agents;
 mod audit_log;
+mod escalation;
 mod fixture;
 mod gate;
 mod isolation;
