@@ -283,6 +283,76 @@ impl AuditDraft {
     }
 }
 
+impl AuditDraft {
+    /// Makes every caller-supplied text of the event fit its limits, so that
+    /// nothing a client controls (a source address taken from
+    /// `X-Forwarded-For`, a login name, a webhook source) can make the audit
+    /// write, and with it the operation, fail: control characters are
+    /// escaped (`\u{1b}`), and text over its limit is cut on a character
+    /// boundary and ends in `…`. An empty source becomes none. The Vault
+    /// does this to every event it writes.
+    ///
+    /// ```
+    /// use secrets_core::audit::{Actor, AuditDraft, MAX_SOURCE_LEN};
+    /// use secrets_core::Timestamp;
+    ///
+    /// let mut d = AuditDraft::new(Actor::Anonymous, "auth.login", "login/x", Timestamp::EPOCH)
+    ///     .source(format!("203.0.113.9\r\n{}", "9".repeat(300)));
+    /// assert!(d.validate().is_err());
+    /// d.sanitize();
+    /// assert!(d.validate().is_ok());
+    /// let source = d.source.unwrap();
+    /// assert!(source.starts_with("203.0.113.9\\u{d}\\u{a}") && source.ends_with('…'));
+    /// assert!(source.len() <= MAX_SOURCE_LEN);
+    /// ```
+    pub fn sanitize(&mut self) {
+        self.target = clean_text(&self.target, MAX_TARGET_LEN);
+        self.source = self
+            .source
+            .as_deref()
+            .map(|s| clean_text(s, MAX_SOURCE_LEN))
+            .filter(|s| !s.is_empty());
+        let details = std::mem::take(&mut self.details);
+        self.details = details
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    clean_text(&k, MAX_DETAIL_LEN),
+                    clean_text(&v, MAX_DETAIL_LEN),
+                )
+            })
+            .collect();
+    }
+}
+
+/// `s` with control characters escaped, cut to at most `max` bytes on a
+/// character boundary (ending in `…` when cut).
+fn clean_text(s: &str, max: usize) -> String {
+    const MARK: char = '…';
+    let mut out = String::with_capacity(s.len().min(max));
+    let mut buf = [0; 4];
+    for c in s.chars() {
+        let escaped;
+        let piece: &str = if c.is_control() {
+            escaped = c.escape_unicode().to_string();
+            &escaped
+        } else {
+            c.encode_utf8(&mut buf)
+        };
+        if out.len() + piece.len() > max {
+            while !out.is_empty() && out.len() + MARK.len_utf8() > max {
+                out.pop();
+            }
+            if out.len() + MARK.len_utf8() <= max {
+                out.push(MARK);
+            }
+            return out;
+        }
+        out.push_str(piece);
+    }
+    out
+}
+
 fn check_text(field: &'static str, s: &str, max: usize, may_be_empty: bool) -> Result<()> {
     if s.is_empty() && !may_be_empty {
         return Err(Error::invalid(field, "is empty"));
@@ -673,6 +743,41 @@ mod tests {
             d.details.insert(i.to_string(), String::new());
         }
         assert!(d.validate().is_err());
+    }
+
+    proptest::proptest! {
+        /// Whatever a client puts in the text of an event, the sanitized
+        /// event is accepted, keeps every character that fits (escaped if
+        /// a control), and never grows past a limit.
+        #[test]
+        fn sanitized_drafts_always_validate(
+            source in proptest::prelude::any::<String>(),
+            target in proptest::prelude::any::<String>(),
+            value in ".{0,1200}",
+            pad in 0usize..2000,
+        ) {
+            let mut d = record().event;
+            d.source = Some(format!("{source}{}", "\u{7}".repeat(pad % 300)));
+            d.target = format!("{target}{}", "é".repeat(pad));
+            d.details.insert("login".into(), value.clone());
+            d.sanitize();
+            proptest::prop_assert!(d.validate().is_ok());
+            let v = &d.details["login"];
+            if !value.chars().any(char::is_control) && value.len() <= MAX_DETAIL_LEN {
+                proptest::prop_assert_eq!(v, &value);
+            }
+            proptest::prop_assert!(v.trim_end_matches('…').chars().all(|c| !c.is_control()));
+        }
+    }
+
+    #[test]
+    fn clean_text_cuts_on_char_boundaries_and_escapes() {
+        assert_eq!(clean_text("a\u{1b}b", 100), "a\\u{1b}b");
+        assert_eq!(clean_text("abcdef", 4), "a…");
+        assert_eq!(clean_text("ééé", 5), "é…");
+        assert_eq!(clean_text("abc", 3), "abc");
+        assert_eq!(clean_text("abcd", 2), "");
+        assert_eq!(clean_text("", 0), "");
     }
 
     #[test]

@@ -285,6 +285,29 @@ impl Scopes {
     pub fn contains(&self, p: Permission) -> bool {
         self.0 & p.bit() != 0
     }
+
+    /// Whether every permission of these scopes is also in `other`: how a
+    /// new credential's scopes are checked against its creator's.
+    ///
+    /// ```
+    /// use secrets_core::rbac::{Permission, Scopes};
+    ///
+    /// let read = Scopes::only(&[Permission::ReadApps]);
+    /// let both = Scopes::only(&[Permission::ReadApps, Permission::WriteSecrets]);
+    /// assert!(read.is_within(both));
+    /// assert!(!both.is_within(read));
+    /// assert!(!Scopes::all().is_within(both));
+    /// ```
+    #[must_use]
+    pub fn is_within(self, other: Self) -> bool {
+        self.0 & !other.0 == 0
+    }
+
+    /// Whether these scopes grant nothing.
+    #[must_use]
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
 }
 
 /// Which roles hold which permissions.
@@ -387,6 +410,29 @@ impl Policy {
                 .map(|i| Permission::Custom(CustomPermission(i)))
         });
         BUILTIN.iter().map(|(p, _)| *p).chain(custom)
+    }
+
+    /// Every permission `role` holds, as scopes.
+    ///
+    /// ```
+    /// use secrets_core::rbac::{Permission, Policy, Role};
+    ///
+    /// let policy = Policy::new();
+    /// let dev = policy.role_scopes(Role::Developer);
+    /// assert!(dev.contains(Permission::WriteSecrets));
+    /// assert!(!dev.contains(Permission::ManageUsers));
+    /// assert!(policy.role_scopes(Role::Viewer).is_within(dev));
+    /// ```
+    #[must_use]
+    pub fn role_scopes(&self, role: Role) -> Scopes {
+        Scopes(self.roles.get(role.index()).copied().unwrap_or(0))
+    }
+
+    /// What `role` narrowed by `scopes` may do: the permissions a credential
+    /// grants in effect.
+    #[must_use]
+    pub fn effective(&self, role: Role, scopes: Scopes) -> Scopes {
+        self.role_scopes(role).intersect(scopes)
     }
 
     /// Whether `role`, narrowed by `scopes`, may do `p`. Never errors;

@@ -80,6 +80,7 @@ pub(crate) async fn fill_tokens(
         disabled: false,
         created_at: NOW,
         credential_epoch: 0,
+        credentials_revoked_at: None,
     };
     store
         .apply(
@@ -112,7 +113,6 @@ pub(crate) async fn fill_tokens(
             name: format!("ci token {i}"),
             hash: parsed.hash,
             display_prefix: parsed.display_prefix.clone(),
-            role: Role::Developer,
             scopes: vec!["*".to_owned()],
             created_at: NOW,
             expires_at: None,

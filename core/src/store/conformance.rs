@@ -180,7 +180,6 @@ impl Fx {
                 name: "ci".into(),
                 hash: hash(1),
                 display_prefix: "sc_1234".into(),
-                role: Role::Developer,
                 scopes: vec!["apps:read".into()],
                 created_at: now,
                 expires_at: Some(later),
@@ -195,7 +194,6 @@ impl Fx {
                 user: owner,
                 agent: "claude".into(),
                 token_hash: hash(2),
-                role: Role::Developer,
                 scopes: vec![],
                 created_at: now,
                 expires_at: later,
@@ -320,6 +318,7 @@ fn user(login: &str, now: Timestamp) -> User {
         disabled: false,
         created_at: now,
         credential_epoch: 0,
+        credentials_revoked_at: None,
     }
 }
 

@@ -278,6 +278,9 @@ pub struct User {
     /// however many there are, with this one row written.
     #[serde(default)]
     pub credential_epoch: u64,
+    /// When the credential epoch last moved on (for listings and pruning).
+    #[serde(default)]
+    pub credentials_revoked_at: Option<Timestamp>,
 }
 
 impl Record for User {
@@ -319,10 +322,8 @@ pub struct ApiToken {
     pub hash: [u8; 32],
     /// The first characters of the token, for display (not enough to use it).
     pub display_prefix: String,
-    /// The owner's role, kept in step with the user in the same atomic
-    /// write, so authentication reads one row.
-    pub role: Role,
-    /// Scopes narrowing the owner's permissions.
+    /// Scopes narrowing the owner's current role: explicit permission
+    /// names, fixed when minted (see [`Vault::mint_api_token`](crate::vault::Vault::mint_api_token)).
     pub scopes: Vec<String>,
     /// When minted.
     pub created_at: Timestamp,
@@ -377,9 +378,7 @@ pub struct AgentSession {
     /// SHA-256 of the session token.
     #[serde(with = "crate::hex32")]
     pub token_hash: [u8; 32],
-    /// The user's role, kept in step with the user.
-    pub role: Role,
-    /// Scopes narrowing the user's permissions.
+    /// Scopes narrowing the user's current role, fixed when started.
     pub scopes: Vec<String>,
     /// When started.
     pub created_at: Timestamp,
@@ -785,7 +784,6 @@ mod tests {
             name: "ci".into(),
             hash: [9; 32],
             display_prefix: "sc_abcd".into(),
-            role: Role::Developer,
             scopes: vec!["read".into()],
             created_at: Timestamp::from_unix_seconds(1),
             expires_at: Some(Timestamp::from_unix_seconds(100)),
@@ -829,6 +827,7 @@ mod tests {
             disabled: false,
             created_at: Timestamp::EPOCH,
             credential_epoch: 0,
+            credentials_revoked_at: None,
         };
         assert_eq!(u.lookup().unwrap(), b"ada@example.com");
         let mut bad = u;

@@ -7,10 +7,11 @@ use crate::audit::Actor;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::id::UserId;
-use crate::rbac::{Permission, Scopes};
+use crate::rbac::{Permission, Role};
 use crate::secret::SecretString;
-use crate::store::records::AgentSession;
+use crate::store::records::{AgentSession, User};
 use crate::store::{Batch, Change, Kind, ListQuery, MAX_BATCH, MAX_PAGE, Record, StoreExt};
+use crate::vault::tokens::owner_refusal;
 use crate::vault::{Caller, Vault, new_id};
 
 /// A started agent session. `token` is shown once.
@@ -59,15 +60,16 @@ impl From<&AgentSession> for AgentSessionInfo {
 
 impl Vault {
     /// Starts an agent session for the calling human, narrowed to `scopes`
-    /// (within the caller's own scopes) and lasting `ttl` (default 1 hour,
-    /// at most the configured maximum). Needs `agents:start`, which a Viewer
-    /// lacks; refused for a caller that is not a human user (a token or an
-    /// agent cannot start one) and while the tenant has agent sessions off.
+    /// (`"*"` for everything the caller holds now; anything beyond it is
+    /// refused) and lasting `ttl` (default 1 hour, at most the configured
+    /// maximum). Needs `agents:start`, which a Viewer lacks; refused for a
+    /// caller that is not a human user (a token or an agent cannot start
+    /// one) and while the tenant has agent sessions off.
     ///
     /// # Errors
     ///
-    /// [`Error::Forbidden`]; [`Error::InvalidInput`] for a bad scope, agent
-    /// name or lifetime.
+    /// [`Error::Forbidden`] (audited); [`Error::InvalidInput`] for a bad
+    /// scope, agent name or lifetime.
     pub async fn start_agent_session(
         &self,
         caller: &Caller,
@@ -75,13 +77,14 @@ impl Vault {
         scopes: &[&str],
         ttl: Option<Duration>,
     ) -> Result<StartedAgentSession> {
-        self.authorize(
-            caller,
-            Permission::StartAgentSession,
-            "agent_session.start",
-            "agent_session",
-        )
-        .await?;
+        let grant = self
+            .authorize(
+                caller,
+                Permission::StartAgentSession,
+                "agent_session.start",
+                "agent_session",
+            )
+            .await?;
         let Actor::User(user) = caller.actor else {
             let reason = "only a human user can start an agent session";
             return Err(self
@@ -127,7 +130,17 @@ impl Vault {
                 .await);
         }
         let policy = &config.policy;
-        let scopes = Scopes::parse(policy, scopes)?.intersect(caller.scopes);
+        let scopes = self
+            .delegated_scopes(
+                caller,
+                &grant,
+                scopes,
+                grant.role,
+                "agent_session.start",
+                "agent_session",
+            )
+            .await?;
+        let epoch = grant.user.as_ref().map_or(0, |u| u.record.credential_epoch);
         let now = self.now();
         let token = self.inner.agent_format.generate()?;
         let parsed = self.inner.agent_format.parse(token.expose_secret())?;
@@ -136,12 +149,11 @@ impl Vault {
             user,
             agent: agent.to_owned(),
             token_hash: parsed.hash,
-            role: caller.role,
             scopes: scopes.names(policy),
             created_at: now,
             expires_at: now.saturating_add(ttl),
             revoked_at: None,
-            epoch: 0,
+            epoch,
         };
         let draft = self
             .draft(
@@ -185,6 +197,9 @@ impl Vault {
             .tenant(tenant)
             .await?
             .is_some_and(|t| t.agent_sessions_enabled);
+        let user = store
+            .get_record::<User>(tenant, &s.user.to_string())
+            .await?;
         let reason = if s.revoked_at.is_some() {
             Some("revoked")
         } else if now >= s.expires_at {
@@ -192,7 +207,7 @@ impl Vault {
         } else if !enabled {
             Some("disabled")
         } else {
-            None
+            owner_refusal(user.as_ref(), s.epoch)
         };
         let actor = Actor::Agent {
             session: s.id.clone(),
@@ -215,9 +230,11 @@ impl Vault {
         Ok(Caller {
             tenant,
             actor,
-            role: s.role,
+            role: user.map_or(Role::Viewer, |u| u.record.role),
             scopes,
             source: source.map(str::to_owned),
+            epoch: s.epoch,
+            expires_at: Some(s.expires_at),
         })
     }
 
@@ -228,31 +245,22 @@ impl Vault {
     ///
     /// [`Error::Forbidden`] for a caller that is neither; the store's errors.
     pub async fn list_agent_sessions(&self, caller: &Caller) -> Result<Vec<AgentSessionInfo>> {
-        let policy = &self.inner.config.policy;
-        let all = policy
-            .decide(caller.role, &caller.scopes, Permission::ManageUsers)
-            .is_allowed();
-        let rows = if all {
+        let (action, target) = ("agent_session.list", "agent_session");
+        let grant = self.grant(caller, action, target).await?;
+        let rows = if grant.scopes.contains(Permission::ManageUsers) {
             self.inner
                 .store
                 .list_all_records::<AgentSession>(caller.tenant, ListQuery::new(Kind::AgentSession))
                 .await?
         } else {
-            let user = match caller.actor {
-                Actor::User(u) => u,
-                _ => {
-                    return Err(Error::Forbidden {
-                        action: "agents:list".into(),
-                    });
-                }
+            let Actor::User(user) = caller.actor else {
+                let reason = "only a human user has agent sessions of their own";
+                return Err(self
+                    .refuse(caller, action, target, reason, "agents:list")
+                    .await);
             };
-            self.authorize(
-                caller,
-                Permission::StartAgentSession,
-                "agent_session.list",
-                "agent_session",
-            )
-            .await?;
+            self.authorize(caller, Permission::StartAgentSession, action, target)
+                .await?;
             self.owned::<AgentSession>(caller.tenant, user).await?
         };
         Ok(rows
@@ -278,7 +286,9 @@ impl Vault {
                 id: id.to_owned(),
             })?;
         let own = caller.actor == Actor::User(stored.record.user);
-        if !own {
+        if own {
+            self.grant(caller, "agent_session.revoke", &target).await?;
+        } else {
             self.authorize(
                 caller,
                 Permission::ManageUsers,

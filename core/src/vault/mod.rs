@@ -63,7 +63,8 @@ use crate::id::{TenantId, UserId};
 use crate::jwt::{JwtConfig, JwtSigner};
 use crate::password::PasswordPolicy;
 use crate::rbac::{Permission, Policy, Role, Scopes};
-use crate::store::{Batch, Store};
+use crate::store::records::User;
+use crate::store::{Batch, Store, StoreExt, Stored};
 use crate::token::TokenFormat;
 
 pub use agents::{AgentSessionInfo, StartedAgentSession};
@@ -147,6 +148,12 @@ pub struct Caller {
     role: Role,
     scopes: Scopes,
     source: Option<String>,
+    /// The user's credential epoch the credential was issued under.
+    epoch: u64,
+    /// When the credential stops working, for the credentials that end
+    /// (API tokens with a lifetime, agent sessions); `None` for a human
+    /// login and the system.
+    expires_at: Option<Timestamp>,
 }
 
 impl Caller {
@@ -167,6 +174,8 @@ impl Caller {
             role: Role::Admin,
             scopes: Scopes::all(),
             source: None,
+            epoch: 0,
+            expires_at: None,
         }
     }
 
@@ -189,10 +198,19 @@ impl Caller {
         &self.actor
     }
 
-    /// The role in force (the user's; [`Role::Admin`] for the system).
+    /// The role the user held when the credential was authenticated
+    /// ([`Role::Admin`] for the system). Every operation checks the user's
+    /// role anew: a demotion takes effect at once, whatever this says.
     #[must_use]
     pub fn role(&self) -> Role {
         self.role
+    }
+
+    /// When the credential stops working, if it does (an API token with a
+    /// lifetime, an agent session).
+    #[must_use]
+    pub fn expires_at(&self) -> Option<Timestamp> {
+        self.expires_at
     }
 
     /// The scopes narrowing the role.
@@ -299,12 +317,6 @@ impl Vault {
         })
     }
 
-    /// The store this vault writes through.
-    #[must_use]
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.inner.store
-    }
-
     /// The policy in force.
     #[must_use]
     pub fn policy(&self) -> &Policy {
@@ -322,8 +334,11 @@ impl Vault {
         d
     }
 
-    /// Applies a batch in the caller's tenant.
-    async fn write(&self, tenant: TenantId, batch: Batch) -> Result<AuditRecord> {
+    /// Applies a batch in the caller's tenant. Every event the Vault writes
+    /// goes through here, and is sanitized first: no client-controlled text
+    /// can make the audit write fail (invariant I6).
+    async fn write(&self, tenant: TenantId, mut batch: Batch) -> Result<AuditRecord> {
+        batch.audit.sanitize();
         self.inner
             .store
             .apply(tenant, batch, &self.inner.linker)
@@ -383,28 +398,185 @@ impl Vault {
         }
     }
 
-    /// Allows, or audits the refusal and returns [`Error::Forbidden`].
+    /// The one guard of every operation: checks the caller's credential
+    /// against its user's current row (refused if the user is gone,
+    /// disabled, or has revoked the credentials of this epoch, or if the
+    /// credential has expired since it was authenticated), then `p` against
+    /// the user's current role narrowed by the credential's scopes. Every
+    /// refusal is audited. Returns what the caller holds now.
     async fn authorize(
         &self,
         caller: &Caller,
         p: Permission,
         action: &str,
         target: &str,
-    ) -> Result<()> {
-        let policy = &self.inner.config.policy;
-        if policy.decide(caller.role, &caller.scopes, p).is_allowed() {
-            return Ok(());
+    ) -> Result<Grant> {
+        let grant = self.grant(caller, action, target).await?;
+        if grant.scopes.contains(p) {
+            return Ok(grant);
         }
+        let name = self.inner.config.policy.name(p).to_owned();
         let draft = self
             .draft(caller, action, target)
             .outcome(Outcome::Denied)
-            .detail("permission", policy.name(p));
+            .detail("permission", name.clone());
         self.record(caller.tenant, draft).await;
-        Err(Error::Forbidden {
-            action: policy.name(p).to_owned(),
-        })
+        Err(Error::Forbidden { action: name })
+    }
+
+    /// What `caller` holds now: for a credential of a user, the user's
+    /// current role (re-read) narrowed by the credential's scopes; refused
+    /// and audited when the credential no longer stands.
+    async fn grant(&self, caller: &Caller, action: &str, target: &str) -> Result<Grant> {
+        let policy = &self.inner.config.policy;
+        let Some(user_id) = caller.actor.user() else {
+            // The system (every permission) or an anonymous caller (none).
+            let role = caller.role;
+            let scopes = match caller.actor {
+                Actor::System => policy.effective(role, caller.scopes),
+                _ => Scopes::none(),
+            };
+            return Ok(Grant {
+                role,
+                scopes,
+                user: None,
+            });
+        };
+        let user = self
+            .inner
+            .store
+            .get_record::<User>(caller.tenant, &user_id.to_string())
+            .await?;
+        let refused = match &user {
+            None => Some("user deleted"),
+            Some(u) if u.record.disabled => Some("user disabled"),
+            Some(u) if u.record.credential_epoch > caller.epoch => Some("credential revoked"),
+            Some(_) if caller.expires_at.is_some_and(|e| self.now() >= e) => {
+                Some("credential expired")
+            }
+            Some(_) => None,
+        };
+        match (user, refused) {
+            (Some(user), None) => Ok(Grant {
+                role: user.record.role,
+                scopes: policy.effective(user.record.role, caller.scopes),
+                user: Some(user),
+            }),
+            (_, reason) => {
+                let reason = reason.unwrap_or("user deleted");
+                let draft = self
+                    .draft(caller, action, target)
+                    .outcome(Outcome::Denied)
+                    .detail("reason", reason);
+                self.record(caller.tenant, draft).await;
+                Err(Error::InvalidToken { reason: "revoked" })
+            }
+        }
     }
 }
+
+/// What a caller holds at the moment of an operation.
+#[derive(Debug)]
+struct Grant {
+    /// The user's current role ([`Role::Admin`] for the system).
+    role: Role,
+    /// The permissions in effect: the role narrowed by the credential.
+    scopes: Scopes,
+    /// The user's row as read, if a user is behind the caller.
+    user: Option<Stored<User>>,
+}
+
+impl Vault {
+    /// The scopes a new credential gets: `requested` (`"*"` for everything
+    /// the caller may grant), which must lie within what the caller holds
+    /// now (else refused and audited), narrowed to what the owner's role
+    /// holds now, so a later promotion of the owner never widens it
+    /// (invariant I1).
+    async fn delegated_scopes(
+        &self,
+        caller: &Caller,
+        grant: &Grant,
+        requested: &[&str],
+        owner_role: Role,
+        action: &str,
+        target: &str,
+    ) -> Result<Scopes> {
+        let policy = &self.inner.config.policy;
+        let requested = Scopes::parse(policy, requested)?;
+        let wanted = if requested == Scopes::all() {
+            grant.scopes
+        } else {
+            requested
+        };
+        if !wanted.is_within(grant.scopes) {
+            let reason = "requested scopes exceed the caller's own";
+            return Err(self.refuse(caller, action, target, reason, action).await);
+        }
+        let scopes = wanted.intersect(policy.role_scopes(owner_role));
+        if scopes.is_empty() {
+            return Err(Error::invalid(
+                "scopes",
+                "grant nothing the owner's role holds",
+            ));
+        }
+        Ok(scopes)
+    }
+
+    /// When a new credential asked to live `ttl` ends: never before it
+    /// starts (a zero lifetime is refused), and never after the calling
+    /// credential itself ends (refused and audited otherwise, invariant I1).
+    async fn delegated_expiry(
+        &self,
+        caller: &Caller,
+        ttl: Option<Duration>,
+        action: &str,
+        target: &str,
+    ) -> Result<Option<Timestamp>> {
+        if ttl.is_some_and(|t| t < Duration::from_secs(1)) {
+            return Err(Error::invalid("ttl", "must be at least 1 s"));
+        }
+        let now = self.now();
+        let expires = ttl.map(|t| now.saturating_add(t));
+        if let Some(limit) = caller.expires_at
+            && expires.is_none_or(|e| e > limit)
+        {
+            let reason = "lifetime beyond the calling credential's own";
+            return Err(self.refuse(caller, action, target, reason, action).await);
+        }
+        Ok(expires)
+    }
+
+    /// Refuses, audited, an agent session creating a credential: agents act
+    /// for their human; they never delegate further.
+    async fn refuse_agent_delegation(&self, caller: &Caller, action: &str, target: &str) -> Result<()> {
+        if matches!(caller.actor, Actor::Agent { .. }) {
+            let reason = "an agent session cannot create credentials";
+            return Err(self.refuse(caller, action, target, reason, action).await);
+        }
+        Ok(())
+    }
+}
+
+impl Vault {
+    /// Runs `op` again while it loses a compare-and-swap race, a bounded
+    /// number of times: each attempt re-reads and re-checks everything.
+    async fn retrying<T, F, Fut>(&self, mut op: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        for _ in 1..MAX_ATTEMPTS {
+            match op().await {
+                Err(Error::Conflict { .. }) => tokio::task::yield_now().await,
+                other => return other,
+            }
+        }
+        op().await
+    }
+}
+
+/// How many times an operation that lost a race is tried in all.
+const MAX_ATTEMPTS: usize = 16;
 
 /// Runs slow, blocking work (bcrypt) on tokio's blocking pool, never on an
 /// async worker thread.

@@ -164,6 +164,8 @@ impl Vault {
             role: user.record.role,
             scopes: Scopes::all(),
             source: source.map(str::to_owned),
+            epoch: fam.record.epoch,
+            expires_at: None,
         };
         let target = format!("refresh_family/{}", fam.record.id);
         if fam.record.revoked_at.is_some()
@@ -305,6 +307,8 @@ impl Vault {
             role: claims.role,
             scopes,
             source: source.map(str::to_owned),
+            epoch: 0,
+            expires_at: None,
         })
     }
 

@@ -1,15 +1,17 @@
 //! API tokens: minted once, stored as SHA-256, authenticated with one read.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::time::Duration;
 
 use crate::audit::Actor;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::id::UserId;
-use crate::rbac::{Permission, Scopes};
+use crate::rbac::Permission;
 use crate::secret::SecretString;
-use crate::store::records::ApiToken;
-use crate::store::{Batch, Change, Kind, ListQuery, Record, StoreExt};
+use crate::store::records::{ApiToken, User};
+use crate::store::{Batch, Change, Kind, ListQuery, Record, StoreExt, Stored};
 use crate::vault::{Caller, Vault, new_id};
 
 /// A freshly minted API token. `token` is shown once: only its hash is kept.
@@ -66,13 +68,22 @@ impl From<&ApiToken> for ApiTokenInfo {
 
 impl Vault {
     /// Mints an API token acting for `owner`, narrowed to `scopes`
-    /// (permission names, or `"*"` for everything the owner's role holds).
-    /// Needs `tokens:manage`.
+    /// (permission names, or `"*"` for everything the caller may grant),
+    /// living `ttl` (forever if `None`). Needs `tokens:manage`.
+    ///
+    /// A token never grants more than the caller holds when minting it, nor
+    /// more than its owner's role held then, nor more than the owner holds
+    /// when it is used; it never outlives the calling credential; an agent
+    /// session cannot mint one. `"*"` is stored as the explicit permissions
+    /// it meant then, so a later promotion does not widen the token.
     ///
     /// # Errors
     ///
-    /// [`Error::Forbidden`]; [`Error::NotFound`] or [`Error::InvalidInput`]
-    /// for an unknown or disabled owner, an unknown scope, or an empty name.
+    /// [`Error::Forbidden`] (audited) without the permission, for scopes
+    /// beyond the caller's, a lifetime beyond the calling credential's, or
+    /// an agent caller; [`Error::NotFound`] or [`Error::InvalidInput`] for an
+    /// unknown or disabled owner, an unknown scope, scopes that grant the
+    /// owner nothing, a lifetime under 1 s, or an empty name.
     pub async fn mint_api_token(
         &self,
         caller: &Caller,
@@ -81,19 +92,20 @@ impl Vault {
         scopes: &[&str],
         ttl: Option<Duration>,
     ) -> Result<MintedToken> {
-        self.authorize(
-            caller,
-            Permission::ManageApiTokens,
-            "api_token.mint",
-            "api_token",
-        )
-        .await?;
-        let policy = &self.inner.config.policy;
-        let parsed_scopes = Scopes::parse(policy, scopes)?;
+        let (action, target) = ("api_token.mint", "api_token");
+        let grant = self
+            .authorize(caller, Permission::ManageApiTokens, action, target)
+            .await?;
+        self.refuse_agent_delegation(caller, action, target).await?;
+        let expires_at = self.delegated_expiry(caller, ttl, action, target).await?;
         let user = self.load_user(caller.tenant, owner).await?;
         if user.record.disabled {
             return Err(Error::invalid("owner", "is disabled"));
         }
+        let policy = &self.inner.config.policy;
+        let parsed_scopes = self
+            .delegated_scopes(caller, &grant, scopes, user.record.role, action, target)
+            .await?;
         let now = self.now();
         let token = self.inner.api_format.generate()?;
         let parsed = self.inner.api_format.parse(token.expose_secret())?;
@@ -103,10 +115,9 @@ impl Vault {
             name: name.to_owned(),
             hash: parsed.hash,
             display_prefix: parsed.display_prefix.clone(),
-            role: user.record.role,
             scopes: parsed_scopes.names(policy),
             created_at: now,
-            expires_at: ttl.map(|t| now.saturating_add(t)),
+            expires_at,
             last_used_at: None,
             revoked_at: None,
             epoch: user.record.credential_epoch,
@@ -150,12 +161,31 @@ impl Vault {
         .await?;
         let mut q = ListQuery::new(Kind::ApiToken);
         q.after = after.map(str::to_owned);
-        let rows = self
-            .inner
-            .store
-            .list_records::<ApiToken>(caller.tenant, q)
-            .await?;
-        Ok(rows.iter().map(|s| ApiTokenInfo::from(&s.record)).collect())
+        let store = &self.inner.store;
+        let rows = store.list_records::<ApiToken>(caller.tenant, q).await?;
+        // A token whose owner revoked its epoch (by being disabled) shows as
+        // revoked since then, though its own row was never written.
+        let mut owners: HashMap<UserId, Option<Stored<User>>> = HashMap::new();
+        let mut out = Vec::with_capacity(rows.len());
+        for s in rows {
+            let owner = match owners.entry(s.record.owner) {
+                Entry::Occupied(e) => e.into_mut(),
+                Entry::Vacant(e) => e.insert(
+                    store
+                        .get_record::<User>(caller.tenant, &s.record.owner.to_string())
+                        .await?,
+                ),
+            };
+            let mut info = ApiTokenInfo::from(&s.record);
+            if info.revoked_at.is_none()
+                && let Some(u) = owner
+                && u.record.credential_epoch > s.record.epoch
+            {
+                info.revoked_at = u.record.credentials_revoked_at;
+            }
+            out.push(info);
+        }
+        Ok(out)
     }
 
     /// Revokes an API token at once. Needs `tokens:manage`.
@@ -172,16 +202,13 @@ impl Vault {
             &target,
         )
         .await?;
-        for _ in 0..4 {
+        self.retrying(|| async {
             let stored = self
                 .inner
                 .store
                 .get_record::<ApiToken>(caller.tenant, id)
                 .await?
-                .ok_or_else(|| Error::NotFound {
-                    what: "api_token".into(),
-                    id: id.to_owned(),
-                })?;
+                .ok_or_else(|| Error::not_found("api_token", id))?;
             if stored.record.revoked_at.is_some() {
                 return Ok(());
             }
@@ -192,12 +219,9 @@ impl Vault {
                     row: record.to_row(None)?,
                     expected_version: stored.version,
                 });
-            match self.write(caller.tenant, batch).await {
-                Err(Error::Conflict { .. }) => continue,
-                other => return other.map(drop),
-            }
-        }
-        Err(Error::Store("api token revocation kept conflicting".into()))
+            self.write(caller.tenant, batch).await.map(drop)
+        })
+        .await
     }
 
     /// Authenticates an API token and returns its caller. A token with a
@@ -229,12 +253,17 @@ impl Vault {
             token: t.id.clone(),
             owner: t.owner,
         };
+        let owner = self
+            .inner
+            .store
+            .get_record::<User>(tenant, &t.owner.to_string())
+            .await?;
         let refused = if t.revoked_at.is_some() {
             Some("revoked")
         } else if t.expires_at.is_some_and(|e| now >= e) {
             Some("expired")
         } else {
-            None
+            owner_refusal(owner.as_ref(), t.epoch)
         };
         if let Some(reason) = refused {
             let target = format!("api_token/{}", t.id);
@@ -250,12 +279,15 @@ impl Vault {
                 .await);
         }
         let scopes = self.credential_scopes(&t.scopes)?;
+        let role = owner.map_or(crate::rbac::Role::Viewer, |u| u.record.role);
         let caller = Caller {
             tenant,
             actor,
-            role: t.role,
+            role,
             scopes,
             source: source.map(str::to_owned),
+            epoch: t.epoch,
+            expires_at: t.expires_at,
         };
         let stale = t
             .last_used_at
@@ -285,5 +317,17 @@ impl Vault {
                     expected_version: version,
                 });
         let _ = self.write(caller.tenant, batch).await;
+    }
+}
+
+/// Why a credential of `owner` issued under `epoch` no longer stands, if it
+/// does not: its user is gone, disabled, or has had the credentials of that
+/// epoch revoked (invariant I3).
+pub(super) fn owner_refusal(owner: Option<&Stored<User>>, epoch: u64) -> Option<&'static str> {
+    match owner {
+        None => Some("revoked"),
+        Some(u) if u.record.credential_epoch > epoch => Some("revoked"),
+        Some(u) if u.record.disabled => Some("disabled"),
+        Some(_) => None,
     }
 }

@@ -5,9 +5,30 @@ use crate::error::{Error, Result};
 use crate::id::{TenantId, UserId};
 use crate::rbac::{Permission, Role};
 use crate::secret::SecretString;
-use crate::store::records::{AgentSession, ApiToken, RefreshFamily, User};
+use crate::store::records::User;
 use crate::store::{Batch, Change, ListQuery, MAX_PAGE, Record, StoreExt, Stored, Tenant};
-use crate::vault::{Caller, Vault, blocking};
+use crate::vault::{Caller, Grant, Vault, blocking};
+
+/// A change to a user, authorized and read, ready to write.
+struct UserChange {
+    /// The tenant's row as read first.
+    tenant: Tenant,
+    /// What the caller holds now.
+    grant: Grant,
+    /// The user as read.
+    stored: Stored<User>,
+}
+
+impl UserChange {
+    /// A no-op update of the tenant's row at the version read: the guard
+    /// that makes two changes of the tenant's Admins conflict.
+    fn tenant_guard(&self) -> Result<Change> {
+        Ok(Change::UpdateTenant {
+            tenant: self.tenant.clone(),
+            expected_version: self.tenant.version,
+        })
+    }
+}
 
 /// A user as the API shows it: never the password hash.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,6 +80,7 @@ impl Vault {
             disabled: false,
             created_at: now,
             credential_epoch: 0,
+            credentials_revoked_at: None,
         };
         let row = user.to_row(None)?;
         let store = &self.inner.store;
@@ -107,12 +129,14 @@ impl Vault {
         }
     }
 
-    /// Creates a user. Needs `users:manage`.
+    /// Creates a user. Needs `users:manage`, and every permission of `role`
+    /// (no one grants what they do not hold: a token scoped to
+    /// `users:manage` alone cannot create an Admin, nor even a Viewer).
     ///
     /// # Errors
     ///
-    /// [`Error::Forbidden`]; [`Error::AlreadyExists`] for a taken login;
-    /// password and login validation errors.
+    /// [`Error::Forbidden`] (audited); [`Error::AlreadyExists`] for a taken
+    /// login; password and login validation errors.
     pub async fn create_user(
         &self,
         caller: &Caller,
@@ -120,7 +144,11 @@ impl Vault {
         role: Role,
         password: Option<&SecretString>,
     ) -> Result<UserId> {
-        self.authorize(caller, Permission::ManageUsers, "user.create", "user")
+        let (action, target) = ("user.create", "user");
+        let grant = self
+            .authorize(caller, Permission::ManageUsers, action, target)
+            .await?;
+        self.require_roles(caller, &grant, &[role], action, target)
             .await?;
         let password_hash = match password {
             Some(p) => Some(self.hash_password(p).await?),
@@ -134,9 +162,10 @@ impl Vault {
             disabled: false,
             created_at: self.now(),
             credential_epoch: 0,
+            credentials_revoked_at: None,
         };
         let draft = self
-            .draft(caller, "user.create", format!("user/{}", user.id))
+            .draft(caller, action, format!("user/{}", user.id))
             .detail("login", user.login.clone())
             .detail("role", role.as_str());
         self.write(
@@ -170,157 +199,195 @@ impl Vault {
         Ok(users.iter().map(|s| UserInfo::from(&s.record)).collect())
     }
 
-    /// Changes a user's role, and the role carried by their API tokens and
-    /// agent sessions, in one write. Needs `users:manage`. The last Admin
-    /// cannot be demoted.
+    /// Changes a user's role. Needs `users:manage` and every permission of
+    /// both the user's current role and the new one. Takes effect at once
+    /// for every credential of the user (each grants at most the user's
+    /// current role). The tenant's last enabled Admin cannot be demoted,
+    /// also when two Admins demote each other at the same moment.
     ///
     /// # Errors
     ///
-    /// [`Error::Forbidden`]; [`Error::NotFound`]; [`Error::InvalidInput`]
-    /// for the last Admin.
+    /// [`Error::Forbidden`] (audited); [`Error::NotFound`];
+    /// [`Error::InvalidInput`] for the last Admin.
     pub async fn change_role(&self, caller: &Caller, user: UserId, role: Role) -> Result<()> {
-        let target = format!("user/{user}");
-        self.authorize(caller, Permission::ManageUsers, "user.role", &target)
-            .await?;
-        let stored = self.load_user(caller.tenant, user).await?;
-        if stored.record.role == Role::Admin && role != Role::Admin {
-            self.ensure_not_last_admin(caller.tenant, user).await?;
-        }
-        let mut batch = Batch::new(
-            self.draft(caller, "user.role", &target)
-                .detail("from", stored.record.role.as_str())
-                .detail("to", role.as_str()),
-        );
-        let mut updated = stored.record.clone();
-        updated.role = role;
-        batch.push(Change::Update {
-            row: updated.to_row(None)?,
-            expected_version: stored.version,
-        });
-        for t in self.owned::<ApiToken>(caller.tenant, user).await? {
-            let mut r = t.record;
-            r.role = role;
-            batch.push(Change::Update {
-                row: r.to_row(None)?,
-                expected_version: t.version,
-            });
-        }
-        for s in self.owned::<AgentSession>(caller.tenant, user).await? {
-            let mut r = s.record;
-            r.role = role;
-            batch.push(Change::Update {
-                row: r.to_row(None)?,
-                expected_version: s.version,
-            });
-        }
-        self.write(caller.tenant, batch).await.map(drop)
+        self.retrying(|| self.change_role_once(caller, user, role))
+            .await
     }
 
-    /// Disables a user: they can no longer log in, and every login, API
-    /// token and agent session of theirs is revoked, in one write. Needs
-    /// `users:manage`. The last Admin cannot be disabled.
+    async fn change_role_once(&self, caller: &Caller, user: UserId, role: Role) -> Result<()> {
+        let target = format!("user/{user}");
+        let change = self.user_change(caller, user, "user.role", &target).await?;
+        self.require_roles(caller, &change.grant, &[role], "user.role", &target)
+            .await?;
+        let from = change.stored.record.role;
+        let mut updated = change.stored.record.clone();
+        updated.role = role;
+        let draft = self
+            .draft(caller, "user.role", &target)
+            .detail("from", from.as_str())
+            .detail("to", role.as_str());
+        let leaves_admins = from == Role::Admin && role != Role::Admin;
+        self.write_user_change(caller, change, updated, draft, leaves_admins)
+            .await
+    }
+
+    /// Disables a user: they can no longer log in, and every credential of
+    /// theirs (logins, API tokens, agent sessions, however many, including
+    /// ones minted at the same moment) stops at once: one row is written,
+    /// raising the user's credential epoch. Needs `users:manage` and every
+    /// permission of the user's role. The last enabled Admin cannot be
+    /// disabled.
     ///
     /// # Errors
     ///
     /// As [`Vault::change_role`].
     pub async fn disable_user(&self, caller: &Caller, user: UserId) -> Result<()> {
-        let target = format!("user/{user}");
-        self.authorize(caller, Permission::ManageUsers, "user.disable", &target)
-            .await?;
-        let stored = self.load_user(caller.tenant, user).await?;
-        if stored.record.role == Role::Admin {
-            self.ensure_not_last_admin(caller.tenant, user).await?;
-        }
-        let now = self.now();
-        let mut batch = Batch::new(self.draft(caller, "user.disable", &target));
-        let mut updated = stored.record.clone();
-        updated.disabled = true;
-        batch.push(Change::Update {
-            row: updated.to_row(None)?,
-            expected_version: stored.version,
-        });
-        let mut revoked = 0usize;
-        for t in self.owned::<ApiToken>(caller.tenant, user).await? {
-            if t.record.revoked_at.is_none() {
-                let mut r = t.record;
-                r.revoked_at = Some(now);
-                batch.push(Change::Update {
-                    row: r.to_row(None)?,
-                    expected_version: t.version,
-                });
-                revoked += 1;
-            }
-        }
-        for s in self.owned::<AgentSession>(caller.tenant, user).await? {
-            if s.record.revoked_at.is_none() {
-                let mut r = s.record;
-                r.revoked_at = Some(now);
-                batch.push(Change::Update {
-                    row: r.to_row(None)?,
-                    expected_version: s.version,
-                });
-                revoked += 1;
-            }
-        }
-        for f in self.owned::<RefreshFamily>(caller.tenant, user).await? {
-            if f.record.revoked_at.is_none() {
-                let mut r = f.record;
-                r.revoked_at = Some(now);
-                batch.push(Change::Update {
-                    row: r.to_row(None)?,
-                    expected_version: f.version,
-                });
-                revoked += 1;
-            }
-        }
-        batch.audit = batch.audit.detail("revoked", revoked.to_string());
-        self.write(caller.tenant, batch).await.map(drop)
+        self.retrying(|| self.disable_user_once(caller, user))
+            .await
     }
 
-    /// Lets a disabled user log in again (their revoked credentials stay
-    /// revoked). Needs `users:manage`.
+    async fn disable_user_once(&self, caller: &Caller, user: UserId) -> Result<()> {
+        let target = format!("user/{user}");
+        let change = self
+            .user_change(caller, user, "user.disable", &target)
+            .await?;
+        let mut updated = change.stored.record.clone();
+        updated.disabled = true;
+        updated.credential_epoch = updated.credential_epoch.saturating_add(1);
+        updated.credentials_revoked_at = Some(self.now());
+        let draft = self
+            .draft(caller, "user.disable", &target)
+            .detail("credential_epoch", updated.credential_epoch.to_string());
+        let leaves_admins = change.stored.record.role == Role::Admin && !change.stored.record.disabled;
+        self.write_user_change(caller, change, updated, draft, leaves_admins)
+            .await
+    }
+
+    /// Lets a disabled user log in again. Credentials revoked by the
+    /// disable stay revoked. Needs `users:manage` and every permission of
+    /// the user's role.
     ///
     /// # Errors
     ///
     /// [`Error::Forbidden`]; [`Error::NotFound`].
     pub async fn enable_user(&self, caller: &Caller, user: UserId) -> Result<()> {
+        self.retrying(|| self.enable_user_once(caller, user)).await
+    }
+
+    async fn enable_user_once(&self, caller: &Caller, user: UserId) -> Result<()> {
         let target = format!("user/{user}");
-        self.authorize(caller, Permission::ManageUsers, "user.enable", &target)
-            .await?;
-        let stored = self.load_user(caller.tenant, user).await?;
-        let mut updated = stored.record;
+        let change = self.user_change(caller, user, "user.enable", &target).await?;
+        let mut updated = change.stored.record.clone();
         updated.disabled = false;
-        let batch = Batch::new(self.draft(caller, "user.enable", &target)).with(Change::Update {
-            row: updated.to_row(None)?,
-            expected_version: stored.version,
-        });
-        self.write(caller.tenant, batch).await.map(drop)
+        let draft = self.draft(caller, "user.enable", &target);
+        self.write_user_change(caller, change, updated, draft, false)
+            .await
     }
 
     /// Deletes a user and everything they own (tokens, sessions, logins,
-    /// connections). Needs `users:manage`. The last Admin cannot be deleted.
+    /// connections), however much. Needs `users:manage` and every
+    /// permission of the user's role. The last enabled Admin cannot be
+    /// deleted.
     ///
     /// # Errors
     ///
     /// As [`Vault::change_role`].
     pub async fn delete_user(&self, caller: &Caller, user: UserId) -> Result<()> {
+        self.retrying(|| self.delete_user_once(caller, user)).await
+    }
+
+    async fn delete_user_once(&self, caller: &Caller, user: UserId) -> Result<()> {
         let target = format!("user/{user}");
-        self.authorize(caller, Permission::ManageUsers, "user.delete", &target)
-            .await?;
-        let stored = self.load_user(caller.tenant, user).await?;
-        if stored.record.role == Role::Admin {
-            self.ensure_not_last_admin(caller.tenant, user).await?;
-        }
-        let batch = Batch::new(
+        let change = self.user_change(caller, user, "user.delete", &target).await?;
+        let record = &change.stored.record;
+        let leaves_admins = record.role == Role::Admin && !record.disabled;
+        let mut batch = Batch::new(
             self.draft(caller, "user.delete", &target)
-                .detail("login", stored.record.login),
+                .detail("login", record.login.clone()),
         )
         .with(Change::Delete {
             kind: User::KIND,
             id: user.to_string(),
-            expected_version: Some(stored.version),
+            expected_version: Some(change.stored.version),
         });
+        if leaves_admins {
+            self.ensure_not_last_admin(caller.tenant, user).await?;
+            batch.push(change.tenant_guard()?);
+        }
         self.write(caller.tenant, batch).await.map(drop)
+    }
+
+    /// The first half of every change to a user: `users:manage`, the
+    /// target read, every permission of the target's current role (no one
+    /// acts on a user more powerful than themselves), and the tenant's row,
+    /// read before anything else the change depends on.
+    async fn user_change(
+        &self,
+        caller: &Caller,
+        user: UserId,
+        action: &str,
+        target: &str,
+    ) -> Result<UserChange> {
+        let tenant = self
+            .inner
+            .store
+            .tenant(caller.tenant)
+            .await?
+            .ok_or_else(|| Error::not_found("tenant", caller.tenant))?;
+        let grant = self
+            .authorize(caller, Permission::ManageUsers, action, target)
+            .await?;
+        let stored = self.load_user(caller.tenant, user).await?;
+        self.require_roles(caller, &grant, &[stored.record.role], action, target)
+            .await?;
+        Ok(UserChange {
+            tenant,
+            grant,
+            stored,
+        })
+    }
+
+    /// The second half: writes `updated` at the version read, after making
+    /// sure a change that takes an enabled Admin away leaves another. Such
+    /// changes also move the tenant's row on, so two of them at the same
+    /// moment conflict and the retry sees the other's effect (invariant I5).
+    async fn write_user_change(
+        &self,
+        caller: &Caller,
+        change: UserChange,
+        updated: User,
+        draft: crate::audit::AuditDraft,
+        leaves_admins: bool,
+    ) -> Result<()> {
+        let mut batch = Batch::new(draft).with(Change::Update {
+            row: updated.to_row(None)?,
+            expected_version: change.stored.version,
+        });
+        if leaves_admins {
+            self.ensure_not_last_admin(caller.tenant, updated.id).await?;
+            batch.push(change.tenant_guard()?);
+        }
+        self.write(caller.tenant, batch).await.map(drop)
+    }
+
+    /// Refuses, audited, unless the caller holds every permission of each
+    /// of `roles` (invariant I2).
+    async fn require_roles(
+        &self,
+        caller: &Caller,
+        grant: &Grant,
+        roles: &[Role],
+        action: &str,
+        target: &str,
+    ) -> Result<()> {
+        let policy = &self.inner.config.policy;
+        for role in roles {
+            if !policy.role_scopes(*role).is_within(grant.scopes) {
+                let reason = format!("the caller does not hold every permission of `{role}`");
+                return Err(self.refuse(caller, action, target, &reason, action).await);
+            }
+        }
+        Ok(())
     }
 
     pub(super) async fn load_user(&self, tenant: TenantId, user: UserId) -> Result<Stored<User>> {
