@@ -136,9 +136,10 @@ impl Vault {
         if rows.is_empty() {
             return Ok(0);
         }
+        let mut n = 0;
         if kind == RefreshFamily::KIND {
             for family in rows {
-                self.prune_family_tokens(caller, &family.id).await?;
+                n += self.prune_family_tokens(caller, &family.id).await?;
             }
         }
         let mut batch = self.prune_batch(caller, kind);
@@ -149,22 +150,23 @@ impl Vault {
                 expected_version: Some(row.version),
             });
         }
-        let n = rows.len() as u64;
-        batch.audit = batch.audit.detail("rows", n.to_string());
+        batch.audit = batch.audit.detail("rows", rows.len().to_string());
         self.write(caller.tenant, batch).await?;
-        Ok(n)
+        Ok(n + rows.len() as u64)
     }
 
     /// Deletes every token of a refresh family, a chunk per write.
-    async fn prune_family_tokens(&self, caller: &Caller, family: &str) -> Result<()> {
+    async fn prune_family_tokens(&self, caller: &Caller, family: &str) -> Result<u64> {
         let q = ListQuery::new(Kind::RefreshToken)
             .parent(family)
             .limit(CHUNK);
+        let mut deleted = 0;
         loop {
             let tokens = self.inner.store.list(caller.tenant, &q).await?;
             if tokens.is_empty() {
-                return Ok(());
+                return Ok(deleted);
             }
+            deleted += tokens.len() as u64;
             let mut batch = self.prune_batch(caller, Kind::RefreshToken);
             batch.audit = batch.audit.detail("rows", tokens.len().to_string());
             for t in tokens {
@@ -214,7 +216,11 @@ impl Vault {
     /// # Ok(()) }
     /// ```
     #[must_use]
-    pub fn spawn_maintenance<F>(&self, every: Duration, mut on_round: F) -> tokio::task::JoinHandle<()>
+    pub fn spawn_maintenance<F>(
+        &self,
+        every: Duration,
+        mut on_round: F,
+    ) -> tokio::task::JoinHandle<()>
     where
         F: FnMut(Result<PruneReport>) + Send + 'static,
     {

@@ -548,7 +548,12 @@ impl Vault {
 
     /// Refuses, audited, an agent session creating a credential: agents act
     /// for their human; they never delegate further.
-    async fn refuse_agent_delegation(&self, caller: &Caller, action: &str, target: &str) -> Result<()> {
+    async fn refuse_agent_delegation(
+        &self,
+        caller: &Caller,
+        action: &str,
+        target: &str,
+    ) -> Result<()> {
         if matches!(caller.actor, Actor::Agent { .. }) {
             let reason = "an agent session cannot create credentials";
             return Err(self.refuse(caller, action, target, reason, action).await);

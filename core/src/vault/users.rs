@@ -242,8 +242,7 @@ impl Vault {
     ///
     /// As [`Vault::change_role`].
     pub async fn disable_user(&self, caller: &Caller, user: UserId) -> Result<()> {
-        self.retrying(|| self.disable_user_once(caller, user))
-            .await
+        self.retrying(|| self.disable_user_once(caller, user)).await
     }
 
     async fn disable_user_once(&self, caller: &Caller, user: UserId) -> Result<()> {
@@ -258,7 +257,8 @@ impl Vault {
         let draft = self
             .draft(caller, "user.disable", &target)
             .detail("credential_epoch", updated.credential_epoch.to_string());
-        let leaves_admins = change.stored.record.role == Role::Admin && !change.stored.record.disabled;
+        let leaves_admins =
+            change.stored.record.role == Role::Admin && !change.stored.record.disabled;
         self.write_user_change(caller, change, updated, draft, leaves_admins)
             .await
     }
@@ -276,7 +276,9 @@ impl Vault {
 
     async fn enable_user_once(&self, caller: &Caller, user: UserId) -> Result<()> {
         let target = format!("user/{user}");
-        let change = self.user_change(caller, user, "user.enable", &target).await?;
+        let change = self
+            .user_change(caller, user, "user.enable", &target)
+            .await?;
         let mut updated = change.stored.record.clone();
         updated.disabled = false;
         let draft = self.draft(caller, "user.enable", &target);
@@ -298,7 +300,9 @@ impl Vault {
 
     async fn delete_user_once(&self, caller: &Caller, user: UserId) -> Result<()> {
         let target = format!("user/{user}");
-        let change = self.user_change(caller, user, "user.delete", &target).await?;
+        let change = self
+            .user_change(caller, user, "user.delete", &target)
+            .await?;
         let record = &change.stored.record;
         let leaves_admins = record.role == Role::Admin && !record.disabled;
         let mut batch = Batch::new(
@@ -364,7 +368,8 @@ impl Vault {
             expected_version: change.stored.version,
         });
         if leaves_admins {
-            self.ensure_not_last_admin(caller.tenant, updated.id).await?;
+            self.ensure_not_last_admin(caller.tenant, updated.id)
+                .await?;
             batch.push(change.tenant_guard()?);
         }
         self.write(caller.tenant, batch).await.map(drop)

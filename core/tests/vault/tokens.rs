@@ -265,7 +265,9 @@ async fn the_maintenance_task_prunes_every_tenant() {
         .await
         .unwrap();
     fx.advance(Duration::from_secs(31 * 24 * 3600));
-    let task = fx.vault.spawn_maintenance(Duration::from_secs(3600), |_| {});
+    let task = fx
+        .vault
+        .spawn_maintenance(Duration::from_secs(3600), |_| {});
     // The first round runs at once; wait for it (bounded), then stop the task.
     let pruned = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
