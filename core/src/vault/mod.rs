@@ -233,6 +233,15 @@ impl Caller {
 }
 
 /// The facade. Cheap to clone (one `Arc`); share it across tasks.
+///
+/// The store it was built on is not reachable through it: every read and
+/// write goes through authentication, authorization and audit.
+///
+/// ```compile_fail
+/// # fn raw(vault: &secrets_core::vault::Vault) {
+/// let _ = vault.store(); // no such method
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Vault {
     inner: Arc<Inner>,

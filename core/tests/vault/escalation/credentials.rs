@@ -39,6 +39,60 @@ impl Esc {
     }
 }
 
+impl Esc {
+    /// `tasks` tasks each minting up to `n` tokens for `owner` as the Admin,
+    /// until the owner is disabled.
+    fn mint_concurrently(
+        &self,
+        owner: UserId,
+        tasks: usize,
+        n: usize,
+    ) -> Vec<tokio::task::JoinHandle<Vec<MintedToken>>> {
+        (0..tasks)
+            .map(|_| {
+                let vault = self.vault.clone();
+                let admin = self.admin.clone();
+                tokio::spawn(async move {
+                    let mut out = Vec::new();
+                    for _ in 0..n {
+                        match vault.mint_api_token(&admin, owner, "t", &["*"], None).await {
+                            Ok(t) => out.push(t),
+                            Err(Error::InvalidInput { field: "owner", .. }) => break,
+                            Err(e) => panic!("{e:?}"),
+                        }
+                    }
+                    out
+                })
+            })
+            .collect()
+    }
+}
+
+impl Esc {
+    /// Waits until the tenant holds at least `n` API tokens.
+    async fn minted_at_least(&self, n: usize) {
+        let system = Caller::system(self.tenant);
+        while self
+            .vault
+            .list_api_tokens(&system, None)
+            .await
+            .unwrap()
+            .len()
+            < n
+        {
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+async fn collect(tasks: Vec<tokio::task::JoinHandle<Vec<MintedToken>>>) -> Vec<MintedToken> {
+    let mut out = Vec::new();
+    for t in tasks {
+        out.extend(t.await.unwrap());
+    }
+    out
+}
+
 fn revoked<T: std::fmt::Debug>(r: &secrets_core::Result<T>) -> bool {
     matches!(r, Err(Error::InvalidToken { .. }))
 }
@@ -223,21 +277,14 @@ both!(
 both!(
     async fn tokens_minted_during_a_demotion_follow_the_owner(fx) {
         let (second_id, _) = fx.user("second@example.com", Role::Admin).await;
-        let vault = fx.vault.clone();
-        let admin = fx.admin.clone();
-        let minting = tokio::spawn(async move {
-            let mut out = Vec::new();
-            for _ in 0..60 {
-                out.push(vault.mint_api_token(&admin, second_id, "t", &["*"], None).await.unwrap());
-            }
-            out
-        });
-        tokio::task::yield_now().await;
+        let minting = fx.mint_concurrently(second_id, 4, 30);
+        fx.minted_at_least(8).await;
         fx.vault
             .change_role(&fx.admin, second_id, Role::Developer)
             .await
             .unwrap();
-        let minted = minting.await.unwrap();
+        let minted = collect(minting).await;
+        assert!(!minted.is_empty());
         for t in &minted {
             let caller = fx.as_token(t).await.unwrap();
             assert_eq!(caller.role(), Role::Developer);
@@ -252,22 +299,10 @@ both!(
 both!(
     async fn tokens_minted_during_a_disable_are_dead(fx) {
         let (dev_id, _) = fx.user("dev@example.com", Role::Developer).await;
-        let vault = fx.vault.clone();
-        let admin = fx.admin.clone();
-        let minting = tokio::spawn(async move {
-            let mut out = Vec::new();
-            for _ in 0..60 {
-                match vault.mint_api_token(&admin, dev_id, "t", &["*"], None).await {
-                    Ok(t) => out.push(t),
-                    Err(Error::InvalidInput { field: "owner", .. }) => break,
-                    Err(e) => panic!("{e:?}"),
-                }
-            }
-            out
-        });
-        tokio::task::yield_now().await;
+        let minting = fx.mint_concurrently(dev_id, 4, 30);
+        fx.minted_at_least(8).await;
         fx.vault.disable_user(&fx.admin, dev_id).await.unwrap();
-        for t in minting.await.unwrap() {
+        for t in collect(minting).await {
             assert!(revoked(&fx.as_token(&t).await));
         }
         // Enabling again does not bring them back.
@@ -328,24 +363,33 @@ both!(
         ..config()
     };
     async fn disable_wins_against_token_use(fx) {
-        for round in 0..5 {
+        for round in 0..10 {
             let login = format!("dev{round}@example.com");
-            let (dev_id, _) = fx.user(&login, Role::Developer).await;
+            let (dev_id, dev) = fx.user(&login, Role::Developer).await;
             let t = fx.token(dev_id, &["*"], None).await;
-            let vault = fx.vault.clone();
-            let secret = t.token.expose_secret().to_owned();
-            let using = tokio::spawn(async move {
-                for _ in 0..200 {
-                    if vault.authenticate_api_token(&secret, None).await.is_err() {
-                        return;
-                    }
-                    tokio::task::yield_now().await;
-                }
-            });
+            // Sessions too, so the disable has something to revoke.
+            for _ in 0..20 {
+                fx.vault.start_agent_session(&dev, "bot", &["*"], None).await.unwrap();
+            }
+            let using: Vec<_> = (0..3)
+                .map(|_| {
+                    let vault = fx.vault.clone();
+                    let secret = t.token.expose_secret().to_owned();
+                    tokio::spawn(async move {
+                        for _ in 0..500 {
+                            if vault.authenticate_api_token(&secret, None).await.is_err() {
+                                return;
+                            }
+                        }
+                    })
+                })
+                .collect();
             tokio::task::yield_now().await;
             fx.vault.disable_user(&fx.admin, dev_id).await.unwrap();
             assert!(revoked(&fx.as_token(&t).await));
-            using.await.unwrap();
+            for u in using {
+                u.await.unwrap();
+            }
         }
     }
 );

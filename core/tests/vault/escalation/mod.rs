@@ -11,16 +11,21 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
+use secrets_core::audit::AuditLinker;
 use secrets_core::audit::AuditRecord;
 use secrets_core::crypto::{KeyRing, MasterKey};
 use secrets_core::rbac::Role;
-use secrets_core::store::{AuditQuery, MemoryStore, SqliteStore, Store};
+use secrets_core::store::{
+    AuditQuery, Batch, Kind, ListQuery, MemoryStore, Row, SqliteStore, Store, Tenant,
+};
 use secrets_core::vault::{Caller, Vault, VaultConfig};
 use secrets_core::{ManualClock, SecretString, TenantId, Timestamp, UserId};
 
 mod credentials;
 mod integrity;
 mod login;
+mod model;
 mod webhooks;
 
 /// The shared password of every user the fixture creates.
@@ -34,6 +39,7 @@ pub(crate) enum Backend {
 }
 
 /// A vault on one backend, with a manual clock and a logged-in Admin.
+#[allow(dead_code)] // not every attack needs every part
 pub(crate) struct Esc {
     pub(crate) vault: Vault,
     /// The raw store, for reading the audit log and for attacks that write
@@ -47,6 +53,80 @@ pub(crate) struct Esc {
     pub(crate) backend: Backend,
     /// The SQLite file's directory (removed on drop).
     pub(crate) dir: Option<tempfile::TempDir>,
+}
+
+/// The memory store, yielding to the scheduler before every call as a
+/// store doing I/O would: without it, an operation on the memory store runs
+/// from start to end without letting a concurrent one in, and races that
+/// any real backend exposes would never show.
+#[derive(Debug)]
+pub(crate) struct Yielding(MemoryStore);
+
+#[async_trait]
+impl Store for Yielding {
+    async fn tenant(&self, id: TenantId) -> secrets_core::Result<Option<Tenant>> {
+        tokio::task::yield_now().await;
+        self.0.tenant(id).await
+    }
+    async fn tenants(
+        &self,
+        after: Option<TenantId>,
+        limit: usize,
+    ) -> secrets_core::Result<Vec<Tenant>> {
+        tokio::task::yield_now().await;
+        self.0.tenants(after, limit).await
+    }
+    async fn get(
+        &self,
+        tenant: TenantId,
+        kind: Kind,
+        id: &str,
+    ) -> secrets_core::Result<Option<Row>> {
+        tokio::task::yield_now().await;
+        self.0.get(tenant, kind, id).await
+    }
+    async fn get_by_lookup(
+        &self,
+        tenant: TenantId,
+        kind: Kind,
+        lookup: &[u8],
+    ) -> secrets_core::Result<Option<Row>> {
+        tokio::task::yield_now().await;
+        self.0.get_by_lookup(tenant, kind, lookup).await
+    }
+    async fn find_by_lookup(
+        &self,
+        kind: Kind,
+        lookup: &[u8],
+    ) -> secrets_core::Result<Option<(TenantId, Row)>> {
+        tokio::task::yield_now().await;
+        self.0.find_by_lookup(kind, lookup).await
+    }
+    async fn list(&self, tenant: TenantId, query: &ListQuery) -> secrets_core::Result<Vec<Row>> {
+        tokio::task::yield_now().await;
+        self.0.list(tenant, query).await
+    }
+    async fn apply(
+        &self,
+        tenant: TenantId,
+        batch: Batch,
+        linker: &Arc<dyn AuditLinker>,
+    ) -> secrets_core::Result<AuditRecord> {
+        tokio::task::yield_now().await;
+        self.0.apply(tenant, batch, linker).await
+    }
+    async fn audit_events(
+        &self,
+        tenant: TenantId,
+        query: &AuditQuery,
+    ) -> secrets_core::Result<Vec<AuditRecord>> {
+        tokio::task::yield_now().await;
+        self.0.audit_events(tenant, query).await
+    }
+    async fn erase_tenant(&self, tenant: TenantId) -> secrets_core::Result<()> {
+        tokio::task::yield_now().await;
+        self.0.erase_tenant(tenant).await
+    }
 }
 
 /// The test configuration: bcrypt at the minimum cost, to keep tests quick.
@@ -69,7 +149,7 @@ impl Esc {
 
     pub(crate) async fn with_config(backend: Backend, config: VaultConfig) -> Self {
         let (store, dir): (Arc<dyn Store>, _) = match backend {
-            Backend::Memory => (Arc::new(MemoryStore::new()), None),
+            Backend::Memory => (Arc::new(Yielding(MemoryStore::new())), None),
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().unwrap();
                 let store = SqliteStore::open(dir.path().join("vault.db"))
