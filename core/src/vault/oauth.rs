@@ -91,7 +91,11 @@ impl Vault {
     /// # Errors
     ///
     /// [`Error::Forbidden`] (also for a caller with no human behind it);
-    /// [`Error::InvalidInput`] for a bad provider or redirect URI.
+    /// [`Error::InvalidInput`] for a bad provider, or a redirect URI that is
+    /// not `https://` with a host or `http://` to a loopback host (RFC 8252
+    /// section 7.3: `localhost`, 127.0.0.0/8, `[::1]`), or that has a
+    /// fragment or userinfo. `javascript:`, `data:` and private-use schemes
+    /// are refused: the provider sends the code to this server.
     pub async fn begin_oauth(
         &self,
         caller: &Caller,
@@ -99,6 +103,7 @@ impl Vault {
         redirect_uri: &str,
     ) -> Result<OAuthStart> {
         check_provider(provider)?;
+        oauth::check_web_redirect_uri(redirect_uri)?;
         let target = format!("oauth/{provider}");
         self.authorize(
             caller,

@@ -43,19 +43,29 @@ pub struct EndpointInfo {
     pub previous_secret_until: Option<Timestamp>,
 }
 
-/// Checks an endpoint URL: `https://`, or `http://localhost` and
-/// `http://127.0.0.1` for development; no spaces or control characters.
+/// Longest endpoint URL, in bytes.
+const MAX_ENDPOINT_URL_LEN: usize = 2048;
+
+/// Checks an endpoint URL, parsed (never by string prefix): `https://` with
+/// a host, or `http://` only when the host is exactly loopback
+/// (`localhost`, 127.0.0.0/8, `[::1]`) for development; no userinfo, no
+/// fragment, no spaces or control characters, at most 2048 bytes.
 fn check_endpoint_url(url: &str) -> Result<()> {
-    let ok_scheme = url.starts_with("https://")
-        || url.starts_with("http://localhost")
-        || url.starts_with("http://127.0.0.1");
-    if !ok_scheme || url.len() > 2048 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if url.len() > MAX_ENDPOINT_URL_LEN {
         return Err(Error::invalid(
             "url",
-            "must be an https:// URL (http://localhost for development), without spaces, at most 2048 bytes",
+            format!("is {} bytes; at most {MAX_ENDPOINT_URL_LEN}", url.len()),
         ));
     }
-    Ok(())
+    crate::oauth::check_url_chars("url", url, false)?;
+    let scheme = url.split_once("://").map_or("", |(s, _)| s);
+    if !(scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("http")) {
+        return Err(Error::invalid(
+            "url",
+            "must be an https:// URL (http:// only to localhost, 127.0.0.0/8 or [::1], for development)",
+        ));
+    }
+    crate::oauth::check_web_url("url", url, scheme)
 }
 
 impl Vault {
