@@ -230,8 +230,10 @@ both!(
     }
 );
 
+const DELIVERY: &str = "72d3162e-cc78-11e3-81ab-4c9367dc0958";
+
 both!(
-    async fn a_github_delivery_is_accepted_once(fx) {
+    async fn a_github_delivery_is_accepted_once_and_audited(fx) {
         fx.vault
             .set_setting_secret(&fx.admin, "webhook/github", b"It's a Secret to Everybody")
             .await
@@ -239,16 +241,38 @@ both!(
         let body = br#"{"action":"opened"}"#;
         let sig = sign_github(body, b"It's a Secret to Everybody");
         fx.vault
-            .verify_github_webhook(fx.tenant, "github", &sig, body, None)
+            .verify_github_webhook(fx.tenant, "github", DELIVERY, &sig, body, Some("192.0.2.9"))
             .await
             .unwrap();
-        // The captured delivery, replayed.
+        // The captured delivery, replayed, even a month less a second later
+        // and after maintenance.
+        fx.advance(Duration::from_secs(30 * 24 * 3600 - 1));
+        fx.vault.prune(&Caller::system(fx.tenant)).await.unwrap();
         let err = fx
             .vault
-            .verify_github_webhook(fx.tenant, "github", &sig, body, None)
+            .verify_github_webhook(fx.tenant, "github", DELIVERY, &sig, body, None)
             .await
             .unwrap_err();
-        assert!(matches!(err, Error::Webhook { .. }), "{err}");
+        assert!(
+            matches!(err, Error::Webhook { reason: "replayed delivery id" }),
+            "{err}"
+        );
+        // Without a delivery id there is no replay protection: refused.
+        let err = fx
+            .vault
+            .verify_github_webhook(fx.tenant, "github", "", &sig, body, None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Webhook { reason: "missing X-GitHub-Delivery header" }),
+            "{err}"
+        );
+        let events = fx.audited("webhook.receive").await;
+        let outcomes: Vec<_> = events.iter().map(|r| r.event.outcome).collect();
+        assert_eq!(outcomes, [Outcome::Allowed, Outcome::Denied, Outcome::Denied]);
+        assert_eq!(events[0].event.details["style"], "github");
+        assert_eq!(events[0].event.details["message_id"], DELIVERY);
+        assert_eq!(events[0].event.source.as_deref(), Some("192.0.2.9"));
     }
 );
 
@@ -312,7 +336,7 @@ both!(
         for source in ["gh-nosuch", "gh-empty", "gh"] {
             let err = fx
                 .vault
-                .verify_github_webhook(fx.tenant, source, &sig, b"{}", None)
+                .verify_github_webhook(fx.tenant, source, DELIVERY, &sig, b"{}", None)
                 .await
                 .unwrap_err();
             assert!(matches!(err, Error::Webhook { .. }), "{source}: {err}");
