@@ -435,6 +435,53 @@ both!(
     }
 );
 
+both!(
+    async fn concurrent_overrides_lift_a_hold_once(fx) {
+        let lints: [LintResult; 0] = [];
+        fx.vault
+            .evaluate_deploy(&fx.admin, "web-9", Profile::Hardened, &critical(), &lints)
+            .await
+            .unwrap();
+        // The evaluation is a stored row of its own kind.
+        assert!(
+            fx.store
+                .get(fx.tenant, Kind::DeployEvaluation, "web-9")
+                .await
+                .unwrap()
+                .is_some()
+        );
+        let tasks: Vec<_> = (0..4)
+            .map(|i| {
+                let vault = fx.vault.clone();
+                let admin = fx.admin.clone();
+                tokio::spawn(async move {
+                    vault
+                        .override_gate(&admin, "web-9", &format!("reviewer {i} says fine"))
+                        .await
+                })
+            })
+            .collect();
+        let mut ok = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(()) => ok += 1,
+                Err(Error::Forbidden { .. }) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(ok, 1);
+        let overrides = fx.audited("gate.override").await;
+        assert_eq!(overrides.len(), 4);
+        assert_eq!(
+            overrides
+                .iter()
+                .filter(|r| r.event.outcome == Outcome::Allowed)
+                .count(),
+            1
+        );
+    }
+);
+
 // --- 17. fresh_token for another user's connection --------------------------
 
 fn token_set(access: &str, refresh: &str, expires_at: Timestamp) -> TokenSet {
