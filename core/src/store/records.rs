@@ -701,6 +701,11 @@ pub struct OAuthConnection {
     pub updated_at: Timestamp,
     /// The last refresh failure, if the last refresh failed (no secrets).
     pub last_refresh_error: Option<String>,
+    /// The provider rotated the tokens but the new set could not be stored:
+    /// the stored refresh token is dead, and the user must connect again.
+    /// Absent (false) in rows written before it existed.
+    #[serde(default)]
+    pub needs_reconnect: bool,
 }
 
 impl Record for OAuthConnection {

@@ -703,6 +703,28 @@ both!(
         assert!(err.to_string().contains("connect again"), "{err}");
         assert_eq!(provider.dead_uses.load(Ordering::SeqCst), 0);
         assert_eq!(provider.calls.load(Ordering::SeqCst), 1);
+        // The host sees it, and so does the audit log.
+        let listed = vault.list_oauth_connections(&dev).await.unwrap();
+        assert!(listed[0].needs_reconnect);
+        let failed = fx
+            .audited("oauth.refresh")
+            .await
+            .into_iter()
+            .filter(|r| r.event.outcome == Outcome::Failed)
+            .count();
+        assert_eq!(failed, 1);
+        // Connecting again clears it.
+        let later = fx.now().saturating_add(Duration::from_secs(3600));
+        vault
+            .store_oauth_tokens(&dev, "github", &token_set("at-9", "rt-9", later))
+            .await
+            .unwrap();
+        assert!(!vault.list_oauth_connections(&dev).await.unwrap()[0].needs_reconnect);
+        let at = vault
+            .fresh_token(&dev, dev_id, "github", &provider)
+            .await
+            .unwrap();
+        assert_eq!(at.expose_secret(), "at-9");
     }
 );
 
