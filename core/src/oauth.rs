@@ -328,16 +328,19 @@ pub fn check_state_format(state: &str) -> Result<()> {
 ///
 /// Checks, so that a mistake fails here rather than at the provider:
 ///
-/// - `endpoint` is `https://`; `http://` is accepted only for `localhost`,
-///   `127.0.0.1` and `[::1]` (development against a local fake provider).
-///   It has no fragment, no userinfo and only ASCII characters (write an
-///   internationalised name in its `xn--` form). A query already present is
-///   kept, unless it sets one of the parameters above (which could downgrade
-///   the request, for example `code_challenge_method=plain`).
-/// - `redirect_uri` is absolute, has no fragment (RFC 6749 §3.1.2) and, if
-///   `http`/`https`, follows the same rule as `endpoint`; private-use
-///   schemes of native apps (`com.example.app:/callback`, RFC 8252) are
-///   accepted.
+/// - `endpoint` is `https://` with a host; `http://` is accepted only when
+///   the parsed host is exactly loopback: `localhost`, an address in
+///   `127.0.0.0/8` or `[::1]` (development against a local fake provider;
+///   `localhost.evil.example` is not loopback). It has no fragment, no
+///   userinfo and only ASCII characters (write an internationalised name in
+///   its `xn--` form). A query already present is kept, unless it sets one
+///   of the parameters above (which could downgrade the request, for
+///   example `code_challenge_method=plain`).
+/// - `redirect_uri` is absolute, has no fragment (RFC 6749 §3.1.2) and no
+///   userinfo and, if `http`/`https`, follows the same rule as `endpoint`;
+///   a native app's private-use scheme is accepted only in the
+///   reverse-domain form RFC 8252 §7.1 requires (`com.example.app:/cb`),
+///   which also refuses `javascript:`, `data:` and `file:`.
 /// - each scope is a non-empty RFC 6749 §3.3 `scope-token` (printable ASCII
 ///   without space, `"` or `\`): a space inside one would silently split it.
 /// - `state` passes [`check_state_format`]; `challenge` is an S256 challenge
@@ -693,22 +696,56 @@ fn check_endpoint(endpoint: &str) -> Result<()> {
 fn check_redirect_uri(uri: &str) -> Result<()> {
     check_url_chars("redirect_uri", uri, false)?;
     let scheme = uri.split_once(':').map_or("", |(s, _)| s);
-    let valid_scheme = crate::headers::is_uri_scheme(scheme);
-    if !valid_scheme {
+    if !crate::headers::is_uri_scheme(scheme) {
         return Err(Error::invalid(
             "redirect_uri",
             "must be an absolute URI with a scheme (https://..., or a private-use scheme for a native app)",
         ));
     }
     if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") {
-        check_web_url("redirect_uri", uri, scheme)?;
+        return check_web_url("redirect_uri", uri, scheme);
+    }
+    // RFC 8252 section 7.1: a native app's private-use scheme is a domain
+    // name it controls, reversed (`com.example.app`). Requiring the dot also
+    // refuses `javascript:`, `data:`, `file:` and every other scheme a
+    // browser would act on itself.
+    if !scheme.contains('.') {
+        return Err(Error::invalid(
+            "redirect_uri",
+            format!(
+                "has the scheme `{}`; use https://, http:// to a loopback host, or a reverse-domain private-use scheme (`com.example.app:/cb`, RFC 8252 section 7.1)",
+                scheme.escape_debug()
+            ),
+        ));
+    }
+    if uri.contains('@') {
+        return Err(Error::invalid(
+            "redirect_uri",
+            "contains userinfo (`user@`), which is not allowed",
+        ));
     }
     Ok(())
 }
 
+/// Checks a redirect URI for a server-side flow (the Vault's): a web URL
+/// only, `https://` with a host or `http://` to a loopback host (RFC 8252
+/// section 7.3); no fragment, no userinfo, no whitespace or control
+/// characters.
+pub(crate) fn check_web_redirect_uri(uri: &str) -> Result<()> {
+    check_url_chars("redirect_uri", uri, false)?;
+    let scheme = uri.split_once("://").map_or("", |(s, _)| s);
+    if !(scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")) {
+        return Err(Error::invalid(
+            "redirect_uri",
+            "must be an absolute https:// URL (http:// only to localhost, 127.0.0.0/8 or [::1])",
+        ));
+    }
+    check_web_url("redirect_uri", uri, scheme)
+}
+
 /// No fragment, no whitespace or control characters; non-ASCII only where
 /// it is data (`redirect_uri` paths), never in an endpoint.
-fn check_url_chars(field: &'static str, url: &str, ascii_only: bool) -> Result<()> {
+pub(crate) fn check_url_chars(field: &'static str, url: &str, ascii_only: bool) -> Result<()> {
     if url.is_empty() {
         return Err(Error::invalid(field, "is empty"));
     }
@@ -733,38 +770,61 @@ fn check_url_chars(field: &'static str, url: &str, ascii_only: bool) -> Result<(
     Ok(())
 }
 
-/// `https://` with a host, or `http://` to a loopback host only; no userinfo.
-fn check_web_url(field: &'static str, url: &str, scheme: &str) -> Result<()> {
+/// `https://` with a host, or `http://` to a loopback host only; no
+/// userinfo. `scheme` is the text before `://`.
+///
+/// Two views must agree. The raw text is checked first, because a WHATWG
+/// parser forgives what an attacker counts on: `https:///x` gets the host
+/// `x`, `https:x` too, and `user@` is folded away. Then the URL is parsed
+/// (the `url` crate, as HTTP clients parse it) and the decision is made on
+/// the parsed host, never on a string prefix: `localhost.evil.example`,
+/// `127.0.0.1.nip.io` and `localhost@evil.example` are not loopback.
+pub(crate) fn check_web_url(field: &'static str, url: &str, scheme: &str) -> Result<()> {
     let rest = url
         .get(scheme.len()..)
         .and_then(|r| r.strip_prefix("://"))
         .ok_or_else(|| Error::invalid(field, "must be of the form `https://host/path`"))?;
-    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let authority = rest.split(['/', '\\', '?', '#']).next().unwrap_or_default();
     if authority.contains('@') {
         return Err(Error::invalid(
             field,
             "contains userinfo (`user@`), which is not allowed",
         ));
     }
-    let host = if let Some(v6) = authority.strip_prefix('[') {
-        v6.split_once(']').map_or("", |(h, _)| h)
-    } else {
-        authority.split(':').next().unwrap_or_default()
-    };
-    if host.is_empty() {
+    if authority.is_empty() || authority.starts_with(':') {
         return Err(Error::invalid(field, "has no host"));
     }
-    if scheme.eq_ignore_ascii_case("https") {
-        return Ok(());
+    let parsed = url::Url::parse(url)
+        .map_err(|e| Error::invalid(field, format!("is not a valid URL ({e})")))?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(Error::invalid(
+            field,
+            "contains userinfo (`user@`), which is not allowed",
+        ));
     }
-    let loopback = host.eq_ignore_ascii_case("localhost") || host == "127.0.0.1" || host == "::1";
-    if scheme.eq_ignore_ascii_case("http") && loopback {
-        return Ok(());
+    let Some(host) = parsed.host() else {
+        return Err(Error::invalid(field, "has no host"));
+    };
+    match parsed.scheme() {
+        "https" if !matches!(&host, url::Host::Domain(d) if d.is_empty()) => Ok(()),
+        "http" if is_loopback(&host) => Ok(()),
+        "https" => Err(Error::invalid(field, "has no host")),
+        _ => Err(Error::invalid(
+            field,
+            "must use https:// (http:// is accepted only for localhost, 127.0.0.0/8 and [::1])",
+        )),
     }
-    Err(Error::invalid(
-        field,
-        "must use https:// (http:// is accepted only for localhost, 127.0.0.1 and [::1])",
-    ))
+}
+
+/// Exactly a loopback host: `localhost`, an address in 127.0.0.0/8, or
+/// `::1`. The parser has already lowercased names and normalised address
+/// forms (`127.1`, `0x7f.0.0.1`).
+fn is_loopback(host: &url::Host<&str>) -> bool {
+    match host {
+        url::Host::Domain(d) => *d == "localhost",
+        url::Host::Ipv4(a) => a.is_loopback(),
+        url::Host::Ipv6(a) => a.is_loopback(),
+    }
 }
 
 // ---------------------------------------------------------------------------

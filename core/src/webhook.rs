@@ -800,8 +800,9 @@ pub fn sign(
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct VerifiedMessage {
-    /// The `webhook-id`: remember it until `timestamp` plus the tolerance to
-    /// refuse replays (the Vault does).
+    /// The `webhook-id`: remember it until
+    /// [`Verifier::replay_window_end`] of `timestamp` to refuse replays (the
+    /// Vault does).
     pub id: String,
     /// The `webhook-timestamp`, unix seconds.
     pub timestamp: i64,
@@ -865,6 +866,29 @@ impl Verifier {
         self
     }
 
+    /// The first instant at which a message signed at `timestamp` is refused
+    /// as too old: remember its id until then to refuse replays.
+    ///
+    /// The timestamp check compares whole seconds (`now` rounded down), as
+    /// other Standard Webhooks libraries do, so a message is still accepted
+    /// during the whole second after `timestamp + tolerance`; this is the end
+    /// of that second, not `timestamp + tolerance`. A replay store that
+    /// forgets an id earlier lets the message in twice.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use secrets_core::Timestamp;
+    /// use secrets_core::webhook::Verifier;
+    ///
+    /// let v = Verifier::new().with_tolerance(Duration::from_secs(300));
+    /// assert_eq!(v.replay_window_end(1_700_000_000), Timestamp::from_unix_seconds(1_700_000_301));
+    /// ```
+    #[must_use]
+    pub fn replay_window_end(&self, timestamp: i64) -> Timestamp {
+        let tolerance = i64::try_from(self.tolerance.as_secs()).unwrap_or(i64::MAX);
+        Timestamp::from_unix_seconds(timestamp.saturating_add(tolerance).saturating_add(1))
+    }
+
     /// The same verifier with another payload limit.
     ///
     /// ```
@@ -891,8 +915,9 @@ impl Verifier {
     /// versions are ignored.
     ///
     /// Does not remember ids: refusing replays is the caller's job. Remember
-    /// the returned [`VerifiedMessage::id`] until its `timestamp` plus the
-    /// tolerance; after that the timestamp check refuses a replay anyway.
+    /// the returned [`VerifiedMessage::id`] until
+    /// [`replay_window_end`](Self::replay_window_end) of its `timestamp`;
+    /// after that the timestamp check refuses a replay anyway.
     ///
     /// # Errors
     ///

@@ -287,6 +287,7 @@ impl Fx {
                 access_expires_at: Some(later),
                 updated_at: now,
                 last_refresh_error: None,
+                needs_reconnect: false,
             }
             .to_row(None)
             .unwrap(),

@@ -700,6 +700,11 @@ pub struct OAuthConnection {
     pub updated_at: Timestamp,
     /// The last refresh failure, if the last refresh failed (no secrets).
     pub last_refresh_error: Option<String>,
+    /// The provider rotated the tokens but the new set could not be stored:
+    /// the stored refresh token is dead, and the user must connect again.
+    /// Absent (false) in rows written before it existed.
+    #[serde(default)]
+    pub needs_reconnect: bool,
 }
 
 impl Record for OAuthConnection {
@@ -739,6 +744,77 @@ impl Record for SeenWebhook {
     }
     fn expires_at(&self) -> Option<Timestamp> {
         Some(self.expires_at)
+    }
+}
+
+/// A deploy gate evaluation: the verdict a deploy got, kept so that an
+/// override lifts a recorded hold, once.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct DeployEvaluation {
+    /// The deploy.
+    pub deploy: String,
+    /// The profile it was weighed under.
+    pub profile: crate::gate::Profile,
+    /// Whether the verdict was to hold it.
+    pub held: bool,
+    /// The hold's reasons (or the warnings of a verdict to proceed), the
+    /// first [`DeployEvaluation::MAX_REASONS`], each cut to
+    /// [`DeployEvaluation::MAX_REASON_LEN`] bytes.
+    pub reasons: Vec<String>,
+    /// How many there were in all.
+    pub reason_count: u64,
+    /// Who evaluated it.
+    pub evaluated_by: Actor,
+    /// When.
+    pub evaluated_at: Timestamp,
+    /// When an override of this evaluation is no longer accepted (and the
+    /// row may be pruned).
+    pub expires_at: Timestamp,
+    /// The override of the hold, once it is lifted.
+    pub overridden: Option<GateOverride>,
+}
+
+impl DeployEvaluation {
+    /// Most reasons stored.
+    pub const MAX_REASONS: usize = 32;
+    /// Longest stored reason, in bytes.
+    pub const MAX_REASON_LEN: usize = 512;
+}
+
+/// Who lifted a hold, when and why.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct GateOverride {
+    /// Who.
+    pub by: Actor,
+    /// When.
+    pub at: Timestamp,
+    /// Why the hold is safe to lift.
+    pub justification: String,
+}
+
+impl Record for DeployEvaluation {
+    const KIND: Kind = Kind::DeployEvaluation;
+    fn id(&self) -> String {
+        self.deploy.clone()
+    }
+    fn expires_at(&self) -> Option<Timestamp> {
+        Some(self.expires_at)
+    }
+    fn validate(&self) -> Result<()> {
+        check_app_name(&self.deploy)?;
+        if self.reasons.len() > Self::MAX_REASONS
+            || self.reasons.iter().any(|r| r.len() > Self::MAX_REASON_LEN)
+        {
+            return Err(Error::invalid(
+                "reasons",
+                format!(
+                    "at most {} reasons of at most {} bytes are stored",
+                    Self::MAX_REASONS,
+                    Self::MAX_REASON_LEN
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -57,11 +57,13 @@ pub enum Kind {
     OAuthConnection,
     /// An inbound webhook message id already seen (replay protection).
     SeenWebhook,
+    /// A deploy gate evaluation, and the override of its hold if any.
+    DeployEvaluation,
 }
 
 impl Kind {
     /// Every kind, in a fixed order.
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 15] = [
         Self::User,
         Self::ApiToken,
         Self::AgentSession,
@@ -76,6 +78,7 @@ impl Kind {
         Self::OAuthState,
         Self::OAuthConnection,
         Self::SeenWebhook,
+        Self::DeployEvaluation,
     ];
 
     /// The stored name (`user`, `api_token`, ...).
@@ -96,6 +99,7 @@ impl Kind {
             Self::OAuthState => "oauth_state",
             Self::OAuthConnection => "oauth_connection",
             Self::SeenWebhook => "seen_webhook",
+            Self::DeployEvaluation => "deploy_evaluation",
         }
     }
 

@@ -67,6 +67,11 @@ pub struct ConnectionInfo {
     pub access_expires_at: Option<Timestamp>,
     /// The last refresh failure, if the last refresh failed.
     pub last_refresh_error: Option<String>,
+    /// The provider rotated the tokens but the new set could not be stored,
+    /// so the stored refresh token is dead: the user must connect again
+    /// ([`Vault::store_oauth_tokens`]); until then
+    /// [`Vault::fresh_token`] fails at once.
+    pub needs_reconnect: bool,
 }
 
 /// One lock per connection being refreshed: concurrent callers wait for
@@ -91,7 +96,11 @@ impl Vault {
     /// # Errors
     ///
     /// [`Error::Forbidden`] (also for a caller with no human behind it);
-    /// [`Error::InvalidInput`] for a bad provider or redirect URI.
+    /// [`Error::InvalidInput`] for a bad provider, or a redirect URI that is
+    /// not `https://` with a host or `http://` to a loopback host (RFC 8252
+    /// section 7.3: `localhost`, 127.0.0.0/8, `[::1]`), or that has a
+    /// fragment or userinfo. `javascript:`, `data:` and private-use schemes
+    /// are refused: the provider sends the code to this server.
     pub async fn begin_oauth(
         &self,
         caller: &Caller,
@@ -99,6 +108,7 @@ impl Vault {
         redirect_uri: &str,
     ) -> Result<OAuthStart> {
         check_provider(provider)?;
+        oauth::check_web_redirect_uri(redirect_uri)?;
         let target = format!("oauth/{provider}");
         self.authorize(
             caller,
@@ -237,6 +247,7 @@ impl Vault {
             access_expires_at: tokens.expires_at,
             updated_at: self.now(),
             last_refresh_error: None,
+            needs_reconnect: false,
         };
         let id = connection.id();
         let sealed = self.seal_row(
@@ -261,12 +272,23 @@ impl Vault {
     /// (once, however many callers ask at the same time; bounded by the
     /// configured timeout), the new tokens are sealed and stored, and a
     /// failure is recorded on the connection and returned. Callable by that
-    /// user (with `integrations:connect`) or the system caller.
+    /// user (with `integrations:connect`) or the system caller; any other
+    /// caller's attempt is refused and audited.
+    ///
+    /// A provider that rotates refresh tokens has invalidated the old one by
+    /// the time the refresher returns, so the new set is never dropped: a
+    /// write that loses a race is retried on the re-read row, and a set that
+    /// still cannot be stored is not returned. The connection is then marked
+    /// as needing reconnection ([`ConnectionInfo::needs_reconnect`]), and
+    /// every later call fails at once, without presenting the dead refresh
+    /// token, until the user connects again ([`Vault::store_oauth_tokens`]).
     ///
     /// # Errors
     ///
     /// [`Error::Forbidden`]; [`Error::OAuth`] when not connected, when
-    /// there is no refresh token, or when the refresh failed or timed out.
+    /// there is no refresh token, when the refresh failed or timed out, or
+    /// when the connection needs reconnecting (the message says `connect
+    /// again`).
     pub async fn fresh_token(
         &self,
         caller: &Caller,
@@ -285,14 +307,18 @@ impl Vault {
             )
             .await?;
             if caller.user() != Some(user) {
-                return Err(Error::Forbidden {
-                    action: "oauth.token".into(),
-                });
+                let reason = "the connection belongs to another user";
+                return Err(self
+                    .refuse(caller, "oauth.token", &target, reason, "oauth.token")
+                    .await);
             }
         }
         let tenant = caller.tenant;
         let id = format!("{user}/{provider}");
         let (before, tokens) = self.connection(tenant, &id).await?;
+        if before.record.needs_reconnect {
+            return Err(reconnect(provider));
+        }
         if !tokens.needs_refresh(self.now()) {
             return Ok(tokens.access_token);
         }
@@ -300,6 +326,9 @@ impl Vault {
         let _guard = lock.lock().await;
         // Another caller may have refreshed, or failed, while we waited.
         let (stored, tokens) = self.connection(tenant, &id).await?;
+        if stored.record.needs_reconnect {
+            return Err(reconnect(provider));
+        }
         if !tokens.needs_refresh(self.now()) {
             return Ok(tokens.access_token);
         }
@@ -324,45 +353,132 @@ impl Vault {
                 Ok(Err(e)) => Err(format!("refresh failed: {e}")),
                 Err(_) => Err(format!("refresh timed out after {} s", timeout.as_secs())),
             };
-        let mut record = stored.record.clone();
-        record.updated_at = self.now();
-        let mut draft = self
-            .draft(caller, "oauth.refresh", &target)
-            .detail("user", user.to_string());
-        let (row, result) = match outcome {
-            Ok(new) => {
-                record.scopes = new.scopes.clone();
-                record.access_expires_at = new.expires_at;
-                record.last_refresh_error = None;
-                let sealed = self.seal_row(
-                    tenant,
-                    Kind::OAuthConnection,
-                    &id,
-                    new.to_secret_json().expose_secret(),
-                )?;
-                (record.to_row(Some(sealed))?, Ok(new.access_token))
-            }
+        let refresh = Refresh {
+            caller,
+            tenant,
+            id: &id,
+            target: &target,
+            user,
+        };
+        match outcome {
+            Ok(new) => self.store_refreshed(&refresh, stored, new, provider).await,
             Err(reason) => {
                 let reason: String = reason.chars().take(512).collect();
+                let mut record = stored.record.clone();
+                record.updated_at = self.now();
                 record.last_refresh_error = Some(reason.clone());
-                draft = draft
+                let draft = refresh
+                    .draft(self)
                     .outcome(Outcome::Failed)
                     .detail("reason", reason.clone());
-                (
-                    record.to_row(stored.sealed.clone())?,
-                    Err(Error::OAuth { reason }),
+                // The old tokens stay: the provider did not rotate them.
+                self.write(
+                    tenant,
+                    Batch::new(draft).with(Change::Update {
+                        row: record.to_row(stored.sealed.clone())?,
+                        expected_version: stored.version,
+                    }),
                 )
+                .await?;
+                Err(Error::OAuth { reason })
             }
-        };
-        self.write(
-            tenant,
-            Batch::new(draft).with(Change::Update {
+        }
+    }
+
+    /// Stores a refreshed token set, retrying on the re-read row when a
+    /// concurrent write wins; if it cannot be stored, marks the connection as
+    /// needing reconnection and says so.
+    async fn store_refreshed(
+        &self,
+        refresh: &Refresh<'_>,
+        mut stored: Stored<OAuthConnection>,
+        new: TokenSet,
+        provider: &str,
+    ) -> Result<SecretString> {
+        let sealed = self.seal_row(
+            refresh.tenant,
+            Kind::OAuthConnection,
+            refresh.id,
+            new.to_secret_json().expose_secret(),
+        )?;
+        for _ in 0..ATTEMPTS {
+            let mut record = stored.record.clone();
+            record.scopes = new.scopes.clone();
+            record.access_expires_at = new.expires_at;
+            record.updated_at = self.now();
+            record.last_refresh_error = None;
+            record.needs_reconnect = false;
+            let change = Change::Update {
+                row: record.to_row(Some(sealed.clone()))?,
+                expected_version: stored.version,
+            };
+            match self
+                .write(refresh.tenant, Batch::new(refresh.draft(self)).with(change))
+                .await
+            {
+                Ok(_) => return Ok(new.access_token),
+                Err(Error::Conflict { .. }) => {}
+                Err(Error::NotFound { .. }) => {
+                    return Err(Error::OAuth {
+                        reason: format!("`{provider}` was disconnected during the refresh"),
+                    });
+                }
+                Err(_) => break,
+            }
+            match self
+                .inner
+                .store
+                .get_record::<OAuthConnection>(refresh.tenant, refresh.id)
+                .await
+            {
+                Ok(Some(now)) => stored = now,
+                Ok(None) => {
+                    return Err(Error::OAuth {
+                        reason: format!("`{provider}` was disconnected during the refresh"),
+                    });
+                }
+                Err(_) => break,
+            }
+        }
+        self.mark_reconnect(refresh).await;
+        Err(reconnect(provider))
+    }
+
+    /// Records, best effort, that a connection's stored refresh token is
+    /// dead: later calls then fail at once instead of presenting it.
+    async fn mark_reconnect(&self, refresh: &Refresh<'_>) {
+        for _ in 0..ATTEMPTS {
+            let Ok(Some(stored)) = self
+                .inner
+                .store
+                .get_record::<OAuthConnection>(refresh.tenant, refresh.id)
+                .await
+            else {
+                return;
+            };
+            let mut record = stored.record;
+            record.updated_at = self.now();
+            record.needs_reconnect = true;
+            record.last_refresh_error = Some(RECONNECT.to_owned());
+            let Ok(row) = record.to_row(stored.sealed) else {
+                return;
+            };
+            let draft = refresh
+                .draft(self)
+                .outcome(Outcome::Failed)
+                .detail("reason", RECONNECT);
+            let change = Change::Update {
                 row,
                 expected_version: stored.version,
-            }),
-        )
-        .await?;
-        result
+            };
+            match self
+                .write(refresh.tenant, Batch::new(draft).with(change))
+                .await
+            {
+                Err(Error::Conflict { .. }) => {}
+                _ => return,
+            }
+        }
     }
 
     /// Deletes the calling user's tokens for `provider`. Needs
@@ -413,6 +529,7 @@ impl Vault {
                 scopes: c.record.scopes,
                 access_expires_at: c.record.access_expires_at,
                 last_refresh_error: c.record.last_refresh_error,
+                needs_reconnect: c.record.needs_reconnect,
             })
             .collect())
     }
@@ -443,6 +560,36 @@ impl Vault {
                 .refuse(caller, action, target, "no user behind this caller", action)
                 .await),
         }
+    }
+}
+
+/// Attempts at a compare-and-swap that keeps losing to concurrent writers.
+const ATTEMPTS: usize = 4;
+
+/// Why a connection needs reconnecting (recorded on it and audited).
+const RECONNECT: &str =
+    "the provider rotated the tokens but the new ones could not be stored; connect again";
+
+fn reconnect(provider: &str) -> Error {
+    Error::OAuth {
+        reason: format!("`{provider}`: {RECONNECT}"),
+    }
+}
+
+/// One refresh of one connection, for its writes and audit events.
+struct Refresh<'a> {
+    caller: &'a Caller,
+    tenant: TenantId,
+    id: &'a str,
+    target: &'a str,
+    user: UserId,
+}
+
+impl Refresh<'_> {
+    fn draft(&self, vault: &Vault) -> crate::audit::AuditDraft {
+        vault
+            .draft(self.caller, "oauth.refresh", self.target)
+            .detail("user", self.user.to_string())
     }
 }
 

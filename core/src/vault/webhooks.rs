@@ -11,7 +11,7 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::id::TenantId;
 use crate::rbac::Permission;
-use crate::secret::SecretString;
+use crate::secret::{SecretBytes, SecretString};
 use crate::store::records::{SeenWebhook, WebhookEndpoint, WebhookPreviousSecret};
 use crate::store::{Batch, Change, Kind, ListQuery, Record, StoreExt};
 use crate::vault::settings::check_setting_name;
@@ -43,19 +43,29 @@ pub struct EndpointInfo {
     pub previous_secret_until: Option<Timestamp>,
 }
 
-/// Checks an endpoint URL: `https://`, or `http://localhost` and
-/// `http://127.0.0.1` for development; no spaces or control characters.
+/// Longest endpoint URL, in bytes.
+const MAX_ENDPOINT_URL_LEN: usize = 2048;
+
+/// Checks an endpoint URL, parsed (never by string prefix): `https://` with
+/// a host, or `http://` only when the host is exactly loopback
+/// (`localhost`, 127.0.0.0/8, `[::1]`) for development; no userinfo, no
+/// fragment, no spaces or control characters, at most 2048 bytes.
 fn check_endpoint_url(url: &str) -> Result<()> {
-    let ok_scheme = url.starts_with("https://")
-        || url.starts_with("http://localhost")
-        || url.starts_with("http://127.0.0.1");
-    if !ok_scheme || url.len() > 2048 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if url.len() > MAX_ENDPOINT_URL_LEN {
         return Err(Error::invalid(
             "url",
-            "must be an https:// URL (http://localhost for development), without spaces, at most 2048 bytes",
+            format!("is {} bytes; at most {MAX_ENDPOINT_URL_LEN}", url.len()),
         ));
     }
-    Ok(())
+    crate::oauth::check_url_chars("url", url, false)?;
+    let scheme = url.split_once("://").map_or("", |(s, _)| s);
+    if !(scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("http")) {
+        return Err(Error::invalid(
+            "url",
+            "must be an https:// URL (http:// only to localhost, 127.0.0.0/8 or [::1], for development)",
+        ));
+    }
+    crate::oauth::check_web_url("url", url, scheme)
 }
 
 impl Vault {
@@ -293,13 +303,24 @@ impl Vault {
     /// Verifies an inbound Standard Webhooks message from `source`, against
     /// the secrets in the tenant's settings `webhook/<source>` (and, during a
     /// rotation, `webhook/<source>.previous`), within the configured
-    /// tolerance, and refuses a message id already seen within the window.
-    /// Accepted messages and refusals are audited.
+    /// tolerance, and refuses a message id already seen from `source` within
+    /// the window. Accepted messages and refusals are audited.
+    ///
+    /// The sender is not authenticated until the signature verifies, so it
+    /// learns nothing about the configuration: an unknown source (including
+    /// a name ending in `.previous`, which is a secret's slot and never a
+    /// source), a secret that cannot be used, and a wrong signature all give
+    /// the same error, after the same checks (a configuration problem is
+    /// verified against a throw-away secret). The host tells them apart in
+    /// the audit event's `reason`: `unknown source`, `misconfigured secret`,
+    /// `secret could not be opened`, or the verifier's reason.
     ///
     /// # Errors
     ///
-    /// [`Error::Webhook`] saying why (including `replayed message id`);
-    /// [`Error::NotFound`] if no secret is configured for `source`.
+    /// [`Error::Webhook`]: `no matching signature` for all three cases
+    /// above, `replayed message id`, or what is wrong with the headers or
+    /// the timestamp (the same whether the source exists or not);
+    /// [`Error::TooLarge`] for a payload over 1 MiB; the store's errors.
     pub async fn verify_inbound_webhook(
         &self,
         tenant: TenantId,
@@ -308,119 +329,232 @@ impl Vault {
         payload: &[u8],
         source_addr: Option<&str>,
     ) -> Result<VerifiedMessage> {
-        let name = format!("webhook/{source}");
-        check_setting_name(&name)?;
         let now = self.now();
-        let mut secrets = Vec::new();
-        for setting in [name.clone(), format!("{name}.previous")] {
-            if let Some(row) = self
-                .inner
-                .store
-                .get(tenant, Kind::SettingSecret, &setting)
-                .await?
-            {
-                let text =
-                    self.open_row(tenant, Kind::SettingSecret, &setting, row.sealed.as_deref())?;
-                let text = std::str::from_utf8(text.expose_secret()).map_err(|_| {
-                    Error::invalid("webhook secret", "is not text; store it as `whsec_...`")
-                })?;
-                secrets.push(WebhookSecret::parse(text)?);
-            }
-        }
-        if secrets.is_empty() {
-            return Err(Error::NotFound {
-                what: "setting_secret".into(),
-                id: name,
-            });
-        }
+        let receive = Receive::new(source, source_addr, now, "standard");
+        let (secrets, problem) = self.inbound_secrets(tenant, source).await?;
+        let secrets = match secrets {
+            Some(s) => s,
+            None => vec![WebhookSecret::generate()?],
+        };
         let refs: Vec<&WebhookSecret> = secrets.iter().collect();
         let verifier = Verifier::default().with_tolerance(self.inner.config.webhook_tolerance);
-        let draft = |outcome: Outcome| {
-            let mut d = AuditDraft::new(Actor::Anonymous, "webhook.receive", name.clone(), now)
-                .outcome(outcome)
-                .detail("source", source);
-            d.source = source_addr.map(str::to_owned);
-            d
-        };
-        let message = match verifier.verify(headers, payload, &refs, now) {
-            Ok(m) => m,
-            Err(e) => {
-                let reason = match &e {
-                    Error::Webhook { reason } => *reason,
-                    _ => "invalid",
-                };
-                self.record(tenant, draft(Outcome::Denied).detail("reason", reason))
-                    .await;
-                return Err(e);
+        let verified = verifier.verify(headers, payload, &refs, now);
+        let message = match (verified, problem) {
+            (Ok(m), None) => m,
+            (outcome, problem) => {
+                return Err(self
+                    .refuse_inbound(tenant, &receive, outcome.err(), problem)
+                    .await);
             }
         };
         let seen = SeenWebhook {
             source: source.to_owned(),
             message_id: hex_sha256(message.id.as_bytes()),
-            expires_at: Timestamp::from_unix_seconds(message.timestamp)
-                .saturating_add(verifier.tolerance),
+            expires_at: verifier.replay_window_end(message.timestamp),
         };
-        let batch = Batch::new(draft(Outcome::Allowed).detail("message_id", truncate(&message.id)))
-            .with(Change::Insert(seen.to_row(None)?));
-        match self.write(tenant, batch).await {
-            Ok(_) => Ok(message),
-            Err(Error::AlreadyExists { .. }) => {
-                self.record(
-                    tenant,
-                    draft(Outcome::Denied).detail("reason", "replayed message id"),
-                )
-                .await;
-                Err(Error::Webhook {
-                    reason: "replayed message id",
-                })
-            }
-            Err(e) => Err(e),
-        }
+        self.remember(tenant, &receive, seen, &message.id, "replayed message id")
+            .await?;
+        Ok(message)
     }
 
-    /// Verifies a GitHub-style `X-Hub-Signature-256: sha256=<hex>` delivery
-    /// from `source` against the raw secret in the tenant's setting
-    /// `webhook/<source>`. Refusals are audited.
+    /// Verifies a GitHub-style delivery from `source`: `delivery` is the
+    /// `X-GitHub-Delivery` header (its id), `signature_header` the
+    /// `X-Hub-Signature-256` header (`sha256=<hex>`), checked against the
+    /// raw secret in the tenant's setting `webhook/<source>`.
+    ///
+    /// GitHub signs no timestamp, so the delivery id is the only replay
+    /// protection: it is remembered, in the same store as Standard Webhooks
+    /// ids, for 30 days, and a delivery whose id was seen from `source` is
+    /// refused. (A captured delivery replayed after 30 days is accepted
+    /// again; a host that cannot allow that must also check the payload's
+    /// own dates.) Accepted deliveries and refusals are audited; the sender
+    /// learns nothing about the configuration, as for
+    /// [`verify_inbound_webhook`](Self::verify_inbound_webhook).
     ///
     /// # Errors
     ///
-    /// [`Error::Webhook`]; [`Error::NotFound`] if no secret is configured.
+    /// [`Error::Webhook`]: `missing X-GitHub-Delivery header` (or
+    /// `malformed ...`), `no matching signature` (also for an unknown source
+    /// or a misconfigured secret), `replayed delivery id`, or a malformed
+    /// signature header; [`Error::TooLarge`]; the store's errors.
     pub async fn verify_github_webhook(
         &self,
         tenant: TenantId,
         source: &str,
+        delivery: &str,
         signature_header: &str,
         payload: &[u8],
         source_addr: Option<&str>,
     ) -> Result<()> {
+        let now = self.now();
+        let receive = Receive::new(source, source_addr, now, "github");
+        if let Err(e) = check_delivery_id(delivery) {
+            return Err(self.refuse_inbound(tenant, &receive, Some(e), None).await);
+        }
+        let (secret, problem) = self.github_secret(tenant, source).await?;
+        let secret = match secret {
+            Some(s) => s,
+            None => SecretBytes::new(WebhookSecret::generate()?.expose_secret().to_vec()),
+        };
+        let verified =
+            Verifier::default().verify_github(signature_header, payload, secret.expose_secret());
+        match (verified, problem) {
+            (Ok(()), None) => {}
+            (outcome, problem) => {
+                return Err(self
+                    .refuse_inbound(tenant, &receive, outcome.err(), problem)
+                    .await);
+            }
+        }
+        let seen = SeenWebhook {
+            source: source.to_owned(),
+            message_id: hex_sha256(delivery.as_bytes()),
+            expires_at: now.saturating_add(GITHUB_DELIVERY_RETENTION),
+        };
+        self.remember(tenant, &receive, seen, delivery, "replayed delivery id")
+            .await
+    }
+
+    /// The usable Standard Webhooks secrets of `source`, or `None` and the
+    /// reason for the audit log.
+    async fn inbound_secrets(
+        &self,
+        tenant: TenantId,
+        source: &str,
+    ) -> Result<(Option<Vec<WebhookSecret>>, Option<&'static str>)> {
+        if !is_source(source) {
+            return Ok((None, Some(UNKNOWN_SOURCE)));
+        }
         let name = format!("webhook/{source}");
-        check_setting_name(&name)?;
-        let row = self
+        let mut secrets = Vec::new();
+        let mut found = None;
+        for setting in [name.clone(), format!("{name}.previous")] {
+            match self.setting_value(tenant, &setting).await? {
+                Setting::Absent => {}
+                Setting::Unreadable => found = found.or(Some(UNREADABLE)),
+                Setting::Value(text) => {
+                    let parsed = std::str::from_utf8(text.expose_secret())
+                        .ok()
+                        .and_then(|t| WebhookSecret::parse(t).ok());
+                    match parsed {
+                        Some(s) => secrets.push(s),
+                        None => found = found.or(Some(MISCONFIGURED)),
+                    }
+                }
+            }
+        }
+        Ok(if !secrets.is_empty() {
+            (Some(secrets), None)
+        } else {
+            (None, Some(found.unwrap_or(UNKNOWN_SOURCE)))
+        })
+    }
+
+    /// The raw GitHub secret of `source`, or `None` and the reason for the
+    /// audit log.
+    async fn github_secret(
+        &self,
+        tenant: TenantId,
+        source: &str,
+    ) -> Result<(Option<SecretBytes>, Option<&'static str>)> {
+        if !is_source(source) {
+            return Ok((None, Some(UNKNOWN_SOURCE)));
+        }
+        Ok(
+            match self
+                .setting_value(tenant, &format!("webhook/{source}"))
+                .await?
+            {
+                Setting::Absent => (None, Some(UNKNOWN_SOURCE)),
+                Setting::Unreadable => (None, Some(UNREADABLE)),
+                Setting::Value(v) if v.expose_secret().is_empty() => (None, Some(MISCONFIGURED)),
+                Setting::Value(v) => (Some(v), None),
+            },
+        )
+    }
+
+    /// A settings secret's value, for verification.
+    async fn setting_value(&self, tenant: TenantId, name: &str) -> Result<Setting> {
+        let Some(row) = self
             .inner
             .store
-            .get(tenant, Kind::SettingSecret, &name)
+            .get(tenant, Kind::SettingSecret, name)
             .await?
-            .ok_or_else(|| Error::NotFound {
-                what: "setting_secret".into(),
-                id: name.clone(),
-            })?;
-        let secret = self.open_row(tenant, Kind::SettingSecret, &name, row.sealed.as_deref())?;
-        let verifier = Verifier::default();
-        if let Err(e) = verifier.verify_github(signature_header, payload, secret.expose_secret()) {
-            let mut d = AuditDraft::new(
-                Actor::Anonymous,
-                "webhook.receive",
-                name.clone(),
-                self.now(),
-            )
-            .outcome(Outcome::Denied)
-            .detail("source", source)
-            .detail("style", "github");
-            d.source = source_addr.map(str::to_owned);
-            self.record(tenant, d).await;
-            return Err(e);
+        else {
+            return Ok(Setting::Absent);
+        };
+        Ok(
+            match self.open_row(tenant, Kind::SettingSecret, name, row.sealed.as_deref()) {
+                Ok(v) => Setting::Value(v),
+                Err(_) => Setting::Unreadable,
+            },
+        )
+    }
+
+    /// Audits a refused inbound message and returns what the sender gets:
+    /// the verifier's own error when it is about the message (headers,
+    /// timestamp, size), otherwise the one generic signature failure.
+    async fn refuse_inbound(
+        &self,
+        tenant: TenantId,
+        receive: &Receive<'_>,
+        error: Option<Error>,
+        problem: Option<&'static str>,
+    ) -> Error {
+        let check = match &error {
+            Some(Error::Webhook { reason }) => *reason,
+            Some(Error::TooLarge { .. }) => "payload too large",
+            Some(_) => "invalid",
+            None => "matched a throw-away secret",
+        };
+        let mut draft = receive
+            .draft(Outcome::Denied)
+            .detail("reason", problem.unwrap_or(check));
+        if problem.is_some() {
+            draft = draft.detail("check", check);
         }
-        Ok(())
+        self.record(tenant, draft).await;
+        match error {
+            Some(e @ (Error::TooLarge { .. } | Error::Webhook { .. }))
+                if !matches!(e, Error::Webhook { reason: NO_MATCH }) =>
+            {
+                e
+            }
+            _ => Error::Webhook { reason: NO_MATCH },
+        }
+    }
+
+    /// Stores a verified message's id with its audit event; an id already
+    /// there is a replay, refused and audited.
+    async fn remember(
+        &self,
+        tenant: TenantId,
+        receive: &Receive<'_>,
+        seen: SeenWebhook,
+        id: &str,
+        replayed: &'static str,
+    ) -> Result<()> {
+        let batch = Batch::new(
+            receive
+                .draft(Outcome::Allowed)
+                .detail("message_id", truncate(id)),
+        )
+        .with(Change::Insert(seen.to_row(None)?));
+        match self.write(tenant, batch).await {
+            Ok(_) => Ok(()),
+            Err(Error::AlreadyExists { .. }) => {
+                self.record(
+                    tenant,
+                    receive
+                        .draft(Outcome::Denied)
+                        .detail("reason", replayed)
+                        .detail("message_id", truncate(id)),
+                )
+                .await;
+                Err(Error::Webhook { reason: replayed })
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn endpoint(
@@ -437,6 +571,81 @@ impl Vault {
                 id: endpoint.to_owned(),
             })
     }
+}
+
+/// The one reason a sender gets for every signature failure, whatever the
+/// configuration behind it.
+const NO_MATCH: &str = "no matching signature";
+/// Audit reasons for a refusal the sender does not see.
+const UNKNOWN_SOURCE: &str = "unknown source";
+const MISCONFIGURED: &str = "misconfigured secret";
+const UNREADABLE: &str = "secret could not be opened";
+
+/// How long a GitHub delivery id is remembered (GitHub signs no timestamp).
+const GITHUB_DELIVERY_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Longest `X-GitHub-Delivery` id, in bytes (GitHub's are 36-byte GUIDs).
+const MAX_DELIVERY_LEN: usize = 255;
+
+/// A settings secret as verification sees it.
+enum Setting {
+    Absent,
+    Unreadable,
+    Value(SecretBytes),
+}
+
+/// One inbound delivery, for its audit events.
+struct Receive<'a> {
+    source: &'a str,
+    addr: Option<&'a str>,
+    at: Timestamp,
+    style: &'static str,
+}
+
+impl<'a> Receive<'a> {
+    fn new(source: &'a str, addr: Option<&'a str>, at: Timestamp, style: &'static str) -> Self {
+        Self {
+            source,
+            addr,
+            at,
+            style,
+        }
+    }
+
+    fn draft(&self, outcome: Outcome) -> AuditDraft {
+        let mut d = AuditDraft::new(
+            Actor::Anonymous,
+            "webhook.receive",
+            format!("webhook/{}", self.source),
+            self.at,
+        )
+        .outcome(outcome)
+        .detail("source", self.source)
+        .detail("style", self.style);
+        d.source = self.addr.map(str::to_owned);
+        d
+    }
+}
+
+/// Whether `source` can name an inbound source: its setting name is valid,
+/// and it is not a rotation slot (`<source>.previous` holds a secret of
+/// `<source>`, and must not be a second source with its own replay store).
+fn is_source(source: &str) -> bool {
+    !source.ends_with(".previous") && check_setting_name(&format!("webhook/{source}")).is_ok()
+}
+
+/// `X-GitHub-Delivery`: present, 1 to 255 printable ASCII bytes.
+fn check_delivery_id(delivery: &str) -> Result<()> {
+    if delivery.is_empty() {
+        return Err(Error::Webhook {
+            reason: "missing X-GitHub-Delivery header",
+        });
+    }
+    if delivery.len() > MAX_DELIVERY_LEN || !delivery.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::Webhook {
+            reason: "malformed X-GitHub-Delivery header",
+        });
+    }
+    Ok(())
 }
 
 fn hex_sha256(bytes: &[u8]) -> String {

@@ -21,16 +21,17 @@ async fn hardened_holds_and_only_admins_override() {
     }];
     let v = fx
         .vault
-        .evaluate_deploy(&dev, "web-42", Profile::Hardened, &findings, &lints)
-        .await
-        .unwrap();
-    assert!(v.is_hold());
-    let v = fx
-        .vault
         .evaluate_deploy(&dev, "web-42", Profile::Standard, &findings, &lints)
         .await
         .unwrap();
     assert!(matches!(v, Verdict::Proceed { .. }));
+    // The latest evaluation is the one an override lifts.
+    let v = fx
+        .vault
+        .evaluate_deploy(&dev, "web-42", Profile::Hardened, &findings, &lints)
+        .await
+        .unwrap();
+    assert!(v.is_hold());
     assert!(matches!(
         fx.vault.override_gate(&dev, "web-42", "looked at it").await,
         Err(Error::Forbidden { .. })

@@ -856,7 +856,8 @@ fn authorization_url_argument_rules() {
         "http://127.0.0.1:53117/cb",
         "http://localhost/cb",
         "com.example.app:/oauth2redirect",
-        "myapp://callback",
+        "http://127.8.9.10/cb",
+        "http://[::1]:8080/cb",
     ] {
         oauth::authorization_url(endpoint, "c", ok, &[], STATE, &ch)
             .unwrap_or_else(|e| panic!("{ok}: {e}"));
@@ -869,6 +870,19 @@ fn authorization_url_argument_rules() {
         ("1app:/cb", "absolute URI"),
         ("", "is empty"),
         ("https://app.example/c b", "whitespace"),
+        // Not loopback, whatever the prefix says (issue 8, attack 10).
+        ("http://localhost.evil.example/cb", "must use https://"),
+        ("http://127.0.0.1.nip.io/cb", "must use https://"),
+        ("http://127.0.0.1@10.0.0.5/cb", "userinfo"),
+        ("https://@app.example/cb", "userinfo"),
+        ("https:///cb", "has no host"),
+        // Schemes a browser acts on itself, and a private-use scheme that
+        // is not a reversed domain name (RFC 8252 section 7.1).
+        ("javascript:alert(1)", "reverse-domain"),
+        ("data:text/html,x", "reverse-domain"),
+        ("file:///etc/passwd", "reverse-domain"),
+        ("myapp://callback", "reverse-domain"),
+        ("com.example.app://user@host/cb", "userinfo"),
     ] {
         let msg = invalid_reason(
             &oauth::authorization_url(endpoint, "c", bad, &[], STATE, &ch).unwrap_err(),
