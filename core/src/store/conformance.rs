@@ -1620,7 +1620,13 @@ async fn store_settings_compare_and_set(fx: Fx) {
     assert_eq!(s.meta("row_tags").await.unwrap(), Some(Vec::new()));
     assert!(!s.set_meta("row_tags", b"x", None).await.unwrap());
 
-    for bad in ["", "Key", "a b", "a/b", &"x".repeat(crate::store::MAX_META_NAME_LEN + 1)] {
+    for bad in [
+        "",
+        "Key",
+        "a b",
+        "a/b",
+        &"x".repeat(crate::store::MAX_META_NAME_LEN + 1),
+    ] {
         assert!(
             matches!(s.meta(bad).await, Err(Error::InvalidInput { .. })),
             "{bad:?}"

@@ -83,9 +83,9 @@ impl RowKey {
 
     /// Whether `row`'s tag is present and right, in constant time.
     fn verifies(&self, tenant: TenantId, row: &Row) -> bool {
-        row.tag.as_ref().is_some_and(|tag| {
-            bool::from(self.tag(tenant, row, row.version).ct_eq(tag.as_slice()))
-        })
+        row.tag
+            .as_ref()
+            .is_some_and(|tag| bool::from(self.tag(tenant, row, row.version).ct_eq(tag.as_slice())))
     }
 
     /// The `row_tags` marker value.
@@ -126,7 +126,10 @@ fn row_bytes(tenant: TenantId, row: &Row, version: u64) -> Vec<u8> {
     put(&mut out, row.kind.as_str().as_bytes());
     put(&mut out, row.id.as_bytes());
     opt(&mut out, row.parent.as_deref().map(str::as_bytes));
-    opt(&mut out, row.owner.as_ref().map(|o| o.as_bytes().as_slice()));
+    opt(
+        &mut out,
+        row.owner.as_ref().map(|o| o.as_bytes().as_slice()),
+    );
     opt(&mut out, row.lookup.as_deref());
     match row.expires_at {
         None => out.push(0),
@@ -512,11 +515,7 @@ impl Store for Integrity {
         self.inner.apply(tenant, batch, linker).await
     }
 
-    async fn audit_events(
-        &self,
-        tenant: TenantId,
-        query: &AuditQuery,
-    ) -> Result<Vec<AuditRecord>> {
+    async fn audit_events(&self, tenant: TenantId, query: &AuditQuery) -> Result<Vec<AuditRecord>> {
         self.inner.audit_events(tenant, query).await
     }
 

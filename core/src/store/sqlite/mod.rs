@@ -608,9 +608,7 @@ impl Store for SqliteStore {
         let (name, value) = (name.to_owned(), value.to_vec());
         let expected = expected.map(<[u8]>::to_vec);
         let inner = Arc::clone(&self.inner);
-        off_worker(move || {
-            inner.write(|tx| sql::set_meta(tx, &name, &value, expected.as_deref()))
-        })
-        .await
+        off_worker(move || inner.write(|tx| sql::set_meta(tx, &name, &value, expected.as_deref())))
+            .await
     }
 }

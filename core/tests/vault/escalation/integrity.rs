@@ -317,6 +317,8 @@ both!(
         assert_eq!(check.as_ref().map(Vec::len), Some(32));
         let events = fx.audit().await.len();
 
+        // Later, the host restarts with another key.
+        fx.advance(Duration::from_secs(3600));
         let wrong = Arc::new(KeyRing::new(MasterKey::from_bytes(&[0x43; 32]).unwrap()));
         let r = Vault::new(
             fx.store.clone(),
@@ -381,10 +383,17 @@ async fn legacy(store: &Arc<dyn Store>) -> (TenantId, String) {
     store
         .apply(
             tenant,
-            Batch::new(AuditDraft::new(Actor::System, "tenant.bootstrap", "tenant/old", now))
-                .with(Change::CreateTenant(Tenant::new(tenant, "old", now).unwrap()))
-                .with(Change::Insert(admin.to_row(None).unwrap()))
-                .with(Change::Insert(api.to_row(None).unwrap())),
+            Batch::new(AuditDraft::new(
+                Actor::System,
+                "tenant.bootstrap",
+                "tenant/old",
+                now,
+            ))
+            .with(Change::CreateTenant(
+                Tenant::new(tenant, "old", now).unwrap(),
+            ))
+            .with(Change::Insert(admin.to_row(None).unwrap()))
+            .with(Change::Insert(api.to_row(None).unwrap())),
             &chain,
         )
         .await
@@ -436,25 +445,43 @@ async fn events(store: &Arc<dyn Store>, tenant: TenantId, action: &str) -> usize
 async fn legacy_store_is_tagged_once(backend: Backend) {
     let (store, _dir) = fresh(backend).await;
     let (tenant, token) = legacy(&store).await;
-    let before = store.audit_events(tenant, &AuditQuery::default()).await.unwrap();
+    let before = store
+        .audit_events(tenant, &AuditQuery::default())
+        .await
+        .unwrap();
 
     let wrong = open(&store, 0x43).await;
     assert!(matches!(wrong, Err(Error::WrongMasterKey)), "{wrong:?}");
     assert_eq!(store.meta("key_check").await.unwrap(), None);
     assert_eq!(
-        store.audit_events(tenant, &AuditQuery::default()).await.unwrap(),
+        store
+            .audit_events(tenant, &AuditQuery::default())
+            .await
+            .unwrap(),
         before
     );
 
     let vault = open(&store, 0x42).await.unwrap();
-    assert_eq!(events(&store, tenant, "integrity.tag").await, 2, "users, then tokens");
+    assert_eq!(
+        events(&store, tenant, "integrity.tag").await,
+        2,
+        "users, then tokens"
+    );
     assert_eq!(events(&store, tenant, "integrity.migrated").await, 1);
     assert!(store.meta("row_tags").await.unwrap().is_some());
-    let users = store.list(tenant, &ListQuery::new(Kind::User)).await.unwrap();
+    let users = store
+        .list(tenant, &ListQuery::new(Kind::User))
+        .await
+        .unwrap();
     assert!(users.iter().all(|r| r.tag.is_some()));
 
     let s = vault
-        .login(tenant, "old@example.com", &SecretString::from(PASSWORD), None)
+        .login(
+            tenant,
+            "old@example.com",
+            &SecretString::from(PASSWORD),
+            None,
+        )
         .await
         .unwrap();
     vault
@@ -475,7 +502,10 @@ async fn legacy_store_is_tagged_once(backend: Backend) {
         id: UserId::generate(),
         login: "late@example.com".into(),
         role: Role::Admin,
-        password_hash: User::from_row(users[0].clone()).unwrap().record.password_hash,
+        password_hash: User::from_row(users[0].clone())
+            .unwrap()
+            .record
+            .password_hash,
         disabled: false,
         created_at: Timestamp::from_unix_seconds(1_700_000_000),
         credential_epoch: 0,
@@ -496,9 +526,17 @@ async fn legacy_store_is_tagged_once(backend: Backend) {
         .await
         .unwrap();
     let r = vault
-        .login(tenant, "late@example.com", &SecretString::from(PASSWORD), None)
+        .login(
+            tenant,
+            "late@example.com",
+            &SecretString::from(PASSWORD),
+            None,
+        )
         .await;
-    assert!(matches!(r, Err(Error::Tampered { kind: "user", .. })), "{r:?}");
+    assert!(
+        matches!(r, Err(Error::Tampered { kind: "user", .. })),
+        "{r:?}"
+    );
     assert_eq!(events(&store, tenant, "integrity.refused").await, 1);
 }
 
@@ -541,9 +579,14 @@ async fn deleting_the_tagging_marker_does_not_launder_a_forged_row() {
         .unwrap();
     assert_eq!(n, 1);
 
-    let vault = Vault::new(fx.store.clone(), fx.ring.clone(), Arc::new(fx.clock.clone()), config())
-        .await
-        .unwrap();
+    let vault = Vault::new(
+        fx.store.clone(),
+        fx.ring.clone(),
+        Arc::new(fx.clock.clone()),
+        config(),
+    )
+    .await
+    .unwrap();
     let tag: Option<Vec<u8>> = conn
         .query_row(
             "SELECT tag FROM users WHERE id = ?1",
@@ -555,7 +598,15 @@ async fn deleting_the_tagging_marker_does_not_launder_a_forged_row() {
         .flatten();
     assert_eq!(tag, None, "the forged row was not tagged");
     let r = vault
-        .login(fx.tenant, "ghost@example.com", &SecretString::from(PASSWORD), None)
+        .login(
+            fx.tenant,
+            "ghost@example.com",
+            &SecretString::from(PASSWORD),
+            None,
+        )
         .await;
-    assert!(matches!(r, Err(Error::Tampered { kind: "user", .. })), "{r:?}");
+    assert!(
+        matches!(r, Err(Error::Tampered { kind: "user", .. })),
+        "{r:?}"
+    );
 }
