@@ -197,6 +197,29 @@ pub enum Error {
         supported: i64,
     },
 
+    /// A stored row or tenant record failed its integrity check: its tag (a
+    /// MAC keyed from the master key) is missing or does not match its
+    /// contents. Someone wrote the database without going through
+    /// secrets-core, or copied a row from elsewhere. The refusal has been
+    /// audited in the row's tenant. Deliberately says nothing about which
+    /// field differs.
+    #[error(
+        "stored `{kind}` `{id}` failed its integrity check (altered outside secrets-core); it is refused: check the audit log and restore it from a backup"
+    )]
+    Tampered {
+        /// The kind of record (`user`, `api_token`, `tenant`, ...).
+        kind: &'static str,
+        /// Its id (escaped and truncated).
+        id: String,
+    },
+
+    /// The master key is not the one this store was first opened with: its
+    /// key check value differs. Nothing was written. Load the right key.
+    #[error(
+        "the master key does not match this store (its key check value differs); nothing was written: load the master key this store was created with"
+    )]
+    WrongMasterKey,
+
     /// The storage backend failed (I/O, a corrupt file, a lost connection).
     /// The message comes from the backend and never contains row values.
     #[error("storage failed: {0}")]

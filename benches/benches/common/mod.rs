@@ -155,7 +155,7 @@ pub(crate) async fn fill_tokens(
 /// word for word: the unique index `records_lookup (kind, lookup_scope,
 /// lookup)` answers it.
 pub(crate) const FIND_BY_LOOKUP: &str = "SELECT tenant_id, kind, id, parent, owner_id, lookup, \
-     expires_at, version, body, sealed FROM records \
+     expires_at, version, body, sealed, tag FROM records \
      WHERE kind = ?1 AND lookup_scope = X'' AND lookup = ?2";
 
 /// A row as the raw peer reads it: every column into an owned Rust value,
@@ -172,6 +172,7 @@ pub(crate) struct RawRow {
     pub(crate) version: i64,
     pub(crate) body: Vec<u8>,
     pub(crate) sealed: Option<Vec<u8>>,
+    pub(crate) tag: Option<Vec<u8>>,
 }
 
 /// A read-only connection opened as the store opens its readers
@@ -212,6 +213,7 @@ pub(crate) fn raw_find(conn: &Connection, lookup: &[u8]) -> Option<RawRow> {
                 version: r.get(7)?,
                 body: r.get(8)?,
                 sealed: r.get(9)?,
+                tag: r.get(10)?,
             })
         })
         .optional()

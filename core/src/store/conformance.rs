@@ -77,6 +77,8 @@ where
         erase_respects_deletion_protection,
         export_holds_the_tenant_and_nothing_else,
         rewrap_moves_every_value_and_resumes,
+        row_tags_are_stored_as_given,
+        store_settings_compare_and_set,
     );
 }
 
@@ -1540,4 +1542,127 @@ async fn rewrap_moves_every_value_and_resumes(fx: Fx) {
         .await
         .unwrap();
     assert_eq!(again.rows_rewrapped, 0);
+}
+
+/// A row's integrity tag is the Vault's business: a backend stores it as
+/// given, on insert and on update, and returns it from every read.
+async fn row_tags_are_stored_as_given(fx: Fx) {
+    let t = fx.tenant("acme").await;
+    let owner = fx.user(t, "ada@example.com").await;
+    let mut rows = fx.sample_rows(t, owner, "t");
+    for (i, row) in rows.iter_mut().enumerate() {
+        row.tag = Some([u8::try_from(i).unwrap(); 32]);
+    }
+    fx.apply(t, rows.iter().cloned().map(Change::Insert).collect())
+        .await
+        .unwrap();
+    for want in &rows {
+        let got = fx.store.get(t, want.kind, &want.id).await.unwrap().unwrap();
+        assert_eq!(got.tag, want.tag, "{} get", want.kind);
+        let listed = fx.store.list(t, &ListQuery::new(want.kind)).await.unwrap();
+        assert_eq!(listed[0].tag, want.tag, "{} list", want.kind);
+        if let Some(lookup) = &want.lookup {
+            let found = fx.store.get_by_lookup(t, want.kind, lookup).await.unwrap();
+            assert_eq!(found.unwrap().tag, want.tag, "{} lookup", want.kind);
+            if want.kind.has_global_lookup() {
+                let (_, found) = fx
+                    .store
+                    .find_by_lookup(want.kind, lookup)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(found.tag, want.tag, "{} global lookup", want.kind);
+            }
+        }
+        // An update replaces the tag, and may clear it.
+        for tag in [Some([0xee; 32]), None] {
+            let mut changed = fx.store.get(t, want.kind, &want.id).await.unwrap().unwrap();
+            let expected_version = changed.version;
+            changed.tag = tag;
+            fx.apply(
+                t,
+                vec![Change::Update {
+                    row: changed,
+                    expected_version,
+                }],
+            )
+            .await
+            .unwrap();
+            let got = fx.store.get(t, want.kind, &want.id).await.unwrap().unwrap();
+            assert_eq!(got.tag, tag, "{} update", want.kind);
+        }
+    }
+    let user = fx
+        .store
+        .get(t, Kind::User, &owner.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.tag, None, "a row written without a tag has none");
+}
+
+/// Store-wide settings: absent until set, compare-and-set with exactly one
+/// winner, names and sizes checked, untouched by erasing a tenant.
+async fn store_settings_compare_and_set(fx: Fx) {
+    let s = &fx.store;
+    assert_eq!(s.meta("key_check").await.unwrap(), None);
+    assert!(s.set_meta("key_check", b"a", None).await.unwrap());
+    assert_eq!(s.meta("key_check").await.unwrap(), Some(b"a".to_vec()));
+    // Set already: a create-only write loses, and so does a stale expectation.
+    assert!(!s.set_meta("key_check", b"b", None).await.unwrap());
+    assert!(!s.set_meta("key_check", b"b", Some(b"x")).await.unwrap());
+    assert_eq!(s.meta("key_check").await.unwrap(), Some(b"a".to_vec()));
+    assert!(s.set_meta("key_check", b"b", Some(b"a")).await.unwrap());
+    assert_eq!(s.meta("key_check").await.unwrap(), Some(b"b".to_vec()));
+    // Names are independent; an empty value is a value.
+    assert_eq!(s.meta("row_tags").await.unwrap(), None);
+    assert!(s.set_meta("row_tags", b"", None).await.unwrap());
+    assert_eq!(s.meta("row_tags").await.unwrap(), Some(Vec::new()));
+    assert!(!s.set_meta("row_tags", b"x", None).await.unwrap());
+
+    for bad in [
+        "",
+        "Key",
+        "a b",
+        "a/b",
+        &"x".repeat(crate::store::MAX_META_NAME_LEN + 1),
+    ] {
+        assert!(
+            matches!(s.meta(bad).await, Err(Error::InvalidInput { .. })),
+            "{bad:?}"
+        );
+        assert!(
+            matches!(
+                s.set_meta(bad, b"v", None).await,
+                Err(Error::InvalidInput { .. })
+            ),
+            "{bad:?}"
+        );
+    }
+    let big = vec![0; crate::store::MAX_META_VALUE_LEN + 1];
+    assert!(matches!(
+        s.set_meta("big", &big, None).await,
+        Err(Error::TooLarge { .. })
+    ));
+    assert_eq!(s.meta("big").await.unwrap(), None);
+
+    // Concurrent create-only writes: exactly one wins.
+    let tasks: Vec<_> = (0u8..8)
+        .map(|i| {
+            let s = Arc::clone(s);
+            tokio::spawn(async move { s.set_meta("race", &[i], None).await.unwrap() })
+        })
+        .collect();
+    let mut winners = 0;
+    for t in tasks {
+        if t.await.unwrap() {
+            winners += 1;
+        }
+    }
+    assert_eq!(winners, 1);
+
+    // Settings are not a tenant's: erasing one leaves them.
+    let t = fx.tenant("acme").await;
+    s.erase_tenant(t).await.unwrap();
+    assert_eq!(s.meta("key_check").await.unwrap(), Some(b"b".to_vec()));
 }

@@ -44,6 +44,8 @@ struct Inner {
     tenants: BTreeMap<TenantId, TenantData>,
     /// Lookup keys of kinds with a global lookup: (kind, key) -> (tenant, id).
     global: HashMap<(Kind, Vec<u8>), (TenantId, String)>,
+    /// Store-wide settings.
+    meta: BTreeMap<String, Vec<u8>>,
 }
 
 #[derive(Debug)]
@@ -460,6 +462,21 @@ impl Store for MemoryStore {
         inner.global.retain(|_, (t, _)| *t != tenant);
         inner.tenants.remove(&tenant);
         Ok(())
+    }
+
+    async fn meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        crate::store::check_meta(name, &[])?;
+        Ok(self.lock().meta.get(name).cloned())
+    }
+
+    async fn set_meta(&self, name: &str, value: &[u8], expected: Option<&[u8]>) -> Result<bool> {
+        crate::store::check_meta(name, value)?;
+        let mut inner = self.lock();
+        if inner.meta.get(name).map(Vec::as_slice) != expected {
+            return Ok(false);
+        }
+        inner.meta.insert(name.to_owned(), value.to_vec());
+        Ok(true)
     }
 }
 

@@ -120,4 +120,72 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Refused with [`Error::DeletionProtected`](crate::Error::DeletionProtected)
     /// while the tenant's deletion protection is on.
     async fn erase_tenant(&self, tenant: TenantId) -> Result<()>;
+
+    /// A store-wide setting, outside every tenant (the master key's check
+    /// value, the row-tagging marker), if set.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) for a name that
+    /// [`check_meta`] refuses; the store's errors.
+    async fn meta(&self, name: &str) -> Result<Option<Vec<u8>>>;
+
+    /// Compare-and-set of a store-wide setting: writes `value` if the current
+    /// value is `expected` (`None`: not set) and returns `true`; returns
+    /// `false`, writing nothing, if it is anything else. Atomic with respect
+    /// to every other writer of the store.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) or
+    /// [`Error::TooLarge`](crate::Error::TooLarge) for a name or value that
+    /// [`check_meta`] refuses; the store's errors.
+    async fn set_meta(&self, name: &str, value: &[u8], expected: Option<&[u8]>) -> Result<bool>;
+}
+
+/// Longest store-wide setting name, in bytes.
+pub const MAX_META_NAME_LEN: usize = 64;
+/// Largest store-wide setting value, in bytes.
+pub const MAX_META_VALUE_LEN: usize = 4096;
+
+/// Checks a store-wide setting's name (1 to [`MAX_META_NAME_LEN`] bytes of
+/// `a-z`, `0-9`, `_`, `-`, `.`) and value (at most [`MAX_META_VALUE_LEN`]
+/// bytes); every backend calls it first.
+///
+/// ```
+/// use secrets_core::store::check_meta;
+///
+/// assert!(check_meta("key_check", &[0; 32]).is_ok());
+/// assert!(check_meta("Key Check", b"").is_err());
+/// ```
+///
+/// # Errors
+///
+/// [`Error::InvalidInput`](crate::Error::InvalidInput) for a bad name,
+/// [`Error::TooLarge`](crate::Error::TooLarge) for a value over the limit.
+pub fn check_meta(name: &str, value: &[u8]) -> Result<()> {
+    use crate::error::Error;
+    if name.is_empty() || name.len() > MAX_META_NAME_LEN {
+        return Err(Error::invalid(
+            "meta name",
+            format!("must be 1 to {MAX_META_NAME_LEN} bytes"),
+        ));
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.'))
+    {
+        return Err(Error::invalid(
+            "meta name",
+            "may hold only `a-z`, `0-9`, `_`, `-` and `.`",
+        ));
+    }
+    if value.len() > MAX_META_VALUE_LEN {
+        return Err(Error::TooLarge {
+            what: "meta value",
+            len: value.len(),
+            max: MAX_META_VALUE_LEN,
+        });
+    }
+    Ok(())
 }

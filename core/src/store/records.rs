@@ -90,6 +90,7 @@ pub trait Record: Serialize + DeserializeOwned + Send + Sync {
             version: 0,
             body,
             sealed,
+            tag: None,
         };
         row.validate()?;
         Ok(row)

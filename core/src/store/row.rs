@@ -157,6 +157,11 @@ pub struct Row {
     pub body: Vec<u8>,
     /// A sealed value ([`Envelope`] bytes), bound to [`Row::context`].
     pub sealed: Option<Vec<u8>>,
+    /// The row's integrity tag: a MAC over every other field, the tenant and
+    /// the version the row is stored at, keyed from the master key (see
+    /// `docs/FORMATS.md`). Set by the Vault on every write and checked on
+    /// every read; a backend stores it as given and never computes it.
+    pub tag: Option<[u8; 32]>,
 }
 
 impl Row {
@@ -173,6 +178,7 @@ impl Row {
             version: 0,
             body,
             sealed: None,
+            tag: None,
         }
     }
 
@@ -264,6 +270,7 @@ impl fmt::Debug for Row {
             .field("version", &self.version)
             .field("body", &String::from_utf8_lossy(&self.body))
             .field("sealed_len", &self.sealed.as_ref().map(Vec::len))
+            .field("tagged", &self.tag.is_some())
             .finish()
     }
 }

@@ -42,6 +42,7 @@
 mod agents;
 mod audit_log;
 mod gate;
+mod integrity;
 mod maintenance;
 mod oauth;
 mod secrets;
@@ -278,10 +279,22 @@ impl Vault {
     /// for an unknown user cost as much as a wrong password), off the async
     /// worker threads.
     ///
+    /// Before anything is written, the master key is checked against the
+    /// store: the first open stores the key's check value (never the key,
+    /// see `docs/FORMATS.md`), every later open compares it. Then rows
+    /// written before row integrity tags existed are tagged, once, in
+    /// audited batches (`integrity.tag`). From then on the vault reads and
+    /// writes `store` only through the integrity layer: a row changed
+    /// outside secrets-core is refused with [`Error::Tampered`].
+    ///
     /// # Errors
     ///
     /// [`Error::InvalidInput`] for a bad configuration (a cost under 10, a
-    /// malformed token prefix, two formats with the same prefix).
+    /// malformed token prefix, two formats with the same prefix);
+    /// [`Error::WrongMasterKey`] if `ring`'s master key is not the one the
+    /// store was first opened with (nothing is written);
+    /// [`Error::Tampered`] if the store's tagging marker was forged; the
+    /// store's errors.
     pub async fn new(
         store: Arc<dyn Store>,
         ring: Arc<KeyRing>,
@@ -303,9 +316,13 @@ impl Vault {
                 "API, agent and refresh tokens need three different prefixes",
             ));
         }
-        let dummy_hash = blocking(move || passwords.dummy_hash()).await?;
         let chain = Arc::new(AuditChain::new(&ring));
         let linker: Arc<dyn AuditLinker> = chain.clone();
+        let store: Arc<dyn Store> = Arc::new(
+            integrity::Integrity::open(store, &ring, Arc::clone(&linker), Arc::clone(&clock))
+                .await?,
+        );
+        let dummy_hash = blocking(move || passwords.dummy_hash()).await?;
         let jwt = JwtSigner::new(config.jwt.clone());
         Ok(Self {
             inner: Arc::new(Inner {

@@ -165,3 +165,55 @@ async fn erased_values_do_not_linger_on_disk() {
         "the erased value is still in the files"
     );
 }
+
+/// A file written by version 1 of the schema (before row tags and store
+/// settings) migrates to version 2 in place: its rows are kept, untagged
+/// (the Vault's tagging pass tags them), and store settings work.
+#[tokio::test]
+async fn a_version_1_file_migrates_to_row_tags_and_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.db");
+    let chain = chain();
+    {
+        let store = SqliteStore::open(&path).await.unwrap();
+        create_tenant(&store, TenantId::DEFAULT, &chain).await;
+        let row = Row::new(Kind::AppSecret, "old", b"{}".to_vec());
+        store
+            .apply(
+                TenantId::DEFAULT,
+                Batch::new(draft("w", "t")).with(Change::Insert(row)),
+                &chain,
+            )
+            .await
+            .unwrap();
+    }
+    // Undo migration 2 by hand: what version 1 left on disk.
+    raw(&path)
+        .execute_batch(
+            "ALTER TABLE users DROP COLUMN tag;
+             ALTER TABLE records DROP COLUMN tag;
+             DROP TABLE meta;
+             DELETE FROM schema_version WHERE version >= 2;",
+        )
+        .unwrap();
+    let store = SqliteStore::open(&path).await.unwrap();
+    let old = store
+        .get(TenantId::DEFAULT, Kind::AppSecret, "old")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((old.version, old.tag), (1, None));
+    assert_eq!(store.meta("key_check").await.unwrap(), None);
+    assert!(store.set_meta("key_check", &[1; 32], None).await.unwrap());
+    assert_eq!(store.meta("key_check").await.unwrap(), Some(vec![1; 32]));
+    let versions: i64 = raw(&path)
+        .query_row("SELECT max(version) FROM schema_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(versions, SCHEMA_VERSION);
+    // A tag of the wrong length cannot be stored.
+    assert!(
+        raw(&path)
+            .execute("UPDATE records SET tag = X'00' WHERE id = 'old'", [])
+            .is_err()
+    );
+}

@@ -80,6 +80,14 @@ impl Store for Counting {
         self.writes.fetch_add(1, Ordering::SeqCst);
         self.inner.erase_tenant(tenant).await
     }
+    async fn meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        self.read();
+        self.inner.meta(name).await
+    }
+    async fn set_meta(&self, name: &str, value: &[u8], expected: Option<&[u8]>) -> Result<bool> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.inner.set_meta(name, value, expected).await
+    }
 }
 
 pub(crate) const PASSWORD: &str = "correct horse battery staple";

@@ -596,4 +596,19 @@ impl Store for SqliteStore {
         })
         .await
     }
+
+    async fn meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        crate::store::check_meta(name, &[])?;
+        let name = name.to_owned();
+        self.read(move |c| sql::meta(c, &name)).await
+    }
+
+    async fn set_meta(&self, name: &str, value: &[u8], expected: Option<&[u8]>) -> Result<bool> {
+        crate::store::check_meta(name, value)?;
+        let (name, value) = (name.to_owned(), value.to_vec());
+        let expected = expected.map(<[u8]>::to_vec);
+        let inner = Arc::clone(&self.inner);
+        off_worker(move || inner.write(|tx| sql::set_meta(tx, &name, &value, expected.as_deref())))
+            .await
+    }
 }

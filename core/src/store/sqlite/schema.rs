@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 /// // Versions count the migrations applied, from 1.
 /// assert!(SCHEMA_VERSION >= 1);
 /// ```
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The migrations, in order: migration `n` (from 1) brings the schema from
 /// version `n - 1` to `n`. Never edit a released one; append a new one.
@@ -35,7 +35,8 @@ pub const SCHEMA_VERSION: i64 = 1;
 ///   "sealed under another key" filter.
 /// - Times are Unix milliseconds; tenant ids 16-byte blobs; owner ids the
 ///   user id's hyphenated text (a user row's id).
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE tenants (
     id          BLOB    PRIMARY KEY CHECK (length(id) = 16),
     version     INTEGER NOT NULL CHECK (version >= 1),
@@ -102,7 +103,21 @@ CREATE TABLE audit_events (
 CREATE INDEX audit_actor ON audit_events (tenant_id, actor, seq);
 CREATE INDEX audit_action ON audit_events (tenant_id, action, seq);
 CREATE INDEX audit_target ON audit_events (tenant_id, target, seq);
-"];
+",
+    // Version 2: row integrity and store-wide settings (issue 8, I7 and the
+    // master key check). `tag` is a row's 32-byte MAC (`docs/FORMATS.md`), NULL
+    // on rows written before this version until the Vault's tagging pass runs;
+    // `meta` holds store-wide settings outside every tenant (the master key's
+    // check value, the tagging marker).
+    r"
+ALTER TABLE users ADD COLUMN tag BLOB CHECK (tag IS NULL OR length(tag) = 32);
+ALTER TABLE records ADD COLUMN tag BLOB CHECK (tag IS NULL OR length(tag) = 32);
+CREATE TABLE meta (
+    name  TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+) STRICT;
+",
+];
 
 // One migration per schema version, no more, no fewer.
 const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);

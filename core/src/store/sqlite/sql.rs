@@ -73,7 +73,7 @@ fn limit(n: usize) -> i64 {
 
 macro_rules! row_columns {
     () => {
-        "kind, id, parent, owner_id, lookup, expires_at, version, body, sealed"
+        "kind, id, parent, owner_id, lookup, expires_at, version, body, sealed, tag"
     };
 }
 
@@ -120,15 +120,15 @@ macro_rules! table_sql {
                 "INSERT INTO ",
                 $t,
                 " (tenant_id, kind, id, parent, owner_id, lookup_scope,",
-                " lookup, expires_at, version, body, sealed, key_id)",
-                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+                " lookup, expires_at, version, body, sealed, key_id, tag)",
+                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
             ),
             update: concat!(
                 "UPDATE ",
                 $t,
                 " SET parent = ?4, owner_id = ?5, lookup_scope = ?6,",
                 " lookup = ?7, expires_at = ?8, version = ?9, body = ?10, sealed = ?11,",
-                " key_id = ?12 WHERE tenant_id = ?1 AND kind = ?2 AND id = ?3"
+                " key_id = ?12, tag = ?13 WHERE tenant_id = ?1 AND kind = ?2 AND id = ?3"
             ),
             delete: concat!(
                 "DELETE FROM ",
@@ -179,6 +179,7 @@ fn decode_row_at(r: &rusqlite::Row<'_>, at: usize) -> Result<Row> {
     let owner: Option<String> = r.get(at + 3).map_err(&get)?;
     let expires_at: Option<i64> = r.get(at + 5).map_err(&get)?;
     let version: i64 = r.get(at + 6).map_err(&get)?;
+    let tag: Option<Vec<u8>> = r.get(at + 9).map_err(&get)?;
     Ok(Row {
         kind: Kind::parse(&kind).map_err(|_| corrupt("row kind"))?,
         id: r.get(at + 1).map_err(&get)?,
@@ -191,6 +192,9 @@ fn decode_row_at(r: &rusqlite::Row<'_>, at: usize) -> Result<Row> {
         version: version_from(version)?,
         body: r.get(at + 7).map_err(&get)?,
         sealed: r.get(at + 8).map_err(&get)?,
+        tag: tag
+            .map(|t| <[u8; 32]>::try_from(t).map_err(|_| corrupt("row tag")))
+            .transpose()?,
     })
 }
 
@@ -525,6 +529,7 @@ fn write_row(
         row.body,
         row.sealed,
         key_id,
+        row.tag.as_ref().map(<[u8; 32]>::as_slice),
     ])
     .map_err(|e| {
         // The checks before make these unreachable; should one slip through
@@ -739,4 +744,35 @@ pub(super) fn erase_tenant(conn: &Connection, tenant: TenantId) -> Result<()> {
             .map_err(db("erase a tenant"))?;
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Store-wide settings.
+
+pub(super) fn meta(conn: &Connection, name: &str) -> Result<Option<Vec<u8>>> {
+    conn.prepare_cached("SELECT value FROM meta WHERE name = ?1")
+        .map_err(db("read a store setting"))?
+        .query_row([name], |r| r.get(0))
+        .optional()
+        .map_err(db("read a store setting"))
+}
+
+/// Compare-and-set of a store setting (inside a write transaction).
+pub(super) fn set_meta(
+    conn: &Connection,
+    name: &str,
+    value: &[u8],
+    expected: Option<&[u8]>,
+) -> Result<bool> {
+    if meta(conn, name)?.as_deref() != expected {
+        return Ok(false);
+    }
+    conn.prepare_cached(
+        "INSERT INTO meta (name, value) VALUES (?1, ?2)
+         ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+    )
+    .map_err(db("write a store setting"))?
+    .execute(params![name, value])
+    .map_err(db("write a store setting"))?;
+    Ok(true)
 }
