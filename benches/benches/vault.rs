@@ -223,6 +223,7 @@ fn jwt_validate(c: &mut Criterion) {
             TenantId::DEFAULT,
             Role::Developer,
             vec!["apps:read".into(), "secrets:list".into()],
+            0,
             now,
         )
         .unwrap();

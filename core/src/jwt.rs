@@ -178,6 +178,11 @@ pub struct AccessClaims {
     pub role: Role,
     /// Scopes that narrow the role's permissions.
     pub scopes: Vec<String>,
+    /// The user's credential epoch when the token was issued: the Vault
+    /// refuses the token once the user's epoch has moved past it (the user
+    /// was disabled). Absent (0) in tokens issued before it existed.
+    #[serde(default)]
+    pub epoch: u64,
     /// A random id for this token (a UUID, version 4).
     pub jti: String,
     /// Issued at.
@@ -363,7 +368,8 @@ impl JwtSigner {
         &self.config
     }
 
-    /// Issues an access token for `sub` in tenant `tid`, signed with the
+    /// Issues an access token for `sub` in tenant `tid` (whose credential
+    /// epoch is `epoch`), signed with the
     /// ring's active key, valid from `now` for [`JwtConfig::ttl`]. Returns
     /// the compact token and its claims.
     ///
@@ -384,7 +390,7 @@ impl JwtSigner {
     /// let ring = KeyRing::new(MasterKey::generate()?);
     /// let jwt = JwtSigner::new(JwtConfig::default());
     /// let now = Timestamp::from_unix_seconds(1_700_000_000);
-    /// let (token, claims) = jwt.issue(&ring, UserId::generate(), TenantId::DEFAULT, Role::Developer, vec!["apps:read".into()], now)?;
+    /// let (token, claims) = jwt.issue(&ring, UserId::generate(), TenantId::DEFAULT, Role::Developer, vec!["apps:read".into()], 0, now)?;
     /// assert_eq!(token.split('.').count(), 3);
     /// assert_eq!(claims.iat, 1_700_000_000);
     /// assert_eq!(claims.scopes, ["apps:read"]);
@@ -397,6 +403,7 @@ impl JwtSigner {
         tid: TenantId,
         role: Role,
         scopes: Vec<String>,
+        epoch: u64,
         now: Timestamp,
     ) -> Result<(String, AccessClaims)> {
         self.config.check()?;
@@ -413,6 +420,7 @@ impl JwtSigner {
             tid,
             role,
             scopes,
+            epoch,
             jti,
             iat,
             nbf: iat,

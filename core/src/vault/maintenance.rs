@@ -25,13 +25,14 @@ pub struct PruneReport {
 /// Kinds pruned once expired, and whether they wait out the retention period
 /// (tokens, kept for a while so an admin can still see them revoked) or go
 /// at once (states, seen message ids, old webhook secrets).
-const PRUNABLE: [(Kind, bool); 6] = [
+const PRUNABLE: [(Kind, bool); 7] = [
     (Kind::ApiToken, true),
     (Kind::AgentSession, true),
     (Kind::RefreshFamily, true),
     (Kind::OAuthState, false),
     (Kind::SeenWebhook, false),
     (Kind::WebhookPreviousSecret, false),
+    (Kind::DeployEvaluation, false),
 ];
 
 /// Rows deleted per write: well under [`MAX_BATCH`], so a write never grows

@@ -8,6 +8,7 @@ use crate::rbac::Scopes;
 use crate::secret::SecretString;
 use crate::store::records::{RefreshFamily, RefreshToken, User};
 use crate::store::{Batch, Change, Kind, Record, StoreExt, Stored};
+use crate::vault::tokens::owner_refusal;
 use crate::vault::{Caller, Vault, blocking, new_id};
 
 /// What a login or a refresh returns. The tokens print as `[REDACTED]`.
@@ -283,14 +284,17 @@ impl Vault {
         })
     }
 
-    /// Validates a JWT access token and returns its caller. Stateless: no
-    /// storage read (disabling a user stops refreshes at once; an access
-    /// token already issued lives out its short lifetime).
+    /// Validates a JWT access token and returns its caller, with the user's
+    /// *current* role: one read of the user's row, so a token of a user
+    /// since disabled, deleted or demoted stops, or shrinks, at once
+    /// (refusals are audited). Services other than the Vault may verify
+    /// the token alone, statelessly, and accept its 15-minute staleness.
     ///
     /// # Errors
     ///
     /// [`Error::InvalidToken`] for a bad signature, algorithm, issuer,
-    /// audience, or an expired or not-yet-valid token.
+    /// audience, or an expired or not-yet-valid token, or a user gone,
+    /// disabled or whose credentials were revoked since it was issued.
     pub async fn authenticate_access_token(
         &self,
         token: &str,
@@ -301,13 +305,26 @@ impl Vault {
             .jwt
             .validate(&self.inner.ring, token, self.now())?;
         let scopes = self.credential_scopes(&claims.scopes)?;
+        let tenant = claims.tid;
+        let actor = Actor::User(claims.sub);
+        let user = self
+            .inner
+            .store
+            .get_record::<User>(tenant, &claims.sub.to_string())
+            .await?;
+        if let Some(reason) = owner_refusal(user.as_ref(), claims.epoch) {
+            let target = format!("user/{}", claims.sub);
+            return Err(self
+                .refuse_credential(tenant, actor, "auth.access_token", target, reason, source)
+                .await);
+        }
         Ok(Caller {
-            tenant: claims.tid,
-            actor: Actor::User(claims.sub),
-            role: claims.role,
+            tenant,
+            actor,
+            role: user.map_or(claims.role, |u| u.record.role),
             scopes,
             source: source.map(str::to_owned),
-            epoch: 0,
+            epoch: claims.epoch,
             expires_at: None,
         })
     }
@@ -358,6 +375,7 @@ impl Vault {
             tenant,
             user.role,
             vec!["*".to_owned()],
+            user.credential_epoch,
             now,
         )?;
         let idle_end = now.saturating_add(self.inner.config.refresh_idle_lifetime);

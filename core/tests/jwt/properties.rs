@@ -34,7 +34,7 @@ proptest! {
         let jwt = JwtSigner::new(JwtConfig::default());
         let now = Timestamp::from_unix_seconds(seconds);
         let (token, claims) = jwt
-            .issue(&ring, UserId::generate(), TenantId::generate(), role, scopes.clone(), now)
+            .issue(&ring, UserId::generate(), TenantId::generate(), role, scopes.clone(), 0, now)
             .unwrap();
         prop_assert_eq!(&claims.scopes, &scopes);
         prop_assert_eq!(jwt.validate(&ring, &token, now).unwrap(), claims);
@@ -46,7 +46,7 @@ proptest! {
         let jwt = JwtSigner::new(JwtConfig::default());
         let now = Timestamp::from_unix_seconds(1_700_000_000);
         let (token, _) = jwt
-            .issue(&ring, UserId::generate(), TenantId::DEFAULT, Role::Viewer, vec!["apps:read".into()], now)
+            .issue(&ring, UserId::generate(), TenantId::DEFAULT, Role::Viewer, vec!["apps:read".into()], 0, now)
             .unwrap();
         let mut bytes = token.into_bytes();
         let i = index.index(bytes.len());

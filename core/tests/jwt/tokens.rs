@@ -28,6 +28,7 @@ fn issue_at(jwt: &JwtSigner, ring: &KeyRing, at: Timestamp) -> (String, AccessCl
         TenantId::generate(),
         Role::Developer,
         vec!["secrets:read".into(), "apps:read".into()],
+        0,
         at,
     )
     .unwrap()
@@ -50,6 +51,7 @@ fn round_trip() {
             tenant,
             Role::Admin,
             vec!["users:manage".into()],
+            0,
             now(),
         )
         .unwrap();

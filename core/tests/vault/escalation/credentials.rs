@@ -525,3 +525,32 @@ both!(
         assert!(round.failures.is_empty(), "{round:?}");
     }
 );
+
+// I3 for access tokens: a disabled or demoted user's access token still
+// authenticated, with the role it was issued with, for its 15 minutes.
+both!(
+    async fn access_tokens_follow_the_user_at_once(fx) {
+        let (dev_id, _) = fx.user("dev@example.com", Role::Admin).await;
+        let s = fx
+            .vault
+            .login(fx.tenant, "dev@example.com", &SecretString::from(PASSWORD), None)
+            .await
+            .unwrap();
+        let access = s.access_token.expose_secret().to_owned();
+        fx.vault.change_role(&fx.admin, dev_id, Role::Developer).await.unwrap();
+        let caller = fx.vault.authenticate_access_token(&access, None).await.unwrap();
+        assert_eq!(caller.role(), Role::Developer);
+        fx.vault.disable_user(&fx.admin, dev_id).await.unwrap();
+        let r = fx.vault.authenticate_access_token(&access, None).await;
+        assert!(revoked(&r), "{r:?}");
+        assert_eq!(fx.audited("auth.access_token").await.len(), 1);
+        // Enabled again: the old token stays dead, a new login works fully.
+        fx.vault.enable_user(&fx.admin, dev_id).await.unwrap();
+        assert!(revoked(&fx.vault.authenticate_access_token(&access, None).await));
+        let fresh = fx.login("dev@example.com").await;
+        fx.vault
+            .start_agent_session(&fresh, "claude", &["*"], None)
+            .await
+            .unwrap();
+    }
+);

@@ -188,7 +188,6 @@ both!(
                 name: "backdoor".into(),
                 hash: parsed.hash,
                 display_prefix: parsed.display_prefix.clone(),
-                role: Role::Admin,
                 scopes: vec!["*".into()],
                 created_at: Timestamp::from_unix_seconds(1_750_000_000),
                 expires_at: None,
@@ -362,6 +361,7 @@ async fn legacy(store: &Arc<dyn Store>) -> (TenantId, String) {
         disabled: false,
         created_at: now,
         credential_epoch: 0,
+        credentials_revoked_at: None,
     };
     let format = TokenFormat::api();
     let token = format.generate().unwrap();
@@ -372,7 +372,6 @@ async fn legacy(store: &Arc<dyn Store>) -> (TenantId, String) {
         name: "ci".into(),
         hash: parsed.hash,
         display_prefix: parsed.display_prefix,
-        role: Role::Admin,
         scopes: vec!["*".into()],
         created_at: now,
         expires_at: None,
@@ -509,6 +508,7 @@ async fn legacy_store_is_tagged_once(backend: Backend) {
         disabled: false,
         created_at: Timestamp::from_unix_seconds(1_700_000_000),
         credential_epoch: 0,
+        credentials_revoked_at: None,
     };
     let chain: Arc<dyn AuditLinker> = Arc::new(AuditChain::new(&KeyRing::new(master())));
     store
@@ -572,6 +572,7 @@ async fn deleting_the_tagging_marker_does_not_launder_a_forged_row() {
         disabled: false,
         created_at: Timestamp::from_unix_seconds(1_750_000_000),
         credential_epoch: 0,
+        credentials_revoked_at: None,
     };
     plant(&fx, fx.tenant, forged.to_row(None).unwrap()).await;
     let n = conn

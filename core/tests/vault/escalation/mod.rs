@@ -127,6 +127,19 @@ impl Store for Yielding {
         tokio::task::yield_now().await;
         self.0.erase_tenant(tenant).await
     }
+    async fn meta(&self, name: &str) -> secrets_core::Result<Option<Vec<u8>>> {
+        tokio::task::yield_now().await;
+        self.0.meta(name).await
+    }
+    async fn set_meta(
+        &self,
+        name: &str,
+        value: &[u8],
+        expected: Option<&[u8]>,
+    ) -> secrets_core::Result<bool> {
+        tokio::task::yield_now().await;
+        self.0.set_meta(name, value, expected).await
+    }
 }
 
 /// The test configuration: bcrypt at the minimum cost, to keep tests quick.

@@ -660,6 +660,12 @@ impl Store for Interfering {
     async fn erase_tenant(&self, tenant: TenantId) -> Result<()> {
         self.inner.erase_tenant(tenant).await
     }
+    async fn meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        self.inner.meta(name).await
+    }
+    async fn set_meta(&self, name: &str, value: &[u8], expected: Option<&[u8]>) -> Result<bool> {
+        self.inner.set_meta(name, value, expected).await
+    }
 }
 
 impl Esc {
