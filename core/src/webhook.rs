@@ -61,8 +61,9 @@
 //! - **GitHub** (`X-Hub-Signature-256`): `"sha256=" hex(HMAC-SHA256(secret,
 //!   payload))`, the secret being the raw bytes of the configured string
 //!   (no base64), the hex 64 digits of either case on input, lowercase on
-//!   output. No timestamp and no id: GitHub deliveries have no replay
-//!   protection beyond what the host adds (the `X-GitHub-Delivery` id).
+//!   output. No timestamp and no id in the signature: GitHub deliveries have
+//!   no replay protection beyond the `X-GitHub-Delivery` id, which
+//!   `Vault::verify_github_webhook` requires and remembers.
 //!
 //! Payloads are bytes. Libraries that take the payload as a string
 //! (JavaScript, the `standardwebhooks` Rust crate) cannot sign or verify a
@@ -1006,7 +1007,8 @@ impl Verifier {
     /// constant time.
     ///
     /// GitHub signs no timestamp: a captured delivery can be replayed
-    /// forever. Refuse repeated `X-GitHub-Delivery` ids if that matters.
+    /// forever. Refuse repeated `X-GitHub-Delivery` ids
+    /// (`Vault::verify_github_webhook` does).
     ///
     /// # Errors
     ///

@@ -308,6 +308,21 @@ impl Fx {
             .to_row(None)
             .unwrap(),
         );
+        rows.push(
+            crate::store::records::DeployEvaluation {
+                deploy: format!("web-{tag}"),
+                profile: crate::gate::Profile::Hardened,
+                held: true,
+                reasons: vec!["lint sbom failed".into()],
+                reason_count: 1,
+                evaluated_by: crate::audit::Actor::System,
+                evaluated_at: now,
+                expires_at: later,
+                overridden: None,
+            }
+            .to_row(None)
+            .unwrap(),
+        );
         rows
     }
 }
