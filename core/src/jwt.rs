@@ -35,7 +35,7 @@
 //! let jwt = JwtSigner::new(JwtConfig::default());
 //! let now = Timestamp::from_unix_seconds(1_700_000_000);
 //!
-//! let (token, issued) = jwt.issue(&ring, UserId::generate(), TenantId::DEFAULT, Role::Developer, vec!["secrets:read".into()], now)?;
+//! let (token, issued) = jwt.issue(&ring, UserId::generate(), TenantId::DEFAULT, Role::Developer, vec!["secrets:read".into()], 0, now)?;
 //! assert_eq!(jwt.validate(&ring, &token, now)?, issued);
 //!
 //! // Sixteen minutes later it has expired.
@@ -162,7 +162,7 @@ pub const MAX_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 /// let jwt = JwtSigner::new(JwtConfig::default());
 /// let now = Timestamp::from_unix_seconds(1_700_000_000);
 /// let user = UserId::generate();
-/// let (_, claims) = jwt.issue(&ring, user, TenantId::DEFAULT, Role::Viewer, vec![], now)?;
+/// let (_, claims) = jwt.issue(&ring, user, TenantId::DEFAULT, Role::Viewer, vec![], 0, now)?;
 /// assert_eq!(claims.sub, user);
 /// assert_eq!(claims.exp - claims.iat, 15 * 60);
 /// assert_eq!(claims.iss, "secrets-core");
@@ -321,10 +321,10 @@ struct CachedKey {
 /// let ring = KeyRing::new(MasterKey::generate()?);
 /// let jwt = JwtSigner::new(JwtConfig::default());
 /// let now = Timestamp::from_unix_seconds(1_700_000_000);
-/// let (old, _) = jwt.issue(&ring, UserId::generate(), TenantId::DEFAULT, Role::Admin, vec![], now)?;
+/// let (old, _) = jwt.issue(&ring, UserId::generate(), TenantId::DEFAULT, Role::Admin, vec![], 0, now)?;
 ///
 /// ring.rotate()?;
-/// let (new, claims) = jwt.issue(&ring, UserId::generate(), TenantId::DEFAULT, Role::Admin, vec![], now)?;
+/// let (new, claims) = jwt.issue(&ring, UserId::generate(), TenantId::DEFAULT, Role::Admin, vec![], 0, now)?;
 /// assert!(jwt.validate(&ring, &old, now).is_ok()); // signed with key 1, still held
 /// assert_eq!(jwt.validate(&ring, &new, now)?, claims); // signed with key 2
 /// assert!(format!("{jwt:?}").contains("[REDACTED]"));
@@ -480,7 +480,7 @@ impl JwtSigner {
     /// let ring = KeyRing::new(MasterKey::generate()?);
     /// let jwt = JwtSigner::new(JwtConfig::default());
     /// let now = Timestamp::from_unix_seconds(1_700_000_000);
-    /// let (token, _) = jwt.issue(&ring, UserId::generate(), TenantId::DEFAULT, Role::Viewer, vec![], now)?;
+    /// let (token, _) = jwt.issue(&ring, UserId::generate(), TenantId::DEFAULT, Role::Viewer, vec![], 0, now)?;
     /// assert_eq!(jwt.validate(&ring, &token, now)?.role, Role::Viewer);
     ///
     /// // Another deployment (another master key) signed with the same key id: refused.
@@ -911,6 +911,7 @@ mod tests {
             TenantId::generate(),
             Role::Developer,
             vec!["secrets:read".to_owned()],
+            0,
             now(),
         )
         .unwrap()
@@ -1243,6 +1244,7 @@ mod tests {
                         TenantId::DEFAULT,
                         Role::Viewer,
                         vec![],
+                        0,
                         now()
                     ),
                     Err(Error::InvalidInput { .. })
@@ -1263,6 +1265,7 @@ mod tests {
                 TenantId::DEFAULT,
                 Role::Admin,
                 scopes,
+                0,
                 now()
             ),
             Err(Error::InvalidInput {

@@ -564,13 +564,23 @@ both!(
 
 /// Wraps a store and interferes with the write that stores a refreshed
 /// token set: `fail` makes it fail outright (a full disk, a lost
-/// connection); `race` lets a concurrent writer touch the connection row
-/// just before it (a genuine version conflict).
+/// connection); `race` runs a concurrent writer of the connection row (a
+/// real Vault call, so the row it writes is properly tagged) just before it
+/// (a genuine version conflict).
 #[derive(Debug)]
 struct Interfering {
     inner: Arc<dyn Store>,
     fail: AtomicUsize,
-    race: AtomicUsize,
+    race: std::sync::Mutex<Option<Racer>>,
+}
+
+/// A concurrent write, run once.
+struct Racer(std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>);
+
+impl std::fmt::Debug for Racer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Racer")
+    }
 }
 
 impl Interfering {
@@ -578,7 +588,7 @@ impl Interfering {
         Self {
             inner,
             fail: AtomicUsize::new(0),
-            race: AtomicUsize::new(0),
+            race: std::sync::Mutex::new(None),
         }
     }
 
@@ -630,26 +640,13 @@ impl Store for Interfering {
         batch: Batch,
         linker: &Arc<dyn AuditLinker>,
     ) -> Result<AuditRecord> {
-        if let Some(row) = stores_refreshed_tokens(&batch) {
+        if stores_refreshed_tokens(&batch).is_some() {
             if Self::take(&self.fail) {
                 return Err(Error::Store("injected: the disk is full".into()));
             }
-            if Self::take(&self.race) {
-                // Another writer rewrites the row as it was (a
-                // `store_oauth_tokens` of the same set, a metadata change).
-                let current = self.inner.get(tenant, row.kind, &row.id).await?.unwrap();
-                let version = current.version;
-                let touch = Batch::new(secrets_core::audit::AuditDraft::new(
-                    secrets_core::audit::Actor::System,
-                    "test.touch",
-                    "oauth",
-                    batch.audit.at,
-                ))
-                .with(Change::Update {
-                    row: current,
-                    expected_version: version,
-                });
-                self.inner.apply(tenant, touch, linker).await?;
+            let racer = self.race.lock().unwrap().take();
+            if let Some(racer) = racer {
+                racer.0.await;
             }
         }
         self.inner.apply(tenant, batch, linker).await
@@ -744,7 +741,12 @@ both!(
             .unwrap();
         let (vault, store) = fx.interfered().await;
         let provider = Rotating::new(&fx.clock, "rt-0");
-        store.race.store(1, Ordering::SeqCst);
+        // Another writer stores the same set again meanwhile.
+        let (racing, d) = (fx.vault.clone(), dev.clone());
+        let same = token_set("at-0", "rt-0", soon);
+        *store.race.lock().unwrap() = Some(Racer(Box::pin(async move {
+            racing.store_oauth_tokens(&d, "github", &same).await.unwrap();
+        })));
         let at = vault
             .fresh_token(&dev, dev_id, "github", &provider)
             .await
