@@ -66,6 +66,7 @@ pub mod headers;
 mod hex32;
 mod id;
 pub mod jwt;
+pub mod login;
 pub mod oauth;
 pub mod password;
 pub mod rbac;

@@ -262,6 +262,8 @@ struct Inner {
     agent_format: TokenFormat,
     refresh_format: TokenFormat,
     inflight: oauth::InFlight,
+    /// bcrypt work done by logins, in expensive key-schedule rounds.
+    bcrypt_rounds: std::sync::atomic::AtomicU64,
 }
 
 impl fmt::Debug for Vault {
@@ -339,6 +341,7 @@ impl Vault {
                 agent_format,
                 refresh_format,
                 inflight: oauth::InFlight::default(),
+                bcrypt_rounds: std::sync::atomic::AtomicU64::new(0),
             }),
         })
     }
