@@ -5,10 +5,42 @@
 //! - [`PasswordPolicy::verify`] checks a password against a `$2a$`, `$2b$` or
 //!   `$2y$` hash, including hashes made by other implementations (OpenBSD,
 //!   PHP `password_hash`, libxcrypt, jBCrypt, ...) and at any cost they used.
-//! - [`PasswordPolicy::needs_rehash`] says when a stored hash is below the
+//! - [`PasswordPolicy::needs_rehash`] says when a stored hash is not at the
 //!   policy's cost, so that a successful login can store a fresh hash.
 //! - [`PasswordPolicy::dummy_hash`] gives a hash to verify against when the
 //!   user is unknown, so that a login costs the same time either way.
+//! - [`PasswordPolicy::verify_login`] does a login's whole check: the same
+//!   bcrypt work (2^cost rounds of the policy's cost) whether the account
+//!   exists or not and whatever cost its stored hash has, and no more than
+//!   [`PasswordPolicy::max_verify_cost`] allows for an absurd stored cost.
+//!
+//! # Equal work for every failed login
+//!
+//! bcrypt at cost `c` runs 2^`c` rounds of its expensive key schedule, and
+//! nearly all of its time goes there. An unknown user's login verifies
+//! against a dummy hash at the policy's cost `P`: 2^`P` rounds. A known
+//! user's stored hash can have a lower cost `c` (made before the operator
+//! raised the policy, and not yet upgraded by a successful login); verifying
+//! it alone would take 2^`c` rounds and tell an attacker the account exists.
+//! So after a mismatch against a hash of cost `c < P`, [`verify_login`]
+//! verifies against dummy hashes at costs `c`, `c+1`, ..., `P-1`: in all
+//! 2^`c` + (2^`c` + ... + 2^(`P`-1)) = 2^`P` rounds, what an unknown user
+//! costs. A dummy hash at cost `k` is the policy's dummy hash with its cost
+//! field changed: its salt and digest are random, so no password matches it
+//! at any cost, and making one costs no bcrypt work (nothing to compute or
+//! cache when the policy changes).
+//!
+//! A stored hash above [`max_verify_cost`] (`max(P + 2, 14)`) is not
+//! verified at all: cost 31 would hold a thread for days. The login fails
+//! after the policy's work, as for an unknown user, and the Vault audits why
+//! (the user needs a password reset). A stored hash above `P` but within the
+//! bound (after an operator lowered the cost) takes 2^`c` rounds, longer
+//! than an unknown user's login: such accounts are distinguishable until
+//! their next successful login rehashes them at `P`. A successful login is
+//! not padded: its answer already says the account exists.
+//!
+//! [`verify_login`]: PasswordPolicy::verify_login
+//! [`max_verify_cost`]: PasswordPolicy::max_verify_cost
 //!
 //! # Refused passwords
 //!
@@ -79,6 +111,56 @@ const MIN_STORED_COST: u32 = 4;
 
 /// The length of a bcrypt hash string in the modular crypt format.
 const HASH_LEN: usize = 60;
+
+/// [`PasswordPolicy::max_verify_cost`] is never below this: a cost a current
+/// core verifies in about a second.
+pub const VERIFY_COST_FLOOR: u32 = 14;
+
+/// What [`PasswordPolicy::verify_login`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoginVerdict {
+    /// The password matches the stored hash.
+    Match,
+    /// It does not.
+    Mismatch,
+    /// There was no stored hash (unknown, disabled or passwordless account).
+    NoHash,
+    /// The password is one bcrypt cannot take (empty, over
+    /// [`MAX_PASSWORD_LEN`] bytes, or containing NUL); nothing was computed,
+    /// whatever the account.
+    RefusedPassword,
+    /// The stored hash does not parse.
+    MalformedHash,
+    /// The stored hash's cost is above [`PasswordPolicy::max_verify_cost`]:
+    /// not verified.
+    CostOverBound,
+}
+
+impl LoginVerdict {
+    /// A short snake_case reason for an audit record.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Match => "match",
+            Self::Mismatch => "wrong_password",
+            Self::NoHash => "no_password",
+            Self::RefusedPassword => "refused_password",
+            Self::MalformedHash => "malformed_hash",
+            Self::CostOverBound => "hash_cost_over_bound",
+        }
+    }
+}
+
+/// The result of [`PasswordPolicy::verify_login`]: the verdict and the
+/// bcrypt work spent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoginCheck {
+    /// What was found.
+    pub verdict: LoginVerdict,
+    /// bcrypt work done, in rounds of the expensive key schedule (2^cost per
+    /// verification).
+    pub rounds: u64,
+}
 
 /// How passwords are hashed: bcrypt at a cost between [`MIN_COST`] and
 /// [`MAX_COST`].
@@ -222,8 +304,10 @@ impl PasswordPolicy {
     }
 
     /// Whether `hash` should be replaced by a fresh hash of the same password
-    /// (after a successful [`verify`](Self::verify)): its cost is below the
-    /// policy's, or it is not a hash this policy can verify.
+    /// (after a successful [`verify`](Self::verify)): its cost is not the
+    /// policy's (below it: too weak; above it: slower to verify than an
+    /// unknown user's login, which tells the account exists), or it is not a
+    /// hash this policy can verify.
     ///
     /// ```
     /// use secrets_core::password::PasswordPolicy;
@@ -231,11 +315,108 @@ impl PasswordPolicy {
     /// let policy = PasswordPolicy::default(); // cost 12
     /// assert!(policy.needs_rehash("$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW"));
     /// assert!(!policy.needs_rehash("$2y$12$4Umg0rCJwMswRw/l.SwHvuQV01coP0eWmGzd61QH2RvAOMANUBGC."));
+    /// assert!(policy.needs_rehash("$2y$13$4Umg0rCJwMswRw/l.SwHvuQV01coP0eWmGzd61QH2RvAOMANUBGC."));
     /// assert!(policy.needs_rehash("not a hash"));
     /// ```
     #[must_use]
     pub fn needs_rehash(&self, hash: &str) -> bool {
-        StoredHash::parse(hash).map_or(true, |stored| stored.cost < self.cost)
+        StoredHash::parse(hash).map_or(true, |stored| stored.cost != self.cost)
+    }
+
+    /// The highest stored cost [`verify_login`](Self::verify_login)
+    /// verifies: `max(cost + 2, 14)`. An operator who lowers the policy by up
+    /// to two steps keeps every account working; a stored hash above the
+    /// bound (cost 31 would take days) fails the login, and its user needs a
+    /// password reset.
+    ///
+    /// ```
+    /// use secrets_core::password::PasswordPolicy;
+    ///
+    /// assert_eq!(PasswordPolicy::default().max_verify_cost(), 14);
+    /// assert_eq!(PasswordPolicy::new(13).map(|p| p.max_verify_cost()), Ok(15));
+    /// ```
+    #[must_use]
+    pub fn max_verify_cost(&self) -> u32 {
+        (self.cost + 2).clamp(VERIFY_COST_FLOOR, MAX_COST)
+    }
+
+    /// A login's password check, at the same bcrypt work (2^cost rounds of
+    /// the policy's cost) whether `stored` is `None` (unknown, disabled or
+    /// passwordless account) or a hash of any cost up to the policy's; see
+    /// the [module docs](self#equal-work-for-every-failed-login). `dummy` is
+    /// the policy's [`dummy_hash`](Self::dummy_hash), made once.
+    ///
+    /// Never fails: a password bcrypt cannot take, a malformed stored hash
+    /// and a cost over [`max_verify_cost`](Self::max_verify_cost) are
+    /// verdicts. Slow and blocking by design (see [`verify`](Self::verify)).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), secrets_core::Error> {
+    /// use secrets_core::SecretString;
+    /// use secrets_core::password::{LoginVerdict, MIN_COST, PasswordPolicy};
+    ///
+    /// let old = PasswordPolicy::new(MIN_COST)?.hash(&SecretString::from("pw one"))?;
+    /// let policy = PasswordPolicy::new(11)?; // raised since
+    /// let dummy = policy.dummy_hash()?;
+    /// let known = policy.verify_login(&SecretString::from("wrong"), Some(&old), &dummy);
+    /// let unknown = policy.verify_login(&SecretString::from("wrong"), None, &dummy);
+    /// assert_eq!(known.verdict, LoginVerdict::Mismatch);
+    /// assert_eq!(unknown.verdict, LoginVerdict::NoHash);
+    /// assert_eq!(known.rounds, unknown.rounds); // 2^11 each
+    /// let right = policy.verify_login(&SecretString::from("pw one"), Some(&old), &dummy);
+    /// assert_eq!(right.verdict, LoginVerdict::Match);
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn verify_login(
+        &self,
+        password: &SecretString,
+        stored: Option<&str>,
+        dummy: &str,
+    ) -> LoginCheck {
+        let mut rounds = 0_u64;
+        // One verification against the dummy at `cost`, counted.
+        let pad = |cost: u32, rounds: &mut u64| {
+            if let Some(d) = with_cost(dummy, cost) {
+                let _ = self.verify(password, &d);
+                *rounds += 1_u64 << cost;
+            }
+        };
+        if checked_password(password).is_err() {
+            return LoginCheck {
+                verdict: LoginVerdict::RefusedPassword,
+                rounds,
+            };
+        }
+        let parsed = stored.map(|h| (h, StoredHash::parse(h)));
+        let verdict = match parsed {
+            None => LoginVerdict::NoHash,
+            Some((_, Err(_))) => LoginVerdict::MalformedHash,
+            Some((_, Ok(StoredHash { cost }))) if cost > self.max_verify_cost() => {
+                LoginVerdict::CostOverBound
+            }
+            Some((hash, Ok(StoredHash { cost }))) => {
+                let matched = self.verify(password, hash).unwrap_or(false);
+                rounds += 1_u64 << cost;
+                if matched {
+                    return LoginCheck {
+                        verdict: LoginVerdict::Match,
+                        rounds,
+                    };
+                }
+                // Below the policy: pad up to 2^P rounds in all.
+                for k in cost..self.cost {
+                    pad(k, &mut rounds);
+                }
+                return LoginCheck {
+                    verdict: LoginVerdict::Mismatch,
+                    rounds,
+                };
+            }
+        };
+        // Nothing verifiable: the policy's work, as for an unknown user.
+        pad(self.cost, &mut rounds);
+        LoginCheck { verdict, rounds }
     }
 
     /// The hash of a random password at the policy's cost.
@@ -272,6 +453,15 @@ impl PasswordPolicy {
         );
         self.hash(&password)
     }
+}
+
+/// `hash` with its two-digit cost field replaced by `cost` (a dummy hash at
+/// another cost: same random salt and digest).
+fn with_cost(hash: &str, cost: u32) -> Option<String> {
+    let (head, tail) = (hash.get(..4)?, hash.get(6..)?);
+    (MIN_STORED_COST..=MAX_COST)
+        .contains(&cost)
+        .then(|| format!("{head}{cost:02}{tail}"))
 }
 
 /// The password's bytes, once they are known not to be truncated by bcrypt.
@@ -519,7 +709,8 @@ mod tests {
         let stored = fast(5).hash(&s("pw")).unwrap();
         assert!(fast(6).needs_rehash(&stored));
         assert!(!fast(5).needs_rehash(&stored));
-        assert!(!fast(4).needs_rehash(&stored));
+        // Above the policy too: rehashed down after an operator lowers it.
+        assert!(fast(4).needs_rehash(&stored));
         // Other variants at the same cost are fine as they are.
         for v in ["$2a$", "$2y$"] {
             assert!(!fast(5).needs_rehash(&stored.replacen("$2b$", v, 1)));
@@ -533,6 +724,70 @@ mod tests {
             PasswordPolicy::default()
                 .needs_rehash("$2y$11$4Umg0rCJwMswRw/l.SwHvuQV01coP0eWmGzd61QH2RvAOMANUBGC.")
         );
+    }
+
+    #[test]
+    fn failed_logins_cost_the_policys_work_whatever_the_stored_cost() {
+        let policy = fast(7);
+        let dummy = policy.dummy_hash().unwrap();
+        let pw = s("the right one");
+        let wrong = s("a wrong one");
+        let p = 1_u64 << 7;
+        assert_eq!(
+            policy.verify_login(&wrong, None, &dummy),
+            LoginCheck {
+                verdict: LoginVerdict::NoHash,
+                rounds: p
+            }
+        );
+        for cost in 4..=7 {
+            let stored = fast(cost).hash(&pw).unwrap();
+            let miss = policy.verify_login(&wrong, Some(&stored), &dummy);
+            assert_eq!(miss.verdict, LoginVerdict::Mismatch, "{cost}");
+            assert_eq!(miss.rounds, p, "cost {cost}");
+            let hit = policy.verify_login(&pw, Some(&stored), &dummy);
+            assert_eq!(hit.verdict, LoginVerdict::Match);
+            assert_eq!(hit.rounds, 1 << cost, "a success is not padded");
+        }
+        // Above the policy, within the bound: its own (larger) work, once.
+        let above = fast(8).hash(&pw).unwrap();
+        let miss = policy.verify_login(&wrong, Some(&above), &dummy);
+        assert_eq!(
+            (miss.verdict, miss.rounds),
+            (LoginVerdict::Mismatch, 1 << 8)
+        );
+        // Over the bound: not verified, the policy's work instead.
+        assert_eq!(policy.max_verify_cost(), VERIFY_COST_FLOOR);
+        for absurd in [15, 20, 31] {
+            let forged = with_cost(&above, absurd).unwrap();
+            assert!(StoredHash::parse(&forged).is_ok());
+            for password in [&pw, &wrong] {
+                let c = policy.verify_login(password, Some(&forged), &dummy);
+                assert_eq!(
+                    (c.verdict, c.rounds),
+                    (LoginVerdict::CostOverBound, p),
+                    "{absurd}"
+                );
+            }
+        }
+        // Malformed hashes and refused passwords.
+        let c = policy.verify_login(&wrong, Some("not a hash"), &dummy);
+        assert_eq!((c.verdict, c.rounds), (LoginVerdict::MalformedHash, p));
+        let c = policy.verify_login(&s(""), Some(&above), &dummy);
+        assert_eq!((c.verdict, c.rounds), (LoginVerdict::RefusedPassword, 0));
+        let c = policy.verify_login(&s(""), None, &dummy);
+        assert_eq!((c.verdict, c.rounds), (LoginVerdict::RefusedPassword, 0));
+    }
+
+    #[test]
+    fn the_verify_bound_follows_the_policy() {
+        assert_eq!(PasswordPolicy::new(10).unwrap().max_verify_cost(), 14);
+        assert_eq!(PasswordPolicy::new(12).unwrap().max_verify_cost(), 14);
+        assert_eq!(PasswordPolicy::new(13).unwrap().max_verify_cost(), 15);
+        assert_eq!(PasswordPolicy::new(30).unwrap().max_verify_cost(), 31);
+        assert_eq!(PasswordPolicy::new(31).unwrap().max_verify_cost(), 31);
+        assert_eq!(with_cost("$2b$10$abc", 3), None);
+        assert_eq!(with_cost("$2b$10$abc", 12).as_deref(), Some("$2b$12$abc"));
     }
 
     #[test]
@@ -594,7 +849,7 @@ mod tests {
                         assert!(!policy.verify(&s(wrong), hash).unwrap(), "{name}");
                     }
                     let cost = t["cost"].as_u64().unwrap() as u32;
-                    assert_eq!(policy.needs_rehash(hash), cost < DEFAULT_COST, "{name}");
+                    assert_eq!(policy.needs_rehash(hash), cost != DEFAULT_COST, "{name}");
                 }
                 "refuse_password" => {
                     assert_eq!(

@@ -289,9 +289,20 @@ impl Record for User {
     fn id(&self) -> String {
         self.id.to_string()
     }
+    /// The login lower-cased. New rows hold the normal form of
+    /// [`crate::login::normalize`] (already lower case), so this is it; a row
+    /// written by an earlier version keeps the key it was written under, so
+    /// rewriting it (disabling the user, say) can never collide with another
+    /// row and fail. Logins find such rows by that key too
+    /// ([`crate::login::legacy_key`]).
     fn lookup(&self) -> Option<Vec<u8>> {
         Some(self.login.to_lowercase().into_bytes())
     }
+    /// Checks only what every version enforced (1 to [`MAX_LOGIN_LEN`]
+    /// bytes, no control or space characters), not the normal form: new
+    /// logins are normalized where they enter (creating a user, bootstrap),
+    /// and a row written before normal forms existed must stay writable, or
+    /// its user could not be disabled.
     fn validate(&self) -> Result<()> {
         if self.login.is_empty()
             || self.login.len() > MAX_LOGIN_LEN

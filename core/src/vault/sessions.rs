@@ -1,15 +1,21 @@
 //! Password login, JWT access tokens and rotating refresh tokens.
 
+use std::sync::atomic::Ordering;
+
 use crate::audit::{Actor, AuditDraft, Outcome};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::id::{TenantId, UserId};
+use crate::password::LoginVerdict;
 use crate::rbac::Scopes;
 use crate::secret::SecretString;
 use crate::store::records::{RefreshFamily, RefreshToken, User};
 use crate::store::{Batch, Change, Kind, Record, StoreExt, Stored};
 use crate::vault::tokens::owner_refusal;
 use crate::vault::{Caller, Vault, blocking, new_id};
+
+/// The label of [`Vault::login_tag`]'s MAC (docs/FORMATS.md).
+const LOGIN_TAG_LABEL: &[u8] = b"secrets-core/v1/login-audit";
 
 /// What a login or a refresh returns. The tokens print as `[REDACTED]`.
 #[derive(Debug)]
@@ -29,18 +35,32 @@ pub struct Session {
 }
 
 impl Vault {
-    /// bcrypt work done by this vault's logins so far (test hook).
+    /// bcrypt work done by this vault's logins so far, in rounds of the
+    /// expensive key schedule (a test hook: see
+    /// [`PasswordPolicy::verify_login`](crate::password::PasswordPolicy::verify_login)).
     #[doc(hidden)]
     #[must_use]
     pub fn bcrypt_rounds(&self) -> u64 {
-        self.inner
-            .bcrypt_rounds
-            .load(std::sync::atomic::Ordering::Relaxed)
+        self.inner.bcrypt_rounds.load(Ordering::Relaxed)
     }
 
-    /// Logs a user in with a password. Unknown users, disabled users and
-    /// wrong passwords get the same error after the same bcrypt work, and
-    /// each failure is audited. A hash below the policy cost is upgraded.
+    /// Logs a user in with a password.
+    ///
+    /// The login name is normalized first ([`crate::login::normalize`]), so
+    /// `ADA@example.com` and `ａｄａ@example.com` are `ada@example.com`.
+    /// Unknown users, disabled users, refused names and wrong passwords get
+    /// the same error after the same bcrypt work, whatever cost the stored
+    /// hash has ([`PasswordPolicy::verify_login`]), and each failure is
+    /// audited: a known user by id, an unknown name only as a short keyed
+    /// hash (target `login/unknown`, detail `login_hmac`), never as typed
+    /// text, which is often a password typed into the wrong field.
+    ///
+    /// A stored hash not at the policy's cost is replaced after the login,
+    /// by a separate audited write (`user.password_rehash`) that may lose a
+    /// race with a concurrent login or change of the user: that never fails
+    /// the login.
+    ///
+    /// [`PasswordPolicy::verify_login`]: crate::password::PasswordPolicy::verify_login
     ///
     /// # Errors
     ///
@@ -52,56 +72,50 @@ impl Vault {
         password: &SecretString,
         source: Option<&str>,
     ) -> Result<Session> {
-        let login = login.to_lowercase();
-        let store = &self.inner.store;
-        let user = store
-            .get_by_lookup(tenant, Kind::User, login.as_bytes())
-            .await?
-            .map(User::from_row)
-            .transpose()?;
+        let user = self.find_login(tenant, login).await?;
         let stored_hash = user
             .as_ref()
             .filter(|u| !u.record.disabled)
             .and_then(|u| u.record.password_hash.clone());
-        // Verify against the dummy hash when there is nothing to verify, so
-        // the time taken does not say whether the account exists.
-        let hash = stored_hash
-            .clone()
-            .unwrap_or_else(|| self.inner.dummy_hash.clone());
+        let dummy = self.inner.dummy_hash.clone();
         let policy = self.inner.passwords;
         let pw = password.clone();
-        let c: u32 = hash.get(4..6).and_then(|d| d.parse().ok()).unwrap_or(0);
+        let stored = stored_hash.clone();
+        let check =
+            blocking(move || Ok(policy.verify_login(&pw, stored.as_deref(), &dummy))).await?;
         self.inner
             .bcrypt_rounds
-            .fetch_add(1 << c, std::sync::atomic::Ordering::Relaxed);
-        let verified = match blocking(move || policy.verify(&pw, &hash)).await {
-            Ok(ok) => ok && stored_hash.is_some(),
-            Err(Error::InvalidInput { .. }) => false,
-            Err(e) => return Err(e),
+            .fetch_add(check.rounds, Ordering::Relaxed);
+
+        let now = self.now();
+        let mut draft = match &user {
+            Some(u) => AuditDraft::new(
+                Actor::User(u.record.id),
+                "auth.login",
+                format!("user/{}", u.record.id),
+                now,
+            ),
+            None => AuditDraft::new(Actor::Anonymous, "auth.login", "login/unknown", now)
+                .detail("login_hmac", self.login_tag(login)),
         };
-        let actor = user
-            .as_ref()
-            .map_or(Actor::Anonymous, |u| Actor::User(u.record.id));
-        let mut draft = AuditDraft::new(actor, "auth.login", format!("login/{login}"), self.now());
         draft.source = source.map(str::to_owned);
-        let (Some(user), true) = (user, verified) else {
-            self.record(tenant, draft.outcome(Outcome::Failed)).await;
-            return Err(Error::InvalidCredentials);
+        let user = match (user, check.verdict) {
+            (Some(u), LoginVerdict::Match) if !u.record.disabled => u,
+            (u, verdict) => {
+                let reason = match &u {
+                    None => "unknown_login",
+                    Some(u) if u.record.disabled => "disabled",
+                    Some(_) => verdict.as_str(),
+                };
+                self.record(
+                    tenant,
+                    draft.outcome(Outcome::Failed).detail("reason", reason),
+                )
+                .await;
+                return Err(Error::InvalidCredentials);
+            }
         };
 
-        let mut batch = Batch::new(draft);
-        if let Some(old) = &stored_hash
-            && policy.needs_rehash(old)
-        {
-            let mut upgraded = user.record.clone();
-            upgraded.password_hash = Some(self.hash_password(password).await?);
-            batch.push(Change::Update {
-                row: upgraded.to_row(None)?,
-                expected_version: user.version,
-            });
-            batch.audit = batch.audit.detail("rehashed", "true");
-        }
-        let now = self.now();
         let family = RefreshFamily {
             id: new_id(),
             user: user.record.id,
@@ -114,18 +128,110 @@ impl Vault {
             epoch: user.record.credential_epoch,
         };
         let (refresh_token, token_row) = self.new_refresh_token(&family, 1, now)?;
-        batch.push(Change::Insert(family.to_row(None)?));
-        batch.push(Change::Insert(token_row.to_row(None)?));
+        let batch = Batch::new(draft)
+            .with(Change::Insert(family.to_row(None)?))
+            .with(Change::Insert(token_row.to_row(None)?));
         self.write(tenant, batch).await?;
-        self.session(tenant, &user.record, &family, refresh_token, now)
+        let session = self.session(tenant, &user.record, &family, refresh_token, now)?;
+        if stored_hash.is_some_and(|h| policy.needs_rehash(&h)) {
+            self.rehash(tenant, &user, password, source).await;
+        }
+        Ok(session)
+    }
+
+    /// The user a typed login name designates, if any. Looked up by its
+    /// normal form, and also (when it differs) by the key earlier versions
+    /// stored, the name lower-cased as typed, so rows written before login
+    /// names were normalized still log in; the normal form wins. Which reads
+    /// are made depends on the text typed only, never on the accounts.
+    async fn find_login(&self, tenant: TenantId, login: &str) -> Result<Option<Stored<User>>> {
+        let store = &self.inner.store;
+        let normal = crate::login::normalize(login).ok();
+        let legacy = crate::login::legacy_key(login);
+        let found = match &normal {
+            Some(n) => {
+                store
+                    .get_by_lookup(tenant, Kind::User, n.as_bytes())
+                    .await?
+            }
+            None => None,
+        };
+        let old = if normal.as_deref() == Some(legacy.as_str()) {
+            None
+        } else {
+            store
+                .get_by_lookup(tenant, Kind::User, legacy.as_bytes())
+                .await?
+        };
+        found.or(old).map(User::from_row).transpose()
+    }
+
+    /// A short keyed hash of a login name that matched no user, for the
+    /// audit log: repeated attempts with one name correlate, and the name
+    /// (often a password typed into the wrong field) is not recorded.
+    /// HMAC-SHA256 under the master key's subkey `login-audit`, over the
+    /// label `secrets-core/v1/login-audit` and the name's UTF-8 as typed;
+    /// the first 8 bytes, in lowercase hex (docs/FORMATS.md).
+    fn login_tag(&self, login: &str) -> String {
+        use hmac::Mac as _;
+        let key = self.inner.ring.derive_subkey("login-audit");
+        let mut mac = crate::crypto::hmac_sha256(&key);
+        mac.update(LOGIN_TAG_LABEL);
+        mac.update(login.as_bytes());
+        let digest = mac.finalize().into_bytes();
+        digest
+            .iter()
+            .take(8)
+            .fold(String::with_capacity(16), |mut s, b| {
+                use std::fmt::Write as _;
+                let _ = write!(s, "{b:02x}");
+                s
+            })
+    }
+
+    /// Replaces a just-verified hash by one at the policy's cost, in its own
+    /// audited write, best effort: a lost race (another login upgraded it,
+    /// or the user changed) or any failure leaves the old hash, which still
+    /// verifies, for the next login to try again.
+    async fn rehash(
+        &self,
+        tenant: TenantId,
+        user: &Stored<User>,
+        password: &SecretString,
+        source: Option<&str>,
+    ) {
+        let Ok(hash) = self.hash_password(password).await else {
+            return;
+        };
+        let mut upgraded = user.record.clone();
+        upgraded.password_hash = Some(hash);
+        let Ok(row) = upgraded.to_row(None) else {
+            return;
+        };
+        let mut draft = AuditDraft::new(
+            Actor::User(user.record.id),
+            "user.password_rehash",
+            format!("user/{}", user.record.id),
+            self.now(),
+        )
+        .detail("cost", self.inner.passwords.cost().to_string());
+        draft.source = source.map(str::to_owned);
+        let batch = Batch::new(draft).with(Change::Update {
+            row,
+            expected_version: user.version,
+        });
+        let _ = self.write(tenant, batch).await;
     }
 
     /// Trades a refresh token for a new access token and a new refresh token.
     ///
-    /// Each refresh token works once. Presenting one again revokes its whole
-    /// family (a stolen token was replayed), except within the configured
-    /// overlap window, where the most recently used token is honoured once
-    /// more so two tabs refreshing together stay logged in.
+    /// Each refresh token rotates once. Presenting it again within the
+    /// configured overlap window after that (several tabs refreshing at
+    /// once, a retried request) returns the same successor again, however
+    /// many times, so every concurrent request leaves the client with the
+    /// live token; this holds for the most recently superseded token only.
+    /// Presenting a superseded token after the window, or an older one,
+    /// revokes the whole family (a stolen token was replayed).
     ///
     /// # Errors
     ///
@@ -171,7 +277,10 @@ impl Vault {
             .get_record::<RefreshFamily>(tenant, &token.record.family)
             .await?
             .ok_or(Error::InvalidToken { reason: "unknown" })?;
-        let user = self.load_user(tenant, token.record.user).await?;
+        let user = match self.load_user(tenant, token.record.user).await {
+            Err(Error::NotFound { .. }) => return Err(Error::InvalidToken { reason: "revoked" }),
+            other => other?,
+        };
         let caller = Caller {
             tenant,
             actor: Actor::User(user.record.id),
@@ -201,38 +310,39 @@ impl Vault {
             .record
             .used_at
             .or((token.record.generation < fam.record.generation).then_some(fam.record.rotated_at));
-        let mut family = fam.record.clone();
-        family.last_used_at = now;
-        let mut batch = Batch::new(self.draft(&caller, "auth.refresh", &target));
-        let generation = match superseded_since {
-            None => {
-                let mut used = token.record.clone();
-                used.used_at = Some(now);
-                batch.push(Change::Update {
-                    row: used.to_row(None)?,
-                    expected_version: token.version,
-                });
-                family.generation += 1;
-                family.rotated_at = now;
-                family.generation
-            }
+        match superseded_since {
+            None => {}
             Some(since)
                 if token.record.generation + 1 == fam.record.generation
-                    && !token.record.overlap_used
+                    && token.sealed.is_some()
                     && now.duration_since(since) <= config.refresh_overlap =>
             {
-                // Honoured once more, and only once.
-                let mut spent = token.record.clone();
-                spent.overlap_used = true;
-                batch.push(Change::Update {
-                    row: spent.to_row(None)?,
-                    expected_version: token.version,
-                });
-                batch.audit = batch.audit.detail("overlap", "true");
-                family.generation
+                // A concurrent refresh (another tab, a retry) inside the
+                // overlap window: the same successor again, so every
+                // request leaves the client holding the live token.
+                let successor = self.open_row(
+                    tenant,
+                    Kind::RefreshToken,
+                    &token.record.id,
+                    token.sealed.as_deref(),
+                )?;
+                let successor = String::from_utf8(successor.expose_secret().to_vec())
+                    .map_err(|_| Error::Store("a sealed refresh token is not UTF-8".into()))?;
+                let draft = self
+                    .draft(&caller, "auth.refresh", &target)
+                    .detail("overlap", "true");
+                self.write(tenant, Batch::new(draft)).await?;
+                return self.session(
+                    tenant,
+                    &user.record,
+                    &fam.record,
+                    SecretString::new(successor),
+                    now,
+                );
             }
             Some(_) => {
                 // A superseded token came back: assume it was stolen.
+                let mut family = fam.record.clone();
                 family.revoked_at = Some(now);
                 let revoke = Batch::new(
                     self.draft(&caller, "auth.refresh_reuse", &target)
@@ -246,13 +356,34 @@ impl Vault {
                 self.write(tenant, revoke).await?;
                 return Err(Error::InvalidToken { reason: "reused" });
             }
-        };
-        let (refresh_token, new_row) = self.new_refresh_token(&family, generation, now)?;
-        batch.push(Change::Update {
-            row: family.to_row(None)?,
-            expected_version: fam.version,
-        });
-        batch.push(Change::Insert(new_row.to_row(None)?));
+        }
+
+        // First use: rotate. The successor is also sealed onto this token's
+        // row, so that a concurrent refresh inside the overlap window gets
+        // the same one (context: the token row, docs/FORMATS.md).
+        let mut family = fam.record.clone();
+        family.last_used_at = now;
+        family.generation += 1;
+        family.rotated_at = now;
+        let (refresh_token, new_row) = self.new_refresh_token(&family, family.generation, now)?;
+        let mut used = token.record.clone();
+        used.used_at = Some(now);
+        let sealed = self.seal_row(
+            tenant,
+            Kind::RefreshToken,
+            &used.id,
+            refresh_token.expose_secret().as_bytes(),
+        )?;
+        let batch = Batch::new(self.draft(&caller, "auth.refresh", &target))
+            .with(Change::Update {
+                row: used.to_row(Some(sealed))?,
+                expected_version: token.version,
+            })
+            .with(Change::Update {
+                row: family.to_row(None)?,
+                expected_version: fam.version,
+            })
+            .with(Change::Insert(new_row.to_row(None)?));
         self.write(tenant, batch).await?;
         self.session(tenant, &user.record, &family, refresh_token, now)
     }

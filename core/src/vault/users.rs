@@ -74,7 +74,7 @@ impl Vault {
         let now = self.now();
         let user = User {
             id: UserId::generate(),
-            login: login.to_lowercase(),
+            login: crate::login::normalize(login)?,
             role: Role::Admin,
             password_hash: Some(hash),
             disabled: false,
@@ -156,7 +156,7 @@ impl Vault {
         };
         let user = User {
             id: UserId::generate(),
-            login: login.to_lowercase(),
+            login: crate::login::normalize(login)?,
             role,
             password_hash,
             disabled: false,
