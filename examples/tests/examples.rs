@@ -77,6 +77,7 @@ fn quickstart_runs_on_sqlite_and_can_run_again() {
         );
         for line in [
             "opened data/quickstart.db (SQLite, embedded)",
+            "layout: the database in data/, the master key in keys/",
             "bootstrapped admin ada@example.com and logged in",
             "created dev@example.com (developer) and viv@example.com (viewer)",
             "minted API token scp_",
@@ -93,10 +94,16 @@ fn quickstart_runs_on_sqlite_and_can_run_again() {
                 "run {run}: missing {line:?} in:\n{stdout}"
             );
         }
-        // The key file is created once, private, and reused.
+        // The key file is created once, private, apart from the data, and
+        // reused.
         assert_eq!(
-            stdout.contains("generated a master key"),
+            stdout.contains("generated a master key in keys/master.key"),
             run == 0,
+            "{stdout}"
+        );
+        assert_eq!(
+            stdout.contains("master key from keys/master.key"),
+            run == 1,
             "{stdout}"
         );
         assert!(
@@ -104,17 +111,47 @@ fn quickstart_runs_on_sqlite_and_can_run_again() {
             "a password hash leaked:\n{stdout}"
         );
     }
+    // Nothing key-like in the data directory: a backup of it holds no key.
+    for entry in std::fs::read_dir(dir.path().join("data")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        assert!(name.starts_with("quickstart.db"), "{name} in data/");
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        for f in ["data/master.key", "data/quickstart.db"] {
+        for (f, want) in [
+            ("keys/master.key", 0o600),
+            ("keys", 0o700),
+            ("data/quickstart.db", 0o600),
+        ] {
             let mode = std::fs::metadata(dir.path().join(f))
                 .unwrap()
                 .permissions()
                 .mode();
-            assert_eq!(mode & 0o777, 0o600, "{f}");
+            assert_eq!(mode & 0o777, want, "{f}");
         }
     }
+}
+
+#[test]
+fn quickstart_takes_the_key_from_the_environment_and_writes_no_key_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_quickstart"))
+        .current_dir(dir.path())
+        .env(
+            "SECRETS_CORE_MASTER_KEY",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        )
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("master key from SECRETS_CORE_MASTER_KEY"),
+        "{stdout}"
+    );
+    assert!(!dir.path().join("keys").exists());
+    assert!(!dir.path().join("data/master.key").exists());
 }
 
 #[test]

@@ -110,13 +110,16 @@ async fn only_the_most_recently_superseded_token_is_honoured() {
 }
 
 #[tokio::test]
-async fn concurrent_refreshes_one_rotation_wins_and_both_get_tokens() {
+async fn concurrent_refreshes_one_rotation_wins_and_both_get_the_successor() {
     let fx = Fx::new().await;
     let s1 = session(&fx).await;
     let t1 = s1.refresh_token.expose_secret().to_owned();
     let (a, b) = tokio::join!(fx.vault.refresh(&t1, None), fx.vault.refresh(&t1, None));
     let (a, b) = (a.unwrap(), b.unwrap());
-    assert_ne!(a.refresh_token, b.refresh_token);
+    assert_eq!(
+        a.refresh_token.expose_secret(),
+        b.refresh_token.expose_secret()
+    );
     let rotations = fx
         .audit()
         .await
@@ -129,14 +132,22 @@ async fn concurrent_refreshes_one_rotation_wins_and_both_get_tokens() {
         [false, true],
         "exactly one rotation, one overlap grant"
     );
-    fx.vault
+    let next = fx
+        .vault
         .refresh(a.refresh_token.expose_secret(), None)
         .await
         .unwrap();
-    fx.vault
+    // The second tab's copy is now superseded, inside its window: it gets
+    // the same next token.
+    let again = fx
+        .vault
         .refresh(b.refresh_token.expose_secret(), None)
         .await
         .unwrap();
+    assert_eq!(
+        next.refresh_token.expose_secret(),
+        again.refresh_token.expose_secret()
+    );
 }
 
 #[tokio::test]
@@ -222,13 +233,21 @@ async fn logout_revokes_and_access_tokens_expire() {
 }
 
 #[tokio::test]
-async fn the_overlap_honours_a_superseded_token_once_only() {
+async fn inside_the_overlap_every_reuse_gets_the_same_successor() {
     let fx = Fx::new().await;
     let s1 = session(&fx).await;
     let t1 = s1.refresh_token.expose_secret().to_owned();
     let tab_a = fx.vault.refresh(&t1, None).await.unwrap();
-    let _tab_b = fx.vault.refresh(&t1, None).await.unwrap(); // the second tab, in the window
-    // A third use inside the window is a replay: the family is revoked.
+    for _ in 0..3 {
+        fx.advance(Duration::from_secs(2));
+        let tab = fx.vault.refresh(&t1, None).await.unwrap();
+        assert_eq!(
+            tab.refresh_token.expose_secret(),
+            tab_a.refresh_token.expose_secret()
+        );
+    }
+    // Past the window (10 s after the rotation), a reuse revokes the family.
+    fx.advance(Duration::from_secs(5));
     assert!(matches!(
         fx.vault.refresh(&t1, None).await,
         Err(Error::InvalidToken { reason: "reused" })
@@ -239,4 +258,30 @@ async fn the_overlap_honours_a_superseded_token_once_only() {
             .await,
         Err(Error::InvalidToken { reason: "revoked" })
     ));
+}
+
+#[tokio::test]
+async fn the_successor_is_stored_sealed_never_in_clear() {
+    use secrets_core::store::{Kind, Store as _};
+    let fx = Fx::new().await;
+    let s1 = session(&fx).await;
+    let t1 = s1.refresh_token.expose_secret().to_owned();
+    let s2 = fx.vault.refresh(&t1, None).await.unwrap();
+    let t2 = s2.refresh_token.expose_secret().to_owned();
+    let rows = fx
+        .store
+        .list(
+            fx.tenant,
+            &secrets_core::store::ListQuery::new(Kind::RefreshToken),
+        )
+        .await
+        .unwrap();
+    let sealed: Vec<_> = rows.iter().filter_map(|r| r.sealed.clone()).collect();
+    assert_eq!(sealed.len(), 1, "only the used token carries its successor");
+    for r in &rows {
+        for bytes in [&r.body, r.sealed.as_ref().unwrap_or(&Vec::new())] {
+            let text = String::from_utf8_lossy(bytes);
+            assert!(!text.contains(&t2) && !text.contains(&t1));
+        }
+    }
 }

@@ -6,10 +6,18 @@
 //!
 //! It bootstraps an Admin, creates a Developer and a Viewer, mints an API
 //! token and authenticates with it, shows a Viewer being denied, logs in and
-//! refreshes, then prints the audit trail and verifies its hash chain. The
-//! database lives in `./data/quickstart.db` and starts afresh on every run;
-//! the master key is read from `SECRETS_CORE_MASTER_KEY` (base64 of 32
-//! bytes) or kept in `./data/master.key` (mode 0600).
+//! refreshes, then prints the audit trail and verifies its hash chain.
+//!
+//! The database and the master key live apart, because a backup that holds
+//! both gives away every sealed secret in it:
+//!
+//! ```text
+//! data/quickstart.db   the database (starts afresh on every run; back it up)
+//! keys/master.key      the master key, mode 0600 in a 0700 directory; never
+//!                      in a backup of data/ (or set SECRETS_CORE_MASTER_KEY,
+//!                      base64 of 32 bytes, from a secret manager, and no
+//!                      key file is written)
+//! ```
 
 #![allow(clippy::print_stdout)] // an example talks to its reader
 
@@ -30,7 +38,8 @@ async fn main() -> Result<(), Error> {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }
-    let master = load_master_key(&data.join("master.key"))?;
+    let keys = Path::new("keys");
+    let master = load_master_key(keys)?;
 
     let store = SqliteStore::open(&db).await?;
     let vault = Vault::new(
@@ -41,6 +50,9 @@ async fn main() -> Result<(), Error> {
     )
     .await?;
     println!("opened {} (SQLite, embedded)", db.display());
+    println!(
+        "layout: the database in data/, the master key in keys/ (or the environment): back them up apart, never together"
+    );
 
     // 1. The first Admin of the tenant.
     let tenant = TenantId::DEFAULT;
@@ -127,20 +139,35 @@ async fn main() -> Result<(), Error> {
     Ok(())
 }
 
-fn load_master_key(path: &Path) -> Result<MasterKey, Error> {
+/// The master key: from `SECRETS_CORE_MASTER_KEY`, else from
+/// `keys/master.key`, else a new one written there (the directory 0700, the
+/// file 0600): never beside the database.
+fn load_master_key(keys: &Path) -> Result<MasterKey, Error> {
     if let Ok(text) = std::env::var("SECRETS_CORE_MASTER_KEY") {
+        println!("master key from SECRETS_CORE_MASTER_KEY (no key file written)");
         return MasterKey::from_base64(&text);
     }
-    if let Ok(text) = std::fs::read_to_string(path) {
+    let path = keys.join("master.key");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        println!("master key from {} (kept apart from data/)", path.display());
         return MasterKey::from_base64(&text);
     }
+    create_private_dir(keys)?;
     let key = MasterKey::generate()?;
-    write_private(path, key.to_base64().expose_secret())?;
+    write_private(&path, key.to_base64().expose_secret())?;
     println!(
-        "generated a master key in {} (keep it safe, and out of backups of the database)",
+        "generated a master key in {} (mode 0600, apart from data/: keep it safe, and out of backups of the database)",
         path.display()
     );
     Ok(key)
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), Error> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(io)
 }
 
 fn write_private(path: &Path, text: &str) -> Result<(), Error> {
