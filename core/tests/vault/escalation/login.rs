@@ -442,6 +442,43 @@ both!(
     }
 );
 
+// The same, on a SQLite file opened again by a new process (store and vault
+// built afresh from the file): its rows, written the old way, log in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_file_from_the_previous_version_still_logs_in() {
+    let fx = Esc::new(Backend::Sqlite).await;
+    assert_eq!(fx.backend, Backend::Sqlite);
+    let hash = PasswordPolicy::new(10)
+        .unwrap()
+        .hash(&SecretString::from(PASSWORD))
+        .unwrap();
+    let old = User {
+        id: UserId::generate(),
+        login: "\u{FB01}sh@example.com".into(),
+        role: Role::Developer,
+        password_hash: Some(hash),
+        disabled: false,
+        created_at: fx.clock_now(),
+        credential_epoch: 0,
+    };
+    write_user(&fx, &old, None).await;
+    let path = fx.dir.as_ref().unwrap().path().join("vault.db");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
+    let vault = Vault::new(store, fx.ring.clone(), Arc::new(fx.clock.clone()), config())
+        .await
+        .unwrap();
+    for (login, id) in [
+        ("\u{FB01}sh@example.com", old.id),
+        ("Admin@Example.com", fx.admin_id),
+    ] {
+        let s = vault
+            .login(fx.tenant, login, &SecretString::from(PASSWORD), None)
+            .await
+            .unwrap();
+        assert_eq!(s.user, id);
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Attack 22: a failed login for an unknown name was audited verbatim (often
 // a password typed into the login field).
