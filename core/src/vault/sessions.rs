@@ -277,6 +277,21 @@ impl Vault {
             .get_record::<RefreshFamily>(tenant, &token.record.family)
             .await?
             .ok_or(Error::InvalidToken { reason: "unknown" })?;
+        // A token read before a concurrent rotation moved the family on
+        // looks superseded but unused, and without its sealed successor:
+        // read it again, now at least as new as the family (the rotation
+        // writes both at once), rather than take it for a replay.
+        let token =
+            if token.record.used_at.is_none() && token.record.generation < fam.record.generation {
+                store
+                    .get(tenant, Kind::RefreshToken, &token.record.id)
+                    .await?
+                    .map(RefreshToken::from_row)
+                    .transpose()?
+                    .ok_or(Error::InvalidToken { reason: "unknown" })?
+            } else {
+                token
+            };
         let user = match self.load_user(tenant, token.record.user).await {
             Err(Error::NotFound { .. }) => return Err(Error::InvalidToken { reason: "revoked" }),
             other => other?,
