@@ -330,10 +330,12 @@ impl PasswordPolicy {
     /// password reset.
     ///
     /// ```
+    /// # fn main() -> Result<(), secrets_core::Error> {
     /// use secrets_core::password::PasswordPolicy;
     ///
     /// assert_eq!(PasswordPolicy::default().max_verify_cost(), 14);
-    /// assert_eq!(PasswordPolicy::new(13).map(|p| p.max_verify_cost()), Ok(15));
+    /// assert_eq!(PasswordPolicy::new(13)?.max_verify_cost(), 15);
+    /// # Ok(()) }
     /// ```
     #[must_use]
     pub fn max_verify_cost(&self) -> u32 {
