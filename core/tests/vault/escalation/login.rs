@@ -12,8 +12,9 @@ use secrets_core::password::PasswordPolicy;
 use secrets_core::store::records::User;
 use secrets_core::store::{Batch, Change, Record, StoreExt};
 
-/// Writes a user row straight into the store, as a migration or an older
-/// version of the library would have.
+/// Writes a user row straight into the store, as an operator holding the
+/// master key (a migration) or an earlier version of the library would have:
+/// the row carries the tag only a key holder can compute.
 async fn write_user(fx: &Esc, user: &User, expected_version: Option<u64>) {
     let linker: Arc<dyn AuditLinker> = Arc::new(AuditChain::new(&fx.ring));
     let draft = AuditDraft::new(
@@ -22,10 +23,13 @@ async fn write_user(fx: &Esc, user: &User, expected_version: Option<u64>) {
         format!("user/{}", user.id),
         fx.clock_now(),
     );
+    let mut row = user.to_row(None).unwrap();
+    let version = expected_version.map_or(1, |v| v + 1);
+    row.tag = Some(keyholder_tag(fx.tenant, &row, version));
     let change = match expected_version {
-        None => Change::Insert(user.to_row(None).unwrap()),
+        None => Change::Insert(row),
         Some(v) => Change::Update {
-            row: user.to_row(None).unwrap(),
+            row,
             expected_version: v,
         },
     };
@@ -99,7 +103,7 @@ both!(
             .authenticate_access_token(s.access_token.expose_secret(), Some("192.0.2.9"))
             .await;
         assert!(matches!(r, Err(Error::InvalidToken { .. })), "{r:?}");
-        let refused = fx.audited("access_token.authenticate").await;
+        let refused = fx.audited("auth.access_token").await;
         assert_eq!(refused.len(), 1);
         assert_eq!(refused[0].event.outcome, Outcome::Denied);
         assert_eq!(refused[0].event.target, format!("user/{dev_id}"));
@@ -130,7 +134,7 @@ both!(
             .authenticate_access_token(s.access_token.expose_secret(), None)
             .await;
         assert!(matches!(r, Err(Error::InvalidToken { .. })), "{r:?}");
-        assert_eq!(fx.audited("access_token.authenticate").await.len(), 1);
+        assert_eq!(fx.audited("auth.access_token").await.len(), 1);
     }
 );
 
@@ -428,6 +432,7 @@ both!(
             disabled: false,
             created_at: fx.clock_now(),
             credential_epoch: 0,
+            credentials_revoked_at: None,
         };
         write_user(&fx, &old, None).await;
         let s = try_login(&fx.vault, &fx, "\u{FB01}sh@example.com", PASSWORD, None)
@@ -460,6 +465,7 @@ async fn a_sqlite_file_from_the_previous_version_still_logs_in() {
         disabled: false,
         created_at: fx.clock_now(),
         credential_epoch: 0,
+        credentials_revoked_at: None,
     };
     write_user(&fx, &old, None).await;
     let path = fx.dir.as_ref().unwrap().path().join("vault.db");
