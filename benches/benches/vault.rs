@@ -12,9 +12,11 @@
 //! - `api_token_auth_100k`: [`Vault::authenticate_api_token`] on a
 //!   `SqliteStore` holding 100,000 tokens, on the hot path (every token was
 //!   used within the last minute, so nothing is written: checked after the
-//!   run), beside the raw indexed lookup of the `store` bench (rusqlite
-//!   running the store's `SELECT` on the same file), called directly and
-//!   inside `spawn_blocking`.
+//!   run), beside rusqlite making the same two reads on the same file with
+//!   the store's own `SELECT`s: the token row by its hash, then its owner's
+//!   user row (authentication reads the owner's current role and state,
+//!   issue 8), called directly and inside `spawn_blocking`. The token-only
+//!   lookup of the `store` bench is measured beside them for reference.
 //!
 //! ## The `jsonwebtoken` crypto provider
 //!
@@ -54,7 +56,7 @@ use secrets_core::vault::{Vault, VaultConfig};
 use secrets_core::{Clock, ManualClock, SystemClock, TenantId, UserId};
 use sha2::Sha256;
 
-use common::{NOW, TOKENS, fill_tokens, open_raw_reader, raw_find, runtime};
+use common::{NOW, TOKENS, fill_tokens, open_raw_reader, raw_find, raw_find_with_owner, runtime};
 
 const OURS: &str = "secrets-core";
 
@@ -303,7 +305,9 @@ fn api_token_auth(c: &mut Criterion) {
                 .unwrap();
             assert_eq!(caller.tenant(), table.tenant);
             assert_eq!(caller.user(), Some(table.owner));
-            assert!(raw_find(&raw, &table.hashes[i]).is_some());
+            let (token, owner) = raw_find_with_owner(&raw, &table.hashes[i]).unwrap();
+            assert_eq!(owner.id, table.owner.to_string());
+            assert!(token.tag.is_some() && owner.tag.is_some());
         }
     });
 
@@ -322,15 +326,15 @@ fn api_token_auth(c: &mut Criterion) {
             }
         });
     });
-    group.bench_function("rusqlite", |b| {
+    group.bench_function("rusqlite/token+owner", |b| {
         let mut n = 0usize;
         b.iter(|| {
             let hash = &table.hashes[order[n % order.len()]];
             n += 1;
-            raw_find(&raw, black_box(hash)).unwrap()
+            raw_find_with_owner(&raw, black_box(hash)).unwrap()
         });
     });
-    group.bench_function("rusqlite+spawn_blocking", |b| {
+    group.bench_function("rusqlite+spawn_blocking/token+owner", |b| {
         let mut n = 0usize;
         b.to_async(&rt).iter(|| {
             let hash = table.hashes[order[n % order.len()]];
@@ -338,11 +342,19 @@ fn api_token_auth(c: &mut Criterion) {
             let conn = Arc::clone(&shared_raw);
             async move {
                 tokio::task::spawn_blocking(move || {
-                    raw_find(&conn.lock().unwrap(), black_box(&hash)).unwrap()
+                    raw_find_with_owner(&conn.lock().unwrap(), black_box(&hash)).unwrap()
                 })
                 .await
                 .unwrap()
             }
+        });
+    });
+    group.bench_function("rusqlite/token_only", |b| {
+        let mut n = 0usize;
+        b.iter(|| {
+            let hash = &table.hashes[order[n % order.len()]];
+            n += 1;
+            raw_find(&raw, black_box(hash)).unwrap()
         });
     });
     group.finish();

@@ -158,6 +158,11 @@ pub(crate) const FIND_BY_LOOKUP: &str = "SELECT tenant_id, kind, id, parent, own
      expires_at, version, body, sealed, tag FROM records \
      WHERE kind = ?1 AND lookup_scope = X'' AND lookup = ?2";
 
+/// The SQL `SqliteStore::get` runs for a user row, word for word: the
+/// primary key of `users` answers it.
+pub(crate) const GET_USER: &str = "SELECT kind, id, parent, owner_id, lookup, expires_at, \
+     version, body, sealed, tag FROM users WHERE tenant_id = ?1 AND kind = ?2 AND id = ?3";
+
 /// A row as the raw peer reads it: every column into an owned Rust value,
 /// without parsing into `secrets-core` types.
 #[derive(Debug)]
@@ -218,4 +223,33 @@ pub(crate) fn raw_find(conn: &Connection, lookup: &[u8]) -> Option<RawRow> {
         })
         .optional()
         .unwrap()
+}
+
+/// The lookups API-token authentication makes, as a rusqlite user would
+/// write them: the token row by its hash ([`raw_find`]), then its owner's
+/// user row by tenant and id (the owner's current role and state decide),
+/// every column of both read into owned values.
+pub(crate) fn raw_find_with_owner(conn: &Connection, lookup: &[u8]) -> Option<(RawRow, RawRow)> {
+    let token = raw_find(conn, lookup)?;
+    let owner = conn
+        .prepare_cached(GET_USER)
+        .unwrap()
+        .query_row(params![token.tenant_id, "user", token.owner_id], |r| {
+            Ok(RawRow {
+                tenant_id: token.tenant_id.clone(),
+                kind: r.get(0)?,
+                id: r.get(1)?,
+                parent: r.get(2)?,
+                owner_id: r.get(3)?,
+                lookup: r.get(4)?,
+                expires_at: r.get(5)?,
+                version: r.get(6)?,
+                body: r.get(7)?,
+                sealed: r.get(8)?,
+                tag: r.get(9)?,
+            })
+        })
+        .optional()
+        .unwrap()?;
+    Some((token, owner))
 }
