@@ -1,4 +1,8 @@
-//! The one public error type of the crate.
+//! The one public error type of the crate, and its stable kinds.
+
+mod kind;
+
+pub use kind::ErrorKind;
 
 /// Everything that can go wrong in `secrets-core`.
 ///
@@ -228,9 +232,80 @@ pub enum Error {
     /// The operating system's random number generator failed.
     #[error("the operating system's random number generator failed: {0}")]
     Rng(String),
+
+    /// A race was lost again and again: the operation was retried and other
+    /// writers kept winning. Nothing was changed; retry the request later.
+    #[error(
+        "`{what}` is contended: concurrent changes kept winning; nothing was changed, retry later"
+    )]
+    Contended {
+        /// What was being changed (`user`, `refresh_token`, ...).
+        what: &'static str,
+    },
+
+    /// Stored data does not parse as what it must be (a record that is not
+    /// its JSON, a sealed value of the wrong shape). The message names what,
+    /// never its contents.
+    #[error("stored `{what}` is corrupt: {reason}")]
+    Corrupt {
+        /// What was read.
+        what: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// A bug or an environment failure (a background task panicked, no
+    /// async runtime): not the request's fault, and not the store's.
+    #[error("internal error: {what}")]
+    Internal {
+        /// What failed.
+        what: &'static str,
+    },
 }
 
 impl Error {
+    /// The stable kind of this error: what hosts, bindings and front ends
+    /// branch on and map to codes ([`ErrorKind`] has the table).
+    ///
+    /// ```
+    /// use secrets_core::Error;
+    /// use secrets_core::error::ErrorKind;
+    ///
+    /// assert_eq!(Error::InvalidCredentials.kind(), ErrorKind::InvalidCredentials);
+    /// assert_eq!(Error::InvalidCredentials.kind().http_status(), 401);
+    /// ```
+    #[must_use]
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::InvalidInput { .. } | Self::Truncated { .. } | Self::WeakKdf { .. } => {
+                ErrorKind::InvalidInput
+            }
+            Self::TooLarge { .. } => ErrorKind::TooLarge,
+            Self::InvalidCredentials => ErrorKind::InvalidCredentials,
+            Self::InvalidToken { .. } => ErrorKind::InvalidToken,
+            Self::Forbidden { .. } => ErrorKind::Forbidden,
+            Self::Webhook { .. } => ErrorKind::WebhookRejected,
+            Self::OAuth { .. } => ErrorKind::OAuthFailed,
+            Self::NotFound { .. } => ErrorKind::NotFound,
+            Self::AlreadyExists { .. } => ErrorKind::AlreadyExists,
+            Self::Conflict { .. } => ErrorKind::Conflict,
+            Self::Contended { .. } => ErrorKind::Contended,
+            Self::DeletionProtected { .. } => ErrorKind::DeletionProtected,
+            Self::Unauthenticated => ErrorKind::DecryptionFailed,
+            Self::UnsupportedVersion { .. } => ErrorKind::UnsupportedVersion,
+            Self::UnknownKey { .. } => ErrorKind::UnknownKey,
+            Self::KeyExhausted { .. } => ErrorKind::KeyExhausted,
+            Self::Tampered { .. } => ErrorKind::Tampered,
+            Self::WrongMasterKey => ErrorKind::WrongMasterKey,
+            Self::AuditChainBroken { .. } => ErrorKind::AuditChainBroken,
+            Self::SchemaTooNew { .. } => ErrorKind::SchemaTooNew,
+            Self::Store(_) => ErrorKind::Storage,
+            Self::Corrupt { .. } => ErrorKind::Corrupt,
+            Self::Internal { .. } => ErrorKind::Internal,
+            Self::Rng(_) => ErrorKind::Rng,
+        }
+    }
+
     /// [`Error::NotFound`] for `what` `id`.
     pub(crate) fn not_found(what: &str, id: impl ToString) -> Self {
         Self::NotFound {

@@ -58,7 +58,7 @@
 pub mod audit;
 pub mod clock;
 pub mod crypto;
-mod error;
+pub mod error;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod gate;
