@@ -31,7 +31,6 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use hmac::Mac as _;
 use subtle::ConstantTimeEq;
-use zeroize::Zeroizing;
 
 use crate::audit::{Actor, AuditDraft, AuditLinker, AuditRecord, Outcome};
 use crate::clock::Clock;
@@ -65,19 +64,23 @@ const CREATED_TAGGED: &str = "row_tags";
 /// Rows per batch of the tagging pass.
 const TAG_BATCH: usize = 500;
 
-/// The row MAC key, derived from the master key.
-struct RowKey(Zeroizing<[u8; 32]>);
+/// The row MAC key, derived from the master key, held as the HMAC state
+/// already keyed with it (each tag clones it: the two key blocks are hashed
+/// once, not per row).
+struct RowKey(hmac::Hmac<sha2::Sha256>);
 
 impl RowKey {
     fn new(ring: &KeyRing) -> Self {
-        Self(ring.derive_subkey(ROW_KEY_LABEL))
+        Self(crate::crypto::hmac_sha256(
+            &ring.derive_subkey(ROW_KEY_LABEL),
+        ))
     }
 
     /// The tag of `row` in `tenant` when stored at `version` (the row's own
     /// `version` and `tag` fields are ignored).
     fn tag(&self, tenant: TenantId, row: &Row, version: u64) -> [u8; 32] {
-        let mut mac = crate::crypto::hmac_sha256(&self.0);
-        mac.update(&row_bytes(tenant, row, version));
+        let mut mac = self.0.clone();
+        canonical(tenant, row, version, |bytes| mac.update(bytes));
         mac.finalize().into_bytes().into()
     }
 
@@ -90,39 +93,33 @@ impl RowKey {
 
     /// The `row_tags` marker value.
     fn marker(&self) -> [u8; 32] {
-        let mut mac = crate::crypto::hmac_sha256(&self.0);
+        let mut mac = self.0.clone();
         mac.update(MARKER_LABEL);
         mac.finalize().into_bytes().into()
     }
 }
 
-/// The canonical bytes a row tag authenticates (`docs/FORMATS.md`, "Row
-/// tag"): every field length-prefixed or flagged, so no two rows share an
-/// encoding.
-fn row_bytes(tenant: TenantId, row: &Row, version: u64) -> Vec<u8> {
-    fn put(out: &mut Vec<u8>, bytes: &[u8]) {
+/// Feeds the canonical bytes a row tag authenticates (`docs/FORMATS.md`,
+/// "Row tag") to `out`, piece by piece (no buffer): every field
+/// length-prefixed or flagged, so no two rows share an encoding.
+fn canonical(tenant: TenantId, row: &Row, version: u64, mut out: impl FnMut(&[u8])) {
+    fn put(out: &mut impl FnMut(&[u8]), bytes: &[u8]) {
         // Every field is bounded far below 4 GiB by `Row::validate`.
         let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
-        out.extend_from_slice(&len.to_be_bytes());
-        out.extend_from_slice(bytes);
+        out(&len.to_be_bytes());
+        out(bytes);
     }
-    fn opt(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
+    fn opt(out: &mut impl FnMut(&[u8]), bytes: Option<&[u8]>) {
         match bytes {
-            None => out.push(0),
+            None => out(&[0]),
             Some(b) => {
-                out.push(1);
+                out(&[1]);
                 put(out, b);
             }
         }
     }
-    let mut out = Vec::with_capacity(
-        96 + row.id.len()
-            + row.body.len()
-            + row.sealed.as_ref().map_or(0, Vec::len)
-            + row.lookup.as_ref().map_or(0, Vec::len),
-    );
     put(&mut out, ROW_LABEL);
-    out.extend_from_slice(tenant.as_bytes());
+    out(tenant.as_bytes());
     put(&mut out, row.kind.as_str().as_bytes());
     put(&mut out, row.id.as_bytes());
     opt(&mut out, row.parent.as_deref().map(str::as_bytes));
@@ -132,16 +129,15 @@ fn row_bytes(tenant: TenantId, row: &Row, version: u64) -> Vec<u8> {
     );
     opt(&mut out, row.lookup.as_deref());
     match row.expires_at {
-        None => out.push(0),
+        None => out(&[0]),
         Some(t) => {
-            out.push(1);
-            out.extend_from_slice(&t.unix_millis().to_be_bytes());
+            out(&[1]);
+            out(&t.unix_millis().to_be_bytes());
         }
     }
-    out.extend_from_slice(&version.to_be_bytes());
+    out(&version.to_be_bytes());
     put(&mut out, &row.body);
     opt(&mut out, row.sealed.as_deref());
-    out
 }
 
 /// The check value of `ring`'s master key: `HMAC-SHA256(derive_subkey(
@@ -566,7 +562,9 @@ mod tests {
         let ring = ring();
         let key = RowKey::new(&ring);
         let (tenant, row) = vector_row();
-        assert_eq!(row_bytes(tenant, &row, 2).len(), 158);
+        let mut len = 0;
+        canonical(tenant, &row, 2, |b| len += b.len());
+        assert_eq!(len, 158);
         assert_eq!(
             hex(&key.tag(tenant, &row, 2)),
             "6130de691ed5e7e8513ce8667918d21dfd3186f596954cc97618a8584c7bdd63"
