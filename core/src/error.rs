@@ -1,8 +1,10 @@
 //! The one public error type of the crate, and its stable kinds.
 
 mod kind;
+mod reason;
 
 pub use kind::ErrorKind;
+pub use reason::{TokenRejection, WebhookRejection};
 
 /// Everything that can go wrong in `secrets-core`.
 ///
