@@ -1,4 +1,14 @@
-//! A vault on a counting in-memory store with a manual clock.
+//! The one Vault fixture: a vault on a fresh store of one backend, with a
+//! manual clock and a logged-in Admin, and the macro that runs a test body
+//! on every backend.
+//!
+//! [`vault_test!`] turns one async body into one test per backend
+//! (`users::bootstrap_happens_once::memory`, `...::sqlite`), each with a
+//! fresh [`Fx`].
+//!
+//! Adding a backend (PostgreSQL next) is one change, here: a variant of
+//! [`Backend`], its arm in [`Backend::open`], and its line in
+//! [`vault_test!`].
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -8,22 +18,74 @@ use async_trait::async_trait;
 use secrets_core::audit::{AuditLinker, AuditRecord};
 use secrets_core::crypto::{KeyRing, MasterKey};
 use secrets_core::rbac::Role;
-use secrets_core::store::{AuditQuery, Batch, Kind, ListQuery, MemoryStore, Row, Store, Tenant};
+use secrets_core::store::{
+    AuditQuery, Batch, Kind, ListQuery, MemoryStore, Row, SqliteStore, Store, Tenant,
+};
 use secrets_core::vault::{Caller, Vault, VaultConfig};
-use secrets_core::{ManualClock, Result, SecretString, TenantId, Timestamp, UserId};
+use secrets_core::{Clock as _, ManualClock, Result, SecretString, TenantId, Timestamp, UserId};
 
-/// Counts every call that reaches the store.
-#[derive(Debug, Default)]
-pub(crate) struct Counting {
-    pub(crate) inner: MemoryStore,
-    pub(crate) reads: AtomicUsize,
-    pub(crate) writes: AtomicUsize,
+/// The shared password of every user the fixture creates.
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
+
+/// Which store a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Backend {
+    Memory,
+    Sqlite,
 }
 
-impl Counting {
-    fn read(&self) {
-        self.reads.fetch_add(1, Ordering::SeqCst);
+impl Backend {
+    /// A fresh, empty store of this backend, and the temporary directory
+    /// that holds its file (removed on drop), if it has one.
+    pub(crate) async fn open(self) -> (Arc<dyn Store>, Option<tempfile::TempDir>) {
+        match self {
+            Self::Memory => (Arc::new(MemoryStore::new()), None),
+            Self::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let store = SqliteStore::open(dir.path().join("vault.db"))
+                    .await
+                    .unwrap();
+                (Arc::new(store), Some(dir))
+            }
+        }
     }
+}
+
+/// The store as the Vault sees it: the backend's store, yielding to the
+/// scheduler before every call as a store doing network I/O would, and
+/// counting the calls that reach it.
+///
+/// Without the yield, an operation on the memory store (or on SQLite, whose
+/// calls block in place) runs from start to end without letting a
+/// concurrent one in, and races that a networked backend exposes would
+/// never show.
+#[derive(Debug)]
+pub(crate) struct Probe {
+    inner: Arc<dyn Store>,
+    reads: AtomicUsize,
+    writes: AtomicUsize,
+}
+
+impl Probe {
+    fn new(inner: Arc<dyn Store>) -> Self {
+        Self {
+            inner,
+            reads: AtomicUsize::new(0),
+            writes: AtomicUsize::new(0),
+        }
+    }
+
+    async fn read(&self) {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        tokio::task::yield_now().await;
+    }
+
+    async fn write(&self) {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        tokio::task::yield_now().await;
+    }
+
+    /// The calls that reached the store so far: (reads, writes).
     pub(crate) fn calls(&self) -> (usize, usize) {
         (
             self.reads.load(Ordering::SeqCst),
@@ -33,17 +95,17 @@ impl Counting {
 }
 
 #[async_trait]
-impl Store for Counting {
+impl Store for Probe {
     async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>> {
-        self.read();
+        self.read().await;
         self.inner.tenant(id).await
     }
     async fn tenants(&self, after: Option<TenantId>, limit: usize) -> Result<Vec<Tenant>> {
-        self.read();
+        self.read().await;
         self.inner.tenants(after, limit).await
     }
     async fn get(&self, tenant: TenantId, kind: Kind, id: &str) -> Result<Option<Row>> {
-        self.read();
+        self.read().await;
         self.inner.get(tenant, kind, id).await
     }
     async fn get_by_lookup(
@@ -52,15 +114,15 @@ impl Store for Counting {
         kind: Kind,
         lookup: &[u8],
     ) -> Result<Option<Row>> {
-        self.read();
+        self.read().await;
         self.inner.get_by_lookup(tenant, kind, lookup).await
     }
     async fn find_by_lookup(&self, kind: Kind, lookup: &[u8]) -> Result<Option<(TenantId, Row)>> {
-        self.read();
+        self.read().await;
         self.inner.find_by_lookup(kind, lookup).await
     }
     async fn list(&self, tenant: TenantId, query: &ListQuery) -> Result<Vec<Row>> {
-        self.read();
+        self.read().await;
         self.inner.list(tenant, query).await
     }
     async fn apply(
@@ -69,39 +131,28 @@ impl Store for Counting {
         batch: Batch,
         linker: &Arc<dyn AuditLinker>,
     ) -> Result<AuditRecord> {
-        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.write().await;
         self.inner.apply(tenant, batch, linker).await
     }
     async fn audit_events(&self, tenant: TenantId, query: &AuditQuery) -> Result<Vec<AuditRecord>> {
-        self.read();
+        self.read().await;
         self.inner.audit_events(tenant, query).await
     }
     async fn erase_tenant(&self, tenant: TenantId) -> Result<()> {
-        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.write().await;
         self.inner.erase_tenant(tenant).await
     }
     async fn meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        self.read();
+        self.read().await;
         self.inner.meta(name).await
     }
     async fn set_meta(&self, name: &str, value: &[u8], expected: Option<&[u8]>) -> Result<bool> {
-        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.write().await;
         self.inner.set_meta(name, value, expected).await
     }
 }
 
-pub(crate) const PASSWORD: &str = "correct horse battery staple";
-
-pub(crate) struct Fx {
-    pub(crate) vault: Vault,
-    pub(crate) store: Arc<Counting>,
-    pub(crate) clock: ManualClock,
-    pub(crate) ring: Arc<KeyRing>,
-    pub(crate) tenant: TenantId,
-    pub(crate) admin: Caller,
-    pub(crate) admin_id: UserId,
-}
-
+/// The test configuration: bcrypt at the minimum cost, to keep tests quick.
 pub(crate) fn config() -> VaultConfig {
     VaultConfig {
         password_cost: 10,
@@ -109,15 +160,39 @@ pub(crate) fn config() -> VaultConfig {
     }
 }
 
+/// The fixture's master key.
+pub(crate) fn master() -> MasterKey {
+    MasterKey::from_bytes(&[0x42; 32]).unwrap()
+}
+
+/// A vault on one backend, with a manual clock and a logged-in Admin.
+#[allow(dead_code)] // not every test needs every part
+pub(crate) struct Fx {
+    pub(crate) vault: Vault,
+    /// The store the Vault writes through: for reading what it wrote, for
+    /// counting its calls, and for attacks that write the store directly.
+    pub(crate) store: Arc<Probe>,
+    pub(crate) clock: ManualClock,
+    pub(crate) ring: Arc<KeyRing>,
+    pub(crate) tenant: TenantId,
+    pub(crate) admin: Caller,
+    pub(crate) admin_id: UserId,
+    pub(crate) backend: Backend,
+    /// The SQLite file's directory (removed on drop).
+    pub(crate) dir: Option<tempfile::TempDir>,
+}
+
+#[allow(dead_code)] // not every test needs every helper
 impl Fx {
-    pub(crate) async fn new() -> Self {
-        Self::with_config(config()).await
+    pub(crate) async fn new(backend: Backend) -> Self {
+        Self::with_config(backend, config()).await
     }
 
-    pub(crate) async fn with_config(config: VaultConfig) -> Self {
-        let store = Arc::new(Counting::default());
+    pub(crate) async fn with_config(backend: Backend, config: VaultConfig) -> Self {
+        let (store, dir) = backend.open().await;
+        let store = Arc::new(Probe::new(store));
         let clock = ManualClock::new(Timestamp::from_unix_seconds(1_750_000_000));
-        let ring = Arc::new(KeyRing::new(MasterKey::from_bytes(&[0x24; 32]).unwrap()));
+        let ring = Arc::new(KeyRing::new(master()));
         let vault = Vault::new(store.clone(), ring.clone(), Arc::new(clock.clone()), config)
             .await
             .unwrap();
@@ -132,15 +207,16 @@ impl Fx {
             )
             .await
             .unwrap();
-        let admin = Caller::system(tenant); // replaced below by a real login
         let mut fx = Self {
             vault,
             store,
             clock,
             ring,
             tenant,
-            admin,
+            admin: Caller::system(tenant),
             admin_id,
+            backend,
+            dir,
         };
         fx.admin = fx.login("admin@example.com").await;
         fx
@@ -164,7 +240,7 @@ impl Fx {
             .unwrap()
     }
 
-    /// Creates a user with the shared password and logs them in.
+    /// Creates a user with the shared password (as the Admin) and logs them in.
     pub(crate) async fn user(&self, login: &str, role: Role) -> (UserId, Caller) {
         let id = self
             .vault
@@ -179,8 +255,8 @@ impl Fx {
         (id, self.login(login).await)
     }
 
-    pub(crate) fn clock_now(&self) -> Timestamp {
-        use secrets_core::Clock;
+    /// The fixture clock's time.
+    pub(crate) fn now(&self) -> Timestamp {
         self.clock.now()
     }
 
@@ -188,12 +264,84 @@ impl Fx {
         self.clock.advance(d);
     }
 
-    /// Every audit event of the tenant (read through the store directly).
+    /// Every audit event of the tenant, read from the store directly.
     pub(crate) async fn audit(&self) -> Vec<AuditRecord> {
-        self.store
-            .inner
-            .audit_events(self.tenant, &AuditQuery::default())
-            .await
-            .unwrap()
+        let mut out = Vec::new();
+        let mut q = AuditQuery::default();
+        loop {
+            let page = self.store.audit_events(self.tenant, &q).await.unwrap();
+            let Some(last) = page.last() else { break };
+            q.after_seq = Some(last.seq);
+            out.extend(page);
+        }
+        out
+    }
+
+    /// The audit events with this action.
+    pub(crate) async fn audited(&self, action: &str) -> Vec<AuditRecord> {
+        let mut all = self.audit().await;
+        all.retain(|r| r.event.action == action);
+        all
     }
 }
+
+/// One async test body, run once per backend, each on a multi-threaded
+/// runtime (SQLite work runs in `block_in_place`): with a fresh [`Fx`], or,
+/// for a test that builds its own store, with the [`Backend`] to open.
+///
+/// ```ignore
+/// vault_test!(async fn name(fx) { ... });
+/// vault_test!(config = VaultConfig { .. }; async fn name(fx) { ... });
+/// vault_test!(async fn name(backend: Backend) { ... });
+/// ```
+///
+/// A test that needs what only one backend has (the SQLite file, say) is a
+/// plain `#[tokio::test]` that says why.
+macro_rules! vault_test {
+    ($(#[$meta:meta])* async fn $name:ident($fx:ident) $body:block) => {
+        $crate::fixture::vault_test!(
+            $(#[$meta])*
+            config = $crate::fixture::config();
+            async fn $name($fx) $body
+        );
+    };
+    ($(#[$meta:meta])* config = $config:expr; async fn $name:ident($fx:ident) $body:block) => {
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn run(backend: $crate::fixture::Backend) {
+                #[allow(unused_mut)]
+                let mut $fx = $crate::fixture::Fx::with_config(backend, $config).await;
+                $body
+            }
+
+            $crate::fixture::vault_test!(@backends run);
+        }
+    };
+    ($(#[$meta:meta])* async fn $name:ident($backend:ident: Backend) $body:block) => {
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn run($backend: $crate::fixture::Backend) $body
+
+            $crate::fixture::vault_test!(@backends run);
+        }
+    };
+    // Every backend, one test each: a new backend is one more here.
+    (@backends $run:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn memory() {
+            $run($crate::fixture::Backend::Memory).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn sqlite() {
+            $run($crate::fixture::Backend::Sqlite).await;
+        }
+    };
+}
+pub(crate) use vault_test;

@@ -1,4 +1,5 @@
-//! The Vault, through its public API: identity, access and audit.
+//! The Vault, through its public API: identity, access and audit, each test
+//! on every storage backend (see `fixture.rs`).
 
 #![allow(
     clippy::unwrap_used,

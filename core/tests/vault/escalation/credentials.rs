@@ -12,7 +12,7 @@ use secrets_core::vault::MintedToken;
 const HOUR: Duration = Duration::from_secs(3600);
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
-impl Esc {
+impl Fx {
     /// Mints an API token for `owner` as the Admin.
     async fn token(&self, owner: UserId, scopes: &[&str], ttl: Option<Duration>) -> MintedToken {
         self.vault
@@ -39,7 +39,7 @@ impl Esc {
     }
 }
 
-impl Esc {
+impl Fx {
     /// `tasks` tasks each minting up to `n` tokens for `owner` as the Admin,
     /// until the owner is disabled.
     fn mint_concurrently(
@@ -68,7 +68,7 @@ impl Esc {
     }
 }
 
-impl Esc {
+impl Fx {
     /// Waits until the tenant holds at least `n` API tokens.
     async fn minted_at_least(&self, n: usize) {
         let system = Caller::system(self.tenant);
@@ -103,7 +103,7 @@ fn forbidden<T: std::fmt::Debug>(r: &secrets_core::Result<T>) -> bool {
 
 // Attack 1a: a disabled user's still-valid access token started a 12-hour
 // agent session that still worked 11 hours later.
-both!(
+vault_test!(
     async fn disabled_users_access_token_starts_no_agent_session(fx) {
         let (dev_id, dev) = fx.user("dev@example.com", Role::Developer).await;
         fx.vault.disable_user(&fx.admin, dev_id).await.unwrap();
@@ -121,7 +121,7 @@ both!(
 
 // Attack 1b: a demoted Admin's access token started an agent session
 // stored with role Admin, which later created a new Admin.
-both!(
+vault_test!(
     async fn demoted_admins_agent_session_cannot_create_an_admin(fx) {
         let (second_id, second) = fx.user("second@example.com", Role::Admin).await;
         fx.vault
@@ -158,7 +158,7 @@ both!(
 
 // Attack 1c: a disabled Admin's access token minted a never-expiring `*`
 // token for another Admin, still valid 90 days later.
-both!(
+vault_test!(
     async fn disabled_admins_access_token_mints_nothing(fx) {
         let (second_id, second) = fx.user("second@example.com", Role::Admin).await;
         fx.vault.disable_user(&fx.admin, second_id).await.unwrap();
@@ -174,7 +174,7 @@ both!(
 
 // Attack 2a: an agent session scoped to `tokens:manage` for 60 seconds
 // minted a permanent `*` API token.
-both!(
+vault_test!(
     async fn agent_session_mints_no_api_token(fx) {
         let started = fx
             .vault
@@ -198,7 +198,7 @@ both!(
 
 // Attack 2b: an API token scoped to `tokens:manage` minted a permanent `*`
 // token.
-both!(
+vault_test!(
     async fn scoped_token_mints_nothing_wider_or_longer(fx) {
         let minter = fx
             .token(fx.admin_id, &["tokens:manage"], Some(Duration::from_secs(60)))
@@ -234,7 +234,7 @@ both!(
 );
 
 /// A token that expired: for the lifetime check above.
-async fn minter_token_again(fx: &Esc) -> MintedToken {
+async fn minter_token_again(fx: &Fx) -> MintedToken {
     let t = fx
         .token(fx.admin_id, &["*"], Some(Duration::from_secs(1)))
         .await;
@@ -244,7 +244,7 @@ async fn minter_token_again(fx: &Esc) -> MintedToken {
 
 // Attack 2c: a token scoped to `users:manage` created an Admin with a
 // password of its choosing.
-both!(
+vault_test!(
     async fn users_manage_scope_creates_no_admin(fx) {
         let t = fx.token(fx.admin_id, &["users:manage"], None).await;
         let caller = fx.as_token(&t).await.unwrap();
@@ -274,7 +274,7 @@ both!(
 
 // Attack 3a: minting raced a demotion, and most tokens minted meanwhile
 // kept role Admin.
-both!(
+vault_test!(
     async fn tokens_minted_during_a_demotion_follow_the_owner(fx) {
         let (second_id, _) = fx.user("second@example.com", Role::Admin).await;
         let minting = fx.mint_concurrently(second_id, 4, 30);
@@ -296,7 +296,7 @@ both!(
 
 // Attack 3b: a mint racing a disable left a working token after
 // `disable_user` returned Ok.
-both!(
+vault_test!(
     async fn tokens_minted_during_a_disable_are_dead(fx) {
         let (dev_id, _) = fx.user("dev@example.com", Role::Developer).await;
         let minting = fx.mint_concurrently(dev_id, 4, 30);
@@ -315,7 +315,7 @@ both!(
 // Attack 4: a user holding 1,000 agent sessions, 1,000 API tokens and a
 // login refreshed 1,100 times could be neither demoted nor disabled
 // (`TooLarge`), live or expired.
-both!(
+vault_test!(
     async fn revocation_never_fails_for_size(fx) {
         let (dev_id, dev) = fx.user("dev@example.com", Role::Developer).await;
         let mut agents = Vec::new();
@@ -357,7 +357,7 @@ both!(
 
 // Attack 5: `disable_user` failed with `Conflict` when the user's token was
 // used during it (the last-used write), and the token kept working.
-both!(
+vault_test!(
     config = VaultConfig {
         last_used_granularity: Duration::ZERO,
         ..config()
@@ -396,7 +396,7 @@ both!(
 
 // Attack 6: two Admins demoted (or disabled) each other at the same moment;
 // both succeeded and the tenant had no Admin left.
-both!(
+vault_test!(
     async fn two_admins_cannot_remove_each_other(fx) {
         let (b_id, b) = fx.user("b@example.com", Role::Admin).await;
         let a = fx.admin.clone();
@@ -434,7 +434,7 @@ both!(
 
 // Attack 7 (refusals): a 260-byte or control-character source made the
 // audit write of a refused credential fail silently.
-both!(
+vault_test!(
     async fn hostile_source_never_switches_auditing_off(fx) {
         let t = fx.token(fx.admin_id, &["*"], None).await;
         fx.vault.revoke_api_token(&fx.admin, &t.id).await.unwrap();
@@ -464,7 +464,7 @@ both!(
 
 // Attack 16: a zero lifetime minted an already-expired API token (agent
 // sessions already refused it). Refused now, like an agent session's.
-both!(
+vault_test!(
     async fn zero_ttl_api_token_is_refused(fx) {
         for ttl in [Duration::ZERO, Duration::from_millis(999)] {
             let r = fx
@@ -482,7 +482,7 @@ both!(
 
 // Attack 17: `list_agent_sessions` for a non-user caller returned
 // `Forbidden` without an audit record.
-both!(
+vault_test!(
     async fn every_refusal_is_audited(fx) {
         let (dev_id, _) = fx.user("dev@example.com", Role::Developer).await;
         let t = fx.token(dev_id, &["*"], None).await;
@@ -497,7 +497,7 @@ both!(
 
 // Attack 19: pruning a login family with more than 1,000 tokens failed
 // every run, and the maintenance task dropped the error.
-both!(
+vault_test!(
     async fn prune_handles_a_family_of_any_size(fx) {
         let mut s = fx
             .vault
@@ -528,7 +528,7 @@ both!(
 
 // I3 for access tokens: a disabled or demoted user's access token still
 // authenticated, with the role it was issued with, for its 15 minutes.
-both!(
+vault_test!(
     async fn access_tokens_follow_the_user_at_once(fx) {
         let (dev_id, _) = fx.user("dev@example.com", Role::Admin).await;
         let s = fx

@@ -25,7 +25,7 @@ fn attacker_linker() -> Arc<dyn AuditLinker> {
 }
 
 /// Applies `changes` to the raw memory store, as a writer without the key.
-async fn raw_apply(fx: &Esc, tenant: TenantId, changes: Vec<Change>) {
+async fn raw_apply(fx: &Fx, tenant: TenantId, changes: Vec<Change>) {
     let mut batch = Batch::new(AuditDraft::new(
         Actor::System,
         "attacker.write",
@@ -42,7 +42,7 @@ async fn raw_apply(fx: &Esc, tenant: TenantId, changes: Vec<Change>) {
 }
 
 /// A plain rusqlite connection to the fixture's SQLite file.
-fn raw_db(fx: &Esc) -> Connection {
+fn raw_db(fx: &Fx) -> Connection {
     let conn = Connection::open(fx.dir.as_ref().unwrap().path().join("vault.db")).unwrap();
     conn.busy_timeout(Duration::from_secs(5)).unwrap();
     conn
@@ -50,7 +50,7 @@ fn raw_db(fx: &Esc) -> Connection {
 
 /// Inserts `row` into `tenant` as the attacker: with rusqlite on SQLite
 /// (every column, the tag as given), through the raw store in memory.
-async fn plant(fx: &Esc, tenant: TenantId, row: Row) {
+async fn plant(fx: &Fx, tenant: TenantId, row: Row) {
     match fx.backend {
         Backend::Memory => raw_apply(fx, tenant, vec![Change::Insert(row)]).await,
         Backend::Sqlite => {
@@ -90,7 +90,7 @@ async fn plant(fx: &Esc, tenant: TenantId, row: Row) {
 }
 
 /// The `integrity.refused` events naming `kind` `id`.
-async fn refusals(fx: &Esc, kind: &str, id: &str) -> usize {
+async fn refusals(fx: &Fx, kind: &str, id: &str) -> usize {
     fx.audited("integrity.refused")
         .await
         .iter()
@@ -106,7 +106,7 @@ fn is_tampered(r: &Result<impl std::fmt::Debug, Error>, kind: &str) -> bool {
     matches!(r, Err(Error::Tampered { kind: k, .. }) if *k == kind)
 }
 
-async fn login(fx: &Esc, tenant: TenantId, login: &str) -> secrets_core::Result<Caller> {
+async fn login(fx: &Fx, tenant: TenantId, login: &str) -> secrets_core::Result<Caller> {
     let s = fx
         .vault
         .login(tenant, login, &SecretString::from(PASSWORD), None)
@@ -118,7 +118,7 @@ async fn login(fx: &Esc, tenant: TenantId, login: &str) -> secrets_core::Result<
 
 // I7 (a): one UPDATE of a user row's JSON made a Viewer an Admin. The row's
 // tag no longer matches: the login is refused with its own error, audited.
-both!(
+vault_test!(
     async fn a_viewer_made_admin_in_the_database_is_refused(fx) {
         let (viewer, _) = fx.user("viewer@example.com", Role::Viewer).await;
         let id = viewer.to_string();
@@ -176,7 +176,7 @@ both!(
 // I7 (b): an inserted token row with a hash of the attacker's choosing (a
 // real `scp_` token they generated) authenticated as Admin. Refused, with no
 // tag and with a made-up one.
-both!(
+vault_test!(
     async fn a_token_row_inserted_in_the_database_is_refused(fx) {
         for (i, tag) in [None, Some([0x41; 32])].into_iter().enumerate() {
             let format = TokenFormat::api();
@@ -211,7 +211,7 @@ both!(
 // I7 (c): a valid row copied from another tenant (the attacker's own, where
 // they are Admin) or moved to another id keeps its tag, which names the
 // tenant and the id: refused.
-both!(
+vault_test!(
     async fn a_row_copied_from_another_tenant_or_id_is_refused(fx) {
         // Another tenant, whose Admin the attacker is.
         let theirs = TenantId::generate();
@@ -303,14 +303,14 @@ both!(
 );
 
 /// The store setting `name`, read from the raw store.
-async fn meta(fx: &Esc, name: &str) -> Option<Vec<u8>> {
+async fn meta(fx: &Fx, name: &str) -> Option<Vec<u8>> {
     fx.store.meta(name).await.unwrap()
 }
 
 // Attack 14: a vault opened with another master key opened, failed every
 // sealed read, and chained new audit events under the wrong key. It is
 // refused now, with its own error, before anything is written.
-both!(
+vault_test!(
     async fn a_wrong_master_key_is_refused_before_anything_is_written(fx) {
         let check = meta(&fx, "key_check").await;
         assert_eq!(check.as_ref().map(Vec::len), Some(32));
@@ -400,18 +400,6 @@ async fn legacy(store: &Arc<dyn Store>) -> (TenantId, String) {
     (tenant, token.expose_secret().to_owned())
 }
 
-/// A store of each backend, with its temp dir.
-async fn fresh(backend: Backend) -> (Arc<dyn Store>, Option<tempfile::TempDir>) {
-    match backend {
-        Backend::Memory => (Arc::new(MemoryStore::new()), None),
-        Backend::Sqlite => {
-            let dir = tempfile::tempdir().unwrap();
-            let store = SqliteStore::open(dir.path().join("old.db")).await.unwrap();
-            (Arc::new(store), Some(dir))
-        }
-    }
-}
-
 async fn open(store: &Arc<dyn Store>, key: u8) -> secrets_core::Result<Vault> {
     let clock = ManualClock::new(Timestamp::from_unix_seconds(1_750_000_000));
     Vault::new(
@@ -437,125 +425,118 @@ async fn events(store: &Arc<dyn Store>, tenant: TenantId, action: &str) -> usize
         .len()
 }
 
-/// I7, the migration: a store written before row tags opens, is tagged once
-/// in audited batches, and logs in; an untagged row planted afterwards is
-/// refused. A wrong key on such a store (no check value yet) is told apart
-/// by its audit chain, before anything is written.
-async fn legacy_store_is_tagged_once(backend: Backend) {
-    let (store, _dir) = fresh(backend).await;
-    let (tenant, token) = legacy(&store).await;
-    let before = store
-        .audit_events(tenant, &AuditQuery::default())
-        .await
-        .unwrap();
-
-    let wrong = open(&store, 0x43).await;
-    assert!(matches!(wrong, Err(Error::WrongMasterKey)), "{wrong:?}");
-    assert_eq!(store.meta("key_check").await.unwrap(), None);
-    assert_eq!(
-        store
+vault_test!(
+    /// I7, the migration: a store written before row tags opens, is tagged once
+    /// in audited batches, and logs in; an untagged row planted afterwards is
+    /// refused. A wrong key on such a store (no check value yet) is told apart
+    /// by its audit chain, before anything is written.
+    async fn a_legacy_store_is_tagged_once_and_logs_in(backend: Backend) {
+        let (store, _dir) = backend.open().await;
+        let (tenant, token) = legacy(&store).await;
+        let before = store
             .audit_events(tenant, &AuditQuery::default())
             .await
-            .unwrap(),
-        before
-    );
+            .unwrap();
 
-    let vault = open(&store, 0x42).await.unwrap();
-    assert_eq!(
-        events(&store, tenant, "integrity.tag").await,
-        2,
-        "users, then tokens"
-    );
-    assert_eq!(events(&store, tenant, "integrity.migrated").await, 1);
-    assert!(store.meta("row_tags").await.unwrap().is_some());
-    let users = store
-        .list(tenant, &ListQuery::new(Kind::User))
-        .await
-        .unwrap();
-    assert!(users.iter().all(|r| r.tag.is_some()));
+        let wrong = open(&store, 0x43).await;
+        assert!(matches!(wrong, Err(Error::WrongMasterKey)), "{wrong:?}");
+        assert_eq!(store.meta("key_check").await.unwrap(), None);
+        assert_eq!(
+            store
+                .audit_events(tenant, &AuditQuery::default())
+                .await
+                .unwrap(),
+            before
+        );
 
-    let s = vault
-        .login(
-            tenant,
-            "old@example.com",
-            &SecretString::from(PASSWORD),
-            None,
-        )
-        .await
-        .unwrap();
-    vault
-        .authenticate_access_token(s.access_token.expose_secret(), None)
-        .await
-        .unwrap();
-    let caller = vault.authenticate_api_token(&token, None).await.unwrap();
-    assert_eq!(caller.role(), Role::Admin);
+        let vault = open(&store, 0x42).await.unwrap();
+        assert_eq!(
+            events(&store, tenant, "integrity.tag").await,
+            2,
+            "users, then tokens"
+        );
+        assert_eq!(events(&store, tenant, "integrity.migrated").await, 1);
+        assert!(store.meta("row_tags").await.unwrap().is_some());
+        let users = store
+            .list(tenant, &ListQuery::new(Kind::User))
+            .await
+            .unwrap();
+        assert!(users.iter().all(|r| r.tag.is_some()));
 
-    // Opening again tags nothing more.
-    drop(vault);
-    let vault = open(&store, 0x42).await.unwrap();
-    assert_eq!(events(&store, tenant, "integrity.tag").await, 2);
-    assert_eq!(events(&store, tenant, "integrity.migrated").await, 1);
+        let s = vault
+            .login(
+                tenant,
+                "old@example.com",
+                &SecretString::from(PASSWORD),
+                None,
+            )
+            .await
+            .unwrap();
+        vault
+            .authenticate_access_token(s.access_token.expose_secret(), None)
+            .await
+            .unwrap();
+        let caller = vault.authenticate_api_token(&token, None).await.unwrap();
+        assert_eq!(caller.role(), Role::Admin);
 
-    // After the pass, an untagged row is refused like a bad tag.
-    let planted = User {
-        id: UserId::generate(),
-        login: "late@example.com".into(),
-        role: Role::Admin,
-        password_hash: User::from_row(users[0].clone())
-            .unwrap()
-            .record
-            .password_hash,
-        disabled: false,
-        created_at: Timestamp::from_unix_seconds(1_700_000_000),
-        credential_epoch: 0,
-        credentials_revoked_at: None,
-    };
-    let chain: Arc<dyn AuditLinker> = Arc::new(AuditChain::new(&KeyRing::new(master())));
-    store
-        .apply(
-            tenant,
-            Batch::new(AuditDraft::new(
-                Actor::System,
-                "attacker.write",
-                "db",
-                Timestamp::from_unix_seconds(1_700_000_000),
-            ))
-            .with(Change::Insert(planted.to_row(None).unwrap())),
-            &chain,
-        )
-        .await
-        .unwrap();
-    let r = vault
-        .login(
-            tenant,
-            "late@example.com",
-            &SecretString::from(PASSWORD),
-            None,
-        )
-        .await;
-    assert!(
-        matches!(r, Err(Error::Tampered { kind: "user", .. })),
-        "{r:?}"
-    );
-    assert_eq!(events(&store, tenant, "integrity.refused").await, 1);
-}
+        // Opening again tags nothing more.
+        drop(vault);
+        let vault = open(&store, 0x42).await.unwrap();
+        assert_eq!(events(&store, tenant, "integrity.tag").await, 2);
+        assert_eq!(events(&store, tenant, "integrity.migrated").await, 1);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_legacy_store_is_tagged_once_and_logs_in_memory() {
-    legacy_store_is_tagged_once(Backend::Memory).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_legacy_store_is_tagged_once_and_logs_in_sqlite() {
-    legacy_store_is_tagged_once(Backend::Sqlite).await;
-}
+        // After the pass, an untagged row is refused like a bad tag.
+        let planted = User {
+            id: UserId::generate(),
+            login: "late@example.com".into(),
+            role: Role::Admin,
+            password_hash: User::from_row(users[0].clone())
+                .unwrap()
+                .record
+                .password_hash,
+            disabled: false,
+            created_at: Timestamp::from_unix_seconds(1_700_000_000),
+            credential_epoch: 0,
+            credentials_revoked_at: None,
+        };
+        let chain: Arc<dyn AuditLinker> = Arc::new(AuditChain::new(&KeyRing::new(master())));
+        store
+            .apply(
+                tenant,
+                Batch::new(AuditDraft::new(
+                    Actor::System,
+                    "attacker.write",
+                    "db",
+                    Timestamp::from_unix_seconds(1_700_000_000),
+                ))
+                .with(Change::Insert(planted.to_row(None).unwrap())),
+                &chain,
+            )
+            .await
+            .unwrap();
+        let r = vault
+            .login(
+                tenant,
+                "late@example.com",
+                &SecretString::from(PASSWORD),
+                None,
+            )
+            .await;
+        assert!(
+            matches!(r, Err(Error::Tampered { kind: "user", .. })),
+            "{r:?}"
+        );
+        assert_eq!(events(&store, tenant, "integrity.refused").await, 1);
+    }
+);
 
 // Deleting the "tagging complete" marker makes the store look as if it were
 // written before row tags, but does not launder a forged row: the tenant's
-// own (keyed) audit log says its rows were tagged from creation.
+// own (keyed) audit log says its rows were tagged from creation. SQLite
+// only: the marker is deleted from the file itself, which only SQLite has.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_the_tagging_marker_does_not_launder_a_forged_row() {
-    let fx = Esc::new(Backend::Sqlite).await;
+    let fx = Fx::new(Backend::Sqlite).await;
     let conn = raw_db(&fx);
     let hash: String = conn
         .query_row(

@@ -15,13 +15,13 @@ use secrets_core::store::{Batch, Change, Record, StoreExt};
 /// Writes a user row straight into the store, as an operator holding the
 /// master key (a migration) or an earlier version of the library would have:
 /// the row carries the tag only a key holder can compute.
-async fn write_user(fx: &Esc, user: &User, expected_version: Option<u64>) {
+async fn write_user(fx: &Fx, user: &User, expected_version: Option<u64>) {
     let linker: Arc<dyn AuditLinker> = Arc::new(AuditChain::new(&fx.ring));
     let draft = AuditDraft::new(
         secrets_core::audit::Actor::System,
         "test.write_user",
         format!("user/{}", user.id),
-        fx.clock_now(),
+        fx.now(),
     );
     let mut row = user.to_row(None).unwrap();
     let version = expected_version.map_or(1, |v| v + 1);
@@ -39,7 +39,7 @@ async fn write_user(fx: &Esc, user: &User, expected_version: Option<u64>) {
         .unwrap();
 }
 
-async fn user_row(fx: &Esc, id: UserId) -> secrets_core::store::Stored<User> {
+async fn user_row(fx: &Fx, id: UserId) -> secrets_core::store::Stored<User> {
     fx.store
         .get_record::<User>(fx.tenant, &id.to_string())
         .await
@@ -54,7 +54,7 @@ fn cost_of(hash: &str) -> u32 {
 
 /// A second vault over the fixture's store, key ring and clock, with
 /// another bcrypt cost (an operator who changed the configuration).
-async fn vault_at_cost(fx: &Esc, cost: u32) -> Vault {
+async fn vault_at_cost(fx: &Fx, cost: u32) -> Vault {
     Vault::new(
         fx.store.clone(),
         fx.ring.clone(),
@@ -70,7 +70,7 @@ async fn vault_at_cost(fx: &Esc, cost: u32) -> Vault {
 
 async fn try_login(
     vault: &Vault,
-    fx: &Esc,
+    fx: &Fx,
     login: &str,
     password: &str,
     source: Option<&str>,
@@ -80,18 +80,11 @@ async fn try_login(
         .await
 }
 
-impl Esc {
-    fn clock_now(&self) -> Timestamp {
-        use secrets_core::Clock as _;
-        self.clock.now()
-    }
-}
-
 // ---------------------------------------------------------------------------
 // I3: an access token stops with its user's state.
 
 // A disabled user's access token kept working for its 15 minutes.
-both!(
+vault_test!(
     async fn a_disabled_users_access_token_is_refused(fx) {
         let (dev_id, _) = fx.user("dev@example.com", Role::Developer).await;
         let s = try_login(&fx.vault, &fx, "dev@example.com", PASSWORD, None)
@@ -122,7 +115,7 @@ both!(
 );
 
 // A deleted user's access token kept working.
-both!(
+vault_test!(
     async fn a_deleted_users_access_token_is_refused(fx) {
         let (dev_id, _) = fx.user("dev@example.com", Role::Developer).await;
         let s = try_login(&fx.vault, &fx, "dev@example.com", PASSWORD, None)
@@ -139,7 +132,7 @@ both!(
 );
 
 // A demoted Admin's access token still acted as Admin (the JWT's role).
-both!(
+vault_test!(
     async fn a_demoted_admins_access_token_acts_with_the_current_role(fx) {
         let (id, _) = fx.user("second@example.com", Role::Admin).await;
         let s = try_login(&fx.vault, &fx, "second@example.com", PASSWORD, None)
@@ -166,7 +159,7 @@ both!(
 // A credential epoch raised after the token was issued (the user was
 // disabled and enabled again) kills the access token and the login's
 // refresh tokens, while a fresh login works.
-both!(
+vault_test!(
     async fn tokens_from_before_the_credential_epoch_are_refused(fx) {
         let (dev_id, _) = fx.user("dev@example.com", Role::Developer).await;
         let s = try_login(&fx.vault, &fx, "dev@example.com", PASSWORD, None)
@@ -207,7 +200,7 @@ both!(
 // ---------------------------------------------------------------------------
 // Attack 7 (login part): a hostile source address switched auditing off.
 
-both!(
+vault_test!(
     async fn a_hostile_source_cannot_switch_off_failed_login_auditing(fx) {
         let source: String = "\u{1b}[2J\r\n\0".repeat(26) + &"x".repeat(260 - 26 * 7);
         assert_eq!(source.len(), 260);
@@ -238,7 +231,7 @@ both!(
 // Attack 8: after a cost raise, an unknown login cost 2^12 and a known
 // account's wrong password 2^10: the accounts not yet upgraded showed.
 
-both!(
+vault_test!(
     async fn unknown_and_known_logins_cost_the_same_work_after_a_cost_raise(fx) {
         let (dev_id, _) = fx.user("dev@example.com", Role::Developer).await;
         assert_eq!(cost_of(user_row(&fx, dev_id).await.record.password_hash.as_deref().unwrap()), 10);
@@ -274,7 +267,7 @@ both!(
 
 // A stored hash at cost 31 held a thread for days; a login now refuses
 // it after the policy's work, and the refusal is audited with its reason.
-both!(
+vault_test!(
     async fn an_absurd_stored_cost_is_bounded_and_audited(fx) {
         let (dev_id, _) = fx.user("dev@example.com", Role::Developer).await;
         let mut u = user_row(&fx, dev_id).await;
@@ -300,7 +293,7 @@ both!(
 
 // After an operator lowers the cost, hashes above it are rehashed down at
 // the next successful login.
-both!(
+vault_test!(
     async fn a_hash_above_the_policy_cost_is_rehashed_at_the_policy_cost(fx) {
         let (dev_id, _) = fx.user("dev@example.com", Role::Developer).await;
         let raised = vault_at_cost(&fx, 11).await;
@@ -321,7 +314,7 @@ both!(
 // Attack 9: while a hash was upgraded, 5 of 6 concurrent correct-password
 // logins failed with `Conflict`.
 
-both!(
+vault_test!(
     async fn concurrent_logins_during_a_hash_upgrade_all_succeed(fx) {
         let (dev_id, _) = fx.user("dev@example.com", Role::Developer).await;
         let vault = vault_at_cost(&fx, 11).await;
@@ -363,7 +356,7 @@ both!(
 // ---------------------------------------------------------------------------
 // Attack 21: look-alike logins were new users rendering as an existing one.
 
-both!(
+vault_test!(
     async fn look_alike_logins_cannot_be_created(fx) {
         for lookalike in [
             "ad\u{200B}min@example.com",            // zero-width space
@@ -418,7 +411,7 @@ both!(
 // A row written by an earlier version, under a login that is not in the
 // normal form (`ﬁ` ligature, kept as typed): it still logs in, and the
 // login stays unique.
-both!(
+vault_test!(
     async fn a_row_written_the_old_way_still_logs_in(fx) {
         let hash = PasswordPolicy::new(10)
             .unwrap()
@@ -430,7 +423,7 @@ both!(
             role: Role::Developer,
             password_hash: Some(hash),
             disabled: false,
-            created_at: fx.clock_now(),
+            created_at: fx.now(),
             credential_epoch: 0,
             credentials_revoked_at: None,
         };
@@ -449,9 +442,10 @@ both!(
 
 // The same, on a SQLite file opened again by a new process (store and vault
 // built afresh from the file): its rows, written the old way, log in.
+// SQLite only: it reopens the file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sqlite_file_from_the_previous_version_still_logs_in() {
-    let fx = Esc::new(Backend::Sqlite).await;
+    let fx = Fx::new(Backend::Sqlite).await;
     assert_eq!(fx.backend, Backend::Sqlite);
     let hash = PasswordPolicy::new(10)
         .unwrap()
@@ -463,7 +457,7 @@ async fn a_sqlite_file_from_the_previous_version_still_logs_in() {
         role: Role::Developer,
         password_hash: Some(hash),
         disabled: false,
-        created_at: fx.clock_now(),
+        created_at: fx.now(),
         credential_epoch: 0,
         credentials_revoked_at: None,
     };
@@ -489,7 +483,7 @@ async fn a_sqlite_file_from_the_previous_version_still_logs_in() {
 // Attack 22: a failed login for an unknown name was audited verbatim (often
 // a password typed into the login field).
 
-both!(
+vault_test!(
     async fn an_unknown_login_is_audited_as_a_keyed_hash_never_as_text(fx) {
         let typed = "Tr0ub4dor&3-Hunter2";
         for _ in 0..2 {
@@ -529,7 +523,7 @@ both!(
 // Attack 23: three or more concurrent refreshes of one token logged the
 // user out (two succeeded, then the family was revoked).
 
-async fn concurrent_refreshes(fx: &Esc, n: usize) {
+async fn concurrent_refreshes(fx: &Fx, n: usize) {
     let s = try_login(&fx.vault, fx, "admin@example.com", PASSWORD, None)
         .await
         .unwrap();
@@ -572,19 +566,19 @@ async fn concurrent_refreshes(fx: &Esc, n: usize) {
     assert!(matches!(r, Err(Error::InvalidToken { .. })), "{r:?}");
 }
 
-both!(
+vault_test!(
     async fn three_concurrent_refreshes_keep_the_user_logged_in(fx) {
         concurrent_refreshes(&fx, 3).await;
     }
 );
 
-both!(
+vault_test!(
     async fn five_concurrent_refreshes_keep_the_user_logged_in(fx) {
         concurrent_refreshes(&fx, 5).await;
     }
 );
 
-both!(
+vault_test!(
     async fn ten_concurrent_refreshes_keep_the_user_logged_in(fx) {
         concurrent_refreshes(&fx, 10).await;
     }

@@ -31,11 +31,7 @@ fn borrowed(h: &[(String, String)]) -> Vec<(&str, &str)> {
     h.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
 
-impl Esc {
-    fn now(&self) -> Timestamp {
-        self.clock.now()
-    }
-
+impl Fx {
     /// Configures an inbound Standard Webhooks secret for `source`.
     async fn inbound_secret(&self, setting: &str) -> WebhookSecret {
         let secret = WebhookSecret::generate().unwrap();
@@ -53,7 +49,7 @@ impl Esc {
 
 // --- 10. Webhook endpoint URLs -------------------------------------------
 
-both!(
+vault_test!(
     async fn endpoint_urls_are_parsed_not_prefix_matched(fx) {
         for bad in [
             "http://localhost.evil.example/",
@@ -111,7 +107,7 @@ both!(
 
 // --- 11. OAuth redirect URIs ---------------------------------------------
 
-both!(
+vault_test!(
     async fn oauth_redirect_uris_are_web_urls(fx) {
         let (_, dev) = fx.user("dev@example.com", Role::Developer).await;
         for bad in [
@@ -155,7 +151,7 @@ both!(
 
 // --- 12. Inbound replays ----------------------------------------------------
 
-both!(
+vault_test!(
     async fn a_message_is_not_accepted_again_after_a_prune_in_its_last_second(fx) {
         let secret = fx.inbound_secret("webhook/billing").await;
         let t = fx.now().unix_seconds();
@@ -201,7 +197,7 @@ both!(
     }
 );
 
-both!(
+vault_test!(
     async fn a_message_is_not_accepted_again_under_the_previous_secret_name(fx) {
         // Mid-rotation: the sender still signs with the old secret.
         let old = fx.inbound_secret("webhook/billing.previous").await;
@@ -232,7 +228,7 @@ both!(
 
 const DELIVERY: &str = "72d3162e-cc78-11e3-81ab-4c9367dc0958";
 
-both!(
+vault_test!(
     async fn a_github_delivery_is_accepted_once_and_audited(fx) {
         fx.vault
             .set_setting_secret(&fx.admin, "webhook/github", b"It's a Secret to Everybody")
@@ -278,7 +274,7 @@ both!(
 
 // --- 13. What an unauthenticated sender learns -------------------------------
 
-both!(
+vault_test!(
     async fn senders_get_one_generic_failure_and_the_audit_log_says_which(fx) {
         let secret = fx.inbound_secret("webhook/billing").await;
         // A secret stored without its `whsec_` encoding: misconfigured.
@@ -372,7 +368,7 @@ fn critical() -> Vec<Finding> {
     }]
 }
 
-both!(
+vault_test!(
     async fn only_a_recorded_hold_can_be_overridden_and_only_once(fx) {
         let lints: [LintResult; 0] = [];
         // Never evaluated.
@@ -435,7 +431,7 @@ both!(
     }
 );
 
-both!(
+vault_test!(
     async fn concurrent_overrides_lift_a_hold_once(fx) {
         let lints: [LintResult; 0] = [];
         fx.vault
@@ -537,7 +533,7 @@ impl OAuthRefresher for Rotating {
     }
 }
 
-both!(
+vault_test!(
     async fn fresh_token_for_another_users_connection_is_an_audited_refusal(fx) {
         let (victim_id, victim) = fx.user("victim@example.com", Role::Developer).await;
         let (_, attacker) = fx.user("attacker@example.com", Role::Developer).await;
@@ -665,7 +661,7 @@ impl Store for Interfering {
     }
 }
 
-impl Esc {
+impl Fx {
     /// A second vault over the same store and keys, through `Interfering`.
     async fn interfered(&self) -> (Vault, Arc<Interfering>) {
         let store = Arc::new(Interfering::new(self.store.clone()));
@@ -681,7 +677,7 @@ impl Esc {
     }
 }
 
-both!(
+vault_test!(
     async fn a_refreshed_token_set_that_cannot_be_stored_is_never_dropped_silently(fx) {
         let (dev_id, dev) = fx.user("dev@example.com", Role::Developer).await;
         let soon = fx.now().saturating_add(Duration::from_secs(60));
@@ -731,7 +727,7 @@ both!(
     }
 );
 
-both!(
+vault_test!(
     async fn a_refreshed_token_set_survives_a_concurrent_write(fx) {
         let (dev_id, dev) = fx.user("dev@example.com", Role::Developer).await;
         let soon = fx.now().saturating_add(Duration::from_secs(60));
