@@ -626,3 +626,42 @@ both!(
         assert_eq!(denied, 3);
     }
 );
+
+#[tokio::test]
+async fn fresh_token_waits_for_another_process_at_most_one_lease() {
+    let config = VaultConfig {
+        oauth_refresh_timeout: Duration::from_millis(100),
+        ..config()
+    };
+    let two = Two::with_config(Backend::Sqlite, config).await;
+    // Process A holds the lease (the manual clock never lets it lapse).
+    let lease = two.lease(&two.a, &two.dev_a).await;
+    let provider = Rotating::new(&two.clock);
+    let started = std::time::Instant::now();
+    let err = two
+        .b
+        .fresh_token(&two.dev_b, two.dev_id, "github", &provider)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("another process"), "{err}");
+    // About one lease lifetime of real time: 2 x 100 ms.
+    assert!(started.elapsed() >= Duration::from_millis(100));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(provider.calls.load(Ordering::SeqCst), 0);
+    // A finishes; B then gets its result.
+    let later = two.now().saturating_add(Duration::from_secs(3600));
+    two.a
+        .complete_refresh(
+            &two.dev_a,
+            &lease,
+            &token_set("access-1", Some("refresh-1"), later),
+        )
+        .await
+        .unwrap();
+    let token = two
+        .b
+        .fresh_token(&two.dev_b, two.dev_id, "github", &provider)
+        .await
+        .unwrap();
+    assert_eq!(token.expose_secret(), "access-1");
+}

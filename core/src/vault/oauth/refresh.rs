@@ -537,14 +537,21 @@ impl Vault {
             .inflight
             .lock_for(&format!("{}/{}", conn.tenant, conn.id));
         let _guard = lock.lock().await;
-        let give_up = tokio::time::Instant::now() + self.lease_ttl();
+        // Wait for another process's lease at most one lease lifetime (none
+        // if that is beyond what an `Instant` can hold).
+        let give_up = tokio::time::Instant::now().checked_add(self.lease_ttl());
         loop {
             match self.step(caller, &conn, Some(before.version)).await? {
                 Step::Fresh(token) => return Ok(token),
                 Step::Failed(reason) => return Err(Error::OAuth { reason }),
                 Step::Lease(lease) => return self.run(caller, &conn, &lease, refresher).await,
                 Step::Busy(wait) => {
-                    if tokio::time::Instant::now() + wait > give_up {
+                    let waited_out = give_up.is_some_and(|g| {
+                        tokio::time::Instant::now()
+                            .checked_add(wait)
+                            .is_none_or(|t| t > g)
+                    });
+                    if waited_out {
                         return Err(Error::OAuth {
                             reason: format!(
                                 "`{}` is being refreshed by another process that has not finished; try again",
