@@ -420,6 +420,7 @@ impl Fx {
                 updated_at: now,
                 last_refresh_error: None,
                 needs_reconnect: false,
+                refresh_lease: None,
             }
             .to_row(None)
             .unwrap(),

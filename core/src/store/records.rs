@@ -717,6 +717,12 @@ pub struct OAuthConnection {
     /// Absent (false) in rows written before it existed.
     #[serde(default)]
     pub needs_reconnect: bool,
+    /// The refresh in flight, if one is: whoever holds this lease is the
+    /// one refresher of the connection, in every process sharing the store,
+    /// until it completes, abandons or lapses. Absent when none is (and in
+    /// rows written before leases existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_lease: Option<OAuthLease>,
 }
 
 impl Record for OAuthConnection {
@@ -731,7 +737,47 @@ impl Record for OAuthConnection {
         Some(self.user)
     }
     fn validate(&self) -> Result<()> {
-        check_id("provider", &self.provider)
+        check_id("provider", &self.provider)?;
+        match &self.refresh_lease {
+            Some(lease) => lease.validate(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A refresh lease on an [`OAuthConnection`], taken by compare-and-swap on
+/// the row's version. Not secret: it names an attempt, and completing that
+/// attempt still needs a caller allowed to refresh the connection.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct OAuthLease {
+    /// The attempt holding it: a random UUID v4, new for every attempt, so
+    /// that a holder whose lease lapsed and was taken over cannot mistake
+    /// the new lease for its own.
+    pub holder: String,
+    /// When it was taken.
+    pub taken_at: Timestamp,
+    /// When it lapses: from then on another refresher may take it over.
+    pub expires_at: Timestamp,
+}
+
+impl OAuthLease {
+    /// Checks that `holder` is a hyphenated UUID and the lease ends after
+    /// it starts.
+    fn validate(&self) -> Result<()> {
+        let holder_ok = self.holder.len() == 36 && uuid::Uuid::try_parse(&self.holder).is_ok();
+        if !holder_ok {
+            return Err(Error::invalid(
+                "refresh lease",
+                "`holder` is not a hyphenated UUID",
+            ));
+        }
+        if self.expires_at <= self.taken_at {
+            return Err(Error::invalid(
+                "refresh lease",
+                "`expires_at` is not after `taken_at`",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -921,5 +967,71 @@ mod tests {
         let mut bad = u;
         bad.login = "two words".into();
         assert!(bad.to_row(None).is_err());
+    }
+
+    /// Pins the connection row's body (docs/FORMATS.md, "Connection row
+    /// body"): member names and order, the lease's shape, and that a row
+    /// without a lease (or written before leases existed) has no member.
+    #[test]
+    fn connection_body_with_and_without_a_lease() {
+        let user = UserId::from_uuid(uuid::Uuid::from_u128(
+            0x0192_0000_0000_7000_8000_0000_0000_0001,
+        ));
+        let mut c = OAuthConnection {
+            user,
+            provider: "github".into(),
+            scopes: vec!["repo".into()],
+            access_expires_at: Some(Timestamp::from_unix_millis(1_700_003_600_000)),
+            updated_at: Timestamp::from_unix_millis(1_700_000_000_000),
+            last_refresh_error: None,
+            needs_reconnect: false,
+            refresh_lease: Some(OAuthLease {
+                holder: "0b1e6b5e-3c1f-4b7e-9a5d-2f9c8e7d6a5b".into(),
+                taken_at: Timestamp::from_unix_millis(1_700_000_000_000),
+                expires_at: Timestamp::from_unix_millis(1_700_000_060_000),
+            }),
+        };
+        let body = String::from_utf8(c.to_row(None).unwrap().body).unwrap();
+        assert_eq!(
+            body,
+            r#"{"user":"01920000-0000-7000-8000-000000000001","provider":"github","scopes":["repo"],"access_expires_at":1700003600000,"updated_at":1700000000000,"last_refresh_error":null,"needs_reconnect":false,"refresh_lease":{"holder":"0b1e6b5e-3c1f-4b7e-9a5d-2f9c8e7d6a5b","taken_at":1700000000000,"expires_at":1700000060000}}"#
+        );
+        let back: OAuthConnection = serde_json::from_str(&body).unwrap();
+        assert_eq!(back, c);
+
+        c.refresh_lease = None;
+        let body = String::from_utf8(c.to_row(None).unwrap().body).unwrap();
+        assert!(!body.contains("refresh_lease"), "{body}");
+        // A row written before `needs_reconnect` and leases existed.
+        let old = r#"{"user":"01920000-0000-7000-8000-000000000001","provider":"github","scopes":[],"access_expires_at":null,"updated_at":0,"last_refresh_error":null}"#;
+        let old: OAuthConnection = serde_json::from_str(old).unwrap();
+        assert_eq!((old.needs_reconnect, old.refresh_lease), (false, None));
+    }
+
+    #[test]
+    fn a_malformed_lease_is_refused() {
+        let lease = |holder: &str, taken: i64, expires: i64| OAuthConnection {
+            user: UserId::from_uuid(uuid::Uuid::from_u128(1)),
+            provider: "github".into(),
+            scopes: vec![],
+            access_expires_at: None,
+            updated_at: Timestamp::EPOCH,
+            last_refresh_error: None,
+            needs_reconnect: false,
+            refresh_lease: Some(OAuthLease {
+                holder: holder.into(),
+                taken_at: Timestamp::from_unix_millis(taken),
+                expires_at: Timestamp::from_unix_millis(expires),
+            }),
+        };
+        let good = "0b1e6b5e-3c1f-4b7e-9a5d-2f9c8e7d6a5b";
+        assert!(lease(good, 1, 2).to_row(None).is_ok());
+        assert!(lease(good, 2, 2).to_row(None).is_err());
+        assert!(
+            lease("0b1e6b5e3c1f4b7e9a5d2f9c8e7d6a5b", 1, 2)
+                .to_row(None)
+                .is_err()
+        );
+        assert!(lease("", 1, 2).to_row(None).is_err());
     }
 }

@@ -70,7 +70,10 @@ use crate::token::TokenFormat;
 
 pub use agents::{AgentSessionInfo, StartedAgentSession};
 pub use maintenance::PruneReport;
-pub use oauth::{ConnectionInfo, OAuthCompletion, OAuthRefresher, OAuthStart};
+pub use oauth::{
+    ConnectionInfo, OAuthCompletion, OAuthRefresher, OAuthStart, RefreshFailure, RefreshLease,
+    RefreshStart,
+};
 pub use secrets::SecretInfo;
 pub use sessions::Session;
 pub use settings::{MAX_SETTING_NAME_LEN, check_setting_name};

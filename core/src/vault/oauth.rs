@@ -1,37 +1,24 @@
 //! OAuth 2.0 connections through the Vault: PKCE states stored sealed and
-//! single use, tokens sealed per (tenant, user, provider), and single-flight
-//! refresh through a host-supplied refresher. The library makes no HTTP
-//! call: the host's refresher does.
+//! single use, tokens sealed per (tenant, user, provider), and refreshes
+//! leased on the connection row, so that one refresher runs at a time
+//! across every process sharing the store. The library makes no HTTP call:
+//! the host does, in a callback ([`Vault::fresh_token`]) or between the two
+//! phases of [`Vault::begin_refresh`] and [`Vault::complete_refresh`].
 
-use std::collections::HashMap;
-use std::sync::{Arc, PoisonError};
+mod refresh;
 
-use async_trait::async_trait;
-
-use crate::audit::{Actor, Outcome};
+use crate::audit::Outcome;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::id::{TenantId, UserId};
 use crate::oauth::{self, PkceVerifier, TokenSet};
 use crate::rbac::Permission;
-use crate::secret::SecretString;
 use crate::store::records::{OAuthConnection, OAuthState};
 use crate::store::{Batch, Change, Kind, ListQuery, Record, StoreExt, Stored};
 use crate::vault::{Caller, Vault};
 
-/// Refreshes a token set at the provider: the host's HTTP call. The Vault
-/// calls it at most once at a time per connection, bounded by
-/// [`VaultConfig::oauth_refresh_timeout`](crate::vault::VaultConfig).
-#[async_trait]
-pub trait OAuthRefresher: Send + Sync {
-    /// Trades `current` (its refresh token) for a new token set.
-    ///
-    /// # Errors
-    ///
-    /// Whatever went wrong; the Vault records it on the connection and
-    /// returns it as [`Error::OAuth`].
-    async fn refresh(&self, provider: &str, current: &TokenSet) -> Result<TokenSet>;
-}
+pub(super) use refresh::InFlight;
+pub use refresh::{OAuthRefresher, RefreshFailure, RefreshLease, RefreshStart};
 
 /// What [`Vault::begin_oauth`] returns: put `state` and `code_challenge` in
 /// the authorization URL (see [`oauth::authorization_url`]).
@@ -67,25 +54,16 @@ pub struct ConnectionInfo {
     pub access_expires_at: Option<Timestamp>,
     /// The last refresh failure, if the last refresh failed.
     pub last_refresh_error: Option<String>,
-    /// The provider rotated the tokens but the new set could not be stored,
-    /// so the stored refresh token is dead: the user must connect again
-    /// ([`Vault::store_oauth_tokens`]); until then
-    /// [`Vault::fresh_token`] fails at once.
+    /// The stored refresh token is dead: the provider refused it
+    /// (`invalid_grant`, [`RefreshFailure::InvalidGrant`]), or rotated the
+    /// tokens but the new set could not be stored. The user must connect
+    /// again ([`Vault::store_oauth_tokens`]); until then
+    /// [`Vault::fresh_token`] and [`Vault::begin_refresh`] fail at once.
     pub needs_reconnect: bool,
-}
-
-/// One lock per connection being refreshed: concurrent callers wait for
-/// one refresh instead of racing and burning a rotated refresh token.
-#[derive(Debug, Default)]
-pub(super) struct InFlight(std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
-
-impl InFlight {
-    fn lock_for(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        // Forget locks nobody holds or waits for.
-        map.retain(|k, v| k == key || Arc::strong_count(v) > 1);
-        map.entry(key.to_owned()).or_default().clone()
-    }
+    /// When the lease of a refresh in flight (in this process or another)
+    /// lapses, if one was taken and not yet completed or abandoned. A past
+    /// time means its holder never finished; the next refresh takes over.
+    pub refreshing_until: Option<Timestamp>,
 }
 
 impl Vault {
@@ -218,8 +196,13 @@ impl Vault {
     }
 
     /// Stores (or replaces) the calling user's tokens for `provider`, sealed
-    /// with (tenant, user, provider) as associated data. Needs
-    /// `integrations:connect`.
+    /// with (tenant, user, provider) as associated data, and clears a
+    /// recorded refresh failure and [`ConnectionInfo::needs_reconnect`].
+    /// Needs `integrations:connect`.
+    ///
+    /// A refresh in flight keeps its lease: the token set it stores when it
+    /// completes replaces these tokens (both are valid grants; the refresh
+    /// was started first, and its provider has already rotated).
     ///
     /// # Errors
     ///
@@ -240,245 +223,48 @@ impl Vault {
         )
         .await?;
         let user = self.human(caller, "oauth.connect", &target).await?;
-        let connection = OAuthConnection {
-            user,
-            provider: provider.to_owned(),
-            scopes: tokens.scopes.clone(),
-            access_expires_at: tokens.expires_at,
-            updated_at: self.now(),
-            last_refresh_error: None,
-            needs_reconnect: false,
-        };
-        let id = connection.id();
+        let tenant = caller.tenant;
+        let id = format!("{user}/{provider}");
         let sealed = self.seal_row(
-            caller.tenant,
+            tenant,
             Kind::OAuthConnection,
             &id,
             tokens.to_secret_json().expose_secret(),
         )?;
-        let change = self
-            .upsert(caller.tenant, connection.to_row(Some(sealed))?)
-            .await?;
-        let batch = Batch::new(
-            self.draft(caller, "oauth.connect", &target)
-                .detail("scopes", tokens.scopes.join(" ")),
-        )
-        .with(change);
-        self.write(caller.tenant, batch).await.map(drop)
-    }
-
-    /// A usable access token for `user`'s connection to `provider`. When it
-    /// expires within 5 minutes, the host's `refresher` is called first
-    /// (once, however many callers ask at the same time; bounded by the
-    /// configured timeout), the new tokens are sealed and stored, and a
-    /// failure is recorded on the connection and returned. Callable by that
-    /// user (with `integrations:connect`) or the system caller; any other
-    /// caller's attempt is refused and audited.
-    ///
-    /// A provider that rotates refresh tokens has invalidated the old one by
-    /// the time the refresher returns, so the new set is never dropped: a
-    /// write that loses a race is retried on the re-read row, and a set that
-    /// still cannot be stored is not returned. The connection is then marked
-    /// as needing reconnection ([`ConnectionInfo::needs_reconnect`]), and
-    /// every later call fails at once, without presenting the dead refresh
-    /// token, until the user connects again ([`Vault::store_oauth_tokens`]).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Forbidden`]; [`Error::OAuth`] when not connected, when
-    /// there is no refresh token, when the refresh failed or timed out, or
-    /// when the connection needs reconnecting (the message says `connect
-    /// again`).
-    pub async fn fresh_token(
-        &self,
-        caller: &Caller,
-        user: UserId,
-        provider: &str,
-        refresher: &dyn OAuthRefresher,
-    ) -> Result<SecretString> {
-        check_provider(provider)?;
-        let target = format!("oauth/{provider}");
-        if caller.actor != Actor::System {
-            self.authorize(
-                caller,
-                Permission::ConnectIntegrations,
-                "oauth.token",
-                &target,
-            )
-            .await?;
-            if caller.user() != Some(user) {
-                let reason = "the connection belongs to another user";
-                return Err(self
-                    .refuse(caller, "oauth.token", &target, reason, "oauth.token")
-                    .await);
-            }
-        }
-        let tenant = caller.tenant;
-        let id = format!("{user}/{provider}");
-        let (before, tokens) = self.connection(tenant, &id).await?;
-        if before.record.needs_reconnect {
-            return Err(reconnect(provider));
-        }
-        if !tokens.needs_refresh(self.now()) {
-            return Ok(tokens.access_token);
-        }
-        let lock = self.inner.inflight.lock_for(&format!("{tenant}/{id}"));
-        let _guard = lock.lock().await;
-        // Another caller may have refreshed, or failed, while we waited.
-        let (stored, tokens) = self.connection(tenant, &id).await?;
-        if stored.record.needs_reconnect {
-            return Err(reconnect(provider));
-        }
-        if !tokens.needs_refresh(self.now()) {
-            return Ok(tokens.access_token);
-        }
-        // A refresh that failed while we waited: share its error rather than
-        // try again at once.
-        if let Some(error) = &stored.record.last_refresh_error
-            && stored.version != before.version
-        {
-            return Err(Error::OAuth {
-                reason: error.clone(),
-            });
-        }
-        if tokens.refresh_token.is_none() {
-            return Err(Error::OAuth {
-                reason: format!("no refresh token for `{provider}`; connect again"),
-            });
-        }
-        let timeout = self.inner.config.oauth_refresh_timeout;
-        let outcome =
-            match tokio::time::timeout(timeout, refresher.refresh(provider, &tokens)).await {
-                Ok(Ok(new)) => Ok(new),
-                Ok(Err(e)) => Err(format!("refresh failed: {e}")),
-                Err(_) => Err(format!("refresh timed out after {} s", timeout.as_secs())),
-            };
-        let refresh = Refresh {
-            caller,
-            tenant,
-            id: &id,
-            target: &target,
-            user,
-        };
-        match outcome {
-            Ok(new) => self.store_refreshed(&refresh, stored, new, provider).await,
-            Err(reason) => {
-                let reason: String = reason.chars().take(512).collect();
-                let mut record = stored.record.clone();
-                record.updated_at = self.now();
-                record.last_refresh_error = Some(reason.clone());
-                let draft = refresh
-                    .draft(self)
-                    .outcome(Outcome::Failed)
-                    .detail("reason", reason.clone());
-                // The old tokens stay: the provider did not rotate them.
-                self.write(
-                    tenant,
-                    Batch::new(draft).with(Change::Update {
-                        row: record.to_row(stored.sealed.clone())?,
-                        expected_version: stored.version,
-                    }),
-                )
+        self.retrying(|| async {
+            let existing = self
+                .inner
+                .store
+                .get_record::<OAuthConnection>(tenant, &id)
                 .await?;
-                Err(Error::OAuth { reason })
-            }
-        }
-    }
-
-    /// Stores a refreshed token set, retrying on the re-read row when a
-    /// concurrent write wins; if it cannot be stored, marks the connection as
-    /// needing reconnection and says so.
-    async fn store_refreshed(
-        &self,
-        refresh: &Refresh<'_>,
-        mut stored: Stored<OAuthConnection>,
-        new: TokenSet,
-        provider: &str,
-    ) -> Result<SecretString> {
-        let sealed = self.seal_row(
-            refresh.tenant,
-            Kind::OAuthConnection,
-            refresh.id,
-            new.to_secret_json().expose_secret(),
-        )?;
-        for _ in 0..ATTEMPTS {
-            let mut record = stored.record.clone();
-            record.scopes = new.scopes.clone();
-            record.access_expires_at = new.expires_at;
-            record.updated_at = self.now();
-            record.last_refresh_error = None;
-            record.needs_reconnect = false;
-            let change = Change::Update {
-                row: record.to_row(Some(sealed.clone()))?,
-                expected_version: stored.version,
+            let connection = OAuthConnection {
+                user,
+                provider: provider.to_owned(),
+                scopes: tokens.scopes.clone(),
+                access_expires_at: tokens.expires_at,
+                updated_at: self.now(),
+                last_refresh_error: None,
+                needs_reconnect: false,
+                refresh_lease: existing
+                    .as_ref()
+                    .and_then(|e| e.record.refresh_lease.clone()),
             };
-            match self
-                .write(refresh.tenant, Batch::new(refresh.draft(self)).with(change))
-                .await
-            {
-                Ok(_) => return Ok(new.access_token),
-                Err(Error::Conflict { .. }) => {}
-                Err(Error::NotFound { .. }) => {
-                    return Err(Error::OAuth {
-                        reason: format!("`{provider}` was disconnected during the refresh"),
-                    });
-                }
-                Err(_) => break,
-            }
-            match self
-                .inner
-                .store
-                .get_record::<OAuthConnection>(refresh.tenant, refresh.id)
-                .await
-            {
-                Ok(Some(now)) => stored = now,
-                Ok(None) => {
-                    return Err(Error::OAuth {
-                        reason: format!("`{provider}` was disconnected during the refresh"),
-                    });
-                }
-                Err(_) => break,
-            }
-        }
-        self.mark_reconnect(refresh).await;
-        Err(reconnect(provider))
-    }
-
-    /// Records, best effort, that a connection's stored refresh token is
-    /// dead: later calls then fail at once instead of presenting it.
-    async fn mark_reconnect(&self, refresh: &Refresh<'_>) {
-        for _ in 0..ATTEMPTS {
-            let Ok(Some(stored)) = self
-                .inner
-                .store
-                .get_record::<OAuthConnection>(refresh.tenant, refresh.id)
-                .await
-            else {
-                return;
+            let row = connection.to_row(Some(sealed.clone()))?;
+            let change = match existing {
+                None => Change::Insert(row),
+                Some(e) => Change::Update {
+                    row,
+                    expected_version: e.version,
+                },
             };
-            let mut record = stored.record;
-            record.updated_at = self.now();
-            record.needs_reconnect = true;
-            record.last_refresh_error = Some(RECONNECT.to_owned());
-            let Ok(row) = record.to_row(stored.sealed) else {
-                return;
-            };
-            let draft = refresh
-                .draft(self)
-                .outcome(Outcome::Failed)
-                .detail("reason", RECONNECT);
-            let change = Change::Update {
-                row,
-                expected_version: stored.version,
-            };
-            match self
-                .write(refresh.tenant, Batch::new(draft).with(change))
-                .await
-            {
-                Err(Error::Conflict { .. }) => {}
-                _ => return,
-            }
-        }
+            let batch = Batch::new(
+                self.draft(caller, "oauth.connect", &target)
+                    .detail("scopes", tokens.scopes.join(" ")),
+            )
+            .with(change);
+            self.write(tenant, batch).await.map(drop)
+        })
+        .await
     }
 
     /// Deletes the calling user's tokens for `provider`. Needs
@@ -530,6 +316,7 @@ impl Vault {
                 access_expires_at: c.record.access_expires_at,
                 last_refresh_error: c.record.last_refresh_error,
                 needs_reconnect: c.record.needs_reconnect,
+                refreshing_until: c.record.refresh_lease.map(|l| l.expires_at),
             })
             .collect())
     }
@@ -560,36 +347,6 @@ impl Vault {
                 .refuse(caller, action, target, "no user behind this caller", action)
                 .await),
         }
-    }
-}
-
-/// Attempts at a compare-and-swap that keeps losing to concurrent writers.
-const ATTEMPTS: usize = 4;
-
-/// Why a connection needs reconnecting (recorded on it and audited).
-const RECONNECT: &str =
-    "the provider rotated the tokens but the new ones could not be stored; connect again";
-
-fn reconnect(provider: &str) -> Error {
-    Error::OAuth {
-        reason: format!("`{provider}`: {RECONNECT}"),
-    }
-}
-
-/// One refresh of one connection, for its writes and audit events.
-struct Refresh<'a> {
-    caller: &'a Caller,
-    tenant: TenantId,
-    id: &'a str,
-    target: &'a str,
-    user: UserId,
-}
-
-impl Refresh<'_> {
-    fn draft(&self, vault: &Vault) -> crate::audit::AuditDraft {
-        vault
-            .draft(self.caller, "oauth.refresh", self.target)
-            .detail("user", self.user.to_string())
     }
 }
 

@@ -15,6 +15,7 @@ mod fixture;
 mod gate;
 mod isolation;
 mod oauth;
+mod oauth_lease;
 mod refresh;
 mod secrets;
 mod settings;
