@@ -49,6 +49,23 @@ impl Backend {
             }
         }
     }
+
+    /// A second handle on a store [`open`](Self::open) returned, as another
+    /// process on the same database holds it: the same memory store, or the
+    /// same SQLite file opened again.
+    pub(crate) async fn second_handle(
+        self,
+        first: &Arc<dyn Store>,
+        dir: Option<&tempfile::TempDir>,
+    ) -> Arc<dyn Store> {
+        match self {
+            Self::Memory => first.clone(),
+            Self::Sqlite => {
+                let path = dir.expect("a SQLite store has its directory").path();
+                Arc::new(SqliteStore::open(path.join("vault.db")).await.unwrap())
+            }
+        }
+    }
 }
 
 /// The store as the Vault sees it: the backend's store, yielding to the

@@ -11,19 +11,13 @@ use secrets_core::audit::{AuditRecord, Outcome};
 use secrets_core::crypto::{KeyRing, MasterKey};
 use secrets_core::oauth::TokenSet;
 use secrets_core::rbac::Role;
-use secrets_core::store::{AuditQuery, MemoryStore, SqliteStore, Store};
+use secrets_core::store::{AuditQuery, Store};
 use secrets_core::vault::{
     Caller, OAuthRefresher, RefreshFailure, RefreshLease, RefreshStart, Vault, VaultConfig,
 };
 use secrets_core::{Clock, Error, ManualClock, Result, SecretString, TenantId, Timestamp, UserId};
 
-use crate::fixture::{PASSWORD, config};
-
-#[derive(Clone, Copy, Debug)]
-enum Backend {
-    Memory,
-    Sqlite,
-}
+use crate::fixture::{Backend, PASSWORD, config, vault_test};
 
 /// Two vaults on one store, a connection that is due for a refresh, and
 /// its user logged in on each.
@@ -63,19 +57,8 @@ impl Two {
     }
 
     async fn with_config(backend: Backend, config: VaultConfig) -> Self {
-        let (store_a, store_b, dir): (Arc<dyn Store>, Arc<dyn Store>, _) = match backend {
-            Backend::Memory => {
-                let shared = Arc::new(MemoryStore::new());
-                (shared.clone(), shared, None)
-            }
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().unwrap();
-                let path = dir.path().join("vault.db");
-                let a = SqliteStore::open(&path).await.unwrap();
-                let b = SqliteStore::open(&path).await.unwrap();
-                (Arc::new(a), Arc::new(b), Some(dir))
-            }
-        };
+        let (store_a, dir) = backend.open().await;
+        let store_b = backend.second_handle(&store_a, dir.as_ref()).await;
         let clock = ManualClock::new(Timestamp::from_unix_seconds(1_750_000_000));
         let vault = |store: Arc<dyn Store>| {
             // Each process loads the key itself: its own ring, same key.
@@ -235,29 +218,9 @@ impl OAuthRefresher for Rotating {
     }
 }
 
-/// Runs `body` on both backends.
-macro_rules! both {
-    (async fn $name:ident($two:ident) $body:block) => {
-        mod $name {
-            use super::*;
-
-            async fn run($two: Two) $body
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn memory() {
-                run(Two::new(Backend::Memory).await).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                run(Two::new(Backend::Sqlite).await).await;
-            }
-        }
-    };
-}
-
-both!(
-    async fn two_processes_refresh_once_and_both_get_the_new_token(two) {
+vault_test!(
+    async fn two_processes_refresh_once_and_both_get_the_new_token(backend: Backend) {
+        let two = Two::new(backend).await;
         let two = Arc::new(two);
         let provider = Arc::new(Rotating::new(&two.clock));
         let mut tasks = Vec::new();
@@ -278,7 +241,11 @@ both!(
             let token = task.await.unwrap().unwrap();
             assert_eq!(token.expose_secret(), "access-1");
         }
-        assert_eq!(provider.calls.load(Ordering::SeqCst), 1, "one refresh in all");
+        assert_eq!(
+            provider.calls.load(Ordering::SeqCst),
+            1,
+            "one refresh in all"
+        );
         assert_eq!(provider.dead_uses.load(Ordering::SeqCst), 0);
         // One lease, one completion; the lease is gone.
         assert_eq!(two.audited("oauth.refresh.begin").await.len(), 1);
@@ -301,8 +268,9 @@ both!(
     }
 );
 
-both!(
-    async fn two_phases_end_to_end(two) {
+vault_test!(
+    async fn two_phases_end_to_end(backend: Backend) {
+        let two = Two::new(backend).await;
         let lease = two.lease(&two.b, &two.dev_b).await;
         assert_eq!(lease.refresh_token().expose_secret(), "refresh-0");
         assert_eq!(lease.current().access_token.expose_secret(), "access-0");
@@ -314,7 +282,10 @@ both!(
             two.now().saturating_add(Duration::from_secs(60))
         );
         let shown = format!("{lease:?}");
-        assert!(!shown.contains("refresh-0") && !shown.contains("access-0"), "{shown}");
+        assert!(
+            !shown.contains("refresh-0") && !shown.contains("access-0"),
+            "{shown}"
+        );
         // Meanwhile the other process is told to wait, briefly.
         match two.start(&two.a, &two.dev_a).await {
             RefreshStart::Busy { retry_after } => {
@@ -354,7 +325,10 @@ both!(
             .complete_refresh(&two.dev_b, &lease, &new)
             .await
             .unwrap_err();
-        assert!(matches!(&err, Error::OAuth { reason } if reason.contains("lease")), "{err}");
+        assert!(
+            matches!(&err, Error::OAuth { reason } if reason.contains("lease")),
+            "{err}"
+        );
         // Audited: who took the lease, when it lapses, who completed.
         let begun = two.audited("oauth.refresh.begin").await;
         assert_eq!(begun.len(), 2);
@@ -373,8 +347,9 @@ both!(
     }
 );
 
-both!(
-    async fn a_crashed_holder_blocks_others_only_until_its_lease_lapses(two) {
+vault_test!(
+    async fn a_crashed_holder_blocks_others_only_until_its_lease_lapses(backend: Backend) {
+        let two = Two::new(backend).await;
         // Process A takes the lease and dies without a word.
         let lease = two.lease(&two.a, &two.dev_a).await;
         let lapses = lease.expires_at();
@@ -383,7 +358,8 @@ both!(
             two.start(&two.b, &two.dev_b).await,
             RefreshStart::Busy { .. }
         ));
-        two.clock.set(lapses.saturating_sub(Duration::from_millis(1)));
+        two.clock
+            .set(lapses.saturating_sub(Duration::from_millis(1)));
         match two.start(&two.b, &two.dev_b).await {
             RefreshStart::Busy { retry_after } => {
                 assert_eq!(retry_after, Duration::from_millis(1));
@@ -410,14 +386,18 @@ both!(
     }
 );
 
-both!(
-    async fn completing_after_a_takeover_is_refused(two) {
+vault_test!(
+    async fn completing_after_a_takeover_is_refused(backend: Backend) {
+        let two = Two::new(backend).await;
         let provider = Rotating::new(&two.clock);
         let slow = two.lease(&two.a, &two.dev_a).await;
         two.clock.set(slow.expires_at());
         let fast = two.lease(&two.b, &two.dev_b).await;
         // Both present the same refresh token; the provider honours the first.
-        let b_tokens = provider.try_refresh("github", fast.current()).await.unwrap();
+        let b_tokens = provider
+            .try_refresh("github", fast.current())
+            .await
+            .unwrap();
         let a_refused = provider.try_refresh("github", slow.current()).await;
         assert_eq!(a_refused.unwrap_err(), RefreshFailure::InvalidGrant);
         let a_tokens = token_set("access-late", Some("refresh-late"), two.now());
@@ -458,13 +438,19 @@ both!(
     }
 );
 
-both!(
-    async fn a_lapsed_lease_nobody_took_still_completes(two) {
+vault_test!(
+    async fn a_lapsed_lease_nobody_took_still_completes(backend: Backend) {
+        let two = Two::new(backend).await;
         let lease = two.lease(&two.a, &two.dev_a).await;
-        two.clock.set(lease.expires_at().saturating_add(Duration::from_secs(5)));
+        two.clock
+            .set(lease.expires_at().saturating_add(Duration::from_secs(5)));
         let later = two.now().saturating_add(Duration::from_secs(3600));
         two.a
-            .complete_refresh(&two.dev_a, &lease, &token_set("access-1", Some("refresh-1"), later))
+            .complete_refresh(
+                &two.dev_a,
+                &lease,
+                &token_set("access-1", Some("refresh-1"), later),
+            )
             .await
             .unwrap();
         match two.start(&two.b, &two.dev_b).await {
@@ -474,8 +460,9 @@ both!(
     }
 );
 
-both!(
-    async fn invalid_grant_marks_the_connection_for_reconnection(two) {
+vault_test!(
+    async fn invalid_grant_marks_the_connection_for_reconnection(backend: Backend) {
+        let two = Two::new(backend).await;
         // Two-phase: the host reports the provider's refusal.
         let lease = two.lease(&two.a, &two.dev_a).await;
         two.a
@@ -485,7 +472,13 @@ both!(
         let info = two.b.list_oauth_connections(&two.dev_b).await.unwrap();
         assert!(info[0].needs_reconnect);
         assert_eq!(info[0].refreshing_until, None);
-        assert!(info[0].last_refresh_error.as_deref().unwrap().contains("invalid_grant"));
+        assert!(
+            info[0]
+                .last_refresh_error
+                .as_deref()
+                .unwrap()
+                .contains("invalid_grant")
+        );
         // No one presents the dead refresh token again, in either process.
         let provider = Rotating::new(&two.clock);
         for (vault, caller) in [(&two.a, &two.dev_a), (&two.b, &two.dev_b)] {
@@ -507,7 +500,11 @@ both!(
         // Connecting again clears it.
         let later = two.now().saturating_add(Duration::from_secs(3600));
         two.b
-            .store_oauth_tokens(&two.dev_b, "github", &token_set("access-9", Some("refresh-9"), later))
+            .store_oauth_tokens(
+                &two.dev_b,
+                "github",
+                &token_set("access-9", Some("refresh-9"), later),
+            )
             .await
             .unwrap();
         match two.start(&two.a, &two.dev_a).await {
@@ -517,8 +514,9 @@ both!(
     }
 );
 
-both!(
-    async fn invalid_grant_from_a_refresher_marks_it_too(two) {
+vault_test!(
+    async fn invalid_grant_from_a_refresher_marks_it_too(backend: Backend) {
+        let two = Two::new(backend).await;
         // The provider has already rotated refresh-0 away (another client).
         let provider = Rotating::new(&two.clock);
         *provider.valid.lock().unwrap() = "refresh-elsewhere".into();
@@ -539,8 +537,9 @@ both!(
     }
 );
 
-both!(
-    async fn a_passing_failure_keeps_the_tokens_and_frees_the_lease(two) {
+vault_test!(
+    async fn a_passing_failure_keeps_the_tokens_and_frees_the_lease(backend: Backend) {
+        let two = Two::new(backend).await;
         let lease = two.lease(&two.a, &two.dev_a).await;
         two.a
             .abandon_refresh(
@@ -552,7 +551,10 @@ both!(
             .unwrap();
         let info = two.b.list_oauth_connections(&two.dev_b).await.unwrap();
         assert!(!info[0].needs_reconnect);
-        assert_eq!(info[0].last_refresh_error.as_deref(), Some("provider answered 503"));
+        assert_eq!(
+            info[0].last_refresh_error.as_deref(),
+            Some("provider answered 503")
+        );
         // Anyone may try again at once, with the same refresh token.
         let again = two.lease(&two.b, &two.dev_b).await;
         assert_eq!(again.refresh_token().expose_secret(), "refresh-0");
@@ -565,8 +567,9 @@ both!(
     }
 );
 
-both!(
-    async fn leases_are_the_users_own(two) {
+vault_test!(
+    async fn leases_are_the_users_own(backend: Backend) {
+        let two = Two::new(backend).await;
         two.a
             .create_user(
                 &two.admin,
