@@ -1,5 +1,7 @@
 //! Fuzzing harnesses, shared by the cargo-fuzz targets in `fuzz/` and by the
-//! ordinary test that replays their committed corpus. Not a public API.
+//! ordinary test that replays their committed corpus. Not a public API:
+//! compiled only with the `fuzzing` feature, which `fuzz/Cargo.toml` and this
+//! crate's own tests enable.
 
 use crate::crypto::{Context, KeyRing, MasterKey};
 

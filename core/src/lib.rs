@@ -59,6 +59,7 @@ pub mod audit;
 pub mod clock;
 pub mod crypto;
 pub mod error;
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzz;
 pub mod gate;

@@ -1,13 +1,13 @@
 //! What every store can do through the [`Store`] trait alone, written once:
 //! typed reads, tenant export, and online rewrap onto the active key.
 
-use std::io::Write;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::json;
+use tokio::io::{AsyncWrite, AsyncWriteExt as _};
 
 use crate::audit::{Actor, AuditDraft, AuditLinker};
 use crate::clock::Timestamp;
@@ -97,25 +97,59 @@ pub trait StoreExt: Store {
     /// line, then a `row` line per row (sealed values stay sealed, as
     /// base64), then an `audit` line per event. Returns the number of lines.
     ///
+    /// `out` is an async writer (a `tokio::fs::File`, `tokio::io::stdout()`,
+    /// a socket, a `Vec<u8>`): lines are gathered into chunks of about
+    /// 64 KiB, each written with one awaited `write_all`, and `out` is
+    /// flushed at the end, so a slow disk or pipe never blocks the runtime's
+    /// worker thread.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), secrets_core::Error> {
+    /// # use std::sync::Arc;
+    /// # use secrets_core::audit::{Actor, AuditChain, AuditDraft, AuditLinker};
+    /// # use secrets_core::crypto::{KeyRing, MasterKey};
+    /// # use secrets_core::store::{Batch, Change, Tenant};
+    /// # use secrets_core::Timestamp;
+    /// use secrets_core::TenantId;
+    /// use secrets_core::store::{MemoryStore, Store, StoreExt};
+    ///
+    /// let store = MemoryStore::new();
+    /// # let chain: Arc<dyn AuditLinker> = Arc::new(AuditChain::new(&KeyRing::new(MasterKey::generate()?)));
+    /// # let now = Timestamp::from_unix_seconds(1_700_000_000);
+    /// # let draft = AuditDraft::new(Actor::System, "tenant.create", "tenant/acme", now);
+    /// # let tenant = Tenant::new(TenantId::DEFAULT, "acme", now)?;
+    /// # store.apply(TenantId::DEFAULT, Batch::new(draft).with(Change::CreateTenant(tenant)), &chain).await?;
+    /// // In a host: tokio::fs::File::create("acme.jsonl").await?
+    /// let mut out = Vec::new();
+    /// let lines = store.export_jsonl(TenantId::DEFAULT, &mut out).await?;
+    /// assert_eq!(lines, 2); // the tenant, and the audit event that created it
+    /// let text = String::from_utf8(out).unwrap_or_default();
+    /// assert!(text.lines().next().is_some_and(|l| l.contains(r#""type":"tenant""#)));
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::NotFound`] for an unknown tenant, the store's errors, and
     /// [`Error::Store`] when `out` fails.
-    async fn export_jsonl(&self, tenant: TenantId, out: &mut (dyn Write + Send)) -> Result<u64> {
+    async fn export_jsonl(
+        &self,
+        tenant: TenantId,
+        out: &mut (dyn AsyncWrite + Unpin + Send),
+    ) -> Result<u64> {
         let t = self.tenant(tenant).await?.ok_or_else(|| Error::NotFound {
             what: "tenant".into(),
             id: tenant.to_string(),
         })?;
-        let mut lines = 0u64;
-        write_line(out, &json!({"type": "tenant", "tenant": t}))?;
-        lines += 1;
+        let mut lines = JsonLines::new(out);
+        lines.push(&json!({"type": "tenant", "tenant": t})).await?;
         for kind in Kind::ALL {
             let mut query = ListQuery::new(kind);
             loop {
                 let page = self.list(tenant, &query).await?;
                 for row in &page {
-                    write_line(out, &row_json(tenant, row))?;
-                    lines += 1;
+                    lines.push(&row_json(tenant, row)).await?;
                 }
                 match page.last() {
                     Some(last) if page.len() >= MAX_PAGE => query.after = Some(last.id.clone()),
@@ -127,15 +161,16 @@ pub trait StoreExt: Store {
         loop {
             let page = self.audit_events(tenant, &query).await?;
             for event in &page {
-                write_line(out, &json!({"type": "audit", "event": event}))?;
-                lines += 1;
+                lines
+                    .push(&json!({"type": "audit", "event": event}))
+                    .await?;
             }
             match page.last() {
                 Some(last) if page.len() >= MAX_PAGE => query.after_seq = Some(last.seq),
                 _ => break,
             }
         }
-        Ok(lines)
+        lines.finish().await
     }
 
     /// Re-seals every sealed value of every tenant onto `ring`'s active key,
@@ -274,9 +309,130 @@ fn row_json(tenant: TenantId, row: &Row) -> serde_json::Value {
     })
 }
 
-fn write_line(out: &mut (dyn Write + Send), value: &serde_json::Value) -> Result<()> {
-    serde_json::to_writer(&mut *out, value)
-        .map_err(|e| Error::Store(format!("export failed: {e}")))?;
-    out.write_all(b"\n")
-        .map_err(|e| Error::Store(format!("export failed: {e}")))
+/// About how many bytes of lines [`StoreExt::export_jsonl`] gathers before
+/// each write: few enough awaits for a file, little enough memory.
+const EXPORT_CHUNK: usize = 64 * 1024;
+
+/// JSON lines gathered into chunks of [`EXPORT_CHUNK`] bytes (more when one
+/// line is longer), each written to `out` with one awaited `write_all`.
+struct JsonLines<'a> {
+    out: &'a mut (dyn AsyncWrite + Unpin + Send),
+    buf: Vec<u8>,
+    count: u64,
+}
+
+impl<'a> JsonLines<'a> {
+    fn new(out: &'a mut (dyn AsyncWrite + Unpin + Send)) -> Self {
+        Self {
+            out,
+            buf: Vec::with_capacity(EXPORT_CHUNK),
+            count: 0,
+        }
+    }
+
+    async fn push(&mut self, value: &serde_json::Value) -> Result<()> {
+        serde_json::to_writer(&mut self.buf, value).map_err(export_failed)?;
+        self.buf.push(b'\n');
+        self.count += 1;
+        if self.buf.len() >= EXPORT_CHUNK {
+            self.write_buf().await?;
+        }
+        Ok(())
+    }
+
+    async fn write_buf(&mut self) -> Result<()> {
+        self.out.write_all(&self.buf).await.map_err(export_failed)?;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Writes what is left, flushes `out`, and returns the number of lines.
+    async fn finish(mut self) -> Result<u64> {
+        self.write_buf().await?;
+        self.out.flush().await.map_err(export_failed)?;
+        Ok(self.count)
+    }
+}
+
+fn export_failed(e: impl std::fmt::Display) -> Error {
+    Error::Store(format!("export failed: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncReadExt as _;
+
+    use super::*;
+    use crate::audit::AuditChain;
+    use crate::crypto::MasterKey;
+    use crate::store::records::SettingSecret;
+    use crate::store::{MemoryStore, Tenant};
+
+    /// The export goes through a 64-byte pipe whose reader runs on the same
+    /// single thread: it finishes only if every write that fills the pipe
+    /// yields to the reader instead of blocking the thread.
+    #[tokio::test(flavor = "current_thread")]
+    async fn export_streams_through_a_small_pipe_on_one_thread() {
+        let store = MemoryStore::new();
+        let ring = KeyRing::new(MasterKey::from_array([7; 32]));
+        let chain: Arc<dyn AuditLinker> = Arc::new(AuditChain::new(&ring));
+        let now = Timestamp::from_unix_seconds(1_700_000_000);
+        let tenant = TenantId::generate();
+        let draft = |action: &str| AuditDraft::new(Actor::System, action, "test", now);
+        store
+            .apply(
+                tenant,
+                Batch::new(draft("tenant.create")).with(Change::CreateTenant(
+                    Tenant::new(tenant, "acme", now).unwrap(),
+                )),
+                &chain,
+            )
+            .await
+            .unwrap();
+        // More rows than one page and more bytes than one chunk.
+        let rows = MAX_PAGE + 10;
+        let mut batch = Batch::new(draft("setting.set"));
+        for i in 0..rows {
+            let record = SettingSecret {
+                name: format!("provider/p{i:04}"),
+                updated_by: Actor::System,
+                updated_at: now,
+            };
+            let sealed = ring
+                .seal(
+                    &[0x42; 64],
+                    &Row::context(tenant, Kind::SettingSecret, &record.name),
+                )
+                .unwrap();
+            batch.push(Change::Insert(record.to_row(Some(sealed)).unwrap()));
+            if batch.changes.len() == crate::store::MAX_BATCH {
+                store.apply(tenant, batch, &chain).await.unwrap();
+                batch = Batch::new(draft("setting.set"));
+            }
+        }
+        if !batch.changes.is_empty() {
+            store.apply(tenant, batch, &chain).await.unwrap();
+        }
+
+        let (mut writer, mut reader) = tokio::io::duplex(64);
+        let read = tokio::spawn(async move {
+            let mut text = String::new();
+            reader.read_to_string(&mut text).await.unwrap();
+            text
+        });
+        let lines = store.export_jsonl(tenant, &mut writer).await.unwrap();
+        drop(writer);
+        let text = read.await.unwrap();
+
+        assert!(text.len() > EXPORT_CHUNK, "{} bytes", text.len());
+        let parsed: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(parsed.len() as u64, lines);
+        assert_eq!(parsed[0]["type"], "tenant");
+        let row_lines = parsed.iter().filter(|v| v["type"] == "row").count();
+        assert_eq!(row_lines, rows);
+        assert!(parsed.last().is_some_and(|v| v["type"] == "audit"));
+    }
 }

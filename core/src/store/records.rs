@@ -127,8 +127,8 @@ pub trait Record: Serialize + DeserializeOwned + Send + Sync {
 }
 
 /// A record as stored: with its version (for compare-and-swap) and its
-/// sealed value.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// sealed value. `Debug` shows the sealed value's length, not its bytes.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Stored<R> {
     /// The record.
     pub record: R,
@@ -260,7 +260,7 @@ pub fn check_secret_value(value: &[u8]) -> Result<()> {
 }
 
 /// A human user of a tenant.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     /// Its id.
     pub id: UserId,
@@ -268,7 +268,8 @@ pub struct User {
     pub login: String,
     /// Role.
     pub role: Role,
-    /// The bcrypt hash, if the user logs in with a password.
+    /// The bcrypt hash, if the user logs in with a password (`Debug` prints
+    /// `[REDACTED]`).
     pub password_hash: Option<String>,
     /// Disabled users cannot log in and their tokens stop working.
     pub disabled: bool,
@@ -321,7 +322,7 @@ impl Record for User {
 }
 
 /// An API token: only its SHA-256 and a display prefix are stored.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiToken {
     /// Its id (not secret).
     pub id: String,
@@ -379,7 +380,7 @@ impl Record for ApiToken {
 }
 
 /// An agent session: scoped, expiring, acting for the human who started it.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentSession {
     /// Its id (not secret).
     pub id: String,
@@ -460,7 +461,7 @@ impl Record for RefreshFamily {
 }
 
 /// One refresh token of a family: only its hash is stored.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefreshToken {
     /// Its id (random; two tokens of one generation exist when a concurrent
     /// refresh was honoured within the overlap window).
@@ -876,6 +877,143 @@ impl Record for DeployEvaluation {
     }
 }
 
+// Debug: never a password hash, a token hash or sealed bytes, so that a
+// record or a row in a log or a panic message gives nothing to guess against
+// or to look up. Each impl destructures its record, so that a new field has
+// to be placed here on purpose.
+
+/// Printed in place of a hash.
+struct Redacted;
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[REDACTED]")
+    }
+}
+
+impl<R: fmt::Debug> fmt::Debug for Stored<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self {
+            record,
+            version,
+            sealed,
+        } = self;
+        f.debug_struct("Stored")
+            .field("record", record)
+            .field("version", version)
+            .field("sealed_len", &sealed.as_ref().map(Vec::len))
+            .finish()
+    }
+}
+
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self {
+            id,
+            login,
+            role,
+            password_hash,
+            disabled,
+            created_at,
+            credential_epoch,
+            credentials_revoked_at,
+        } = self;
+        f.debug_struct("User")
+            .field("id", id)
+            .field("login", login)
+            .field("role", role)
+            .field("password_hash", &password_hash.as_ref().map(|_| Redacted))
+            .field("disabled", disabled)
+            .field("created_at", created_at)
+            .field("credential_epoch", credential_epoch)
+            .field("credentials_revoked_at", credentials_revoked_at)
+            .finish()
+    }
+}
+
+impl fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self {
+            id,
+            owner,
+            name,
+            hash: _,
+            display_prefix,
+            scopes,
+            created_at,
+            expires_at,
+            last_used_at,
+            revoked_at,
+            epoch,
+        } = self;
+        f.debug_struct("ApiToken")
+            .field("id", id)
+            .field("owner", owner)
+            .field("name", name)
+            .field("hash", &Redacted)
+            .field("display_prefix", display_prefix)
+            .field("scopes", scopes)
+            .field("created_at", created_at)
+            .field("expires_at", expires_at)
+            .field("last_used_at", last_used_at)
+            .field("revoked_at", revoked_at)
+            .field("epoch", epoch)
+            .finish()
+    }
+}
+
+impl fmt::Debug for AgentSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self {
+            id,
+            user,
+            agent,
+            token_hash: _,
+            scopes,
+            created_at,
+            expires_at,
+            revoked_at,
+            epoch,
+        } = self;
+        f.debug_struct("AgentSession")
+            .field("id", id)
+            .field("user", user)
+            .field("agent", agent)
+            .field("token_hash", &Redacted)
+            .field("scopes", scopes)
+            .field("created_at", created_at)
+            .field("expires_at", expires_at)
+            .field("revoked_at", revoked_at)
+            .field("epoch", epoch)
+            .finish()
+    }
+}
+
+impl fmt::Debug for RefreshToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self {
+            id,
+            family,
+            generation,
+            user,
+            hash: _,
+            created_at,
+            used_at,
+            overlap_used,
+        } = self;
+        f.debug_struct("RefreshToken")
+            .field("id", id)
+            .field("family", family)
+            .field("generation", generation)
+            .field("user", user)
+            .field("hash", &Redacted)
+            .field("created_at", created_at)
+            .field("used_at", used_at)
+            .field("overlap_used", overlap_used)
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1033,5 +1171,100 @@ mod tests {
                 .is_err()
         );
         assert!(lease("", 1, 2).to_row(None).is_err());
+    }
+
+    /// Formats `value` both ways `{:?}` and `{:#?}` can show it.
+    fn shown(value: &impl fmt::Debug) -> [String; 2] {
+        [format!("{value:?}"), format!("{value:#?}")]
+    }
+
+    #[test]
+    fn debug_never_shows_a_password_hash() {
+        let hash = "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW";
+        let user = User {
+            id: UserId::generate(),
+            login: "ada@example.com".into(),
+            role: Role::Admin,
+            password_hash: Some(hash.into()),
+            disabled: false,
+            created_at: Timestamp::EPOCH,
+            credential_epoch: 0,
+            credentials_revoked_at: None,
+        };
+        let row = user.to_row(None).unwrap();
+        let stored = User::from_row(row.clone()).unwrap();
+        let texts = [shown(&user), shown(&row), shown(&stored)];
+        for text in texts.iter().flatten() {
+            // Not the hash, nor its salt-and-digest part on its own.
+            assert!(!text.contains(hash), "{text}");
+            assert!(!text.contains("R9h/cIPz0gi"), "{text}");
+        }
+        // Still useful: whether a password is set, and who the user is.
+        for text in shown(&user) {
+            assert!(text.contains("[REDACTED]"), "{text}");
+            assert!(text.contains("ada@example.com"), "{text}");
+        }
+        let without = User {
+            password_hash: None,
+            ..user
+        };
+        assert!(format!("{without:?}").contains("password_hash: None"));
+    }
+
+    #[test]
+    fn debug_never_shows_a_token_hash_or_sealed_bytes() {
+        // A fixed id, so that no random digit can match the checks below.
+        let user: UserId = "22222222-2222-4222-8222-222222222222".parse().unwrap();
+        let api = ApiToken {
+            id: "tok1".into(),
+            owner: user,
+            name: "ci".into(),
+            hash: [0xab; 32],
+            display_prefix: "scp_abcd".into(),
+            scopes: Vec::new(),
+            created_at: Timestamp::EPOCH,
+            expires_at: None,
+            last_used_at: None,
+            revoked_at: None,
+            epoch: 0,
+        };
+        let agent = AgentSession {
+            id: "s1".into(),
+            user,
+            agent: "claude".into(),
+            token_hash: [0xab; 32],
+            scopes: Vec::new(),
+            created_at: Timestamp::EPOCH,
+            expires_at: Timestamp::EPOCH,
+            revoked_at: None,
+            epoch: 0,
+        };
+        let refresh = RefreshToken {
+            id: "r1".into(),
+            family: "f".into(),
+            generation: 1,
+            user,
+            hash: [0xab; 32],
+            created_at: Timestamp::EPOCH,
+            used_at: None,
+            overlap_used: false,
+        };
+        let mut row = api.to_row(None).unwrap();
+        row.sealed = Some(vec![0xab; 40]);
+        let stored = ApiToken::from_row(row.clone()).unwrap();
+        let texts = [
+            shown(&api),
+            shown(&agent),
+            shown(&refresh),
+            shown(&row),
+            shown(&stored),
+        ];
+        for text in texts.iter().flatten() {
+            // The bytes as `{:?}` of an array prints them, and as hex.
+            assert!(!text.contains("171"), "{text}");
+            assert!(!text.to_ascii_lowercase().contains("abab"), "{text}");
+        }
+        assert!(format!("{api:?}").contains("scp_abcd"));
+        assert!(format!("{stored:?}").contains("sealed_len: Some(40)"));
     }
 }

@@ -153,7 +153,9 @@ pub struct Row {
     pub expires_at: Option<Timestamp>,
     /// Set by the store: 1 on insert, +1 on every update.
     pub version: u64,
-    /// The serialized record (JSON), never secret.
+    /// The serialized record (JSON). It holds no secret value (those are
+    /// sealed), but may hold a hash of one (a user's bcrypt hash), so
+    /// `Debug` prints only its length.
     pub body: Vec<u8>,
     /// A sealed value ([`Envelope`] bytes), bound to [`Row::context`].
     pub sealed: Option<Vec<u8>>,
@@ -268,7 +270,7 @@ impl fmt::Debug for Row {
             .field("lookup_len", &self.lookup.as_ref().map(Vec::len))
             .field("expires_at", &self.expires_at)
             .field("version", &self.version)
-            .field("body", &String::from_utf8_lossy(&self.body))
+            .field("body_len", &self.body.len())
             .field("sealed_len", &self.sealed.as_ref().map(Vec::len))
             .field("tagged", &self.tag.is_some())
             .finish()
@@ -365,5 +367,28 @@ mod tests {
         r.kind = Kind::User;
         r.owner = Some(UserId::generate());
         assert!(r.validate().is_err());
+    }
+
+    #[test]
+    fn debug_shows_lengths_not_bodies_or_sealed_bytes() {
+        let body =
+            br#"{"password_hash":"$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW"}"#;
+        let mut row = Row::new(Kind::User, "u1", body.to_vec());
+        row.sealed = Some(vec![0xcd; 48]);
+        row.lookup = Some(b"ada@example.com".to_vec());
+        row.tag = Some([0xef; 32]);
+        for text in [format!("{row:?}"), format!("{row:#?}")] {
+            assert!(!text.contains("$2b$"), "{text}");
+            assert!(!text.contains("password_hash"), "{text}");
+            assert!(!text.contains("205"), "{text}"); // 0xcd, a sealed byte
+            assert!(!text.contains("239"), "{text}"); // 0xef, a tag byte
+            assert!(!text.contains("ada@example.com"), "{text}");
+        }
+        let text = format!("{row:?}");
+        assert!(
+            text.contains(&format!("body_len: {}", body.len())),
+            "{text}"
+        );
+        assert!(text.contains("sealed_len: Some(48)"), "{text}");
     }
 }

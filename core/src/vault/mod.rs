@@ -45,6 +45,7 @@ mod gate;
 mod integrity;
 mod maintenance;
 mod oauth;
+mod rows;
 mod secrets;
 mod sessions;
 mod settings;

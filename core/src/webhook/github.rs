@@ -1,0 +1,160 @@
+//! GitHub-style webhooks (`X-Hub-Signature-256`): HMAC-SHA256 of the
+//! payload under the raw secret, hex-encoded; no timestamp, no id.
+
+use subtle::ConstantTimeEq as _;
+
+use crate::error::{Error, Result};
+
+use super::mac::hmac_sha256_parts;
+use super::verify::Verifier;
+
+/// The GitHub signature header (`X-Hub-Signature-256`), lowercase.
+///
+/// ```
+/// use secrets_core::webhook::{GITHUB_HEADER_SIGNATURE, sign_github};
+///
+/// let value = sign_github(b"{}", b"github secret");
+/// let header = (GITHUB_HEADER_SIGNATURE, value.as_str());
+/// assert_eq!(header.0, "x-hub-signature-256");
+/// ```
+pub const GITHUB_HEADER_SIGNATURE: &str = "x-hub-signature-256";
+
+impl Verifier {
+    /// Verifies a GitHub-style webhook: `signature_header` is the value of
+    /// `X-Hub-Signature-256` (`sha256=` and 64 hex digits, either case),
+    /// `payload` the raw body, `secret` the configured secret's raw bytes
+    /// (GitHub secrets are plain strings: no base64, no prefix). Compared in
+    /// constant time.
+    ///
+    /// GitHub signs no timestamp: a captured delivery can be replayed
+    /// forever. Refuse repeated `X-GitHub-Delivery` ids
+    /// (`Vault::verify_github_webhook` does).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidInput`] for an empty secret.
+    /// - [`Error::TooLarge`] when the payload is over [`Verifier::max_payload`].
+    /// - [`Error::Webhook`]: `malformed X-Hub-Signature-256 header ...`, or
+    ///   `no matching signature`.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), secrets_core::Error> {
+    /// use secrets_core::webhook::{Verifier, sign_github};
+    ///
+    /// let header = sign_github(b"{\"zen\":\"hi\"}", b"It's a Secret to Everybody");
+    /// Verifier::default().verify_github(&header, b"{\"zen\":\"hi\"}", b"It's a Secret to Everybody")?;
+    /// assert!(Verifier::default().verify_github(&header, b"{}", b"It's a Secret to Everybody").is_err());
+    /// # Ok(()) }
+    /// ```
+    pub fn verify_github(
+        &self,
+        signature_header: &str,
+        payload: &[u8],
+        secret: &[u8],
+    ) -> Result<()> {
+        if secret.is_empty() {
+            return Err(Error::invalid(
+                "secret",
+                "is empty; anyone could sign with an empty secret",
+            ));
+        }
+        self.check_payload(payload)?;
+        let claimed = parse_github_header(signature_header)?;
+        let expected = hmac_sha256_parts(secret, &[payload]);
+        if bool::from(expected.ct_eq(&claimed)) {
+            Ok(())
+        } else {
+            Err(Error::Webhook {
+                reason: "no matching signature",
+            })
+        }
+    }
+}
+
+/// Verifies a GitHub-style `X-Hub-Signature-256` with the default
+/// [`Verifier`] (payloads up to 1 MiB).
+///
+/// # Errors
+///
+/// As [`Verifier::verify_github`].
+///
+/// ```
+/// # fn main() -> Result<(), secrets_core::Error> {
+/// use secrets_core::webhook::verify_github;
+///
+/// // The example of GitHub's documentation ("Validating webhook deliveries").
+/// let header = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+/// verify_github(header, b"Hello, World!", b"It's a Secret to Everybody")?;
+/// assert!(verify_github(header, b"Hello, World?", b"It's a Secret to Everybody").is_err());
+/// # Ok(()) }
+/// ```
+pub fn verify_github(signature_header: &str, payload: &[u8], secret: &[u8]) -> Result<()> {
+    Verifier::default().verify_github(signature_header, payload, secret)
+}
+
+/// The `X-Hub-Signature-256` value for `payload` under `secret` (raw
+/// bytes): `sha256=` and 64 lowercase hex digits.
+///
+/// ```
+/// use secrets_core::webhook::sign_github;
+///
+/// assert_eq!(
+///     sign_github(b"Hello, World!", b"It's a Secret to Everybody"),
+///     "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17",
+/// );
+/// ```
+#[must_use]
+pub fn sign_github(payload: &[u8], secret: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mac = hmac_sha256_parts(secret, &[payload]);
+    let mut out = String::with_capacity(GITHUB_PREFIX.len() + 64);
+    out.push_str(GITHUB_PREFIX);
+    for b in mac {
+        for nibble in [b >> 4, b & 0x0f] {
+            if let Some(&c) = HEX.get(usize::from(nibble)) {
+                out.push(char::from(c));
+            }
+        }
+    }
+    out
+}
+
+const GITHUB_PREFIX: &str = "sha256=";
+
+pub(super) fn parse_github_header(value: &str) -> Result<[u8; 32]> {
+    const MALFORMED: Error = Error::Webhook {
+        reason: "malformed X-Hub-Signature-256 header (expected `sha256=` and 64 hex digits)",
+    };
+    let Some(hex) = value.strip_prefix(GITHUB_PREFIX) else {
+        if value.starts_with("sha1=") {
+            return Err(Error::Webhook {
+                reason: "X-Hub-Signature (SHA-1) is not accepted; verify X-Hub-Signature-256 (`sha256=...`)",
+            });
+        }
+        return Err(MALFORMED);
+    };
+    let hex = hex.as_bytes();
+    if hex.len() != 64 {
+        return Err(MALFORMED);
+    }
+    let mut out = [0u8; 32];
+    for (dst, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
+        let (Some(hi), Some(lo)) = (
+            pair.first().copied().and_then(hex_value),
+            pair.get(1).copied().and_then(hex_value),
+        ) else {
+            return Err(MALFORMED);
+        };
+        *dst = (hi << 4) | lo;
+    }
+    Ok(out)
+}
+
+fn hex_value(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}

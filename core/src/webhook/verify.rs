@@ -1,0 +1,398 @@
+//! Verifying inbound Standard Webhooks messages: the headers, the
+//! timestamp window, and every `v1` signature against every secret in
+//! constant time.
+
+use std::time::Duration;
+
+use subtle::{Choice, ConstantTimeEq as _};
+
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+
+use super::mac::{V1, v1_signature};
+use super::message::{IdProblem, LOOKS_LIKE_MILLIS, parse_timestamp};
+use super::secret::WebhookSecret;
+use super::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
+
+/// How far a `webhook-timestamp` may be from `now`, in either direction, by
+/// default: 5 minutes, as in the specification's libraries.
+///
+/// ```
+/// use std::time::Duration;
+/// use secrets_core::webhook::{DEFAULT_TOLERANCE, Verifier};
+///
+/// assert_eq!(DEFAULT_TOLERANCE, Duration::from_secs(300));
+/// assert_eq!(Verifier::default().tolerance, DEFAULT_TOLERANCE);
+/// ```
+pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(5 * 60);
+
+/// The largest payload [`Verifier::verify`] accepts by default: 1 MiB.
+///
+/// ```
+/// use secrets_core::webhook::{DEFAULT_MAX_PAYLOAD, Verifier};
+///
+/// assert_eq!(Verifier::default().max_payload, DEFAULT_MAX_PAYLOAD);
+/// ```
+pub const DEFAULT_MAX_PAYLOAD: usize = 1 << 20;
+
+/// An inbound webhook that verified.
+///
+/// ```
+/// # fn main() -> Result<(), secrets_core::Error> {
+/// use secrets_core::Timestamp;
+/// use secrets_core::webhook::{self, WebhookSecret};
+///
+/// let secret = WebhookSecret::generate()?;
+/// let signed = webhook::sign(&[&secret], "msg_1", 1_700_000_000, b"{}")?;
+/// let pairs = signed.pairs();
+/// let headers: Vec<(&str, &str)> = pairs.iter().map(|(n, v)| (*n, v.as_str())).collect();
+/// let msg = webhook::verify(&headers, b"{}", &[&secret], Timestamp::from_unix_seconds(1_700_000_000))?;
+/// assert_eq!((msg.id.as_str(), msg.timestamp), ("msg_1", 1_700_000_000));
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VerifiedMessage {
+    /// The `webhook-id`: remember it until
+    /// [`Verifier::replay_window_end`] of `timestamp` to refuse replays (the
+    /// Vault does).
+    pub id: String,
+    /// The `webhook-timestamp`, unix seconds.
+    pub timestamp: i64,
+}
+
+/// Verifies inbound webhooks: Standard Webhooks ([`verify`](Self::verify))
+/// and GitHub-style ([`verify_github`](Self::verify_github)).
+///
+/// ```
+/// # fn main() -> Result<(), secrets_core::Error> {
+/// use std::time::Duration;
+/// use secrets_core::webhook::Verifier;
+///
+/// let strict = Verifier { tolerance: Duration::from_secs(60), ..Verifier::default() };
+/// let same = Verifier::default().with_tolerance(Duration::from_secs(60));
+/// assert_eq!(strict, same);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verifier {
+    /// How far the `webhook-timestamp` may be from `now`, in either
+    /// direction; exactly at the tolerance is accepted. Default 5 minutes.
+    pub tolerance: Duration,
+    /// The largest accepted payload, in bytes. Default 1 MiB.
+    pub max_payload: usize,
+}
+
+impl Default for Verifier {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Verifier {
+    /// The defaults: 5 minutes of tolerance, payloads up to 1 MiB.
+    ///
+    /// ```
+    /// use secrets_core::webhook::Verifier;
+    ///
+    /// assert_eq!(Verifier::new(), Verifier::default());
+    /// ```
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            tolerance: DEFAULT_TOLERANCE,
+            max_payload: DEFAULT_MAX_PAYLOAD,
+        }
+    }
+
+    /// The same verifier with another tolerance.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use secrets_core::webhook::Verifier;
+    ///
+    /// assert_eq!(Verifier::new().with_tolerance(Duration::ZERO).tolerance, Duration::ZERO);
+    /// ```
+    #[must_use]
+    pub const fn with_tolerance(mut self, tolerance: Duration) -> Self {
+        self.tolerance = tolerance;
+        self
+    }
+
+    /// The first instant at which a message signed at `timestamp` is refused
+    /// as too old: remember its id until then to refuse replays.
+    ///
+    /// The timestamp check compares whole seconds (`now` rounded down), as
+    /// other Standard Webhooks libraries do, so a message is still accepted
+    /// during the whole second after `timestamp + tolerance`; this is the end
+    /// of that second, not `timestamp + tolerance`. A replay store that
+    /// forgets an id earlier lets the message in twice.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use secrets_core::Timestamp;
+    /// use secrets_core::webhook::Verifier;
+    ///
+    /// let v = Verifier::new().with_tolerance(Duration::from_secs(300));
+    /// assert_eq!(v.replay_window_end(1_700_000_000), Timestamp::from_unix_seconds(1_700_000_301));
+    /// ```
+    #[must_use]
+    pub fn replay_window_end(&self, timestamp: i64) -> Timestamp {
+        let tolerance = i64::try_from(self.tolerance.as_secs()).unwrap_or(i64::MAX);
+        Timestamp::from_unix_seconds(timestamp.saturating_add(tolerance).saturating_add(1))
+    }
+
+    /// The same verifier with another payload limit.
+    ///
+    /// ```
+    /// use secrets_core::webhook::Verifier;
+    ///
+    /// assert_eq!(Verifier::new().with_max_payload(4096).max_payload, 4096);
+    /// ```
+    #[must_use]
+    pub const fn with_max_payload(mut self, max_payload: usize) -> Self {
+        self.max_payload = max_payload;
+        self
+    }
+
+    /// Verifies a Standard Webhooks message: `headers` as received (names in
+    /// any case; other headers are ignored), `payload` the raw body bytes
+    /// (before any JSON parsing), `secrets` every secret currently valid for
+    /// this endpoint.
+    ///
+    /// Checks, in this order: the payload size; each of `webhook-id`,
+    /// `webhook-timestamp`, `webhook-signature` present exactly once and well
+    /// formed; the timestamp within the tolerance of `now`; then every `v1`
+    /// signature against every secret, in constant time and without stopping
+    /// early (which secret matched is not observable). Entries of other
+    /// versions are ignored.
+    ///
+    /// Does not remember ids: refusing replays is the caller's job. Remember
+    /// the returned [`VerifiedMessage::id`] until
+    /// [`replay_window_end`](Self::replay_window_end) of its `timestamp`;
+    /// after that the timestamp check refuses a replay anyway.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidInput`] when `secrets` is empty.
+    /// - [`Error::TooLarge`] when the payload is over [`Verifier::max_payload`].
+    /// - [`Error::Webhook`] with a reason: `missing webhook-id header`,
+    ///   `duplicate webhook-signature header`, `webhook-timestamp header is
+    ///   not a whole number of unix seconds`, `timestamp too old`, `timestamp
+    ///   too far in the future`, `malformed webhook-signature header`, `no
+    ///   supported signature`, `no matching signature`, ... The reason never
+    ///   contains a secret or a signature.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), secrets_core::Error> {
+    /// use secrets_core::{Error, Timestamp};
+    /// use secrets_core::webhook::{Verifier, WebhookSecret};
+    ///
+    /// let secret = WebhookSecret::parse("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD")?;
+    /// let headers = [
+    ///     ("Webhook-Id", "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk"),
+    ///     ("Webhook-Timestamp", "1649367553"),
+    ///     ("Webhook-Signature", "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw="),
+    /// ];
+    /// let payload = br#"{"email":"test@example.com","username":"test_user"}"#;
+    /// let verifier = Verifier::default();
+    ///
+    /// let msg = verifier.verify(&headers, payload, &[&secret], Timestamp::from_unix_seconds(1_649_367_600))?;
+    /// assert_eq!(msg.id, "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk");
+    ///
+    /// // An hour later, the same message is stale.
+    /// let late = Timestamp::from_unix_seconds(1_649_371_153);
+    /// let err = verifier.verify(&headers, payload, &[&secret], late).unwrap_err();
+    /// assert!(matches!(err, Error::Webhook { reason: "timestamp too old" }));
+    /// # Ok(()) }
+    /// ```
+    pub fn verify(
+        &self,
+        headers: &[(&str, &str)],
+        payload: &[u8],
+        secrets: &[&WebhookSecret],
+        now: Timestamp,
+    ) -> Result<VerifiedMessage> {
+        if secrets.is_empty() {
+            return Err(Error::invalid(
+                "secrets",
+                "is empty; verify against at least one secret",
+            ));
+        }
+        self.check_payload(payload)?;
+
+        let inbound = InboundHeaders::find(headers)?;
+        IdProblem::check(inbound.id).map_err(IdProblem::header)?;
+        let timestamp = parse_timestamp(inbound.timestamp)?;
+        check_signature_header(inbound.signature)?;
+        self.check_time(timestamp, now)?;
+
+        let mut matched = Choice::from(0);
+        for secret in secrets {
+            let expected = v1_signature(
+                secret.expose_secret(),
+                inbound.id,
+                inbound.timestamp,
+                payload,
+            )?;
+            for candidate in v1_values(inbound.signature) {
+                // Length is public (always 44 for a real signature).
+                matched |= expected.as_slice().ct_eq(candidate.as_bytes());
+            }
+        }
+        if bool::from(matched) {
+            Ok(VerifiedMessage {
+                id: inbound.id.to_owned(),
+                timestamp,
+            })
+        } else {
+            Err(Error::Webhook {
+                reason: "no matching signature",
+            })
+        }
+    }
+
+    pub(super) fn check_payload(&self, payload: &[u8]) -> Result<()> {
+        if payload.len() > self.max_payload {
+            return Err(Error::TooLarge {
+                what: "webhook payload",
+                len: payload.len(),
+                max: self.max_payload,
+            });
+        }
+        Ok(())
+    }
+
+    /// `timestamp` (seconds) within the tolerance of `now` (to the second).
+    fn check_time(&self, timestamp: i64, now: Timestamp) -> Result<()> {
+        let tolerance_ms = i128::try_from(self.tolerance.as_millis()).unwrap_or(i128::MAX);
+        // i128: neither the difference nor its product by 1000 can overflow.
+        let age_ms = (i128::from(now.unix_seconds()) - i128::from(timestamp)) * 1000;
+        if age_ms > tolerance_ms {
+            return Err(Error::Webhook {
+                reason: "timestamp too old",
+            });
+        }
+        if -age_ms > tolerance_ms {
+            let reason = if timestamp >= LOOKS_LIKE_MILLIS {
+                "timestamp too far in the future (it looks like milliseconds; webhook-timestamp is unix seconds)"
+            } else {
+                "timestamp too far in the future"
+            };
+            return Err(Error::Webhook { reason });
+        }
+        Ok(())
+    }
+}
+
+/// Verifies a Standard Webhooks message with the default [`Verifier`] (5
+/// minutes of tolerance, payloads up to 1 MiB).
+///
+/// # Errors
+///
+/// As [`Verifier::verify`].
+///
+/// ```
+/// # fn main() -> Result<(), secrets_core::Error> {
+/// use secrets_core::Timestamp;
+/// use secrets_core::webhook::{self, WebhookSecret};
+///
+/// let secret = WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")?;
+/// let headers = [
+///     ("webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek"),
+///     ("webhook-timestamp", "1614265330"),
+///     ("webhook-signature", "v1a,bm90IGFuIGVkMjU1MTkgc2lnbmF0dXJl v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="),
+/// ];
+/// let msg = webhook::verify(&headers, br#"{"test": 2432232314}"#, &[&secret], Timestamp::from_unix_seconds(1_614_265_330))?;
+/// assert_eq!(msg.timestamp, 1_614_265_330);
+/// # Ok(()) }
+/// ```
+pub fn verify(
+    headers: &[(&str, &str)],
+    payload: &[u8],
+    secrets: &[&WebhookSecret],
+    now: Timestamp,
+) -> Result<VerifiedMessage> {
+    Verifier::default().verify(headers, payload, secrets, now)
+}
+
+/// The three Standard Webhooks headers, each found exactly once.
+struct InboundHeaders<'a> {
+    id: &'a str,
+    timestamp: &'a str,
+    signature: &'a str,
+}
+
+impl<'a> InboundHeaders<'a> {
+    fn find(headers: &[(&str, &'a str)]) -> Result<Self> {
+        let (mut id, mut timestamp, mut signature) = (None, None, None);
+        for &(name, value) in headers {
+            let (slot, duplicate) = if name.eq_ignore_ascii_case(HEADER_ID) {
+                (&mut id, "duplicate webhook-id header")
+            } else if name.eq_ignore_ascii_case(HEADER_TIMESTAMP) {
+                (&mut timestamp, "duplicate webhook-timestamp header")
+            } else if name.eq_ignore_ascii_case(HEADER_SIGNATURE) {
+                (&mut signature, "duplicate webhook-signature header")
+            } else {
+                continue;
+            };
+            if slot.replace(value).is_some() {
+                return Err(Error::Webhook { reason: duplicate });
+            }
+        }
+        Ok(Self {
+            id: id.ok_or(Error::Webhook {
+                reason: "missing webhook-id header",
+            })?,
+            timestamp: timestamp.ok_or(Error::Webhook {
+                reason: "missing webhook-timestamp header",
+            })?,
+            signature: signature.ok_or(Error::Webhook {
+                reason: "missing webhook-signature header",
+            })?,
+        })
+    }
+}
+
+/// The entries of a `webhook-signature` header (runs of spaces tolerated).
+fn signature_entries(header: &str) -> impl Iterator<Item = &str> {
+    header.split(' ').filter(|entry| !entry.is_empty())
+}
+
+/// The values of the `v1` entries.
+fn v1_values(header: &str) -> impl Iterator<Item = &str> {
+    signature_entries(header).filter_map(|entry| match entry.split_once(',') {
+        Some((V1, value)) => Some(value),
+        _ => None,
+    })
+}
+
+/// Every entry is `version,value` with both non-empty, and one is `v1`.
+fn check_signature_header(header: &str) -> Result<()> {
+    let mut any = false;
+    let mut v1 = false;
+    for entry in signature_entries(header) {
+        any = true;
+        match entry.split_once(',') {
+            Some((version, value)) if !version.is_empty() && !value.is_empty() => {
+                v1 |= version == V1;
+            }
+            _ => {
+                return Err(Error::Webhook {
+                    reason: "malformed webhook-signature header (each entry is `version,signature`)",
+                });
+            }
+        }
+    }
+    if !any {
+        return Err(Error::Webhook {
+            reason: "empty webhook-signature header",
+        });
+    }
+    if !v1 {
+        return Err(Error::Webhook {
+            reason: "no supported signature (webhook-signature has no `v1` entry)",
+        });
+    }
+    Ok(())
+}
