@@ -119,9 +119,8 @@ pub enum Error {
     /// was refused. The reason never includes the token.
     #[error("token rejected: {reason}")]
     InvalidToken {
-        /// Why: `malformed`, `bad checksum`, `unknown`, `expired`,
-        /// `revoked`, `bad signature`, ...
-        reason: &'static str,
+        /// Why ([`TokenRejection::code`] is its stable code).
+        reason: TokenRejection,
     },
 
     /// An inbound webhook was refused. The reason names what was wrong
@@ -129,8 +128,8 @@ pub enum Error {
     /// signature`, ...) and never includes a secret or a signature.
     #[error("webhook rejected: {reason}")]
     Webhook {
-        /// Why.
-        reason: &'static str,
+        /// Why ([`WebhookRejection::code`] is its stable code).
+        reason: WebhookRejection,
     },
 
     /// An OAuth step failed: an unknown, expired or reused state, or a

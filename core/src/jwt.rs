@@ -40,7 +40,7 @@
 //!
 //! // Sixteen minutes later it has expired.
 //! let later = now.saturating_add(Duration::from_secs(16 * 60));
-//! assert!(matches!(jwt.validate(&ring, &token, later), Err(Error::InvalidToken { reason: "expired" })));
+//! assert!(matches!(jwt.validate(&ring, &token, later), Err(Error::InvalidToken { reason: secrets_core::error::TokenRejection::Expired })));
 //! # Ok(()) }
 //! ```
 //!
@@ -61,6 +61,7 @@
 //! installed, gets `jsonwebtoken`'s own "no provider" panic, here as well as
 //! in its own code.)
 
+use crate::error::TokenRejection;
 use std::any::Any;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -107,7 +108,7 @@ pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
 /// let huge = "a".repeat(MAX_TOKEN_LEN + 1);
 /// let key = [7u8; 32];
 /// let result = decode_hs256::<serde_json::Value>(&huge, &key, Timestamp::EPOCH, Default::default());
-/// assert!(matches!(result, Err(Error::InvalidToken { reason: "too large" })));
+/// assert!(matches!(result, Err(Error::InvalidToken { reason: secrets_core::error::TokenRejection::TooLarge })));
 /// # Ok(()) }
 /// ```
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -488,7 +489,7 @@ impl JwtSigner {
     ///
     /// // Another deployment (another master key) signed with the same key id: refused.
     /// let other = KeyRing::new(MasterKey::generate()?);
-    /// assert!(matches!(jwt.validate(&other, &token, now), Err(Error::InvalidToken { reason: "bad signature" })));
+    /// assert!(matches!(jwt.validate(&other, &token, now), Err(Error::InvalidToken { reason: secrets_core::error::TokenRejection::BadSignature })));
     /// # Ok(()) }
     /// ```
     pub fn validate(&self, ring: &KeyRing, token: &str, now: Timestamp) -> Result<AccessClaims> {
@@ -498,18 +499,20 @@ impl JwtSigner {
         let header = decode_header(token, &mut buf)?;
         check_header(&header)?;
         if header.typ.as_deref() != Some(ACCESS_TOKEN_TYPE) {
-            return Err(rejected("wrong type"));
+            return Err(rejected(TokenRejection::WrongType));
         }
         let kid = parse_kid(header.kid.as_deref())?;
-        let slot = ring.slot(kid).ok_or(rejected("unknown key id"))?;
+        let slot = ring
+            .slot(kid)
+            .ok_or(rejected(TokenRejection::UnknownKeyId))?;
         let key = self.key(ring, kid, slot);
         let claims: AccessClaims = verify(token, &key.decoding)?;
         check_times(now, Some(claims.exp), Some(claims.nbf), self.config.leeway)?;
         if claims.iss != self.config.issuer {
-            return Err(rejected("wrong issuer"));
+            return Err(rejected(TokenRejection::WrongIssuer));
         }
         if claims.aud != self.config.audience {
-            return Err(rejected("wrong audience"));
+            return Err(rejected(TokenRejection::WrongAudience));
         }
         Ok(claims)
     }
@@ -600,7 +603,7 @@ impl fmt::Debug for JwtSigner {
 ///
 /// let late = Timestamp::from_unix_seconds(1_300_819_380 + 30);
 /// let result = decode_hs256::<serde_json::Value>(token, &key, late, leeway);
-/// assert!(matches!(result, Err(Error::InvalidToken { reason: "expired" })));
+/// assert!(matches!(result, Err(Error::InvalidToken { reason: secrets_core::error::TokenRejection::Expired })));
 /// # Ok(()) }
 /// ```
 pub fn decode_hs256<T: DeserializeOwned>(
@@ -621,7 +624,7 @@ pub fn decode_hs256<T: DeserializeOwned>(
     let claims: T = verify(token, &DecodingKey::from_secret(key))?;
     // Authenticated above: reading the times from the same bytes is safe.
     let times: TimeClaims = jsonwebtoken::dangerous::insecure_decode_claims(token)
-        .map_err(|_| rejected("malformed"))?;
+        .map_err(|_| rejected(TokenRejection::Malformed))?;
     check_times(now, times.exp, times.nbf, leeway)?;
     Ok(claims)
 }
@@ -640,13 +643,13 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<i64>, 
     i64::deserialize(d).map(Some)
 }
 
-fn rejected(reason: &'static str) -> Error {
+fn rejected(reason: TokenRejection) -> Error {
     Error::InvalidToken { reason }
 }
 
 fn check_len(token: &str) -> Result<()> {
     if token.len() > MAX_TOKEN_LEN {
-        return Err(rejected("too large"));
+        return Err(rejected(TokenRejection::TooLarge));
     }
     Ok(())
 }
@@ -675,22 +678,22 @@ fn decode_header<'b>(token: &str, buf: &'b mut Vec<u8>) -> Result<JoseHeader<'b>
     let (Some(header), Some(_), Some(_), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Err(rejected("malformed"));
+        return Err(rejected(TokenRejection::Malformed));
     };
     URL_SAFE_NO_PAD
         .decode_vec(header, buf)
-        .map_err(|_| rejected("malformed"))?;
-    serde_json::from_slice(buf).map_err(|_| rejected("malformed"))
+        .map_err(|_| rejected(TokenRejection::Malformed))?;
+    serde_json::from_slice(buf).map_err(|_| rejected(TokenRejection::Malformed))
 }
 
 fn check_header(header: &JoseHeader<'_>) -> Result<()> {
     if header.alg != Algorithm::HS256 {
-        return Err(rejected("algorithm not allowed"));
+        return Err(rejected(TokenRejection::AlgorithmNotAllowed));
     }
     // RFC 7515 section 4.1.11: extensions listed in `crit` must be
     // understood, and this implementation understands none.
     if header.crit.is_some() {
-        return Err(rejected("unsupported critical header"));
+        return Err(rejected(TokenRejection::UnsupportedCriticalHeader));
     }
     Ok(())
 }
@@ -698,12 +701,12 @@ fn check_header(header: &JoseHeader<'_>) -> Result<()> {
 /// A `kid` in canonical decimal (`"1"`, never `"01"` or `"+1"`) naming a
 /// valid key id.
 fn parse_kid(kid: Option<&str>) -> Result<KeyId> {
-    let kid = kid.ok_or(rejected("missing key id"))?;
+    let kid = kid.ok_or(rejected(TokenRejection::MissingKeyId))?;
     kid.parse::<u32>()
         .ok()
         .and_then(KeyId::new)
         .filter(|id| id.get().to_string() == kid)
-        .ok_or(rejected("unknown key id"))
+        .ok_or(rejected(TokenRejection::UnknownKeyId))
 }
 
 /// Signature (HS256 only) and claims, through `jsonwebtoken`, with its own
@@ -728,12 +731,12 @@ fn verify<T: DeserializeOwned>(token: &str, key: &DecodingKey) -> Result<T> {
 /// could quote parts of the input).
 fn jwt_error(e: &jsonwebtoken::errors::Error) -> Error {
     rejected(match e.kind() {
-        ErrorKind::InvalidSignature => "bad signature",
+        ErrorKind::InvalidSignature => TokenRejection::BadSignature,
         ErrorKind::InvalidAlgorithm
         | ErrorKind::UnsupportedAlgorithm
         | ErrorKind::InvalidAlgorithmName
-        | ErrorKind::MissingAlgorithm => "algorithm not allowed",
-        _ => "malformed",
+        | ErrorKind::MissingAlgorithm => TokenRejection::AlgorithmNotAllowed,
+        _ => TokenRejection::Malformed,
     })
 }
 
@@ -743,12 +746,12 @@ fn check_times(now: Timestamp, exp: Option<i64>, nbf: Option<i64>, leeway: Durat
     if let Some(exp) = exp
         && now >= Timestamp::from_unix_seconds(exp).saturating_add(leeway)
     {
-        return Err(rejected("expired"));
+        return Err(rejected(TokenRejection::Expired));
     }
     if let Some(nbf) = nbf
         && now < Timestamp::from_unix_seconds(nbf).saturating_sub(leeway)
     {
-        return Err(rejected("not yet valid"));
+        return Err(rejected(TokenRejection::NotYetValid));
     }
     Ok(())
 }
@@ -922,7 +925,7 @@ mod tests {
 
     fn reason(r: Result<AccessClaims>) -> &'static str {
         match r {
-            Err(Error::InvalidToken { reason }) => reason,
+            Err(Error::InvalidToken { reason }) => reason.as_str(),
             other => panic!("expected a refusal, got {other:?}"),
         }
     }
@@ -1118,7 +1121,7 @@ mod tests {
                 matches!(
                     parse_kid(Some(bad)),
                     Err(Error::InvalidToken {
-                        reason: "unknown key id"
+                        reason: TokenRejection::UnknownKeyId
                     })
                 ),
                 "{bad:?}"
@@ -1127,7 +1130,7 @@ mod tests {
         assert!(matches!(
             parse_kid(None),
             Err(Error::InvalidToken {
-                reason: "missing key id"
+                reason: TokenRejection::MissingKeyId
             })
         ));
     }
@@ -1161,7 +1164,7 @@ mod tests {
                 matches!(
                     decode_header(&bad, &mut Vec::new()),
                     Err(Error::InvalidToken {
-                        reason: "malformed"
+                        reason: TokenRejection::Malformed
                     })
                 ),
                 "{bad}"

@@ -62,10 +62,11 @@
 //! let mut typo = token.expose_secret().to_owned();
 //! let last = if typo.ends_with('0') { "1" } else { "0" };
 //! typo.replace_range(typo.len() - 1.., last);
-//! assert!(matches!(format.parse(&typo), Err(Error::InvalidToken { reason: "bad checksum" })));
+//! assert!(matches!(format.parse(&typo), Err(Error::InvalidToken { reason: secrets_core::error::TokenRejection::BadChecksum })));
 //! # Ok(()) }
 //! ```
 
+use crate::error::TokenRejection;
 use std::fmt;
 use std::ops::Range;
 
@@ -286,7 +287,7 @@ impl TokenFormat {
     /// assert_eq!(parsed.display_prefix, &token.expose_secret()[..8]);
     ///
     /// let err = TokenFormat::agent().parse(token.expose_secret()).unwrap_err();
-    /// assert!(matches!(err, Error::InvalidToken { reason: "wrong prefix" }));
+    /// assert!(matches!(err, Error::InvalidToken { reason: secrets_core::error::TokenRejection::WrongPrefix }));
     /// assert!(!err.to_string().contains(token.expose_secret()));
     /// # Ok(()) }
     /// ```
@@ -302,16 +303,16 @@ impl TokenFormat {
     ///   copy, or a forgery).
     pub fn parse(&self, token: &str) -> Result<ParsedToken> {
         let parts = Parts::split(token).ok_or(Error::InvalidToken {
-            reason: "malformed",
+            reason: TokenRejection::Malformed,
         })?;
         if parts.prefix != self.prefix {
             return Err(Error::InvalidToken {
-                reason: "wrong prefix",
+                reason: TokenRejection::WrongPrefix,
             });
         }
         if !parts.checksum_ok() {
             return Err(Error::InvalidToken {
-                reason: "bad checksum",
+                reason: TokenRejection::BadChecksum,
             });
         }
         Ok(ParsedToken {

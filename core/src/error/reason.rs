@@ -109,6 +109,20 @@ reasons! {
     pub enum WebhookRejection {
         /// No `webhook-id` header.
         MissingId => ("missing_id", "missing webhook-id header"),
+        /// An empty `webhook-id` header.
+        EmptyId => ("empty_id", "empty webhook-id header"),
+        /// A `webhook-id` over 255 bytes.
+        IdTooLong => ("id_too_long", "webhook-id header is longer than 255 bytes"),
+        /// A `webhook-id` with a `.` (the signed content would be ambiguous).
+        IdWithDot => ("id_with_dot", "webhook-id header contains a `.` (ambiguous signed content)"),
+        /// A `webhook-id` with whitespace or a control character.
+        IdForbiddenCharacter => ("id_forbidden_character", "webhook-id header contains whitespace or a control character"),
+        /// A header given twice.
+        DuplicateId => ("duplicate_id", "duplicate webhook-id header"),
+        /// A header given twice.
+        DuplicateTimestamp => ("duplicate_timestamp", "duplicate webhook-timestamp header"),
+        /// A header given twice.
+        DuplicateSignature => ("duplicate_signature", "duplicate webhook-signature header"),
         /// No `webhook-timestamp` header.
         MissingTimestamp => ("missing_timestamp", "missing webhook-timestamp header"),
         /// No `webhook-signature` header.

@@ -5,7 +5,7 @@ const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn
 
 fn reason(r: Result<ParsedToken>) -> &'static str {
     match r {
-        Err(Error::InvalidToken { reason }) => reason,
+        Err(Error::InvalidToken { reason }) => reason.as_str(),
         other => panic!("expected InvalidToken, got {other:?}"),
     }
 }

@@ -1,6 +1,7 @@
 //! Agent sessions: scoped, short-lived credentials an AI agent uses on
 //! behalf of the human who started it; every action is attributed to both.
 
+use crate::error::TokenRejection;
 use std::time::Duration;
 
 use crate::audit::Actor;
@@ -190,7 +191,9 @@ impl Vault {
         let (tenant, row) = store
             .find_by_lookup(Kind::AgentSession, &parsed.hash)
             .await?
-            .ok_or(Error::InvalidToken { reason: "unknown" })?;
+            .ok_or(Error::InvalidToken {
+                reason: TokenRejection::Unknown,
+            })?;
         let s = AgentSession::from_row(row)?.record;
         let now = self.now();
         let enabled = store
@@ -201,11 +204,11 @@ impl Vault {
             .get_record::<User>(tenant, &s.user.to_string())
             .await?;
         let reason = if s.revoked_at.is_some() {
-            Some("revoked")
+            Some(TokenRejection::Revoked)
         } else if now >= s.expires_at {
-            Some("expired")
+            Some(TokenRejection::Expired)
         } else if !enabled {
-            Some("disabled")
+            Some(TokenRejection::Disabled)
         } else {
             owner_refusal(user.as_ref(), s.epoch)
         };

@@ -53,6 +53,7 @@ mod tokens;
 mod users;
 mod webhooks;
 
+use crate::error::TokenRejection;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -392,12 +393,12 @@ impl Vault {
         actor: Actor,
         action: &str,
         target: String,
-        reason: &'static str,
+        reason: TokenRejection,
         source: Option<&str>,
     ) -> Error {
         let mut draft = AuditDraft::new(actor, action, target, self.now())
             .outcome(Outcome::Denied)
-            .detail("reason", reason);
+            .detail("reason", reason.as_str());
         draft.source = source.map(str::to_owned);
         self.record(tenant, draft).await;
         Error::InvalidToken { reason }
@@ -407,7 +408,7 @@ impl Vault {
     /// force (a scope the policy no longer knows refuses the credential).
     fn credential_scopes<S: AsRef<str>>(&self, names: &[S]) -> Result<Scopes> {
         Scopes::parse(&self.inner.config.policy, names).map_err(|_| Error::InvalidToken {
-            reason: "unknown scope",
+            reason: TokenRejection::UnknownScope,
         })
     }
 
@@ -502,7 +503,9 @@ impl Vault {
                     .outcome(Outcome::Denied)
                     .detail("reason", reason);
                 self.record(caller.tenant, draft).await;
-                Err(Error::InvalidToken { reason: "revoked" })
+                Err(Error::InvalidToken {
+                    reason: TokenRejection::Revoked,
+                })
             }
         }
     }

@@ -1,5 +1,6 @@
 //! Password login, JWT access tokens and rotating refresh tokens.
 
+use crate::error::TokenRejection;
 use std::sync::atomic::Ordering;
 
 use crate::audit::{Actor, AuditDraft, Outcome};
@@ -248,7 +249,9 @@ impl Vault {
                 None => store
                     .get(tenant, Kind::RefreshToken, &token_id)
                     .await?
-                    .ok_or(Error::InvalidToken { reason: "unknown" })?,
+                    .ok_or(Error::InvalidToken {
+                        reason: TokenRejection::Unknown,
+                    })?,
             };
             match self
                 .refresh_once(tenant, RefreshToken::from_row(current)?, source)
@@ -259,8 +262,8 @@ impl Vault {
                 other => return other,
             }
         }
-        Err(Error::InvalidToken {
-            reason: "contended",
+        Err(Error::Contended {
+            what: "refresh_token",
         })
     }
 
@@ -276,7 +279,9 @@ impl Vault {
         let fam = store
             .get_record::<RefreshFamily>(tenant, &token.record.family)
             .await?
-            .ok_or(Error::InvalidToken { reason: "unknown" })?;
+            .ok_or(Error::InvalidToken {
+                reason: TokenRejection::Unknown,
+            })?;
         // A token read before a concurrent rotation moved the family on
         // looks superseded but unused, and without its sealed successor:
         // read it again, now at least as new as the family (the rotation
@@ -288,12 +293,18 @@ impl Vault {
                     .await?
                     .map(RefreshToken::from_row)
                     .transpose()?
-                    .ok_or(Error::InvalidToken { reason: "unknown" })?
+                    .ok_or(Error::InvalidToken {
+                        reason: TokenRejection::Unknown,
+                    })?
             } else {
                 token
             };
         let user = match self.load_user(tenant, token.record.user).await {
-            Err(Error::NotFound { .. }) => return Err(Error::InvalidToken { reason: "revoked" }),
+            Err(Error::NotFound { .. }) => {
+                return Err(Error::InvalidToken {
+                    reason: TokenRejection::Revoked,
+                });
+            }
             other => other?,
         };
         let caller = Caller {
@@ -310,14 +321,18 @@ impl Vault {
             || user.record.disabled
             || fam.record.epoch < user.record.credential_epoch
         {
-            return Err(Error::InvalidToken { reason: "revoked" });
+            return Err(Error::InvalidToken {
+                reason: TokenRejection::Revoked,
+            });
         }
         let idle_end = fam
             .record
             .last_used_at
             .saturating_add(config.refresh_idle_lifetime);
         if now >= fam.record.absolute_expiry || now >= idle_end {
-            return Err(Error::InvalidToken { reason: "expired" });
+            return Err(Error::InvalidToken {
+                reason: TokenRejection::Expired,
+            });
         }
 
         // When this token stopped being the current one, if it has.
@@ -369,7 +384,9 @@ impl Vault {
                     expected_version: fam.version,
                 });
                 self.write(tenant, revoke).await?;
-                return Err(Error::InvalidToken { reason: "reused" });
+                return Err(Error::InvalidToken {
+                    reason: TokenRejection::Reused,
+                });
             }
         }
 
@@ -416,7 +433,9 @@ impl Vault {
             let fam = store
                 .get_record::<RefreshFamily>(tenant, &token.record.family)
                 .await?
-                .ok_or(Error::InvalidToken { reason: "unknown" })?;
+                .ok_or(Error::InvalidToken {
+                    reason: TokenRejection::Unknown,
+                })?;
             if fam.record.revoked_at.is_some() {
                 return Ok(());
             }
@@ -438,8 +457,8 @@ impl Vault {
                 other => return other.map(drop),
             }
         }
-        Err(Error::InvalidToken {
-            reason: "contended",
+        Err(Error::Contended {
+            what: "refresh_token",
         })
     }
 
@@ -496,7 +515,9 @@ impl Vault {
             .store
             .find_by_lookup(Kind::RefreshToken, &parsed.hash)
             .await?
-            .ok_or(Error::InvalidToken { reason: "unknown" })
+            .ok_or(Error::InvalidToken {
+                reason: TokenRejection::Unknown,
+            })
     }
 
     fn new_refresh_token(

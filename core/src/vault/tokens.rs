@@ -1,5 +1,6 @@
 //! API tokens: minted once, stored as SHA-256, authenticated with one read.
 
+use crate::error::TokenRejection;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::time::Duration;
@@ -245,7 +246,9 @@ impl Vault {
             .store
             .find_by_lookup(Kind::ApiToken, &parsed.hash)
             .await?
-            .ok_or(Error::InvalidToken { reason: "unknown" })?;
+            .ok_or(Error::InvalidToken {
+                reason: TokenRejection::Unknown,
+            })?;
         let stored = ApiToken::from_row(row)?;
         let t = &stored.record;
         let now = self.now();
@@ -259,9 +262,9 @@ impl Vault {
             .get_record::<User>(tenant, &t.owner.to_string())
             .await?;
         let refused = if t.revoked_at.is_some() {
-            Some("revoked")
+            Some(TokenRejection::Revoked)
         } else if t.expires_at.is_some_and(|e| now >= e) {
-            Some("expired")
+            Some(TokenRejection::Expired)
         } else {
             owner_refusal(owner.as_ref(), t.epoch)
         };
@@ -323,11 +326,11 @@ impl Vault {
 /// Why a credential of `owner` issued under `epoch` no longer stands, if it
 /// does not: its user is gone, disabled, or has had the credentials of that
 /// epoch revoked (invariant I3).
-pub(super) fn owner_refusal(owner: Option<&Stored<User>>, epoch: u64) -> Option<&'static str> {
+pub(super) fn owner_refusal(owner: Option<&Stored<User>>, epoch: u64) -> Option<TokenRejection> {
     match owner {
-        None => Some("revoked"),
-        Some(u) if u.record.credential_epoch > epoch => Some("revoked"),
-        Some(u) if u.record.disabled => Some("disabled"),
+        None => Some(TokenRejection::Revoked),
+        Some(u) if u.record.credential_epoch > epoch => Some(TokenRejection::Revoked),
+        Some(u) if u.record.disabled => Some(TokenRejection::Disabled),
         Some(_) => None,
     }
 }

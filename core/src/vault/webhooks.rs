@@ -2,6 +2,7 @@
 //! and shown once, signing with rotation, and inbound verification with
 //! replay protection.
 
+use crate::error::WebhookRejection;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -352,8 +353,14 @@ impl Vault {
             message_id: hex_sha256(message.id.as_bytes()),
             expires_at: verifier.replay_window_end(message.timestamp),
         };
-        self.remember(tenant, &receive, seen, &message.id, "replayed message id")
-            .await?;
+        self.remember(
+            tenant,
+            &receive,
+            seen,
+            &message.id,
+            WebhookRejection::Replayed,
+        )
+        .await?;
         Ok(message)
     }
 
@@ -411,8 +418,14 @@ impl Vault {
             message_id: hex_sha256(delivery.as_bytes()),
             expires_at: now.saturating_add(GITHUB_DELIVERY_RETENTION),
         };
-        self.remember(tenant, &receive, seen, delivery, "replayed delivery id")
-            .await
+        self.remember(
+            tenant,
+            &receive,
+            seen,
+            delivery,
+            WebhookRejection::ReplayedDelivery,
+        )
+        .await
     }
 
     /// The usable Standard Webhooks secrets of `source`, or `None` and the
@@ -502,7 +515,7 @@ impl Vault {
         problem: Option<&'static str>,
     ) -> Error {
         let check = match &error {
-            Some(Error::Webhook { reason }) => *reason,
+            Some(Error::Webhook { reason }) => reason.as_str(),
             Some(Error::TooLarge { .. }) => "payload too large",
             Some(_) => "invalid",
             None => "matched a throw-away secret",
@@ -532,7 +545,7 @@ impl Vault {
         receive: &Receive<'_>,
         seen: SeenWebhook,
         id: &str,
-        replayed: &'static str,
+        replayed: WebhookRejection,
     ) -> Result<()> {
         let batch = Batch::new(
             receive
@@ -547,7 +560,7 @@ impl Vault {
                     tenant,
                     receive
                         .draft(Outcome::Denied)
-                        .detail("reason", replayed)
+                        .detail("reason", replayed.as_str())
                         .detail("message_id", truncate(id)),
                 )
                 .await;
@@ -575,7 +588,7 @@ impl Vault {
 
 /// The one reason a sender gets for every signature failure, whatever the
 /// configuration behind it.
-const NO_MATCH: &str = "no matching signature";
+const NO_MATCH: WebhookRejection = WebhookRejection::NoMatchingSignature;
 /// Audit reasons for a refusal the sender does not see.
 const UNKNOWN_SOURCE: &str = "unknown source";
 const MISCONFIGURED: &str = "misconfigured secret";
@@ -637,12 +650,12 @@ fn is_source(source: &str) -> bool {
 fn check_delivery_id(delivery: &str) -> Result<()> {
     if delivery.is_empty() {
         return Err(Error::Webhook {
-            reason: "missing X-GitHub-Delivery header",
+            reason: WebhookRejection::MissingDelivery,
         });
     }
     if delivery.len() > MAX_DELIVERY_LEN || !delivery.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(Error::Webhook {
-            reason: "malformed X-GitHub-Delivery header",
+            reason: WebhookRejection::MalformedDelivery,
         });
     }
     Ok(())

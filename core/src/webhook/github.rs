@@ -1,6 +1,7 @@
 //! GitHub-style webhooks (`X-Hub-Signature-256`): HMAC-SHA256 of the
 //! payload under the raw secret, hex-encoded; no timestamp, no id.
 
+use crate::error::WebhookRejection;
 use subtle::ConstantTimeEq as _;
 
 use crate::error::{Error, Result};
@@ -65,7 +66,7 @@ impl Verifier {
             Ok(())
         } else {
             Err(Error::Webhook {
-                reason: "no matching signature",
+                reason: WebhookRejection::NoMatchingSignature,
             })
         }
     }
@@ -123,12 +124,12 @@ const GITHUB_PREFIX: &str = "sha256=";
 
 pub(super) fn parse_github_header(value: &str) -> Result<[u8; 32]> {
     const MALFORMED: Error = Error::Webhook {
-        reason: "malformed X-Hub-Signature-256 header (expected `sha256=` and 64 hex digits)",
+        reason: WebhookRejection::MalformedGithubSignature,
     };
     let Some(hex) = value.strip_prefix(GITHUB_PREFIX) else {
         if value.starts_with("sha1=") {
             return Err(Error::Webhook {
-                reason: "X-Hub-Signature (SHA-1) is not accepted; verify X-Hub-Signature-256 (`sha256=...`)",
+                reason: WebhookRejection::GithubSha1,
             });
         }
         return Err(MALFORMED);

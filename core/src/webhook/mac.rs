@@ -61,8 +61,8 @@ pub(super) fn v1_signature(
     let mut out = [0u8; SIGNATURE_B64_LEN];
     match B64.encode_slice(mac, &mut out) {
         Ok(SIGNATURE_B64_LEN) => Ok(out),
-        _ => Err(Error::Webhook {
-            reason: "internal error: signature encoding",
+        _ => Err(Error::Internal {
+            what: "webhook signature encoding",
         }),
     }
 }

@@ -1,5 +1,6 @@
 //! The message id and timestamp rules, shared by signing and verifying.
 
+use crate::error::WebhookRejection;
 use crate::error::{Error, Result};
 
 use super::MAX_ID_LEN;
@@ -46,10 +47,10 @@ impl IdProblem {
     /// For an inbound `webhook-id` header.
     pub(super) fn header(self) -> Error {
         let reason = match self {
-            Self::Empty => "empty webhook-id header",
-            Self::TooLong => "webhook-id header is longer than 255 bytes",
-            Self::Dot => "webhook-id header contains a `.` (ambiguous signed content)",
-            Self::Forbidden => "webhook-id header contains whitespace or a control character",
+            Self::Empty => WebhookRejection::EmptyId,
+            Self::TooLong => WebhookRejection::IdTooLong,
+            Self::Dot => WebhookRejection::IdWithDot,
+            Self::Forbidden => WebhookRejection::IdForbiddenCharacter,
         };
         Error::Webhook { reason }
     }
@@ -60,20 +61,20 @@ pub(super) fn parse_timestamp(value: &str) -> Result<i64> {
     let bytes = value.as_bytes();
     if bytes.is_empty() {
         return Err(Error::Webhook {
-            reason: "empty webhook-timestamp header",
+            reason: WebhookRejection::EmptyTimestamp,
         });
     }
     if !bytes.iter().all(u8::is_ascii_digit) {
         return Err(Error::Webhook {
-            reason: "webhook-timestamp header is not a whole number of unix seconds",
+            reason: WebhookRejection::TimestampNotSeconds,
         });
     }
     if bytes.len() > 1 && bytes.first() == Some(&b'0') {
         return Err(Error::Webhook {
-            reason: "webhook-timestamp header has leading zeros",
+            reason: WebhookRejection::TimestampLeadingZeros,
         });
     }
     value.parse::<i64>().map_err(|_| Error::Webhook {
-        reason: "webhook-timestamp header is out of range",
+        reason: WebhookRejection::TimestampOutOfRange,
     })
 }

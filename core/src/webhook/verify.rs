@@ -2,6 +2,7 @@
 //! timestamp window, and every `v1` signature against every secret in
 //! constant time.
 
+use crate::error::WebhookRejection;
 use std::time::Duration;
 
 use subtle::{Choice, ConstantTimeEq as _};
@@ -203,7 +204,7 @@ impl Verifier {
     /// // An hour later, the same message is stale.
     /// let late = Timestamp::from_unix_seconds(1_649_371_153);
     /// let err = verifier.verify(&headers, payload, &[&secret], late).unwrap_err();
-    /// assert!(matches!(err, Error::Webhook { reason: "timestamp too old" }));
+    /// assert!(matches!(err, Error::Webhook { reason: secrets_core::error::WebhookRejection::TimestampTooOld }));
     /// # Ok(()) }
     /// ```
     pub fn verify(
@@ -247,7 +248,7 @@ impl Verifier {
             })
         } else {
             Err(Error::Webhook {
-                reason: "no matching signature",
+                reason: WebhookRejection::NoMatchingSignature,
             })
         }
     }
@@ -270,14 +271,14 @@ impl Verifier {
         let age_ms = (i128::from(now.unix_seconds()) - i128::from(timestamp)) * 1000;
         if age_ms > tolerance_ms {
             return Err(Error::Webhook {
-                reason: "timestamp too old",
+                reason: WebhookRejection::TimestampTooOld,
             });
         }
         if -age_ms > tolerance_ms {
             let reason = if timestamp >= LOOKS_LIKE_MILLIS {
-                "timestamp too far in the future (it looks like milliseconds; webhook-timestamp is unix seconds)"
+                WebhookRejection::TimestampInMilliseconds
             } else {
-                "timestamp too far in the future"
+                WebhookRejection::TimestampTooNew
             };
             return Err(Error::Webhook { reason });
         }
@@ -328,11 +329,11 @@ impl<'a> InboundHeaders<'a> {
         let (mut id, mut timestamp, mut signature) = (None, None, None);
         for &(name, value) in headers {
             let (slot, duplicate) = if name.eq_ignore_ascii_case(HEADER_ID) {
-                (&mut id, "duplicate webhook-id header")
+                (&mut id, WebhookRejection::DuplicateId)
             } else if name.eq_ignore_ascii_case(HEADER_TIMESTAMP) {
-                (&mut timestamp, "duplicate webhook-timestamp header")
+                (&mut timestamp, WebhookRejection::DuplicateTimestamp)
             } else if name.eq_ignore_ascii_case(HEADER_SIGNATURE) {
-                (&mut signature, "duplicate webhook-signature header")
+                (&mut signature, WebhookRejection::DuplicateSignature)
             } else {
                 continue;
             };
@@ -342,13 +343,13 @@ impl<'a> InboundHeaders<'a> {
         }
         Ok(Self {
             id: id.ok_or(Error::Webhook {
-                reason: "missing webhook-id header",
+                reason: WebhookRejection::MissingId,
             })?,
             timestamp: timestamp.ok_or(Error::Webhook {
-                reason: "missing webhook-timestamp header",
+                reason: WebhookRejection::MissingTimestamp,
             })?,
             signature: signature.ok_or(Error::Webhook {
-                reason: "missing webhook-signature header",
+                reason: WebhookRejection::MissingSignature,
             })?,
         })
     }
@@ -379,19 +380,19 @@ fn check_signature_header(header: &str) -> Result<()> {
             }
             _ => {
                 return Err(Error::Webhook {
-                    reason: "malformed webhook-signature header (each entry is `version,signature`)",
+                    reason: WebhookRejection::MalformedSignature,
                 });
             }
         }
     }
     if !any {
         return Err(Error::Webhook {
-            reason: "empty webhook-signature header",
+            reason: WebhookRejection::EmptySignature,
         });
     }
     if !v1 {
         return Err(Error::Webhook {
-            reason: "no supported signature (webhook-signature has no `v1` entry)",
+            reason: WebhookRejection::NoSupportedSignature,
         });
     }
     Ok(())

@@ -46,7 +46,7 @@ pub fn sign(header: &str, payload: &str, key: &[u8], sha384: bool) -> String {
 /// The reason of a refusal; panics on success or any other error.
 pub fn reason<T: std::fmt::Debug>(result: Result<T>) -> &'static str {
     match result {
-        Err(Error::InvalidToken { reason }) => reason,
+        Err(Error::InvalidToken { reason }) => reason.as_str(),
         other => panic!("expected Error::InvalidToken, got {other:?}"),
     }
 }

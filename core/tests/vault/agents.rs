@@ -1,3 +1,4 @@
+use secrets_core::error::TokenRejection;
 use std::time::Duration;
 
 use secrets_core::Error;
@@ -87,7 +88,7 @@ vault_test!(
             fx.vault
                 .authenticate_agent(started.token.expose_secret(), None)
                 .await,
-            Err(Error::InvalidToken { reason: "expired" })
+            Err(Error::InvalidToken { reason: TokenRejection::Expired })
         ));
         // Lifetimes are bounded.
         assert!(
@@ -160,7 +161,7 @@ vault_test!(
                 fx.vault
                     .authenticate_agent(s.token.expose_secret(), None)
                     .await,
-                Err(Error::InvalidToken { reason: "revoked" })
+                Err(Error::InvalidToken { reason: TokenRejection::Revoked })
             ));
         }
         assert!(

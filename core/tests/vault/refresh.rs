@@ -1,3 +1,4 @@
+use secrets_core::error::TokenRejection;
 use std::time::Duration;
 
 use secrets_core::{Error, SecretString};
@@ -47,7 +48,7 @@ vault_test!(
         fx.advance(Duration::from_secs(60)); // well past the overlap window
         let err = fx.vault.refresh(&t1, None).await.unwrap_err();
         assert!(
-            matches!(err, Error::InvalidToken { reason: "reused" }),
+            matches!(err, Error::InvalidToken { reason: TokenRejection::Reused }),
             "{err}"
         );
         // The whole family is gone, including the legitimate newest token.
@@ -55,7 +56,7 @@ vault_test!(
             fx.vault
                 .refresh(s2.refresh_token.expose_secret(), None)
                 .await,
-            Err(Error::InvalidToken { reason: "revoked" })
+            Err(Error::InvalidToken { reason: TokenRejection::Revoked })
         ));
         assert!(
             fx.audit()
@@ -104,7 +105,7 @@ vault_test!(
         // t1 is two generations old: even inside the window it revokes the family.
         assert!(matches!(
             fx.vault.refresh(&t1, None).await,
-            Err(Error::InvalidToken { reason: "reused" })
+            Err(Error::InvalidToken { reason: TokenRejection::Reused })
         ));
     }
 );
@@ -162,7 +163,7 @@ vault_test!(
         fx.advance(Duration::from_millis(1));
         assert!(matches!(
             fx.vault.refresh(&t1, None).await,
-            Err(Error::InvalidToken { reason: "reused" })
+            Err(Error::InvalidToken { reason: TokenRejection::Reused })
         ));
         assert!(
             fx.vault
@@ -181,7 +182,7 @@ vault_test!(
             fx.vault
                 .refresh(s.refresh_token.expose_secret(), None)
                 .await,
-            Err(Error::InvalidToken { reason: "expired" })
+            Err(Error::InvalidToken { reason: TokenRejection::Expired })
         ));
         // Refreshing every 6 days keeps a login alive until 30 days, not beyond.
         let mut s = session(&fx).await;
@@ -198,7 +199,7 @@ vault_test!(
             fx.vault
                 .refresh(s.refresh_token.expose_secret(), None)
                 .await,
-            Err(Error::InvalidToken { reason: "expired" })
+            Err(Error::InvalidToken { reason: TokenRejection::Expired })
         ));
     }
 );
@@ -214,7 +215,7 @@ vault_test!(
             fx.vault
                 .refresh(s.refresh_token.expose_secret(), None)
                 .await,
-            Err(Error::InvalidToken { reason: "revoked" })
+            Err(Error::InvalidToken { reason: TokenRejection::Revoked })
         ));
         assert!(fx.vault.logout("scr_garbage", None).await.is_err());
         // The access token lives 15 minutes (plus a small leeway), no longer.
@@ -249,13 +250,13 @@ vault_test!(
         fx.advance(Duration::from_secs(5));
         assert!(matches!(
             fx.vault.refresh(&t1, None).await,
-            Err(Error::InvalidToken { reason: "reused" })
+            Err(Error::InvalidToken { reason: TokenRejection::Reused })
         ));
         assert!(matches!(
             fx.vault
                 .refresh(tab_a.refresh_token.expose_secret(), None)
                 .await,
-            Err(Error::InvalidToken { reason: "revoked" })
+            Err(Error::InvalidToken { reason: TokenRejection::Revoked })
         ));
     }
 );

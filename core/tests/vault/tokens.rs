@@ -1,3 +1,4 @@
+use secrets_core::error::TokenRejection;
 use std::time::Duration;
 
 use secrets_core::Error;
@@ -66,7 +67,7 @@ vault_test!(
             .unwrap();
         assert!(matches!(
             fx.vault.authenticate_api_token(&token, None).await,
-            Err(Error::InvalidToken { reason: "revoked" })
+            Err(Error::InvalidToken { reason: TokenRejection::Revoked })
         ));
         assert!(
             fx.vault.list_api_tokens(&fx.admin, None).await.unwrap()[0]
@@ -149,7 +150,7 @@ vault_test!(
             matches!(
                 err,
                 Error::InvalidToken {
-                    reason: "bad checksum"
+                    reason: TokenRejection::BadChecksum
                 }
             ),
             "{err}"
@@ -221,7 +222,7 @@ vault_test!(
             fx.vault
                 .authenticate_api_token(minted.token.expose_secret(), None)
                 .await,
-            Err(Error::InvalidToken { reason: "expired" })
+            Err(Error::InvalidToken { reason: TokenRejection::Expired })
         ));
         // Not pruned during the retention period...
         let system = secrets_core::vault::Caller::system(fx.tenant);

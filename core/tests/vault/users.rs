@@ -1,4 +1,5 @@
 use secrets_core::audit::{Actor, Outcome};
+use secrets_core::error::TokenRejection;
 use secrets_core::rbac::Role;
 use secrets_core::vault::{Vault, VaultConfig};
 use secrets_core::{Error, SecretString, TenantId};
@@ -206,19 +207,19 @@ vault_test!(
             fx.vault
                 .authenticate_api_token(minted.token.expose_secret(), None)
                 .await,
-            Err(Error::InvalidToken { reason: "revoked" })
+            Err(Error::InvalidToken { reason: TokenRejection::Revoked })
         ));
         assert!(matches!(
             fx.vault
                 .authenticate_agent(agent.token.expose_secret(), None)
                 .await,
-            Err(Error::InvalidToken { reason: "revoked" })
+            Err(Error::InvalidToken { reason: TokenRejection::Revoked })
         ));
         assert!(matches!(
             fx.vault
                 .refresh(session.refresh_token.expose_secret(), None)
                 .await,
-            Err(Error::InvalidToken { reason: "revoked" })
+            Err(Error::InvalidToken { reason: TokenRejection::Revoked })
         ));
         // Re-enabling lets them log in, but what was revoked stays revoked.
         fx.vault.enable_user(&fx.admin, dev_id).await.unwrap();
@@ -272,7 +273,7 @@ vault_test!(
             fx.vault
                 .authenticate_api_token(minted.token.expose_secret(), None)
                 .await,
-            Err(Error::InvalidToken { reason: "unknown" })
+            Err(Error::InvalidToken { reason: TokenRejection::Unknown })
         ));
         assert!(
             fx.vault

@@ -1,3 +1,4 @@
+use secrets_core::error::WebhookRejection;
 use std::time::Duration;
 
 use secrets_core::Error;
@@ -124,7 +125,7 @@ vault_test!(
             matches!(
                 err,
                 Error::Webhook {
-                    reason: "replayed message id"
+                    reason: WebhookRejection::Replayed
                 }
             ),
             "{err}"
@@ -145,7 +146,7 @@ vault_test!(
                 .verify_inbound_webhook(fx.tenant, "billing", &headers, b"{}", None)
                 .await,
             Err(Error::Webhook {
-                reason: "timestamp too old"
+                reason: WebhookRejection::TimestampTooOld
             })
         ));
         // No secret configured for a source: the sender learns nothing more
@@ -155,7 +156,7 @@ vault_test!(
                 .verify_inbound_webhook(fx.tenant, "unknown", &headers, b"{}", None)
                 .await,
             Err(Error::Webhook {
-                reason: "timestamp too old"
+                reason: WebhookRejection::TimestampTooOld
             })
         ));
         let receives: Vec<_> = fx

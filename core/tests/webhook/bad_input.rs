@@ -363,7 +363,7 @@ fn header_errors_are_specific() {
             (Ok(msg), "ok") => assert_eq!(msg.id, "msg_1"),
             (Err(Error::Webhook { reason }), _) => {
                 assert!(
-                    reason.starts_with(want),
+                    reason.as_str().starts_with(want),
                     "{name}: got `{reason}`, want `{want}`"
                 );
             }
@@ -442,7 +442,7 @@ fn github_errors_are_specific() {
     for (header, want) in &cases {
         match webhook::verify_github(header, b"Hello, World!", secret) {
             Err(Error::Webhook { reason }) => {
-                assert!(reason.starts_with(want), "{header:?}: {reason}")
+                assert!(reason.as_str().starts_with(want), "{header:?}: {reason}")
             }
             other => panic!("{header:?}: {other:?}"),
         }

@@ -1,6 +1,7 @@
 //! Property tests: round trips, rotation, exact tolerance boundaries, and
 //! "any tampering is detected".
 
+use secrets_core::error::WebhookRejection;
 use std::time::Duration;
 
 use proptest::prelude::*;
@@ -32,7 +33,7 @@ fn no_match(result: Result<webhook::VerifiedMessage, Error>) -> bool {
     matches!(
         result,
         Err(Error::Webhook {
-            reason: "no matching signature"
+            reason: WebhookRejection::NoMatchingSignature
         })
     )
 }
@@ -203,13 +204,13 @@ proptest! {
         prop_assert!(check(ts - tol).is_ok());
         let old = check(ts + tol + 1);
         prop_assert!(
-            matches!(old, Err(Error::Webhook { reason: "timestamp too old" })),
+            matches!(old, Err(Error::Webhook { reason: WebhookRejection::TimestampTooOld })),
             "{:?}",
             old
         );
         let future = check(ts - tol - 1);
         prop_assert!(
-            matches!(future, Err(Error::Webhook { reason: "timestamp too far in the future" })),
+            matches!(future, Err(Error::Webhook { reason: WebhookRejection::TimestampTooNew })),
             "{:?}",
             future
         );

@@ -79,7 +79,7 @@ fn published_verify_vectors() {
             want => match got {
                 Err(Error::Webhook { reason }) => {
                     assert!(
-                        reason.starts_with(want),
+                        reason.as_str().starts_with(want),
                         "{name}: got `{reason}`, want `{want}`"
                     );
                 }

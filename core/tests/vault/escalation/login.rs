@@ -3,8 +3,9 @@
 //! verbatim, concurrent refreshes (attacks 7, 8, 9 and 21-23), and access
 //! tokens outliving their user's state (invariant I3).
 
-#[allow(unused_imports)]
 use super::*;
+#[allow(unused_imports)]
+use secrets_core::error::TokenRejection;
 
 use secrets_core::Error;
 use secrets_core::audit::{AuditChain, AuditDraft, AuditLinker, Outcome};
@@ -178,7 +179,7 @@ vault_test!(
             .refresh(s.refresh_token.expose_secret(), None)
             .await;
         assert!(
-            matches!(r, Err(Error::InvalidToken { reason: "revoked" })),
+            matches!(r, Err(Error::InvalidToken { reason: TokenRejection::Revoked })),
             "{r:?}"
         );
         let fresh = try_login(&fx.vault, &fx, "dev@example.com", PASSWORD, None)
@@ -559,7 +560,12 @@ async fn concurrent_refreshes(fx: &Fx, n: usize) {
     fx.advance(Duration::from_secs(60));
     let r = fx.vault.refresh(&token, None).await;
     assert!(
-        matches!(r, Err(Error::InvalidToken { reason: "reused" })),
+        matches!(
+            r,
+            Err(Error::InvalidToken {
+                reason: TokenRejection::Reused
+            })
+        ),
         "{r:?}"
     );
     let r = fx.vault.refresh(&returned[0], None).await;

@@ -24,6 +24,7 @@ use super::*;
 
 use proptest::prelude::*;
 use secrets_core::Error;
+use secrets_core::error::TokenRejection;
 use secrets_core::rbac::{Permission, Policy, Scopes};
 
 /// The built-in permissions, by bit: how generated scope masks map.
@@ -323,7 +324,9 @@ impl Run {
             _ => unreachable!(),
         };
         let Some(caller) = self.caller(by).await else {
-            return Err(Error::InvalidToken { reason: "refused" });
+            return Err(Error::InvalidToken {
+                reason: TokenRejection::Revoked,
+            });
         };
         let id = self.model.users[user].id;
         match op {
@@ -387,7 +390,9 @@ impl Run {
                 let login = format!("u{}@example.com", self.model.users.len());
                 let got = match self.caller(*by).await {
                     Some(c) => vault.create_user(&c, &login, *role, None).await,
-                    None => Err(Error::InvalidToken { reason: "refused" }),
+                    None => Err(Error::InvalidToken {
+                        reason: TokenRejection::Revoked,
+                    }),
                 };
                 assert_eq!(got.is_ok(), expect, "{op:?}: {got:?}");
                 if let Ok(id) = got {
@@ -469,7 +474,9 @@ impl Run {
                 let refs: Vec<&str> = names.iter().map(String::as_str).collect();
                 let got = match self.caller(*by).await {
                     Some(caller) => vault.mint_api_token(&caller, o.id, "t", &refs, ttl_d).await,
-                    None => Err(Error::InvalidToken { reason: "refused" }),
+                    None => Err(Error::InvalidToken {
+                        reason: TokenRejection::Revoked,
+                    }),
                 };
                 assert_eq!(got.is_ok(), expect, "{op:?}: {got:?}");
                 if let (Ok(t), Some((_, w))) = (got, wanted) {
@@ -502,7 +509,9 @@ impl Run {
                 let owner = c.owner;
                 let got = match self.caller(*by).await {
                     Some(caller) => vault.start_agent_session(&caller, "bot", &refs, None).await,
-                    None => Err(Error::InvalidToken { reason: "refused" }),
+                    None => Err(Error::InvalidToken {
+                        reason: TokenRejection::Revoked,
+                    }),
                 };
                 assert_eq!(got.is_ok(), expect, "{op:?}: {got:?}");
                 if let (Ok(s), Some((_, w))) = (got, wanted) {

@@ -3,8 +3,9 @@
 //! overrides, lost token sets (attacks 10-13, 15, 17 for `fresh_token`,
 //! and 20).
 
-#[allow(unused_imports)]
 use super::*;
+#[allow(unused_imports)]
+use secrets_core::error::WebhookRejection;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -171,7 +172,7 @@ vault_test!(
             .await
             .unwrap_err();
         assert!(
-            matches!(err, Error::Webhook { reason: "replayed message id" }),
+            matches!(err, Error::Webhook { reason: WebhookRejection::Replayed }),
             "{err}"
         );
         // One millisecond later the timestamp itself is refused, and the id
@@ -184,7 +185,7 @@ vault_test!(
             .await
             .unwrap_err();
         assert!(
-            matches!(err, Error::Webhook { reason: "timestamp too old" }),
+            matches!(err, Error::Webhook { reason: WebhookRejection::TimestampTooOld }),
             "{err}"
         );
         let allowed = fx
@@ -250,7 +251,7 @@ vault_test!(
             .await
             .unwrap_err();
         assert!(
-            matches!(err, Error::Webhook { reason: "replayed delivery id" }),
+            matches!(err, Error::Webhook { reason: WebhookRejection::ReplayedDelivery }),
             "{err}"
         );
         // Without a delivery id there is no replay protection: refused.
@@ -260,7 +261,7 @@ vault_test!(
             .await
             .unwrap_err();
         assert!(
-            matches!(err, Error::Webhook { reason: "missing X-GitHub-Delivery header" }),
+            matches!(err, Error::Webhook { reason: WebhookRejection::MissingDelivery }),
             "{err}"
         );
         let events = fx.audited("webhook.receive").await;
