@@ -4,7 +4,7 @@ mod kind;
 mod reason;
 
 pub use kind::ErrorKind;
-pub use reason::{TokenRejection, WebhookRejection};
+pub use reason::{OAuthFailure, TokenRejection, WebhookRejection};
 
 /// Everything that can go wrong in `secrets-core`.
 ///
@@ -133,11 +133,14 @@ pub enum Error {
     },
 
     /// An OAuth step failed: an unknown, expired or reused state, or a
-    /// token refresh that failed or timed out. Never includes a token.
-    #[error("oauth: {reason}")]
+    /// refresh that failed. Never includes a token.
+    #[error("oauth: {reason}{}", .detail.as_ref().map(|d| format!(" ({d})")).unwrap_or_default())]
     OAuth {
-        /// What failed.
-        reason: String,
+        /// What failed ([`OAuthFailure::code`] is its stable code).
+        reason: OAuthFailure,
+        /// Which provider, and what the host's refresher reported, if
+        /// anything (the host's own text).
+        detail: Option<String>,
     },
 
     /// The audit log does not verify: an event was edited, deleted, inserted

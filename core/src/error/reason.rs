@@ -165,9 +165,43 @@ reasons! {
     }
 }
 
+reasons! {
+    /// Why an OAuth step failed. Never carries a token.
+    ///
+    /// ```
+    /// use secrets_core::error::OAuthFailure;
+    ///
+    /// assert_eq!(OAuthFailure::StateExpired.code(), "state_expired");
+    /// ```
+    pub enum OAuthFailure {
+        /// The `state` is unknown or was already used.
+        UnknownState => ("unknown_state", "unknown or already used state"),
+        /// The `state` was issued to another user or tenant.
+        ForeignState => ("foreign_state", "state belongs to another user"),
+        /// The `state` expired before the provider sent the user back.
+        StateExpired => ("state_expired", "state expired"),
+        /// The user has no connection to this provider.
+        NotConnected => ("not_connected", "not connected"),
+        /// The connection was removed while a refresh ran.
+        Disconnected => ("disconnected", "disconnected during the refresh"),
+        /// The connection holds no refresh token.
+        NoRefreshToken => ("no_refresh_token", "no refresh token; connect again"),
+        /// The provider rotated the tokens but the new ones could not be
+        /// stored: the connection must be made again.
+        NeedsReconnect => ("needs_reconnect", "the provider rotated the tokens but the new ones could not be stored; connect again"),
+        /// The provider refused the refresh token (`invalid_grant`).
+        InvalidGrant => ("invalid_grant", "the provider refused the refresh token (invalid_grant); connect again"),
+        /// The host's refresher failed (the detail says how).
+        RefreshFailed => ("refresh_failed", "the refresh failed"),
+        /// The refresh lease lapsed and was taken over, or was released:
+        /// nothing was stored.
+        LeaseLost => ("lease_lost", "the refresh lease lapsed and was taken over, or was already released; nothing was stored: call `begin_refresh` again"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{TokenRejection, WebhookRejection};
+    use super::{OAuthFailure, TokenRejection, WebhookRejection};
     use std::collections::HashSet;
 
     #[test]
@@ -195,6 +229,12 @@ mod tests {
         );
         check(
             &WebhookRejection::ALL
+                .iter()
+                .map(|r| (r.code(), r.as_str()))
+                .collect::<Vec<_>>(),
+        );
+        check(
+            &OAuthFailure::ALL
                 .iter()
                 .map(|r| (r.code(), r.as_str()))
                 .collect::<Vec<_>>(),

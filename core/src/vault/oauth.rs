@@ -9,7 +9,7 @@ mod refresh;
 
 use crate::audit::Outcome;
 use crate::clock::Timestamp;
-use crate::error::{Error, Result};
+use crate::error::{Error, OAuthFailure, Result};
 use crate::id::{TenantId, UserId};
 use crate::oauth::{self, PkceVerifier, TokenSet};
 use crate::rbac::Permission;
@@ -138,22 +138,23 @@ impl Vault {
             .store
             .find_by_lookup(Kind::OAuthState, state.as_bytes())
             .await?;
-        let refuse = |reason: &'static str| async move {
+        let refuse = |reason: OAuthFailure| async move {
             let draft = self
                 .draft(caller, "oauth.complete", "oauth")
                 .outcome(Outcome::Denied)
-                .detail("reason", reason);
+                .detail("reason", reason.as_str());
             self.record(caller.tenant, draft).await;
             Err(Error::OAuth {
-                reason: reason.to_owned(),
+                reason,
+                detail: None,
             })
         };
         let Some((tenant, row)) = found else {
-            return refuse("unknown or already used state").await;
+            return refuse(OAuthFailure::UnknownState).await;
         };
         let stored = OAuthState::from_row(row)?;
         if tenant != caller.tenant || stored.record.user != user {
-            return refuse("state belongs to another user").await;
+            return refuse(OAuthFailure::ForeignState).await;
         }
         let expired = self.now() >= stored.record.expires_at;
         let target = format!("oauth/{}", stored.record.provider);
@@ -161,7 +162,7 @@ impl Vault {
         if expired {
             draft = draft
                 .outcome(Outcome::Denied)
-                .detail("reason", "state expired");
+                .detail("reason", OAuthFailure::StateExpired.as_str());
         }
         let delete = Change::Delete {
             kind: Kind::OAuthState,
@@ -171,13 +172,14 @@ impl Vault {
         match self.write(tenant, Batch::new(draft).with(delete)).await {
             Ok(_) => {}
             Err(Error::NotFound { .. } | Error::Conflict { .. }) => {
-                return refuse("unknown or already used state").await;
+                return refuse(OAuthFailure::UnknownState).await;
             }
             Err(e) => return Err(e),
         }
         if expired {
             return Err(Error::OAuth {
-                reason: "state expired".into(),
+                reason: OAuthFailure::StateExpired,
+                detail: None,
             });
         }
         let verifier = self.open_row(
@@ -186,8 +188,11 @@ impl Vault {
             &stored.record.state,
             stored.sealed.as_deref(),
         )?;
-        let verifier = std::str::from_utf8(verifier.expose_secret())
-            .map_err(|_| Error::Store("a stored PKCE verifier is not text".into()))?;
+        let verifier =
+            std::str::from_utf8(verifier.expose_secret()).map_err(|_| Error::Corrupt {
+                what: "oauth_state",
+                reason: "the sealed PKCE verifier is not text",
+            })?;
         Ok(OAuthCompletion {
             provider: stored.record.provider,
             redirect_uri: stored.record.redirect_uri,
@@ -331,8 +336,9 @@ impl Vault {
             .store
             .get_record::<OAuthConnection>(tenant, id)
             .await?
-            .ok_or_else(|| Error::OAuth {
-                reason: "not connected".into(),
+            .ok_or(Error::OAuth {
+                reason: OAuthFailure::NotConnected,
+                detail: None,
             })?;
         let json = self.open_row(tenant, Kind::OAuthConnection, id, stored.sealed.as_deref())?;
         let tokens = TokenSet::from_secret_json(json.expose_secret())?;

@@ -1,3 +1,4 @@
+use secrets_core::error::OAuthFailure;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -205,7 +206,7 @@ vault_test!(
             .await
             .unwrap_err();
         assert!(
-            matches!(&err, Error::OAuth { reason } if reason.contains("invalid_grant")),
+            matches!(&err, Error::OAuth { reason: OAuthFailure::RefreshFailed, detail: Some(d) } if d.contains("invalid_grant")),
             "{err}"
         );
         let info = fx.vault.list_oauth_connections(&dev).await.unwrap();

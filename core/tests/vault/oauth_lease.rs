@@ -2,6 +2,7 @@
 //! SQLite handles on one file, or one shared memory store), each with its
 //! own in-process state, as two app instances would be.
 
+use secrets_core::error::OAuthFailure;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -326,7 +327,13 @@ vault_test!(
             .await
             .unwrap_err();
         assert!(
-            matches!(&err, Error::OAuth { reason } if reason.contains("lease")),
+            matches!(
+                &err,
+                Error::OAuth {
+                    reason: OAuthFailure::LeaseLost,
+                    ..
+                }
+            ),
             "{err}"
         );
         // Audited: who took the lease, when it lapses, who completed.
@@ -408,7 +415,13 @@ vault_test!(
             .await
             .unwrap_err();
         assert!(
-            matches!(&err, Error::OAuth { reason } if reason.contains("taken over")),
+            matches!(
+                &err,
+                Error::OAuth {
+                    reason: OAuthFailure::LeaseLost,
+                    ..
+                }
+            ),
             "{err}"
         );
         let err = two
@@ -646,7 +659,15 @@ async fn fresh_token_waits_for_another_process_at_most_one_lease() {
         .fresh_token(&two.dev_b, two.dev_id, "github", &provider)
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("another process"), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::Contended {
+                what: "oauth_connection"
+            }
+        ),
+        "{err}"
+    );
     // About one lease lifetime of real time: 2 x 100 ms.
     assert!(started.elapsed() >= Duration::from_millis(100));
     assert!(started.elapsed() < Duration::from_secs(5));

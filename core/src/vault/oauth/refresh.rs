@@ -44,7 +44,7 @@ use super::check_provider;
 use crate::audit::{Actor, AuditDraft, Outcome};
 use crate::clock::Timestamp;
 use crate::crypto::random_bytes;
-use crate::error::{Error, Result};
+use crate::error::{Error, OAuthFailure, Result};
 use crate::id::{TenantId, UserId};
 use crate::oauth::TokenSet;
 use crate::rbac::Permission;
@@ -183,7 +183,16 @@ impl From<Error> for RefreshFailure {
 
 impl From<RefreshFailure> for Error {
     fn from(f: RefreshFailure) -> Self {
-        Self::OAuth { reason: f.reason() }
+        match f {
+            RefreshFailure::InvalidGrant => Self::OAuth {
+                reason: OAuthFailure::InvalidGrant,
+                detail: None,
+            },
+            RefreshFailure::Failed(_) => Self::OAuth {
+                reason: OAuthFailure::RefreshFailed,
+                detail: Some(f.reason()),
+            },
+        }
     }
 }
 
@@ -417,7 +426,7 @@ impl Vault {
             Step::Busy(retry_after) => RefreshStart::Busy { retry_after },
             Step::Lease(lease) => RefreshStart::Refresh(lease),
             // Only reported to a caller that looked before (`seen`).
-            Step::Failed(reason) => return Err(Error::OAuth { reason }),
+            Step::Failed(detail) => return Err(refresh_failed(detail)),
         })
     }
 
@@ -543,7 +552,7 @@ impl Vault {
         loop {
             match self.step(caller, &conn, Some(before.version)).await? {
                 Step::Fresh(token) => return Ok(token),
-                Step::Failed(reason) => return Err(Error::OAuth { reason }),
+                Step::Failed(detail) => return Err(refresh_failed(detail)),
                 Step::Lease(lease) => return self.run(caller, &conn, &lease, refresher).await,
                 Step::Busy(wait) => {
                     let waited_out = give_up.is_some_and(|g| {
@@ -552,11 +561,8 @@ impl Vault {
                             .is_none_or(|t| t > g)
                     });
                     if waited_out {
-                        return Err(Error::OAuth {
-                            reason: format!(
-                                "`{}` is being refreshed by another process that has not finished; try again",
-                                conn.provider
-                            ),
+                        return Err(Error::Contended {
+                            what: "oauth_connection",
                         });
                     }
                     tokio::time::sleep(wait).await;
@@ -593,7 +599,8 @@ impl Vault {
                 self.record_failure(caller, conn, lease, &failure).await?;
                 return Err(match failure {
                     RefreshFailure::InvalidGrant => Error::OAuth {
-                        reason: format!("`{}`: {INVALID_GRANT}", conn.provider),
+                        reason: OAuthFailure::InvalidGrant,
+                        detail: Some(format!("`{}`", conn.provider)),
                     },
                     other => other.into(),
                 });
@@ -607,7 +614,8 @@ impl Vault {
             Err(_) => {
                 self.mark_reconnect(caller, conn, lease).await;
                 Err(Error::OAuth {
-                    reason: format!("`{}`: {RECONNECT}", conn.provider),
+                    reason: OAuthFailure::NeedsReconnect,
+                    detail: Some(format!("`{}`", conn.provider)),
                 })
             }
         }
@@ -715,7 +723,8 @@ impl Vault {
         }
         let Some(refresh_token) = tokens.refresh_token.clone() else {
             return Err(Error::OAuth {
-                reason: format!("no refresh token for `{}`; connect again", conn.provider),
+                reason: OAuthFailure::NoRefreshToken,
+                detail: Some(format!("`{}`", conn.provider)),
             });
         };
         let holder = uuid::Builder::from_random_bytes(*random_bytes::<16>()?)
@@ -890,17 +899,17 @@ impl Vault {
         if lease.is_held_in(&stored.record) {
             return Ok(stored);
         }
-        let reason = "the refresh lease lapsed and was taken over, or was already released";
         let draft = self
             .refresh_draft(caller, conn, "oauth.refresh")
             .outcome(Outcome::Denied)
-            .detail("reason", reason);
+            .detail(
+                "reason",
+                "the refresh lease lapsed and was taken over, or was already released",
+            );
         self.record(conn.tenant, draft).await;
         Err(Error::OAuth {
-            reason: format!(
-                "`{}`: {reason}; nothing was stored: call `begin_refresh` again",
-                conn.provider
-            ),
+            reason: OAuthFailure::LeaseLost,
+            detail: Some(format!("`{}`", conn.provider)),
         })
     }
 
@@ -912,22 +921,42 @@ impl Vault {
 
 fn not_connected() -> Error {
     Error::OAuth {
-        reason: "not connected".into(),
+        reason: OAuthFailure::NotConnected,
+        detail: None,
     }
 }
 
 fn disconnected(provider: &str) -> Error {
     Error::OAuth {
-        reason: format!("`{provider}` was disconnected during the refresh"),
+        reason: OAuthFailure::Disconnected,
+        detail: Some(format!("`{provider}`")),
+    }
+}
+
+/// A refresh that failed after the caller first looked, with the failure
+/// recorded on the connection (the host's text, or `invalid_grant`).
+fn refresh_failed(recorded: String) -> Error {
+    let reason = if recorded == INVALID_GRANT {
+        OAuthFailure::InvalidGrant
+    } else {
+        OAuthFailure::RefreshFailed
+    };
+    Error::OAuth {
+        reason,
+        detail: Some(recorded),
     }
 }
 
 /// The error for a connection whose refresh token is dead, with the reason
 /// recorded on it.
 fn dead(provider: &str, record: &OAuthConnection) -> Error {
-    let why = record.last_refresh_error.as_deref().unwrap_or(RECONNECT);
+    let reason = match record.last_refresh_error.as_deref() {
+        Some(INVALID_GRANT) => OAuthFailure::InvalidGrant,
+        _ => OAuthFailure::NeedsReconnect,
+    };
     Error::OAuth {
-        reason: format!("`{provider}`: {why}"),
+        reason,
+        detail: Some(format!("`{provider}`")),
     }
 }
 
