@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 
 use crate::clock::Timestamp;
 use crate::crypto::KeyRing;
-use crate::error::{Error, Result};
+use crate::error::{ChainBreak, Error, Result};
 use crate::id::{TenantId, UserId};
 
 /// Longest accepted `action`, in bytes.
@@ -605,22 +605,22 @@ impl<'a> ChainVerifier<'a> {
             reason,
         };
         if record.tenant != self.tenant {
-            return Err(broken("an event of another tenant is in the log"));
+            return Err(broken(ChainBreak::ForeignEvent));
         }
         if record.seq != expected_seq {
             return Err(broken(if record.seq > expected_seq {
-                "events are missing before this one"
+                ChainBreak::Missing
             } else {
-                "an event is repeated or out of order"
+                ChainBreak::Reordered
             }));
         }
         if record.prev_hash != self.head {
-            return Err(broken("the link to the previous event is wrong"));
+            return Err(broken(ChainBreak::BadLink));
         }
         use subtle::ConstantTimeEq;
         let hash = self.linker.link(record)?;
         if !bool::from(hash.ct_eq(&record.hash)) {
-            return Err(broken("the event was altered"));
+            return Err(broken(ChainBreak::Altered));
         }
         self.count = record.seq;
         self.head = record.hash;

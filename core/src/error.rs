@@ -4,7 +4,7 @@ mod kind;
 mod reason;
 
 pub use kind::ErrorKind;
-pub use reason::{OAuthFailure, TokenRejection, WebhookRejection};
+pub use reason::{ChainBreak, OAuthFailure, TokenRejection, WebhookRejection};
 
 /// Everything that can go wrong in `secrets-core`.
 ///
@@ -149,8 +149,8 @@ pub enum Error {
     AuditChainBroken {
         /// Where verification failed.
         seq: u64,
-        /// What was wrong there.
-        reason: &'static str,
+        /// What was wrong there ([`ChainBreak::code`] is its stable code).
+        reason: ChainBreak,
     },
 
     /// A row or tenant that must exist does not (in the caller's tenant).

@@ -199,9 +199,35 @@ reasons! {
     }
 }
 
+reasons! {
+    /// Where and how an audit log stopped verifying.
+    ///
+    /// ```
+    /// use secrets_core::error::ChainBreak;
+    ///
+    /// assert_eq!(ChainBreak::Altered.code(), "altered");
+    /// ```
+    pub enum ChainBreak {
+        /// An event of another tenant is in the log.
+        ForeignEvent => ("foreign_event", "an event of another tenant is in the log"),
+        /// Sequence numbers skip: events were deleted.
+        Missing => ("missing", "events are missing before this one"),
+        /// A sequence number repeats or goes back.
+        Reordered => ("reordered", "an event is repeated or out of order"),
+        /// The link to the previous event is wrong.
+        BadLink => ("bad_link", "the link to the previous event is wrong"),
+        /// The event's contents do not match its hash.
+        Altered => ("altered", "the event was altered"),
+        /// The log is shorter than a checkpoint taken earlier.
+        Truncated => ("truncated", "the log is shorter than the checkpoint: it was truncated"),
+        /// The event at a checkpoint differs from the one checkpointed.
+        Rewritten => ("rewritten", "the event at the checkpoint differs: the log was rewritten"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{OAuthFailure, TokenRejection, WebhookRejection};
+    use super::{ChainBreak, OAuthFailure, TokenRejection, WebhookRejection};
     use std::collections::HashSet;
 
     #[test]
@@ -229,6 +255,12 @@ mod tests {
         );
         check(
             &WebhookRejection::ALL
+                .iter()
+                .map(|r| (r.code(), r.as_str()))
+                .collect::<Vec<_>>(),
+        );
+        check(
+            &ChainBreak::ALL
                 .iter()
                 .map(|r| (r.code(), r.as_str()))
                 .collect::<Vec<_>>(),

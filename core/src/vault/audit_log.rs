@@ -1,7 +1,7 @@
 //! The audit log, for Admins: query, verify, checkpoint.
 
 use crate::audit::{AuditRecord, ChainSummary, ChainVerifier, Checkpoint};
-use crate::error::{Error, Result};
+use crate::error::{ChainBreak, Error, Result};
 use crate::rbac::Permission;
 use crate::store::{AuditQuery, MAX_PAGE};
 use crate::vault::{Caller, Vault};
@@ -83,7 +83,7 @@ impl Vault {
         if summary.count < checkpoint.count {
             return Err(Error::AuditChainBroken {
                 seq: summary.count + 1,
-                reason: "the log is shorter than the checkpoint: it was truncated",
+                reason: ChainBreak::Truncated,
             });
         }
         if checkpoint.count > 0 {
@@ -96,7 +96,7 @@ impl Vault {
             if at.first().map(|e| e.hash) != Some(checkpoint.head) {
                 return Err(Error::AuditChainBroken {
                     seq: checkpoint.count,
-                    reason: "the event at the checkpoint differs: the log was rewritten",
+                    reason: ChainBreak::Rewritten,
                 });
             }
         }
