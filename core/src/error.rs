@@ -85,7 +85,7 @@ pub enum Error {
     /// A key has sealed so many values that another random nonce would risk a
     /// collision; rotate the key ring.
     #[error(
-        "key `{key_id}` has sealed {sealed} values, the safe limit for random nonces; call `KeyRing::rotate` and seal again"
+        "key `{key_id}` has sealed {sealed} values, the safe limit for random nonces; rotate the key ring and seal again"
     )]
     KeyExhausted {
         /// The exhausted key.

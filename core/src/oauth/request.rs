@@ -366,7 +366,7 @@ fn check_challenge(challenge: &str) -> Result<()> {
     } else {
         Err(Error::invalid(
             "challenge",
-            "is not an S256 code challenge (43 base64url characters from `PkceVerifier::challenge`)",
+            "is not an S256 code challenge (43 base64url characters: the SHA-256 of the verifier)",
         ))
     }
 }

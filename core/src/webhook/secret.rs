@@ -302,7 +302,7 @@ fn check_secret_len(field: &'static str, len: usize) -> Result<()> {
         return Err(Error::invalid(
             field,
             format!(
-                "is {len} bytes, shorter than the minimum of {MIN_SECRET_LEN}; a webhook secret is {MIN_SECRET_LEN} to {MAX_SECRET_LEN} random bytes (`WebhookSecret::generate` makes one)"
+                "is {len} bytes, shorter than the minimum of {MIN_SECRET_LEN}; a webhook secret is {MIN_SECRET_LEN} to {MAX_SECRET_LEN} random bytes (generate one with the library)"
             ),
         ));
     }
@@ -345,7 +345,7 @@ fn not_base64(body: &str) -> Error {
         && data.bytes().all(standard)
         && !body.len().is_multiple_of(4)
     {
-        "is not valid base64 after `whsec_`: the `=` padding is missing; the secret is standard base64 with padding of the key bytes (`WebhookSecret::parse_lenient` accepts it without)"
+        "is not valid base64 after `whsec_`: the `=` padding is missing; the secret is standard base64 with padding of the key bytes (the lenient parser accepts it without)"
     } else {
         "is not valid base64 after `whsec_`; the text after the prefix is the standard base64 (with `=` padding) of the key bytes, not the key itself"
     };

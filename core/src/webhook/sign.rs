@@ -105,7 +105,7 @@ pub fn sign(
     if timestamp >= LOOKS_LIKE_MILLIS {
         return Err(Error::invalid(
             "timestamp",
-            "looks like milliseconds; `webhook-timestamp` is unix seconds (`Timestamp::unix_seconds`)",
+            "looks like milliseconds; `webhook-timestamp` is unix seconds",
         ));
     }
     let ts = timestamp.to_string();
