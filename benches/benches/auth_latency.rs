@@ -223,9 +223,10 @@ fn main() {
                 .unwrap(),
         );
         let table = fill_tokens(store.as_ref(), &chain, TOKENS, Some(hash.clone())).await;
-        let config = VaultConfig {
-            password_cost: COST,
-            ..VaultConfig::default()
+        let config = {
+            let mut c = VaultConfig::default();
+            c.password_cost = COST;
+            c
         };
         let vault = Vault::new(store, Arc::clone(&ring), Arc::new(clock), config)
             .await

@@ -289,10 +289,11 @@ fn fresh_token(c: &mut Criterion) {
                 Arc::clone(&store) as Arc<dyn Store>,
                 Arc::clone(&ring),
                 Arc::new(clock.clone()),
-                VaultConfig {
+                {
                     // Only set-up logs in: keep bcrypt quick.
-                    password_cost: 10,
-                    ..VaultConfig::default()
+                    let mut c = VaultConfig::default();
+                    c.password_cost = 10;
+                    c
                 },
             )
             .await

@@ -373,6 +373,7 @@ fn check_text(field: &'static str, s: &str, max: usize, may_be_empty: bool) -> R
 /// A stored audit event: the draft, numbered within its tenant and linked to
 /// its predecessor.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct AuditRecord {
     /// The tenant whose log this is.
     pub tenant: TenantId,
@@ -532,6 +533,7 @@ impl AuditChain {
 
 /// A signed statement of a log's length and head at a point in time.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Checkpoint {
     /// The tenant.
     pub tenant: TenantId,
@@ -571,6 +573,7 @@ pub struct ChainVerifier<'a> {
 
 /// What a verified log ends with.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[non_exhaustive]
 pub struct ChainSummary {
     /// Events verified (the last `seq`).
     pub count: u64,

@@ -182,6 +182,7 @@ pub struct Finding {
 /// assert!(!l.passed);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct LintResult {
     /// The check's name.
     pub name: String,
@@ -189,6 +190,25 @@ pub struct LintResult {
     pub passed: bool,
     /// What it found (may be empty when it passed).
     pub message: String,
+}
+
+impl LintResult {
+    /// A check's result.
+    ///
+    /// ```
+    /// use secrets_core::gate::LintResult;
+    ///
+    /// let l = LintResult::new("dockerfile-user", false, "runs as root");
+    /// assert_eq!((l.name.as_str(), l.passed), ("dockerfile-user", false));
+    /// ```
+    #[must_use]
+    pub fn new(name: impl Into<String>, passed: bool, message: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            passed,
+            message: message.into(),
+        }
+    }
 }
 
 /// The gate's answer. Serialised with a `decision` tag:

@@ -20,6 +20,7 @@ use crate::store::{
 
 /// How far a [`StoreExt::rewrap`] has got.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RewrapProgress {
     /// The key values are being moved onto.
     pub active_key: KeyId,

@@ -17,6 +17,7 @@ use crate::vault::{Caller, Vault, new_id};
 
 /// A started agent session. `token` is shown once.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct StartedAgentSession {
     /// The session's id.
     pub id: String,
@@ -28,6 +29,7 @@ pub struct StartedAgentSession {
 
 /// An agent session as listings show it (no token, no hash).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AgentSessionInfo {
     /// Its id.
     pub id: String,

@@ -85,6 +85,7 @@ pub use webhooks::{EndpointInfo, RegisteredEndpoint};
 
 /// How a [`Vault`] behaves. `Default` gives the documented defaults.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct VaultConfig {
     /// bcrypt cost for new hashes (default 12, never under 10). Stored hashes
     /// below it are upgraded at the next successful login.

@@ -23,6 +23,7 @@ pub use refresh::{OAuthRefresher, RefreshFailure, RefreshLease, RefreshStart};
 /// What [`Vault::begin_oauth`] returns: put `state` and `code_challenge` in
 /// the authorization URL (see [`oauth::authorization_url`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct OAuthStart {
     /// The `state` parameter (a random UUID v4), single use.
     pub state: String,
@@ -34,6 +35,7 @@ pub struct OAuthStart {
 
 /// What [`Vault::complete_oauth`] returns, to exchange the code.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct OAuthCompletion {
     /// The provider the flow was for.
     pub provider: String,
@@ -45,6 +47,7 @@ pub struct OAuthCompletion {
 
 /// A connection as listings show it (no tokens).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConnectionInfo {
     /// The provider.
     pub provider: String,

@@ -21,6 +21,7 @@ use crate::vault::{Caller, Vault};
 
 /// A secret as listings show it: its name and metadata, never its value.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SecretInfo {
     /// The variable name.
     pub name: String,

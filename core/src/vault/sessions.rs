@@ -20,6 +20,7 @@ const LOGIN_TAG_LABEL: &[u8] = b"secrets-core/v1/login-audit";
 
 /// What a login or a refresh returns. The tokens print as `[REDACTED]`.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Session {
     /// The tenant.
     pub tenant: TenantId,

@@ -17,6 +17,7 @@ use crate::vault::{Caller, Vault, new_id};
 
 /// A freshly minted API token. `token` is shown once: only its hash is kept.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct MintedToken {
     /// The token's id (for listing and revoking).
     pub id: String,
@@ -30,6 +31,7 @@ pub struct MintedToken {
 
 /// An API token as listings show it: never the token, never its hash.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ApiTokenInfo {
     /// Its id.
     pub id: String,

@@ -32,6 +32,7 @@ impl UserChange {
 
 /// A user as the API shows it: never the password hash.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct UserInfo {
     /// Its id.
     pub id: UserId,

@@ -22,6 +22,7 @@ use crate::webhook::{self, SignedHeaders, VerifiedMessage, Verifier, WebhookSecr
 /// A registered endpoint. `secret` (`whsec_...`) is shown once: give it to
 /// the receiver now.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct RegisteredEndpoint {
     /// The endpoint's id.
     pub id: String,
@@ -31,6 +32,7 @@ pub struct RegisteredEndpoint {
 
 /// An endpoint as listings show it (never its secret).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EndpointInfo {
     /// Its id.
     pub id: String,

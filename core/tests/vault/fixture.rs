@@ -171,9 +171,10 @@ impl Store for Probe {
 
 /// The test configuration: bcrypt at the minimum cost, to keep tests quick.
 pub(crate) fn config() -> VaultConfig {
-    VaultConfig {
-        password_cost: 10,
-        ..VaultConfig::default()
+    {
+        let mut c = VaultConfig::default();
+        c.password_cost = 10;
+        c
     }
 }
 

@@ -13,11 +13,7 @@ vault_test!(
             severity: Severity::Critical,
             title: "remote code execution".into(),
         }];
-        let lints = [LintResult {
-            name: "clippy".into(),
-            passed: true,
-            message: String::new(),
-        }];
+        let lints = [LintResult::new("clippy", true, "")];
         let v = fx
             .vault
             .evaluate_deploy(&dev, "web-42", Profile::Standard, &findings, &lints)

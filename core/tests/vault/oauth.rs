@@ -169,10 +169,11 @@ vault_test!(
 );
 
 vault_test!(
-    config = secrets_core::vault::VaultConfig {
-        oauth_refresh_timeout: Duration::from_millis(200),
-        ..crate::fixture::config()
-    };
+    config = {
+let mut c = crate::fixture::config();
+c.oauth_refresh_timeout = Duration::from_millis(200);
+c
+};
     async fn failed_and_hung_refreshes_are_recorded_and_bounded(fx) {
         let (dev_id, dev) = fx.user("dev@example.com", Role::Developer).await;
         let now = fx.now();

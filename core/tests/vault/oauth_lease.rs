@@ -645,9 +645,10 @@ vault_test!(
 
 #[tokio::test]
 async fn fresh_token_waits_for_another_process_at_most_one_lease() {
-    let config = VaultConfig {
-        oauth_refresh_timeout: Duration::from_millis(100),
-        ..config()
+    let config = {
+        let mut c = config();
+        c.oauth_refresh_timeout = Duration::from_millis(100);
+        c
     };
     let two = Two::with_config(Backend::Sqlite, config).await;
     // Process A holds the lease (the manual clock never lets it lapse).

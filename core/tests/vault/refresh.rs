@@ -152,10 +152,11 @@ vault_test!(
 );
 
 vault_test!(
-    config = secrets_core::vault::VaultConfig {
-        refresh_overlap: Duration::ZERO,
-        ..crate::fixture::config()
-    };
+    config = {
+let mut c = crate::fixture::config();
+c.refresh_overlap = Duration::ZERO;
+c
+};
     async fn concurrent_refreshes_outside_the_window_revoke_the_family(fx) {
         let s1 = session(&fx).await;
         let t1 = s1.refresh_token.expose_secret().to_owned();

@@ -76,10 +76,11 @@ vault_test!(
 vault_test!(
     async fn a_weaker_stored_hash_is_upgraded_on_login(fx) {
         // Users created under cost 10, then the policy is raised to 11.
-        let stronger = VaultConfig {
-            password_cost: 11,
-            ..crate::fixture::config()
-        };
+        let stronger = {
+let mut c = crate::fixture::config();
+c.password_cost = 11;
+c
+};
         let vault = Vault::new(
             fx.store.clone(),
             fx.ring.clone(),

@@ -13,15 +13,12 @@ fn finding(id: &str, package: &str, severity: Severity) -> Finding {
 }
 
 fn lint(name: &str, passed: bool) -> LintResult {
-    LintResult {
-        name: name.into(),
-        passed,
-        message: if passed {
-            String::new()
-        } else {
-            format!("{name} broke")
-        },
-    }
+    let message = if passed {
+        String::new()
+    } else {
+        format!("{name} broke")
+    };
+    LintResult::new(name, passed, message)
 }
 
 fn proceed(warnings: &[&str]) -> Verdict {
@@ -134,11 +131,7 @@ fn reasons_are_complete_and_in_a_stable_order() {
         lint("secrets-in-env", false),
         lint("fmt", true),
         lint("base-image-pinned", false),
-        LintResult {
-            name: "healthcheck".into(),
-            passed: false,
-            message: "   ".into(),
-        },
+        LintResult::new("healthcheck", false, "   "),
     ];
     let want = hold(
         &[

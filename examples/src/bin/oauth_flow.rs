@@ -101,9 +101,10 @@ async fn main() -> Result<()> {
         Arc::new(MemoryStore::new()),
         Arc::new(KeyRing::new(MasterKey::generate()?)),
         Arc::new(clock.clone()),
-        VaultConfig {
-            password_cost: 10,
-            ..VaultConfig::default()
+        {
+            let mut c = VaultConfig::default();
+            c.password_cost = 10;
+            c
         },
     )
     .await?;

@@ -358,10 +358,11 @@ vault_test!(
 // Attack 5: `disable_user` failed with `Conflict` when the user's token was
 // used during it (the last-used write), and the token kept working.
 vault_test!(
-    config = VaultConfig {
-        last_used_granularity: Duration::ZERO,
-        ..config()
-    };
+    config = {
+let mut c = config();
+c.last_used_granularity = Duration::ZERO;
+c
+};
     async fn disable_wins_against_token_use(fx) {
         for round in 0..10 {
             let login = format!("dev{round}@example.com");

@@ -60,9 +60,10 @@ async fn vault_at_cost(fx: &Fx, cost: u32) -> Vault {
         fx.store.clone(),
         fx.ring.clone(),
         Arc::new(fx.clock.clone()),
-        VaultConfig {
-            password_cost: cost,
-            ..config()
+        {
+            let mut c = config();
+            c.password_cost = cost;
+            c
         },
     )
     .await
