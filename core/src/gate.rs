@@ -23,7 +23,7 @@
 //!     {"id": "CVE-2024-3094", "package": "xz-utils", "severity": "CRITICAL", "title": "backdoor in liblzma"},
 //!     {"id": "GHSA-xxxx", "package": "left-pad", "severity": "low", "title": "nothing much"}
 //! ]"#)?;
-//! let lints = [LintResult { name: "no-debug".into(), passed: true, message: String::new() }];
+//! let lints = [LintResult::new("no-debug", true, "")];
 //!
 //! let verdict = gate::evaluate(Profile::Hardened, &findings, &lints);
 //! assert_eq!(verdict, Verdict::Hold {
@@ -284,7 +284,7 @@ impl Verdict {
 /// ```
 /// use secrets_core::gate::{evaluate, Finding, LintResult, Profile, Severity, Verdict};
 ///
-/// let lint = LintResult { name: "sbom".into(), passed: false, message: "missing".into() };
+/// let lint = LintResult::new("sbom", false, "missing");
 /// assert_eq!(
 ///     evaluate(Profile::Standard, &[], &[lint.clone()]),
 ///     Verdict::Proceed { warnings: vec!["lint sbom failed: missing".into()] }

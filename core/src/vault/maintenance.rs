@@ -205,8 +205,10 @@ impl Vault {
     /// # use std::{sync::Arc, time::Duration};
     /// # use secrets_core::{crypto::{KeyRing, MasterKey}, store::MemoryStore, SystemClock};
     /// # use secrets_core::vault::{Vault, VaultConfig};
+    /// # let mut config = VaultConfig::default();
+    /// # config.password_cost = 10;
     /// # let vault = Vault::new(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new(MasterKey::generate()?)),
-    /// #     Arc::new(SystemClock), VaultConfig { password_cost: 10, ..VaultConfig::default() }).await?;
+    /// #     Arc::new(SystemClock), config).await?;
     /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     /// let task = vault.spawn_maintenance(Duration::from_secs(3600), move |round| {
     ///     // A real host logs `round` (never a secret: errors hold none).

@@ -17,7 +17,9 @@
 //! use secrets_core::vault::{Vault, VaultConfig};
 //! use secrets_core::{Error, SecretString, SystemClock, TenantId};
 //!
-//! let config = VaultConfig { password_cost: 10, ..VaultConfig::default() };
+//! // The defaults, with a quicker bcrypt cost (never under 10).
+//! let mut config = VaultConfig::default();
+//! config.password_cost = 10;
 //! let vault = Vault::new(
 //!     Arc::new(MemoryStore::new()),
 //!     Arc::new(KeyRing::new(MasterKey::generate()?)),

@@ -1,7 +1,7 @@
 use secrets_core::audit::{Actor, Outcome};
 use secrets_core::error::TokenRejection;
 use secrets_core::rbac::Role;
-use secrets_core::vault::{Vault, VaultConfig};
+use secrets_core::vault::Vault;
 use secrets_core::{Error, SecretString, TenantId};
 
 use crate::fixture::{Fx, PASSWORD, vault_test};

@@ -368,8 +368,10 @@ impl Vault {
     /// use secrets_core::oauth::{self, TokenSet};
     /// use secrets_core::vault::{RefreshFailure, RefreshStart};
     /// # let clock = ManualClock::new(Timestamp::from_unix_seconds(1_700_000_000));
+    /// # let mut config = VaultConfig::default();
+    /// # config.password_cost = 10;
     /// # let vault = Vault::new(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new(MasterKey::generate()?)),
-    /// #     Arc::new(clock.clone()), VaultConfig { password_cost: 10, ..VaultConfig::default() }).await?;
+    /// #     Arc::new(clock.clone()), config).await?;
     /// # let tenant = TenantId::DEFAULT;
     /// # let password = SecretString::from("correct horse battery");
     /// # let ada = vault.bootstrap(tenant, "acme", "ada@example.com", &password, None).await?;

@@ -16,7 +16,7 @@ use secrets_core::audit::AuditRecord;
 use secrets_core::crypto::{KeyRing, MasterKey};
 use secrets_core::rbac::Role;
 use secrets_core::store::{AuditQuery, Row, SqliteStore, Store};
-use secrets_core::vault::{Caller, Vault, VaultConfig};
+use secrets_core::vault::{Caller, Vault};
 use secrets_core::{ManualClock, SecretString, TenantId, Timestamp, UserId};
 
 pub(crate) use crate::fixture::{Backend, Fx, PASSWORD, config, master, vault_test};
