@@ -250,10 +250,12 @@ pub enum Error {
     /// Stored data does not parse as what it must be (a record that is not
     /// its JSON, a sealed value of the wrong shape). The message names what,
     /// never its contents.
-    #[error("stored `{what}` is corrupt: {reason}")]
+    #[error("stored `{what}` `{id}` is corrupt: {reason}")]
     Corrupt {
-        /// What was read.
+        /// What was read (`user`, `app_archive`, ...).
         what: &'static str,
+        /// Its id (escaped and truncated when it came from the store).
+        id: String,
         /// What is wrong with it.
         reason: &'static str,
     },

@@ -112,11 +112,10 @@ pub trait Record: Serialize + DeserializeOwned + Send + Sync {
                 format!("is a `{}`, not a `{}`", row.kind, Self::KIND),
             ));
         }
-        let record = serde_json::from_slice(&row.body).map_err(|e| {
-            Error::Store(format!(
-                "stored `{}` `{}` does not parse: {e}",
-                row.kind, row.id
-            ))
+        let record = serde_json::from_slice(&row.body).map_err(|_| Error::Corrupt {
+            what: row.kind.as_str(),
+            id: row.id.chars().take(128).collect(),
+            reason: "its body does not parse",
         })?;
         Ok(Stored {
             record,

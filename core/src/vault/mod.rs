@@ -631,7 +631,9 @@ where
 {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| Error::Store(format!("a blocking task failed: {e}")))?
+        .map_err(|_| Error::Internal {
+            what: "a blocking task panicked or was cancelled",
+        })?
 }
 
 /// A fresh random id for rows (UUID v7 text).

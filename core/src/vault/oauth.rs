@@ -194,6 +194,7 @@ impl Vault {
         let verifier =
             std::str::from_utf8(verifier.expose_secret()).map_err(|_| Error::Corrupt {
                 what: "oauth_state",
+                id: "[state]".to_owned(),
                 reason: "the sealed PKCE verifier is not text",
             })?;
         Ok(OAuthCompletion {

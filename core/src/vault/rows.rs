@@ -28,8 +28,11 @@ impl Vault {
         id: &str,
         sealed: Option<&[u8]>,
     ) -> Result<SecretBytes> {
-        let sealed =
-            sealed.ok_or_else(|| Error::Store(format!("`{kind}` `{id}` has no sealed value")))?;
+        let sealed = sealed.ok_or_else(|| Error::Corrupt {
+            what: kind.as_str(),
+            id: id.to_owned(),
+            reason: "it has no sealed value",
+        })?;
         self.inner
             .ring
             .open(sealed, &Row::context(tenant, kind, id))

@@ -320,9 +320,10 @@ impl Vault {
                 expected_version: Some(p.version),
             });
         }
-        let json = SecretBytes::new(
-            serde_json::to_vec(&snapshot).map_err(|e| Error::Store(format!("snapshot: {e}")))?,
-        );
+        let json =
+            SecretBytes::new(serde_json::to_vec(&snapshot).map_err(|_| Error::Internal {
+                what: "serializing an app archive",
+            })?);
         drop(snapshot);
         let archive = AppArchive {
             app: app.to_owned(),
@@ -360,8 +361,8 @@ impl Vault {
                 id: app.to_owned(),
             })?;
         let json = self.open_row(tenant, Kind::AppArchive, app, archive.sealed.as_deref())?;
-        let snapshot: BTreeMap<String, String> = serde_json::from_slice(json.expose_secret())
-            .map_err(|_| Error::Store(format!("the archive of `{app}` does not parse")))?;
+        let snapshot: BTreeMap<String, String> =
+            serde_json::from_slice(json.expose_secret()).map_err(|_| archive_corrupt(app))?;
         let now = self.now();
         let mut batch =
             Batch::new(self.draft(caller, "app.restore", &target)).with(Change::Delete {
@@ -370,10 +371,7 @@ impl Vault {
                 expected_version: Some(archive.version),
             });
         for (name, b64) in &snapshot {
-            let value = SecretBytes::new(
-                B64.decode(b64)
-                    .map_err(|_| Error::Store(format!("the archive of `{app}` does not parse")))?,
-            );
+            let value = SecretBytes::new(B64.decode(b64).map_err(|_| archive_corrupt(app))?);
             let record = AppSecret::new(app, SecretName::parse(name)?, caller.actor.clone(), now)?;
             let sealed =
                 self.seal_row(tenant, Kind::AppSecret, &record.id(), value.expose_secret())?;
@@ -415,4 +413,13 @@ fn truncate_list(names: &[&str]) -> String {
         out.push_str(n);
     }
     out
+}
+
+/// An app archive whose sealed snapshot does not parse.
+fn archive_corrupt(app: &str) -> Error {
+    Error::Corrupt {
+        what: "app_archive",
+        id: app.to_owned(),
+        reason: "its snapshot does not parse",
+    }
 }

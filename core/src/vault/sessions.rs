@@ -357,8 +357,14 @@ impl Vault {
                     &token.record.id,
                     token.sealed.as_deref(),
                 )?;
-                let successor = String::from_utf8(successor.expose_secret().to_vec())
-                    .map_err(|_| Error::Store("a sealed refresh token is not UTF-8".into()))?;
+                let successor =
+                    String::from_utf8(successor.expose_secret().to_vec()).map_err(|_| {
+                        Error::Corrupt {
+                            what: "refresh_token",
+                            id: token.record.id.clone(),
+                            reason: "the sealed successor is not text",
+                        }
+                    })?;
                 let draft = self
                     .draft(&caller, "auth.refresh", &target)
                     .detail("overlap", "true");
