@@ -26,7 +26,7 @@
 //!   the caller passes (never the system clock) with a small leeway, and
 //!   `iss` and `aud` exactly (an `aud` array is refused: tokens issued here
 //!   carry one audience, a string). Every refusal is an
-//!   [`Error::InvalidToken`](crate::Error::InvalidToken) whose reason is a
+//!   [`Error::InvalidToken`] whose reason is a
 //!   fixed string: the token never appears in an error.
 //! - [`decode_hs256`] is the same verification for any claims type and a
 //!   raw key, without the key ring (it is what the RFC 7515 vector runs on).

@@ -266,10 +266,8 @@ fn kid_must_name_a_held_key_in_canonical_decimal() {
         let h = header(kid);
         f.refuses(&f.with_header(&h), "unknown key id", &h);
     }
-    for kid in ["null"] {
-        let h = header(kid);
-        f.refuses(&f.with_header(&h), "missing key id", &h);
-    }
+    let h = header("null");
+    f.refuses(&f.with_header(&h), "missing key id", &h);
     f.refuses(
         &f.with_header(r#"{"typ":"at+jwt","alg":"HS256"}"#),
         "missing key id",
@@ -477,14 +475,14 @@ fn segments_are_base64url_without_padding_only() {
     // standard alphabet reads differently.
     let header = r#"{"typ":"at+jwt","alg":"HS256","kid":"1","n":"10??>>~~"}"#;
     let encoded = b64(header);
-    assert!(encoded.contains('-') && encoded.contains('_') && encoded.len() % 4 != 0);
+    assert!(encoded.contains('-') && encoded.contains('_') && !encoded.len().is_multiple_of(4));
     let payload = (0..)
         .map(|n| {
             let mut claims = f.claims.clone();
             claims.insert("n".into(), "x".repeat(n).into());
             Value::Object(claims).to_string()
         })
-        .find(|p| b64(p).len() % 4 != 0)
+        .find(|p| !b64(p).len().is_multiple_of(4))
         .unwrap();
     let good = sign(header, &payload, &f.key, false);
     f.accepts(&good, "the base token");
@@ -503,7 +501,10 @@ fn segments_are_base64url_without_padding_only() {
     let mut cases = Vec::new();
     for (i, name) in [(0, "header"), (1, "payload"), (2, "signature")] {
         let s = parts[i].as_str();
-        assert_ne!(s.len() % 4, 0, "{name} needs padding to test it");
+        assert!(
+            !s.len().is_multiple_of(4),
+            "{name} needs padding to test it"
+        );
         cases.push((with(i, padded(s)), format!("{name} padded")));
         cases.push((with(i, format!("{s}=")), format!("{name} one =")));
         cases.push((with(i, format!("{s} ")), format!("{name} trailing space")));
