@@ -6,9 +6,14 @@
 //! header parameters RFC 7515 (and JWE's `enc` and `zip`, RFC 8555's
 //! `url` and `nonce`) register are checked for their JSON type and
 //! otherwise ignored (`jwk` a JWK object, see [`Jwk`]; `x5c` an array of
-//! strings; the rest strings), as are parameters nobody registered. No name may appear twice
-//! (RFC 7515 section 4: a parser must refuse duplicates or take the last
-//! one; taking the last would let two readers see two different headers).
+//! strings; the rest strings), as are parameters nobody registered. No
+//! name may appear twice (RFC 7515 section 4: a parser must refuse
+//! duplicates or take the last one; taking the last would let two readers
+//! see two different headers).
+//!
+//! These are the rules the `jsonwebtoken` 11 parser applied before (its
+//! typed `Header` and `Jwk`), except that it let a repeated unregistered
+//! name through (the last one won) and read `crit: null` as absent.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -100,9 +105,9 @@ const REGISTERED: [(&str, Shape); 11] = [
 
 /// A JSON Web Key in a `jwk` header, never used: one object with no
 /// repeated member, whose RFC 7517 section 4 members have their types
-/// (`kty`, `use`, `alg`, `kid`, `x5u`, `x5t`, `x5t#S256` strings; `key_ops`
-/// and `x5c` arrays of strings; `null` read as absent). `kty` may be any
-/// value and the key's own parameters anything, as before.
+/// (`use`, `alg`, `kid`, `x5u`, `x5t`, `x5t#S256` strings; `key_ops` and
+/// `x5c` arrays of strings; `null` read as absent). `kty` and the key's own
+/// parameters may be anything, as `jsonwebtoken` allowed.
 struct Jwk;
 
 impl<'de> Deserialize<'de> for Jwk {
