@@ -51,8 +51,8 @@ pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 /// ```
 pub const MIN_KEY_LEN: usize = 32;
 
-/// The three segments of a compact JWS, still encoded.
-#[derive(Debug)]
+/// The three segments of a compact JWS, still encoded. A token is a
+/// credential: `Debug` shows none of it.
 pub(super) struct Compact<'t> {
     /// The encoded header.
     pub(super) header: &'t str,
@@ -112,6 +112,12 @@ impl<'t> Compact<'t> {
         } else {
             Err(rejected("bad signature"))
         }
+    }
+}
+
+impl fmt::Debug for Compact<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Compact([REDACTED])")
     }
 }
 
@@ -270,6 +276,7 @@ mod tests {
         for bad in ["", "h", "h.p", "h.p.s.x", "h..p.s", "...", "h.p.s."] {
             assert_eq!(reason(Compact::split(bad)), "malformed", "{bad:?}");
         }
+        assert_eq!(format!("{c:?}"), "Compact([REDACTED])");
         let cap = "a".repeat(MAX_TOKEN_LEN);
         assert_eq!(reason(Compact::split(&cap)), "malformed");
         assert_eq!(reason(Compact::split(&format!("{cap}a"))), "too large");
