@@ -20,18 +20,15 @@
 //!   must). The token-only lookup of the `store` bench is measured beside
 //!   them for reference.
 //!
-//! ## The `jsonwebtoken` crypto provider
+//! ## The `jsonwebtoken` peer
 //!
-//! The workspace builds `jsonwebtoken` without a crypto backend; secrets-core
-//! installs its own HMAC provider (on `hmac` and `sha2`) the first time one
-//! of its JWT functions runs, and bare `jsonwebtoken::decode` panics if no
-//! provider is installed. This bench issues its token with
-//! [`JwtSigner::issue`] before anything else, which installs that provider,
-//! so both sides compute the same HMAC-SHA256 and the ratio measures what
-//! `validate` does around `decode`. Enabling `jsonwebtoken`'s `rust_crypto`
-//! feature here instead would not give a cleaner peer: Cargo unifies
-//! features, so secrets-core in this binary would then also run on that
-//! backend (not what users run), and the RSA and EC crates would be built.
+//! secrets-core no longer depends on `jsonwebtoken` (issue 9): it signs and
+//! verifies HS256 itself on `hmac`, `sha2` and `subtle`, and installs
+//! nothing process-wide. The peer is built here as a user would build it,
+//! with its own `rust_crypto` backend (its HMAC runs on the older `hmac`
+//! 0.12 and `sha2` 0.10; both use the same SHA-256 instructions), and finds
+//! that backend by itself: nothing in this bench installs a provider, and
+//! nothing of secrets-core runs on `jsonwebtoken`.
 //!
 //! See `benches/README.md` for the figures.
 
@@ -212,17 +209,14 @@ fn rbac_decide(c: &mut Criterion) {
 /// (f) JWT validation.
 fn jwt_validate(c: &mut Criterion) {
     let master = [0x42_u8; 32];
-    let ring = KeyRing::new(MasterKey::from_bytes(&master).unwrap());
+    let ring = Arc::new(KeyRing::new(MasterKey::from_bytes(&master).unwrap()));
     let config = JwtConfig::default();
-    let jwt = JwtSigner::new(config.clone());
+    let jwt = JwtSigner::new(config.clone(), ring).unwrap();
     // Bare `decode` checks `exp` and `nbf` against the system clock, so the
     // token is issued now (it lives 15 minutes, far longer than this group).
     let now = SystemClock.now();
-    // Also installs secrets-core's HMAC provider for `jsonwebtoken` (see the
-    // crate docs above): this must come before any bare `decode`.
     let (token, issued) = jwt
         .issue(
-            &ring,
             UserId::generate(),
             TenantId::DEFAULT,
             Role::Developer,
@@ -245,13 +239,13 @@ fn jwt_validate(c: &mut Criterion) {
     validation.leeway = config.leeway.as_secs();
 
     // Both sides accept the token and read the same claims.
-    assert_eq!(jwt.validate(&ring, &token, now).unwrap(), issued);
+    assert_eq!(jwt.validate(&token, now).unwrap(), issued);
     let bare = jsonwebtoken::decode::<AccessClaims>(&token, &key, &validation).unwrap();
     assert_eq!(bare.claims, issued);
 
     let mut group = c.benchmark_group("jwt_validate");
     group.bench_function(OURS, |b| {
-        b.iter(|| jwt.validate(&ring, black_box(&token), now).unwrap());
+        b.iter(|| jwt.validate(black_box(&token), now).unwrap());
     });
     group.bench_function("jsonwebtoken::decode", |b| {
         b.iter(|| {

@@ -35,17 +35,30 @@ pub fn token_parse(data: &[u8]) {
     let _ = crate::token::scan_all(&text, &[&format, &crate::token::TokenFormat::refresh()]);
 }
 
-/// Feeds arbitrary text to HS256 JWT decoding with a fixed key. Must never
-/// panic, and must never accept (nothing here knows the key).
+/// Feeds arbitrary text to HS256 JWT decoding with a fixed key, and to
+/// access-token validation by a signer over a fixed key ring. Must never
+/// panic, and must never accept (nothing here knows the keys).
 pub fn jwt_decode(data: &[u8]) {
+    static SIGNER: std::sync::LazyLock<crate::Result<crate::jwt::JwtSigner>> =
+        std::sync::LazyLock::new(|| {
+            let ring = KeyRing::new(MasterKey::from_array([0x4b; 32]));
+            crate::jwt::JwtSigner::new(Default::default(), std::sync::Arc::new(ring))
+        });
     let text = String::from_utf8_lossy(data);
+    let now = crate::clock::Timestamp::from_unix_seconds(1_700_000_000);
     let decoded = crate::jwt::decode_hs256::<serde_json::Value>(
         &text,
         &[0x4b; 32],
-        crate::clock::Timestamp::from_unix_seconds(1_700_000_000),
+        now,
         std::time::Duration::from_secs(30),
     );
     assert!(decoded.is_err(), "a forged JWT was accepted");
+    if let Ok(signer) = &*SIGNER {
+        assert!(
+            signer.validate(&text, now).is_err(),
+            "a forged access token was accepted"
+        );
+    }
 }
 
 /// Feeds arbitrary text to the stored-hash parser (bcrypt modular crypt

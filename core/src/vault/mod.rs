@@ -300,7 +300,8 @@ impl Vault {
     /// # Errors
     ///
     /// [`Error::InvalidInput`] for a bad configuration (a cost under 10, a
-    /// malformed token prefix, two formats with the same prefix);
+    /// malformed token prefix, two formats with the same prefix, a JWT
+    /// lifetime or leeway out of range);
     /// [`Error::WrongMasterKey`] if `ring`'s master key is not the one the
     /// store was first opened with (nothing is written);
     /// [`Error::Tampered`] if the store's tagging marker was forged; the
@@ -326,6 +327,7 @@ impl Vault {
                 "API, agent and refresh tokens need three different prefixes",
             ));
         }
+        let jwt = JwtSigner::new(config.jwt.clone(), Arc::clone(&ring))?;
         let chain = Arc::new(AuditChain::new(&ring));
         let linker: Arc<dyn AuditLinker> = chain.clone();
         let store: Arc<dyn Store> = Arc::new(
@@ -333,7 +335,6 @@ impl Vault {
                 .await?,
         );
         let dummy_hash = blocking(move || passwords.dummy_hash()).await?;
-        let jwt = JwtSigner::new(config.jwt.clone());
         Ok(Self {
             inner: Arc::new(Inner {
                 store,

@@ -485,10 +485,7 @@ impl Vault {
         token: &str,
         source: Option<&str>,
     ) -> Result<Caller> {
-        let claims = self
-            .inner
-            .jwt
-            .validate(&self.inner.ring, token, self.now())?;
+        let claims = self.inner.jwt.validate(token, self.now())?;
         let scopes = self.credential_scopes(&claims.scopes)?;
         let tenant = claims.tid;
         let actor = Actor::User(claims.sub);
@@ -557,7 +554,6 @@ impl Vault {
         now: Timestamp,
     ) -> Result<Session> {
         let (access, claims) = self.inner.jwt.issue(
-            &self.inner.ring,
             user.id,
             tenant,
             user.role,

@@ -7,6 +7,7 @@
     clippy::panic
 )]
 
+mod attacks;
 mod properties;
 mod tokens;
 mod vectors;

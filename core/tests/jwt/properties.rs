@@ -1,14 +1,16 @@
 //! Property tests: every issued token round-trips; any change to any byte of
 //! a token is refused.
 
+use std::sync::Arc;
+
 use proptest::prelude::*;
 use secrets_core::crypto::{KeyRing, MasterKey};
 use secrets_core::jwt::{JwtConfig, JwtSigner};
 use secrets_core::rbac::Role;
 use secrets_core::{TenantId, Timestamp, UserId};
 
-fn ring() -> KeyRing {
-    KeyRing::new(MasterKey::from_bytes(&[0x33; 32]).unwrap())
+fn ring() -> Arc<KeyRing> {
+    Arc::new(KeyRing::new(MasterKey::from_bytes(&[0x33; 32]).unwrap()))
 }
 
 fn role() -> impl Strategy<Value = Role> {
@@ -31,22 +33,21 @@ proptest! {
         for _ in 0..rotations {
             ring.rotate().unwrap();
         }
-        let jwt = JwtSigner::new(JwtConfig::default());
+        let jwt = JwtSigner::new(JwtConfig::default(), Arc::clone(&ring)).unwrap();
         let now = Timestamp::from_unix_seconds(seconds);
         let (token, claims) = jwt
-            .issue(&ring, UserId::generate(), TenantId::generate(), role, scopes.clone(), 0, now)
+            .issue(UserId::generate(), TenantId::generate(), role, scopes.clone(), 0, now)
             .unwrap();
         prop_assert_eq!(&claims.scopes, &scopes);
-        prop_assert_eq!(jwt.validate(&ring, &token, now).unwrap(), claims);
+        prop_assert_eq!(jwt.validate(&token, now).unwrap(), claims);
     }
 
     #[test]
     fn any_changed_byte_is_refused(index in any::<prop::sample::Index>(), pick in any::<prop::sample::Index>()) {
-        let ring = ring();
-        let jwt = JwtSigner::new(JwtConfig::default());
+        let jwt = JwtSigner::new(JwtConfig::default(), ring()).unwrap();
         let now = Timestamp::from_unix_seconds(1_700_000_000);
         let (token, _) = jwt
-            .issue(&ring, UserId::generate(), TenantId::DEFAULT, Role::Viewer, vec!["apps:read".into()], 0, now)
+            .issue(UserId::generate(), TenantId::DEFAULT, Role::Viewer, vec!["apps:read".into()], 0, now)
             .unwrap();
         let mut bytes = token.into_bytes();
         let i = index.index(bytes.len());
@@ -54,6 +55,6 @@ proptest! {
         prop_assume!(bytes[i] != replacement);
         bytes[i] = replacement;
         let tampered = String::from_utf8(bytes).unwrap();
-        prop_assert!(jwt.validate(&ring, &tampered, now).is_err());
+        prop_assert!(jwt.validate(&tampered, now).is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! Issuing and validating access tokens: rotation, tampering, algorithm
 //! pinning, issuer and audience, expiry and not-before with the leeway.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use secrets_core::crypto::{KeyId, KeyRing, MasterKey};
@@ -21,9 +22,17 @@ fn master(byte: u8) -> MasterKey {
     MasterKey::from_bytes(&[byte; 32]).unwrap()
 }
 
-fn issue_at(jwt: &JwtSigner, ring: &KeyRing, at: Timestamp) -> (String, AccessClaims) {
+/// A ring of one key from `master(byte)`.
+fn ring(byte: u8) -> Arc<KeyRing> {
+    Arc::new(KeyRing::new(master(byte)))
+}
+
+fn signer(ring: &Arc<KeyRing>) -> JwtSigner {
+    JwtSigner::new(JwtConfig::default(), Arc::clone(ring)).unwrap()
+}
+
+fn issue_at(jwt: &JwtSigner, at: Timestamp) -> (String, AccessClaims) {
     jwt.issue(
-        ring,
         UserId::generate(),
         TenantId::generate(),
         Role::Developer,
@@ -40,13 +49,12 @@ fn header_of(token: &str) -> Value {
 
 #[test]
 fn round_trip() {
-    let ring = KeyRing::new(master(1));
-    let jwt = JwtSigner::new(JwtConfig::default());
+    let ring = ring(1);
+    let jwt = signer(&ring);
     let user = UserId::generate();
     let tenant = TenantId::generate();
     let (token, claims) = jwt
         .issue(
-            &ring,
             user,
             tenant,
             Role::Admin,
@@ -70,7 +78,7 @@ fn round_trip() {
             .get_version_num(),
         4
     );
-    assert_eq!(jwt.validate(&ring, &token, now()).unwrap(), claims);
+    assert_eq!(jwt.validate(&token, now()).unwrap(), claims);
 
     let header = header_of(&token);
     assert_eq!(header["alg"], "HS256");
@@ -78,38 +86,38 @@ fn round_trip() {
     assert_eq!(header["kid"], "1");
 
     // Each token gets its own id.
-    let (_, again) = issue_at(&jwt, &ring, now());
+    let (_, again) = issue_at(&jwt, now());
     assert_ne!(again.jti, claims.jti);
 }
 
 #[test]
 fn tampering_with_any_part_is_refused() {
-    let ring = KeyRing::new(master(2));
-    let jwt = JwtSigner::new(JwtConfig::default());
-    let (token, _) = issue_at(&jwt, &ring, now());
+    let ring = ring(2);
+    let jwt = signer(&ring);
+    let (token, _) = issue_at(&jwt, now());
     let parts: Vec<&str> = token.split('.').collect();
 
     // Payload: make the caller an admin, keep the signature.
     let mut claims: Value = serde_json::from_slice(&unb64(parts[1])).unwrap();
     claims["role"] = "admin".into();
     let forged = format!("{}.{}.{}", parts[0], b64(claims.to_string()), parts[2]);
-    assert_eq!(reason(jwt.validate(&ring, &forged, now())), "bad signature");
+    assert_eq!(reason(jwt.validate(&forged, now())), "bad signature");
 
     // Signature: flip one bit of the tag.
     let mut tag = unb64(parts[2]);
     tag[7] ^= 0x01;
     let forged = format!("{}.{}.{}", parts[0], parts[1], b64(tag));
-    assert_eq!(reason(jwt.validate(&ring, &forged, now())), "bad signature");
+    assert_eq!(reason(jwt.validate(&forged, now())), "bad signature");
     // A truncated or missing signature.
     let forged = format!("{}.{}.{}", parts[0], parts[1], &parts[2][..20]);
-    assert_eq!(reason(jwt.validate(&ring, &forged, now())), "bad signature");
+    assert_eq!(reason(jwt.validate(&forged, now())), "bad signature");
     let forged = format!("{}.{}.", parts[0], parts[1]);
-    assert_eq!(reason(jwt.validate(&ring, &forged, now())), "bad signature");
+    assert_eq!(reason(jwt.validate(&forged, now())), "bad signature");
 
     // Header: same kid and algorithm, different bytes.
     let header = r#"{"kid":"1","typ":"at+jwt","alg":"HS256"}"#;
     let forged = format!("{}.{}.{}", b64(header), parts[1], parts[2]);
-    assert_eq!(reason(jwt.validate(&ring, &forged, now())), "bad signature");
+    assert_eq!(reason(jwt.validate(&forged, now())), "bad signature");
 
     // Not a JWT at all.
     for junk in [
@@ -121,21 +129,17 @@ fn tampering_with_any_part_is_refused() {
         "not a token",
         &parts[..2].join("."),
     ] {
-        assert_eq!(
-            reason(jwt.validate(&ring, junk, now())),
-            "malformed",
-            "{junk:?}"
-        );
+        assert_eq!(reason(jwt.validate(junk, now())), "malformed", "{junk:?}");
     }
     let huge = format!("{token}{}", "A".repeat(9000));
-    assert_eq!(reason(jwt.validate(&ring, &huge, now())), "too large");
+    assert_eq!(reason(jwt.validate(&huge, now())), "too large");
 }
 
 #[test]
 fn alg_none_and_other_algorithms_are_refused() {
-    let ring = KeyRing::new(master(3));
-    let jwt = JwtSigner::new(JwtConfig::default());
-    let (token, _) = issue_at(&jwt, &ring, now());
+    let ring = ring(3);
+    let jwt = signer(&ring);
+    let (token, _) = issue_at(&jwt, now());
     let payload = token.split('.').nth(1).unwrap();
 
     for (header, why) in [
@@ -163,117 +167,108 @@ fn alg_none_and_other_algorithms_are_refused() {
         ),
     ] {
         let unsigned = format!("{}.{payload}.", b64(header));
-        assert_eq!(
-            reason(jwt.validate(&ring, &unsigned, now())),
-            why,
-            "{header}"
-        );
+        assert_eq!(reason(jwt.validate(&unsigned, now())), why, "{header}");
         let with_sig = format!(
             "{}.{payload}.{}",
             b64(header),
             token.split('.').nth(2).unwrap()
         );
-        assert_eq!(
-            reason(jwt.validate(&ring, &with_sig, now())),
-            why,
-            "{header}"
-        );
+        assert_eq!(reason(jwt.validate(&with_sig, now())), why, "{header}");
     }
 }
 
 #[test]
 fn issuer_and_audience_must_match_exactly() {
-    let ring = KeyRing::new(master(4));
-    let ours = JwtSigner::new(JwtConfig::default());
-    let other_iss = JwtSigner::new(JwtConfig {
-        issuer: "secrets-core-staging".into(),
-        ..JwtConfig::default()
-    });
-    let other_aud = JwtSigner::new(JwtConfig {
-        audience: "Secrets-core".into(),
-        ..JwtConfig::default()
-    });
+    let ring = ring(4);
+    let ours = signer(&ring);
+    let other_iss = JwtSigner::new(
+        JwtConfig {
+            issuer: "secrets-core-staging".into(),
+            ..JwtConfig::default()
+        },
+        Arc::clone(&ring),
+    )
+    .unwrap();
+    let other_aud = JwtSigner::new(
+        JwtConfig {
+            audience: "Secrets-core".into(),
+            ..JwtConfig::default()
+        },
+        Arc::clone(&ring),
+    )
+    .unwrap();
     // Same ring, same key: only the claims differ.
-    let (token, _) = issue_at(&other_iss, &ring, now());
-    assert_eq!(reason(ours.validate(&ring, &token, now())), "wrong issuer");
-    let (token, _) = issue_at(&other_aud, &ring, now());
-    assert_eq!(
-        reason(ours.validate(&ring, &token, now())),
-        "wrong audience"
-    );
-    assert!(other_aud.validate(&ring, &token, now()).is_ok());
+    let (token, _) = issue_at(&other_iss, now());
+    assert_eq!(reason(ours.validate(&token, now())), "wrong issuer");
+    let (token, _) = issue_at(&other_aud, now());
+    assert_eq!(reason(ours.validate(&token, now())), "wrong audience");
+    assert!(other_aud.validate(&token, now()).is_ok());
 }
 
 #[test]
 fn expiry_and_not_before_use_the_injected_clock_and_the_leeway() {
-    let ring = KeyRing::new(master(5));
-    let jwt = JwtSigner::new(JwtConfig::default()); // ttl 15 min, leeway 30 s
-    let (token, claims) = issue_at(&jwt, &ring, now());
+    let ring = ring(5);
+    let jwt = signer(&ring); // ttl 15 min, leeway 30 s
+    let (token, claims) = issue_at(&jwt, now());
     let at = |s: i64| Timestamp::from_unix_seconds(s);
 
-    assert!(jwt.validate(&ring, &token, at(claims.exp - 1)).is_ok());
+    assert!(jwt.validate(&token, at(claims.exp - 1)).is_ok());
     // Past exp but within the leeway: accepted.
-    assert!(jwt.validate(&ring, &token, at(claims.exp)).is_ok());
-    assert!(jwt.validate(&ring, &token, at(claims.exp + 29)).is_ok());
+    assert!(jwt.validate(&token, at(claims.exp)).is_ok());
+    assert!(jwt.validate(&token, at(claims.exp + 29)).is_ok());
     // At exp + leeway and beyond: refused.
+    assert_eq!(reason(jwt.validate(&token, at(claims.exp + 30))), "expired");
     assert_eq!(
-        reason(jwt.validate(&ring, &token, at(claims.exp + 30))),
-        "expired"
-    );
-    assert_eq!(
-        reason(jwt.validate(&ring, &token, at(claims.exp + 3600))),
+        reason(jwt.validate(&token, at(claims.exp + 3600))),
         "expired"
     );
 
     // Issued for a time in the future: not yet valid, except within the leeway.
-    let (future, claims) = issue_at(&jwt, &ring, at(NOW + 3600));
-    assert_eq!(reason(jwt.validate(&ring, &future, now())), "not yet valid");
+    let (future, claims) = issue_at(&jwt, at(NOW + 3600));
+    assert_eq!(reason(jwt.validate(&future, now())), "not yet valid");
     assert_eq!(
-        reason(jwt.validate(&ring, &future, at(claims.nbf - 31))),
+        reason(jwt.validate(&future, at(claims.nbf - 31))),
         "not yet valid"
     );
-    assert!(jwt.validate(&ring, &future, at(claims.nbf - 30)).is_ok());
+    assert!(jwt.validate(&future, at(claims.nbf - 30)).is_ok());
 
     // With no leeway, exp itself is too late.
-    let strict = JwtSigner::new(JwtConfig {
-        leeway: Duration::ZERO,
-        ttl: Duration::from_secs(60),
-        ..JwtConfig::default()
-    });
-    let (token, claims) = issue_at(&strict, &ring, now());
+    let strict = JwtSigner::new(
+        JwtConfig {
+            leeway: Duration::ZERO,
+            ttl: Duration::from_secs(60),
+            ..JwtConfig::default()
+        },
+        Arc::clone(&ring),
+    )
+    .unwrap();
+    let (token, claims) = issue_at(&strict, now());
     assert_eq!(claims.exp, NOW + 60);
     assert!(
         strict
-            .validate(
-                &ring,
-                &token,
-                Timestamp::from_unix_millis((NOW + 60) * 1000 - 1)
-            )
+            .validate(&token, Timestamp::from_unix_millis((NOW + 60) * 1000 - 1))
             .is_ok()
     );
-    assert_eq!(
-        reason(strict.validate(&ring, &token, at(NOW + 60))),
-        "expired"
-    );
+    assert_eq!(reason(strict.validate(&token, at(NOW + 60))), "expired");
 }
 
 #[test]
 fn rotation_keeps_old_tokens_valid_and_moves_new_ones_to_the_new_key() {
-    let ring = KeyRing::new(master(6));
-    let jwt = JwtSigner::new(JwtConfig::default());
-    let (old, old_claims) = issue_at(&jwt, &ring, now());
+    let ring = ring(6);
+    let jwt = signer(&ring);
+    let (old, old_claims) = issue_at(&jwt, now());
     assert_eq!(header_of(&old)["kid"], "1");
 
     assert_eq!(ring.rotate().unwrap().get(), 2);
-    let (new, new_claims) = issue_at(&jwt, &ring, now());
+    let (new, new_claims) = issue_at(&jwt, now());
     assert_eq!(header_of(&new)["kid"], "2");
-    assert_eq!(jwt.validate(&ring, &old, now()).unwrap(), old_claims);
-    assert_eq!(jwt.validate(&ring, &new, now()).unwrap(), new_claims);
+    assert_eq!(jwt.validate(&old, now()).unwrap(), old_claims);
+    assert_eq!(jwt.validate(&new, now()).unwrap(), new_claims);
 
     // A fresh signer (another process) over the same ring agrees.
-    let other = JwtSigner::new(JwtConfig::default());
-    assert!(other.validate(&ring, &old, now()).is_ok());
-    assert!(other.validate(&ring, &new, now()).is_ok());
+    let other = signer(&ring);
+    assert!(other.validate(&old, now()).is_ok());
+    assert!(other.validate(&new, now()).is_ok());
 
     // The keys really differ: key 2's token re-labelled as key 1 fails.
     let parts: Vec<&str> = new.split('.').collect();
@@ -283,26 +278,23 @@ fn rotation_keeps_old_tokens_valid_and_moves_new_ones_to_the_new_key() {
         parts[1],
         parts[2]
     );
-    assert_eq!(
-        reason(jwt.validate(&ring, &relabelled, now())),
-        "bad signature"
-    );
+    assert_eq!(reason(jwt.validate(&relabelled, now())), "bad signature");
 }
 
 #[test]
 fn unknown_or_missing_kid_is_refused() {
-    let ring = KeyRing::with_active(master(7), KeyId::new(3).unwrap());
-    let jwt = JwtSigner::new(JwtConfig::default());
-    let (token, _) = issue_at(&jwt, &ring, now());
+    let ring = Arc::new(KeyRing::with_active(master(7), KeyId::new(3).unwrap()));
+    let jwt = signer(&ring);
+    let (token, _) = issue_at(&jwt, now());
     assert_eq!(header_of(&token)["kid"], "3");
 
     // A ring that has not rotated that far (an older deployment) does not
     // hold key 3.
-    let behind = KeyRing::with_active(master(7), KeyId::new(2).unwrap());
-    assert_eq!(
-        reason(jwt.validate(&behind, &token, now())),
-        "unknown key id"
-    );
+    let behind = signer(&Arc::new(KeyRing::with_active(
+        master(7),
+        KeyId::new(2).unwrap(),
+    )));
+    assert_eq!(reason(behind.validate(&token, now())), "unknown key id");
 
     let parts: Vec<&str> = token.split('.').collect();
     for (header, why) in [
@@ -325,45 +317,37 @@ fn unknown_or_missing_kid_is_refused() {
         ),
     ] {
         let forged = format!("{}.{}.{}", b64(header), parts[1], parts[2]);
-        assert_eq!(reason(jwt.validate(&ring, &forged, now())), why, "{header}");
+        assert_eq!(reason(jwt.validate(&forged, now())), why, "{header}");
     }
 }
 
 #[test]
 fn a_token_from_another_master_key_is_refused() {
-    let ours = KeyRing::new(master(8));
-    let theirs = KeyRing::new(master(9));
-    let jwt = JwtSigner::new(JwtConfig::default());
-    let (token, _) = issue_at(&JwtSigner::new(JwtConfig::default()), &theirs, now());
-    assert_eq!(reason(jwt.validate(&ours, &token, now())), "bad signature");
-    // Also when the same signer instance has seen both rings.
-    let (_, _) = issue_at(&jwt, &theirs, now());
-    assert_eq!(reason(jwt.validate(&ours, &token, now())), "bad signature");
+    let ours = signer(&ring(8));
+    let theirs = signer(&ring(9));
+    let (token, _) = issue_at(&theirs, now());
+    assert_eq!(reason(ours.validate(&token, now())), "bad signature");
+    assert!(theirs.validate(&token, now()).is_ok());
+    // Also after this signer issued tokens of its own.
+    let (_, _) = issue_at(&ours, now());
+    assert_eq!(reason(ours.validate(&token, now())), "bad signature");
 }
 
 #[test]
 fn errors_never_contain_the_token() {
-    let ring = KeyRing::new(master(10));
-    let jwt = JwtSigner::new(JwtConfig::default());
-    let (token, claims) = issue_at(&jwt, &ring, now());
+    let ring = ring(10);
+    let jwt = signer(&ring);
+    let (token, claims) = issue_at(&jwt, now());
     let parts: Vec<&str> = token.split('.').collect();
     let later = Timestamp::from_unix_seconds(claims.exp + 3600);
-    let other = KeyRing::new(master(11));
+    let other = signer(&Arc::new(KeyRing::new(master(11))));
     let attempts = [
-        jwt.validate(&ring, &token, later),
-        jwt.validate(&other, &token, now()),
-        jwt.validate(
-            &ring,
-            &format!("{}.{}.{}x", parts[0], parts[1], parts[2]),
-            now(),
-        ),
-        jwt.validate(
-            &ring,
-            &format!("{}x.{}.{}", parts[0], parts[1], parts[2]),
-            now(),
-        ),
-        jwt.validate(&ring, &format!("{}.{}", parts[0], parts[1]), now()),
-        jwt.validate(&ring, &token.replace('.', "!"), now()),
+        jwt.validate(&token, later),
+        other.validate(&token, now()),
+        jwt.validate(&format!("{}.{}.{}x", parts[0], parts[1], parts[2]), now()),
+        jwt.validate(&format!("{}x.{}.{}", parts[0], parts[1], parts[2]), now()),
+        jwt.validate(&format!("{}.{}", parts[0], parts[1]), now()),
+        jwt.validate(&token.replace('.', "!"), now()),
     ];
     for result in attempts {
         let err = result.unwrap_err();
@@ -381,11 +365,13 @@ fn errors_never_contain_the_token() {
 
 #[test]
 fn debug_of_the_signer_shows_no_key_material() {
-    let ring = KeyRing::new(MasterKey::from_bytes(b"MASTER-KEY-BYTES-0123456789abcde").unwrap());
-    let jwt = JwtSigner::new(JwtConfig::default());
-    let (_, _) = issue_at(&jwt, &ring, now());
+    let ring = Arc::new(KeyRing::new(
+        MasterKey::from_bytes(b"MASTER-KEY-BYTES-0123456789abcde").unwrap(),
+    ));
+    let jwt = signer(&ring);
+    let (_, _) = issue_at(&jwt, now());
     ring.rotate().unwrap();
-    let (_, _) = issue_at(&jwt, &ring, now());
+    let (_, _) = issue_at(&jwt, now());
     for shown in [format!("{jwt:?}"), format!("{jwt:#?}")] {
         assert!(shown.contains("[REDACTED]"), "{shown}");
         assert!(!shown.contains("MASTER-KEY"), "{shown}");

@@ -1,10 +1,15 @@
 //! RFC 7515 appendix A.1 (`core/tests/data/jwt_rfc7515.json`): the HS256
-//! example verifies with its JWK, against an injected clock.
+//! example verifies with its JWK, against an injected clock. Access tokens
+//! of the earlier implementation (`core/tests/data/jwt_access_v1.json`)
+//! still validate and are reproduced byte for byte.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use hmac::{Hmac, KeyInit, Mac};
 use secrets_core::Timestamp;
-use secrets_core::jwt::decode_hs256;
+use secrets_core::crypto::{KeyId, KeyRing, MasterKey};
+use secrets_core::jwt::{AccessClaims, JwtConfig, JwtSigner, decode_hs256};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -179,4 +184,81 @@ fn the_primitive_pins_hs256() {
         reason(decode_hs256::<Value>(&future, &key, before, leeway)),
         "not yet valid"
     );
+}
+
+/// `core/tests/data/jwt_access_v1.json`: access tokens issued by the
+/// implementation on `jsonwebtoken` 11.1, before issue 9. Each is accepted
+/// with its claims, is exactly the documented header, the claims as
+/// `AccessClaims` serializes them and HS256 under `jwt_key(kid)`, and a
+/// token issued now has the same header bytes.
+#[test]
+fn access_tokens_of_the_jsonwebtoken_implementation_still_hold() {
+    let file: Value = serde_json::from_str(include_str!("../data/jwt_access_v1.json")).unwrap();
+    assert!(file["source"].as_str().unwrap().contains("jsonwebtoken"));
+    let tests = file["tests"].as_array().unwrap();
+    assert_eq!(tests.len(), 4);
+    for t in tests {
+        let name = t["name"].as_str().unwrap();
+        let master = hex::decode(t["master_key_hex"].as_str().unwrap()).unwrap();
+        let kid = u32::try_from(t["active_key_id"].as_u64().unwrap()).unwrap();
+        let ring = Arc::new(KeyRing::with_active(
+            MasterKey::from_bytes(&master).unwrap(),
+            KeyId::new(kid).unwrap(),
+        ));
+        let config = JwtConfig {
+            issuer: t["issuer"].as_str().unwrap().into(),
+            audience: t["audience"].as_str().unwrap().into(),
+            ttl: Duration::from_secs(t["ttl_seconds"].as_u64().unwrap()),
+            leeway: Duration::from_secs(t["leeway_seconds"].as_u64().unwrap()),
+        };
+        let jwt = JwtSigner::new(config, Arc::clone(&ring)).unwrap();
+        let now = Timestamp::from_unix_seconds(t["now"].as_i64().unwrap());
+        let token = t["token"].as_str().unwrap();
+
+        let claims = jwt.validate(token, now).unwrap();
+        assert_eq!(
+            serde_json::to_value(&claims).unwrap(),
+            t["claims"],
+            "{name}"
+        );
+
+        // Rebuilt from the documented format, byte for byte.
+        let header = format!(r#"{{"typ":"at+jwt","alg":"HS256","kid":"{kid}"}}"#);
+        let payload = serde_json::to_string(&claims).unwrap();
+        let mut derive = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&master).unwrap();
+        derive.update(format!("secrets-core/v1/subkey/jwt/{kid}").as_bytes());
+        let key = derive.finalize().into_bytes();
+        assert_eq!(sign(&header, &payload, &key, false), token, "{name}");
+
+        // A token issued now: the same header, the same claim layout.
+        let (fresh, fresh_claims) = jwt
+            .issue(
+                claims.sub,
+                claims.tid,
+                claims.role,
+                claims.scopes.clone(),
+                claims.epoch,
+                now,
+            )
+            .unwrap();
+        let parts: Vec<&str> = fresh.split('.').collect();
+        assert_eq!(parts[0], token.split('.').next().unwrap(), "{name}");
+        assert_eq!(
+            unb64(parts[1]),
+            serde_json::to_vec(&fresh_claims).unwrap(),
+            "{name}"
+        );
+        let same_but_jti = AccessClaims {
+            jti: claims.jti.clone(),
+            ..fresh_claims
+        };
+        assert_eq!(same_but_jti, claims, "{name}");
+
+        // One second before expiry (with the leeway) it holds; at it, not.
+        let leeway = i64::try_from(jwt.config().leeway.as_secs()).unwrap();
+        let last = Timestamp::from_unix_seconds(claims.exp + leeway - 1);
+        assert!(jwt.validate(token, last).is_ok(), "{name}");
+        let end = Timestamp::from_unix_seconds(claims.exp + leeway);
+        assert_eq!(reason(jwt.validate(token, end)), "expired", "{name}");
+    }
 }

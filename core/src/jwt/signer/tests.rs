@@ -1,0 +1,347 @@
+use crate::error::TokenRejection;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::{Sha256, Sha384};
+
+use super::*;
+use crate::crypto::MasterKey;
+use crate::jwt::{MAX_LEEWAY, MAX_TTL};
+
+const NOW: i64 = 1_700_000_000;
+
+fn ring(byte: u8) -> Arc<KeyRing> {
+    Arc::new(KeyRing::new(MasterKey::from_bytes(&[byte; 32]).unwrap()))
+}
+
+fn signer(ring: &Arc<KeyRing>) -> JwtSigner {
+    JwtSigner::new(JwtConfig::default(), Arc::clone(ring)).unwrap()
+}
+
+fn now() -> Timestamp {
+    Timestamp::from_unix_seconds(NOW)
+}
+
+fn issue(jwt: &JwtSigner) -> (String, AccessClaims) {
+    jwt.issue(
+        UserId::generate(),
+        TenantId::generate(),
+        Role::Developer,
+        vec!["secrets:read".to_owned()],
+        0,
+        now(),
+    )
+    .unwrap()
+}
+
+fn reason(r: Result<AccessClaims>) -> &'static str {
+    match r {
+        Err(Error::InvalidToken { reason }) => reason.as_str(),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_signing_key_is_the_documented_subkey() {
+    // Recomputed with the hmac crate directly: key n = subkey "jwt/n",
+    // i.e. HMAC-SHA256(master, "secrets-core/v1/subkey/jwt/1").
+    let (token, claims) = issue(&signer(&ring(0x42)));
+    let mut derive = <Hmac<Sha256> as KeyInit>::new_from_slice(&[0x42; 32]).unwrap();
+    derive.update(b"secrets-core/v1/subkey/jwt/1");
+    let key = derive.finalize().into_bytes();
+    let (message, signature) = token.rsplit_once('.').unwrap();
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key).unwrap();
+    mac.update(message.as_bytes());
+    assert_eq!(
+        B64.decode(signature).unwrap(),
+        mac.finalize().into_bytes().to_vec()
+    );
+    // The header and the payload, byte for byte.
+    let (header, payload) = message.split_once('.').unwrap();
+    assert_eq!(
+        B64.decode(header).unwrap(),
+        br#"{"typ":"at+jwt","alg":"HS256","kid":"1"}"#
+    );
+    assert_eq!(
+        B64.decode(payload).unwrap(),
+        serde_json::to_vec(&claims).unwrap()
+    );
+}
+
+#[test]
+fn keys_are_derived_once_per_id_and_kept() {
+    let ring = ring(3);
+    let jwt = signer(&ring);
+    assert_eq!(
+        jwt.keys.read().unwrap().keys().copied().collect::<Vec<_>>(),
+        [KeyId::FIRST]
+    );
+    let (old, _) = issue(&jwt);
+    ring.rotate().unwrap();
+    // Validating under key 1 derives nothing new; issuing under key 2 does.
+    assert!(jwt.validate(&old, now()).is_ok());
+    assert_eq!(jwt.keys.read().unwrap().len(), 1);
+    let (new, _) = issue(&jwt);
+    assert_eq!(jwt.keys.read().unwrap().len(), 2);
+    assert!(jwt.validate(&new, now()).is_ok());
+    // A signer built after the rotation derives key 1 only when a token
+    // names it.
+    let late = signer(&ring);
+    assert_eq!(
+        late.keys
+            .read()
+            .unwrap()
+            .keys()
+            .map(|k| k.get())
+            .collect::<Vec<_>>(),
+        [2]
+    );
+    assert!(late.validate(&old, now()).is_ok());
+    assert_eq!(late.keys.read().unwrap().len(), 2);
+    // An id the ring does not hold is refused before anything is derived.
+    let key3 = ring.derive_subkey("jwt/3");
+    let forged = forge(
+        r#"{"typ":"at+jwt","alg":"HS256","kid":"3"}"#,
+        &payload_of(&new),
+        &key3[..],
+        false,
+    );
+    assert_eq!(reason(late.validate(&forged, now())), "unknown key id");
+    assert_eq!(late.keys.read().unwrap().len(), 2);
+}
+
+/// `header.payload.signature` with `header` and `payload` as given and
+/// an HMAC under `key` (HS256 unless `sha384`).
+fn forge(header: &str, payload: &str, key: &[u8], sha384: bool) -> String {
+    let message = format!("{}.{}", B64.encode(header), B64.encode(payload));
+    let tag = if sha384 {
+        let mut mac = <Hmac<Sha384> as KeyInit>::new_from_slice(key).unwrap();
+        mac.update(message.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    } else {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap();
+        mac.update(message.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    };
+    format!("{message}.{}", B64.encode(tag))
+}
+
+fn payload_of(token: &str) -> String {
+    String::from_utf8(B64.decode(token.split('.').nth(1).unwrap()).unwrap()).unwrap()
+}
+
+#[test]
+fn headers_signed_with_the_right_key_are_still_checked() {
+    let ring = ring(5);
+    let jwt = signer(&ring);
+    let (token, _) = issue(&jwt);
+    let payload = payload_of(&token);
+    let key = ring.derive_subkey("jwt/1");
+
+    // The forging helper reproduces a valid token: the checks below fail
+    // for their header alone.
+    let good = forge(
+        r#"{"typ":"at+jwt","alg":"HS256","kid":"1"}"#,
+        &payload,
+        &key[..],
+        false,
+    );
+    assert_eq!(good, token);
+
+    let cases = [
+        (
+            r#"{"typ":"at+jwt","alg":"HS384","kid":"1"}"#,
+            true,
+            "algorithm not allowed",
+        ),
+        (
+            r#"{"typ":"at+jwt","alg":"HS512","kid":"1"}"#,
+            false,
+            "algorithm not allowed",
+        ),
+        (
+            r#"{"typ":"at+jwt","alg":"RS256","kid":"1"}"#,
+            false,
+            "algorithm not allowed",
+        ),
+        (
+            r#"{"typ":"at+jwt","alg":"none","kid":"1"}"#,
+            false,
+            "malformed",
+        ),
+        (r#"{"typ":"at+jwt","kid":"1"}"#, false, "malformed"),
+        (
+            r#"{"typ":"JWT","alg":"HS256","kid":"1"}"#,
+            false,
+            "wrong type",
+        ),
+        (r#"{"alg":"HS256","kid":"1"}"#, false, "wrong type"),
+        (r#"{"typ":"at+jwt","alg":"HS256"}"#, false, "missing key id"),
+        (
+            r#"{"typ":"at+jwt","alg":"HS256","kid":"2"}"#,
+            false,
+            "unknown key id",
+        ),
+        (
+            r#"{"typ":"at+jwt","alg":"HS256","kid":"01"}"#,
+            false,
+            "unknown key id",
+        ),
+        (
+            r#"{"typ":"at+jwt","alg":"HS256","kid":1}"#,
+            false,
+            "malformed",
+        ),
+        (
+            r#"{"typ":"at+jwt","alg":"HS256","kid":"1","crit":["exp"]}"#,
+            false,
+            "unsupported critical header",
+        ),
+    ];
+    for (header, sha384, why) in cases {
+        let forged = forge(header, &payload, &key[..], sha384);
+        assert_eq!(reason(jwt.validate(&forged, now())), why, "{header}");
+    }
+}
+
+#[test]
+fn claims_signed_with_the_right_key_are_still_checked() {
+    let ring = ring(6);
+    let jwt = signer(&ring);
+    let (token, _) = issue(&jwt);
+    let key = ring.derive_subkey("jwt/1");
+    let header = r#"{"typ":"at+jwt","alg":"HS256","kid":"1"}"#;
+    let claims: serde_json::Value = serde_json::from_str(&payload_of(&token)).unwrap();
+    let with = |field: &str, value: serde_json::Value| {
+        let mut c = claims.clone();
+        c[field] = value;
+        forge(header, &c.to_string(), &key[..], false)
+    };
+    let cases = [
+        (with("exp", serde_json::json!("99999999999")), "malformed"),
+        (with("exp", serde_json::json!(null)), "malformed"),
+        (with("nbf", serde_json::json!("0")), "malformed"),
+        (
+            with("aud", serde_json::json!(["secrets-core"])),
+            "malformed",
+        ),
+        (with("role", serde_json::json!("root")), "malformed"),
+        (
+            with("iss", serde_json::json!("someone-else")),
+            "wrong issuer",
+        ),
+        (
+            with("aud", serde_json::json!("someone-else")),
+            "wrong audience",
+        ),
+        (with("nbf", serde_json::json!(NOW + 3600)), "not yet valid"),
+        (with("exp", serde_json::json!(NOW - 3600)), "expired"),
+    ];
+    for (forged, why) in cases {
+        assert_eq!(reason(jwt.validate(&forged, now())), why, "{why}");
+    }
+    let mut missing = claims.clone();
+    missing.as_object_mut().unwrap().remove("exp");
+    let forged = forge(header, &missing.to_string(), &key[..], false);
+    assert_eq!(reason(jwt.validate(&forged, now())), "malformed");
+}
+
+#[test]
+fn kid_must_be_canonical_decimal_of_a_held_key() {
+    assert_eq!(parse_kid(Some("1")).unwrap(), KeyId::FIRST);
+    assert_eq!(parse_kid(Some("65535")).unwrap().get(), 65_535);
+    for bad in ["01", "+1", " 1", "0", "-1", "", "1.0", "65536", "x", "１"] {
+        assert!(
+            matches!(
+                parse_kid(Some(bad)),
+                Err(Error::InvalidToken {
+                    reason: TokenRejection::UnknownKeyId
+                })
+            ),
+            "{bad:?}"
+        );
+    }
+    assert!(matches!(
+        parse_kid(None),
+        Err(Error::InvalidToken {
+            reason: TokenRejection::MissingKeyId
+        })
+    ));
+}
+
+#[test]
+fn signer_is_shareable_across_tasks() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<JwtSigner>();
+    send_sync::<AccessClaims>();
+}
+
+#[test]
+fn a_bad_config_is_refused_at_construction() {
+    let ok = JwtConfig::default();
+    for (bad, field) in [
+        (
+            JwtConfig {
+                issuer: String::new(),
+                ..ok.clone()
+            },
+            "issuer",
+        ),
+        (
+            JwtConfig {
+                ttl: MAX_TTL + Duration::from_secs(1),
+                ..ok.clone()
+            },
+            "ttl",
+        ),
+        (
+            JwtConfig {
+                leeway: MAX_LEEWAY + Duration::from_secs(1),
+                ..ok.clone()
+            },
+            "leeway",
+        ),
+    ] {
+        match JwtSigner::new(bad.clone(), ring(9)) {
+            Err(Error::InvalidInput { field: f, .. }) => assert_eq!(f, field),
+            other => panic!("{bad:?}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn issue_refuses_a_token_over_the_size_cap() {
+    let jwt = signer(&ring(1));
+    let scopes = vec!["x".repeat(100); 100];
+    assert!(matches!(
+        jwt.issue(
+            UserId::generate(),
+            TenantId::DEFAULT,
+            Role::Admin,
+            scopes,
+            0,
+            now()
+        ),
+        Err(Error::InvalidInput {
+            field: "scopes",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn debug_shows_no_key() {
+    let ring = ring(0x42);
+    let jwt = signer(&ring);
+    let _ = issue(&jwt);
+    let key = ring.derive_subkey("jwt/1");
+    let shown = format!("{jwt:?} {jwt:#?}");
+    assert!(shown.contains("[REDACTED]"), "{shown}");
+    assert!(shown.contains("derived_key_ids: [1]"), "{shown}");
+    let decimal = format!("{:?}", &key[..4]);
+    assert!(!shown.contains(&decimal[1..decimal.len() - 1]), "{shown}");
+    assert!(!shown.contains(&B64.encode(&key[..])), "{shown}");
+    assert!(!shown.contains(&hex::encode(&key[..])), "{shown}");
+}
