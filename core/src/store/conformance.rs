@@ -25,6 +25,17 @@
     missing_docs
 )]
 
+mod concurrency;
+mod directory;
+
+use self::concurrency::{
+    a_failing_batch_among_concurrent_ones_fails_alone,
+    concurrent_applies_number_the_audit_log_without_gaps,
+};
+use self::directory::{
+    the_lookup_directory_follows_its_rows, the_lookup_directory_is_in_the_batch_transaction,
+    the_lookup_directory_never_crosses_tenants, the_tenant_directory_lists_exactly_the_tenants,
+};
 use std::any::Any;
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -79,6 +90,12 @@ where
         rewrap_moves_every_value_and_resumes,
         row_tags_are_stored_as_given,
         store_settings_compare_and_set,
+        the_lookup_directory_follows_its_rows,
+        the_lookup_directory_never_crosses_tenants,
+        the_lookup_directory_is_in_the_batch_transaction,
+        the_tenant_directory_lists_exactly_the_tenants,
+        concurrent_applies_number_the_audit_log_without_gaps,
+        a_failing_batch_among_concurrent_ones_fails_alone,
     );
 }
 

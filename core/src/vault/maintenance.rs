@@ -6,8 +6,9 @@ use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::id::TenantId;
 use crate::rbac::Permission;
+use crate::store::page::Pages;
 use crate::store::records::{AgentSession, ApiToken, RefreshFamily, User};
-use crate::store::{Batch, Change, Kind, ListQuery, MAX_BATCH, MAX_PAGE, Record, Row, StoreExt};
+use crate::store::{Batch, Change, Kind, ListQuery, MAX_BATCH, Record, Row, StoreExt};
 use crate::vault::{Caller, Vault};
 
 /// What a prune removed, and where it failed.
@@ -112,12 +113,10 @@ impl Vault {
         user: &User,
         dead: impl Fn(&R) -> bool,
     ) -> Result<u64> {
-        let mut q = ListQuery::new(R::KIND).owner(user.id).limit(CHUNK);
+        let q = ListQuery::new(R::KIND).owner(user.id).limit(CHUNK);
+        let mut rows = Pages::rows(&*self.inner.store, caller.tenant, q);
         let mut deleted = 0;
-        loop {
-            let page = self.inner.store.list(caller.tenant, &q).await?;
-            let full = page.len() >= q.effective_limit();
-            q.after = page.last().map(|r| r.id.clone());
+        while let Some(page) = rows.next().await? {
             let mut doomed = Vec::new();
             for row in page {
                 if dead(&R::from_row(row.clone())?.record) {
@@ -125,10 +124,8 @@ impl Vault {
                 }
             }
             deleted += self.delete_rows(caller, R::KIND, &doomed).await?;
-            if !full {
-                return Ok(deleted);
-            }
         }
+        Ok(deleted)
     }
 
     /// Deletes `rows` (at most [`CHUNK`]) of `kind` in one audited write; a
@@ -243,22 +240,18 @@ impl Vault {
     /// A store error listing the tenants.
     pub async fn prune_all_tenants(&self) -> Result<PruneReport> {
         let mut total = PruneReport::default();
-        let mut after: Option<TenantId> = None;
-        loop {
-            let tenants = self.inner.store.tenants(after, MAX_PAGE).await?;
-            let Some(last) = tenants.last() else {
-                return Ok(total);
-            };
-            after = Some(last.id);
-            for t in &tenants {
+        let mut tenants = Pages::tenants(&*self.inner.store);
+        while let Some(page) = tenants.next().await? {
+            for t in page {
                 match self
-                    .prune(&Caller::system(t.id).with_source("maintenance"))
+                    .prune(&Caller::system(t).with_source("maintenance"))
                     .await
                 {
                     Ok(r) => total.deleted += r.deleted,
-                    Err(e) => total.failures.push((t.id, e.to_string())),
+                    Err(e) => total.failures.push((t, e.to_string())),
                 }
             }
         }
+        Ok(total)
     }
 }

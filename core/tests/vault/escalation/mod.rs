@@ -76,6 +76,22 @@ impl Store for Yielding {
         tokio::task::yield_now().await;
         self.0.tenants(after, limit).await
     }
+    async fn directory_tenants(
+        &self,
+        after: Option<TenantId>,
+        limit: usize,
+    ) -> secrets_core::Result<Vec<TenantId>> {
+        tokio::task::yield_now().await;
+        self.0.directory_tenants(after, limit).await
+    }
+    async fn directory_lookup(
+        &self,
+        kind: Kind,
+        lookup: &[u8],
+    ) -> secrets_core::Result<Option<TenantId>> {
+        tokio::task::yield_now().await;
+        self.0.directory_lookup(kind, lookup).await
+    }
     async fn get(
         &self,
         tenant: TenantId,
