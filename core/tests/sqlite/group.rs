@@ -135,7 +135,7 @@ async fn check_outcomes(outcomes: &[Outcome], store: &SqliteStore, linker: &dyn 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_failing_batch_in_a_group_fails_alone_and_the_others_commit() {
     let (outcomes, recording, store, _dir) = run_writers(SqliteOptions::default()).await;
-    check_outcomes(&outcomes, &store, recording.as_ref()).await;
+    check_outcomes(&outcomes, &store, recording.chain.as_ref()).await;
     // Grouped: some succeeding batches were committed by another caller.
     let linked_on = recording.linked_on.lock().unwrap().clone();
     let by_others = outcomes
@@ -153,7 +153,7 @@ async fn a_failing_batch_in_a_group_fails_alone_and_the_others_commit() {
 async fn without_group_commit_each_caller_commits_its_own_batch() {
     let (outcomes, recording, store, _dir) =
         run_writers(SqliteOptions::default().group_commit(false)).await;
-    check_outcomes(&outcomes, &store, recording.as_ref()).await;
+    check_outcomes(&outcomes, &store, recording.chain.as_ref()).await;
     let linked_on = recording.linked_on.lock().unwrap().clone();
     for (w, o) in outcomes.iter().enumerate() {
         if !FAILING.contains(&w) {
