@@ -81,14 +81,12 @@ pub trait StoreExt: Store {
         mut query: ListQuery,
     ) -> Result<Vec<Stored<R>>> {
         query.kind = R::KIND;
-        let mut pages = Pages::rows(self, tenant, query);
-        let mut out = Vec::new();
-        while let Some(page) = pages.next().await? {
-            for row in page {
-                out.push(R::from_row(row)?);
-            }
-        }
-        Ok(out)
+        Pages::rows(self, tenant, query)
+            .collect()
+            .await?
+            .into_iter()
+            .map(R::from_row)
+            .collect()
     }
 
     /// Writes every record of `tenant` as JSON lines to `out`: one `tenant`

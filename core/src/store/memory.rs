@@ -47,7 +47,7 @@ impl MemoryStore {
     fn write<T>(&self, f: impl FnOnce(&mut MemoryTx<'_>) -> Result<T>) -> Result<T> {
         let mut inner = self.lock();
         let mut tx = MemoryTx {
-            inner: &mut *inner,
+            inner: &mut inner,
             undo: Vec::new(),
         };
         let out = f(&mut tx);
