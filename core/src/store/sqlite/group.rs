@@ -2,24 +2,24 @@
 //!
 //! With `synchronous = FULL` every commit waits for an fsync of the log,
 //! which costs far more than the SQL of a batch. Writers that arrive while
-//! another one is committing therefore queue their batch and wait for the
-//! writer connection; whoever takes it next (the *leader*) takes every
-//! queued batch, runs each in its own `SAVEPOINT` inside one `BEGIN
-//! IMMEDIATE` transaction, commits once, and hands each waiting caller its
-//! own result. The protocol:
+//! another group is being committed therefore queue their batch; when that
+//! commit is done, one of them (the *leader*) takes every queued batch,
+//! runs each in its own `SAVEPOINT` inside one `BEGIN IMMEDIATE`
+//! transaction, commits once, and hands each waiting caller its own
+//! result. The protocol, under one mutex and one condition variable
+//! ([`Committer`]):
 //!
-//! 1. A caller pushes its job (batch, linker, result slot) onto the queue,
-//!    then locks the writer connection.
-//! 2. With the lock, it looks at its slot. Filled: an earlier leader took
-//!    its job and committed it (or failed it); it returns that result.
-//!    Empty: its job is still queued, and it leads: it drains the queue (at
-//!    most [`MAX_GROUP`] jobs, its own included unless the cap cut it off,
-//!    in which case it leads again).
-//! 3. The leader fills the slots only after `COMMIT` returned: a caller
-//!    never sees success before its batch is durable, and a failed commit
-//!    fails every batch of the group. The lock is released after the slots
-//!    are filled, which is what makes a waiting caller's check in step 2
-//!    sound.
+//! 1. A caller pushes its job (batch, linker, result slot) onto the queue.
+//! 2. While its slot is empty: if no group is being committed, it becomes
+//!    the leader, takes the queue (at most [`MAX_GROUP`] jobs: its own is
+//!    among them unless the cap cut it off, in which case it leads again),
+//!    and commits them on the writer connection with the mutex released;
+//!    otherwise it waits on the condition variable.
+//! 3. The leader fills the slots only after `COMMIT` returned, then wakes
+//!    every waiter: those whose slot is filled return at once (no hand-off
+//!    of the writer lock from one to the next), and one of the others leads
+//!    the next group. A caller never sees success before its batch is
+//!    durable, and a failed commit fails every batch of the group.
 //!
 //! What each batch sees: the batches of a group run one after the other on
 //! one connection, so a batch reads what the earlier ones wrote (the audit
@@ -28,11 +28,12 @@
 //! others. Serialisability per tenant (and across tenants) is unchanged:
 //! the group is one serial schedule of its batches.
 //!
-//! A job whose leader panics is not lost: its ticket fails it as the
-//! group unwinds, before the lock is released.
+//! A leader that panics loses nothing and blocks no one: its jobs' tickets
+//! fail them as the group unwinds, and its leadership is handed back (and
+//! the waiters woken) by a guard.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -96,6 +97,86 @@ pub(super) struct Job {
     pub(super) batch: Checked,
     pub(super) linker: Arc<dyn AuditLinker>,
     pub(super) ticket: Ticket,
+}
+
+/// The queue of batches waiting to be committed, and who is committing.
+#[derive(Debug, Default)]
+pub(super) struct Committer {
+    state: Mutex<State>,
+    /// Signalled whenever a group's slots are filled and leadership is free.
+    done: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    queue: Vec<Job>,
+    /// A leader is committing a group now.
+    leading: bool,
+}
+
+impl Committer {
+    fn state(&self) -> MutexGuard<'_, State> {
+        // Nothing under this lock panics; the state stays consistent.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues `batch`, and returns its result once the group it was
+    /// committed in is durable (see the module docs).
+    pub(super) fn apply(
+        &self,
+        writer: &Mutex<Connection>,
+        batch: Checked,
+        linker: Arc<dyn AuditLinker>,
+    ) -> Result<AuditRecord> {
+        let slot = Arc::new(Slot::default());
+        let mut state = self.state();
+        state.queue.push(Job {
+            batch,
+            linker,
+            ticket: Ticket::new(Arc::clone(&slot)),
+        });
+        loop {
+            if let Some(result) = slot.take() {
+                return result;
+            }
+            if state.leading {
+                state = self
+                    .done
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
+                continue;
+            }
+            let n = state.queue.len().min(MAX_GROUP);
+            let jobs: Vec<Job> = state.queue.drain(..n).collect();
+            if jobs.is_empty() {
+                // Unreachable: a job leaves the queue only with a leader,
+                // which fills its slot before it gives up leadership.
+                return Err(Error::Store(
+                    "a queued batch was lost before it was applied".into(),
+                ));
+            }
+            state.leading = true;
+            drop(state);
+            {
+                let _lead = Leadership(self);
+                // See `Inner::writer` on why a poisoned lock is sound.
+                let mut conn = writer.lock().unwrap_or_else(PoisonError::into_inner);
+                commit(&mut conn, jobs);
+            }
+            state = self.state();
+        }
+    }
+}
+
+/// Leadership of a group: handed back, with the waiters woken, when the
+/// group is done or its leader unwinds.
+struct Leadership<'a>(&'a Committer);
+
+impl Drop for Leadership<'_> {
+    fn drop(&mut self) {
+        self.0.state().leading = false;
+        self.0.done.notify_all();
+    }
 }
 
 /// Applies one batch on `conn`, which is inside a transaction.
@@ -371,5 +452,47 @@ mod tests {
         drop(job);
         assert!(matches!(slot.take(), Some(Err(Error::Store(_)))));
         assert!(slot.take().is_none(), "a slot is filled once");
+    }
+
+    #[test]
+    fn a_panicking_leader_fails_its_group_and_hands_leadership_back() {
+        #[derive(Debug)]
+        struct Panicking;
+        impl AuditLinker for Panicking {
+            #[allow(clippy::panic)]
+            fn link(&self, _: &AuditRecord) -> Result<[u8; 32]> {
+                panic!("a host linker with a bug")
+            }
+        }
+        let Fixture {
+            _dir: dir,
+            conn,
+            chain,
+            tenant,
+        } = fixture();
+        let writer = Arc::new(Mutex::new(conn));
+        let committer = Arc::new(Committer::default());
+        let batch = |id: &str| {
+            Checked::new(
+                tenant,
+                Batch::new(AuditDraft::new(Actor::System, "w", id, now()))
+                    .with(Change::Insert(row(id))),
+            )
+            .unwrap()
+        };
+        let (c, w, b) = (Arc::clone(&committer), Arc::clone(&writer), batch("p"));
+        let led = std::thread::spawn(move || c.apply(&w, b, Arc::new(Panicking))).join();
+        assert!(led.is_err(), "the leader's panic reaches its caller");
+        // Not deadlocked: the next caller leads, on a clean connection.
+        let record = committer.apply(&writer, batch("q"), chain).unwrap();
+        assert_eq!(record.seq, 2);
+        let conn = writer.lock().unwrap_or_else(PoisonError::into_inner);
+        assert!(
+            sql::get(&conn, tenant, Kind::SeenWebhook, "p")
+                .unwrap()
+                .is_none()
+        );
+        drop(conn);
+        drop(dir);
     }
 }

@@ -24,7 +24,7 @@ use async_trait::async_trait;
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
-use self::group::{Job, Slot, Ticket};
+use self::group::Committer;
 use self::sql::db;
 use crate::audit::{AuditLinker, AuditRecord};
 use crate::error::{Error, Result};
@@ -151,7 +151,7 @@ struct Inner {
     writer: Mutex<Connection>,
     next_reader: AtomicUsize,
     /// Batches waiting for the next group commit (`group.rs`).
-    queue: Mutex<Vec<Job>>,
+    committer: Committer,
     group_commit: bool,
 }
 
@@ -346,7 +346,7 @@ impl Inner {
             writer: Mutex::new(writer),
             readers,
             next_reader: AtomicUsize::new(0),
-            queue: Mutex::new(Vec::new()),
+            committer: Committer::default(),
             group_commit: options.group_commit,
         })
     }
@@ -387,35 +387,7 @@ impl Inner {
         if !self.group_commit {
             return self.write(|tx| group::run(tx, batch, linker.as_ref()));
         }
-        let slot = Arc::new(Slot::default());
-        self.queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(Job {
-                batch,
-                linker,
-                ticket: Ticket::new(Arc::clone(&slot)),
-            });
-        let mut conn = self.writer();
-        loop {
-            if let Some(result) = slot.take() {
-                return result;
-            }
-            // Still queued: lead the next group (see `group.rs`).
-            let jobs: Vec<Job> = {
-                let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
-                let n = queue.len().min(group::MAX_GROUP);
-                queue.drain(..n).collect()
-            };
-            if jobs.is_empty() {
-                // Unreachable: a job leaves the queue only with a leader
-                // that fills its slot before releasing the writer.
-                return Err(Error::Store(
-                    "a queued batch was lost before it was applied".into(),
-                ));
-            }
-            group::commit(&mut conn, jobs);
-        }
+        self.committer.apply(&self.writer, batch, linker)
     }
 
     /// Runs `f` inside an immediate transaction on the writer, and commits
