@@ -65,13 +65,9 @@ impl Vault {
         let mut report = PruneReport::default();
         for (kind, retain) in PRUNABLE {
             let cutoff = if retain { retained } else { now };
-            loop {
-                // Always the first page: what is deleted no longer matches.
-                let q = ListQuery::new(kind).expires_before(cutoff).limit(CHUNK);
-                let page = store.list(caller.tenant, &q).await?;
-                if page.is_empty() {
-                    break;
-                }
+            let q = ListQuery::new(kind).expires_before(cutoff).limit(CHUNK);
+            let mut pages = Pages::rows(&**store, caller.tenant, q);
+            while let Some(page) = pages.next().await? {
                 report.deleted += self.delete_rows(caller, kind, &page).await?;
             }
         }
@@ -158,12 +154,9 @@ impl Vault {
         let q = ListQuery::new(Kind::RefreshToken)
             .parent(family)
             .limit(CHUNK);
+        let mut pages = Pages::rows(&*self.inner.store, caller.tenant, q);
         let mut deleted = 0;
-        loop {
-            let tokens = self.inner.store.list(caller.tenant, &q).await?;
-            if tokens.is_empty() {
-                return Ok(deleted);
-            }
+        while let Some(tokens) = pages.next().await? {
             deleted += tokens.len() as u64;
             let mut batch = self.prune_batch(caller, Kind::RefreshToken);
             batch.audit = batch.audit.detail("rows", tokens.len().to_string());
@@ -176,6 +169,7 @@ impl Vault {
             }
             self.write(caller.tenant, batch).await?;
         }
+        Ok(deleted)
     }
 
     fn prune_batch(&self, caller: &Caller, kind: Kind) -> Batch {
