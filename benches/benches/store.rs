@@ -2,11 +2,10 @@
 //! rusqlite on the same file, in the same run.
 //!
 //! - `token_lookup_100k`: one API token found by its SHA-256 among 100,000
-//!   (`Store::find_by_lookup`, which goes through the lookup directory), on
-//!   `SqliteStore` and `MemoryStore`, beside rusqlite reading the token row
-//!   by its unique index on a read-only connection to the same file, called
-//!   directly and inside `spawn_blocking`, and beside a `Mutex<HashMap>` for
-//!   the memory backend.
+//!   (`Store::find_by_lookup`), on `SqliteStore` and `MemoryStore`, beside
+//!   rusqlite running the store's own `SELECT` on a read-only connection to
+//!   the same file, called directly and inside `spawn_blocking`, and beside a
+//!   `Mutex<HashMap>` for the memory backend.
 //! - `audited_change`: one `Store::apply` of a batch with one `Insert` and
 //!   its audit event, beside a raw single-row `INSERT` of the same row in its
 //!   own `BEGIN IMMEDIATE` transaction with the store's pragmas (WAL,

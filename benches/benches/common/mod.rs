@@ -151,12 +151,9 @@ pub(crate) async fn fill_tokens(
     }
 }
 
-/// What a rusqlite user would write to find a token by its hash: the
-/// unique index `records_lookup (kind, lookup_scope, lookup)` answers it.
-/// `SqliteStore::find_by_lookup` (`core/src/store/sqlite/sql.rs`) runs the
-/// same read through the lookup directory (schema version 3): it joins
-/// `lookup_directory` on its primary key to `records` on the same index, so
-/// the peer does one index probe fewer than the store.
+/// The SQL `SqliteStore::find_by_lookup` runs (`core/src/store/sqlite/sql.rs`),
+/// word for word: the unique index `records_lookup (kind, lookup_scope,
+/// lookup)` answers it.
 pub(crate) const FIND_BY_LOOKUP: &str = "SELECT tenant_id, kind, id, parent, owner_id, lookup, \
      expires_at, version, body, sealed, tag FROM records \
      WHERE kind = ?1 AND lookup_scope = X'' AND lookup = ?2";

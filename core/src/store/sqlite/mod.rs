@@ -671,8 +671,8 @@ impl Store for SqliteStore {
             .await
     }
 
-    /// The directory and the tenant's row in one statement, on one reader
-    /// hop (the same answer as the provided method's two reads).
+    /// One indexed read on one reader hop: the same answer as the provided
+    /// method's two reads (see `sql::find_by_lookup`).
     async fn find_by_lookup(&self, kind: Kind, lookup: &[u8]) -> Result<Option<(TenantId, Row)>> {
         apply::check_directory_kind(kind)?;
         let lookup = lookup.to_vec();

@@ -85,8 +85,8 @@ async fn plant(fx: &Esc, tenant: TenantId, row: Row) {
                     ],
                 )
                 .unwrap();
-            // A writer planting a token also plants its directory entry
-            // (schema 3), or token authentication never reaches the row.
+            // A writer planting a token plants its directory entry too
+            // (schema 3), as the store itself would.
             if let Some(lookup) = row.lookup.as_ref().filter(|_| row.kind.has_global_lookup()) {
                 raw_db(fx)
                     .execute(
