@@ -1,5 +1,5 @@
-//! Criterion benchmarks for issue 3: the storage layer beside raw rusqlite
-//! running the same SQL on the same file, in the same run.
+//! Criterion benchmarks for issues 3 and 9: the storage layer beside raw
+//! rusqlite on the same file, in the same run.
 //!
 //! - `token_lookup_100k`: one API token found by its SHA-256 among 100,000
 //!   (`Store::find_by_lookup`), on `SqliteStore` and `MemoryStore`, beside
@@ -11,6 +11,12 @@
 //!   own `BEGIN IMMEDIATE` transaction with the store's pragmas (WAL,
 //!   `synchronous = FULL`), on the same file; and the memory backend beside
 //!   a `Mutex<HashMap>` insert.
+//! - `concurrent_audited_writes`: 8 tasks applying audited changes at once
+//!   (one `Insert` and its audit event per batch, 16 batches each), in
+//!   batches per second, on `SqliteStore` with group commit (the default)
+//!   beside the same store opened with `SqliteOptions::group_commit(false)`
+//!   (one transaction and fsync per batch, today's behaviour before group
+//!   commit), on two files of the same schema.
 //! - `rewrap`: `StoreExt::rewrap` of 10,000 sealed rows after
 //!   `KeyRing::rotate`, in rows per second, beside a hand-written rusqlite
 //!   loop that re-seals the same rows in transactions of the same size.
@@ -43,8 +49,8 @@ use secrets_core::audit::{Actor, AuditChain, AuditDraft, AuditLinker};
 use secrets_core::crypto::{KeyRing, MasterKey};
 use secrets_core::store::records::{AppSecret, SecretName};
 use secrets_core::store::{
-    AuditQuery, Batch, Change, Kind, MAX_BATCH, MAX_PAGE, MemoryStore, Record, Row, SqliteStore,
-    Store, StoreExt, Tenant,
+    AuditQuery, Batch, Change, Kind, MAX_BATCH, MAX_PAGE, MemoryStore, Record, Row, SqliteOptions,
+    SqliteStore, Store, StoreExt, Tenant,
 };
 
 use common::{NOW, TOKENS, fill_tokens, open_raw_reader, raw_find, runtime};
@@ -456,6 +462,90 @@ fn audited_change(c: &mut Criterion) {
     assert_eq!(raw_events, u64::try_from(seq).unwrap());
 }
 
+/// Concurrent writers of `concurrent_audited_writes`, and batches each.
+const WRITERS: usize = 8;
+const PER_WRITER: usize = 16;
+const GROUPED: &str = "secrets-core/sqlite+group-commit";
+const UNGROUPED: &str = "secrets-core/sqlite+commit-per-apply";
+
+/// `WRITERS` tasks, each applying `PER_WRITER` audited single-row inserts
+/// into `tenant` as fast as it can; returns once all are applied.
+async fn write_concurrently(
+    store: &Arc<SqliteStore>,
+    chain: &Arc<dyn AuditLinker>,
+    ring: &Arc<KeyRing>,
+    tenant: TenantId,
+    round: usize,
+) {
+    let mut tasks = Vec::with_capacity(WRITERS);
+    for w in 0..WRITERS {
+        let (store, chain, ring) = (Arc::clone(store), Arc::clone(chain), Arc::clone(ring));
+        tasks.push(tokio::spawn(async move {
+            for i in 0..PER_WRITER {
+                let n = (round * WRITERS + w) * PER_WRITER + i;
+                let row = secret_row(&ring, tenant, "web", n);
+                let batch = Batch::new(audit_draft(row.id.clone())).with(Change::Insert(row));
+                store.apply(tenant, batch, &chain).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
+/// (issue 9, item 8): audited-write throughput of 8 concurrent writers,
+/// with and without group commit.
+fn concurrent_audited_writes(c: &mut Criterion) {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let (ring, chain) = chain_and_ring();
+    let stores = rt.block_on(async {
+        let mut stores = Vec::new();
+        for (name, options) in [
+            (GROUPED, SqliteOptions::default()),
+            (UNGROUPED, SqliteOptions::default().group_commit(false)),
+        ] {
+            let file = dir
+                .path()
+                .join(format!("{}.db", name.replace(['/', '+'], "-")));
+            let store = Arc::new(SqliteStore::open_with(file, options).await.unwrap());
+            let tenant = create_tenant(store.as_ref(), &chain).await;
+            stores.push((name, store, tenant));
+        }
+        stores
+    });
+
+    let mut group = c.benchmark_group("concurrent_audited_writes");
+    group
+        .throughput(Throughput::Elements((WRITERS * PER_WRITER) as u64))
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10);
+    for (name, store, tenant) in &stores {
+        let round = AtomicU64::new(0);
+        group.bench_function(*name, |b| {
+            b.to_async(&rt).iter_custom(|iters| {
+                let (store, chain, ring, round) = (store, &chain, &ring, &round);
+                async move {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let r = round.fetch_add(1, Ordering::Relaxed) as usize;
+                        let start = Instant::now();
+                        write_concurrently(store, chain, ring, *tenant, r).await;
+                        total += start.elapsed();
+                    }
+                    total
+                }
+            });
+        });
+        // Every batch is there, each with its audit event.
+        let events = rt.block_on(count_events(store.as_ref(), *tenant));
+        let rounds = round.load(Ordering::Relaxed);
+        assert_eq!(events, 1 + rounds * (WRITERS * PER_WRITER) as u64);
+    }
+    group.finish();
+}
+
 /// The number of audit events of `tenant`, page by page.
 async fn count_events(store: &dyn Store, tenant: TenantId) -> u64 {
     let mut query = AuditQuery::default();
@@ -646,6 +736,6 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = token_lookup, audited_change, rewrap
+    targets = token_lookup, audited_change, concurrent_audited_writes, rewrap
 }
 criterion_main!(benches);

@@ -239,11 +239,9 @@ pub enum Error {
 
     /// A race was lost again and again: the operation was retried and other
     /// writers kept winning. Nothing was changed; retry the request later.
-    #[error(
-        "`{what}` is contended: concurrent changes kept winning; nothing was changed, retry later"
-    )]
+    #[error("{what} kept changing concurrently; nothing was changed, retry later")]
     Contended {
-        /// What was being changed (`user`, `refresh_token`, ...).
+        /// What was being changed (`the user`, `the refresh token`, ...).
         what: &'static str,
     },
 

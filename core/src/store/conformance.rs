@@ -58,7 +58,9 @@ use crate::store::{
 
 pub mod audit;
 pub mod batches;
+pub mod concurrency;
 pub mod concurrency_cas;
+pub mod directory;
 pub mod erase;
 pub mod export;
 pub mod isolation;
@@ -115,6 +117,12 @@ macro_rules! conformance_tests {
             rewrap::rewrap_moves_every_value_and_resumes,
             tags::row_tags_are_stored_as_given,
             settings::store_settings_compare_and_set,
+            directory::the_lookup_directory_follows_its_rows,
+            directory::the_lookup_directory_never_crosses_tenants,
+            directory::the_lookup_directory_is_in_the_batch_transaction,
+            directory::the_tenant_directory_lists_exactly_the_tenants,
+            concurrency::concurrent_applies_number_the_audit_log_without_gaps,
+            concurrency::a_failing_batch_among_concurrent_ones_fails_alone,
         );
     };
     (@emit $backend:ident, $runtime:ident, $make:expr; $($area:ident :: $case:ident),* $(,)?) => {

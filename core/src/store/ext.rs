@@ -1,5 +1,6 @@
 //! What every store can do through the [`Store`] trait alone, written once:
-//! typed reads, tenant export, and online rewrap onto the active key.
+//! typed reads, tenant export, and online rewrap onto the active key. Their
+//! loops page with [`Pages`] and retry lost races with [`retry`].
 
 use std::sync::Arc;
 
@@ -14,6 +15,8 @@ use crate::clock::Timestamp;
 use crate::crypto::{KeyId, KeyRing};
 use crate::error::{Error, Result};
 use crate::id::TenantId;
+use crate::store::page::Pages;
+use crate::store::retry::{Race, retry};
 use crate::store::{
     AuditQuery, Batch, Change, Kind, ListQuery, MAX_PAGE, Record, Row, Store, Stored,
 };
@@ -79,19 +82,12 @@ pub trait StoreExt: Store {
         mut query: ListQuery,
     ) -> Result<Vec<Stored<R>>> {
         query.kind = R::KIND;
-        let page_size = query.effective_limit().max(1);
-        let mut out = Vec::new();
-        loop {
-            let page = self.list(tenant, &query).await?;
-            let full = page.len() >= page_size;
-            query.after = page.last().map(|r| r.id.clone());
-            for row in page {
-                out.push(R::from_row(row)?);
-            }
-            if !full {
-                return Ok(out);
-            }
-        }
+        Pages::rows(self, tenant, query)
+            .collect()
+            .await?
+            .into_iter()
+            .map(R::from_row)
+            .collect()
     }
 
     /// Writes every record of `tenant` as JSON lines to `out`: one `tenant`
@@ -146,29 +142,19 @@ pub trait StoreExt: Store {
         let mut lines = JsonLines::new(out);
         lines.push(&json!({"type": "tenant", "tenant": t})).await?;
         for kind in Kind::ALL {
-            let mut query = ListQuery::new(kind);
-            loop {
-                let page = self.list(tenant, &query).await?;
+            let mut pages = Pages::rows(self, tenant, ListQuery::new(kind));
+            while let Some(page) = pages.next().await? {
                 for row in &page {
                     lines.push(&row_json(tenant, row)).await?;
                 }
-                match page.last() {
-                    Some(last) if page.len() >= MAX_PAGE => query.after = Some(last.id.clone()),
-                    _ => break,
-                }
             }
         }
-        let mut query = AuditQuery::default();
-        loop {
-            let page = self.audit_events(tenant, &query).await?;
+        let mut pages = Pages::events(self, tenant, AuditQuery::default());
+        while let Some(page) = pages.next().await? {
             for event in &page {
                 lines
                     .push(&json!({"type": "audit", "event": event}))
                     .await?;
-            }
-            match page.last() {
-                Some(last) if page.len() >= MAX_PAGE => query.after_seq = Some(last.seq),
-                _ => break,
             }
         }
         lines.finish().await
@@ -200,15 +186,12 @@ pub trait StoreExt: Store {
             tenants_done: 0,
             rows_rewrapped: 0,
         };
-        let mut after_tenant = None;
-        loop {
-            let tenants = self.tenants(after_tenant, MAX_PAGE).await?;
-            let Some(last) = tenants.last() else { break };
-            after_tenant = Some(last.id);
-            for t in &tenants {
+        let mut tenants = Pages::tenants(self);
+        while let Some(page) = tenants.next().await? {
+            for tenant in page {
                 for kind in Kind::ALL {
                     rewrap_kind(
-                        self, ring, linker, now, t.id, kind, batch_size, &mut done, progress,
+                        self, ring, linker, now, tenant, kind, batch_size, &mut done, progress,
                     )
                     .await?;
                 }
@@ -235,61 +218,74 @@ async fn rewrap_kind<S: Store + ?Sized>(
     progress: &mut (dyn FnMut(RewrapProgress) + Send),
 ) -> Result<()> {
     let active = done.active_key;
-    let mut query = ListQuery::new(kind)
+    let query = ListQuery::new(kind)
         .sealed_not_under(active)
         .limit(batch_size);
-    let mut conflicts = 0;
-    loop {
-        let page = store.list(tenant, &query).await?;
-        let Some(last_id) = page.last().map(|r| r.id.clone()) else {
-            return Ok(());
-        };
-        let full = page.len() >= batch_size;
-        let mut batch = Batch::new(
-            AuditDraft::new(
-                Actor::System,
-                "keyring.rewrap",
-                format!("tenant/{tenant}"),
-                now,
-            )
-            .detail("kind", kind.as_str())
-            .detail("key", active.to_string())
-            .detail("rows", page.len().to_string()),
-        );
-        for row in page {
-            let Some(sealed) = &row.sealed else { continue };
-            let context = Row::context(tenant, kind, &row.id);
-            let resealed = ring.rewrap(sealed, &context).map_err(|e| match e {
-                Error::Unauthenticated => Error::Store(format!(
-                    "sealed value of `{kind}` `{}` could not be authenticated; rewrap stopped",
-                    row.id
-                )),
-                other => other,
-            })?;
-            let expected_version = row.version;
-            let mut new_row = row;
-            new_row.sealed = Some(resealed);
-            batch.push(Change::Update {
-                row: new_row,
-                expected_version,
-            });
+    let mut pages = Pages::rows(store, tenant, query);
+    while !pages.is_done() {
+        // A row of the page changed meanwhile: read the page again.
+        let (page, n) = retry("a row being rewrapped", Race::Conflict, || async {
+            let page = pages.current().await?;
+            let n = rewrap_page(store, ring, linker, now, tenant, kind, active, &page).await?;
+            Ok((page, n))
+        })
+        .await?;
+        if n > 0 {
+            done.rows_rewrapped += n;
+            progress(*done);
         }
-        let n = batch.changes.len() as u64;
-        match store.apply(tenant, batch, linker).await {
-            Ok(_) => {
-                done.rows_rewrapped += n;
-                progress(*done);
-                conflicts = 0;
-                if !full {
-                    return Ok(());
-                }
-                query.after = Some(last_id);
-            }
-            // Another writer changed a row of this page: read the page again.
-            Err(Error::Conflict { .. }) if conflicts < 8 => conflicts += 1,
-            Err(e) => return Err(e),
-        }
+        pages.step(&page);
     }
+    Ok(())
+}
+
+/// Re-seals the sealed values of `page` in one audited batch; returns how
+/// many (none written for an empty page).
+#[allow(clippy::too_many_arguments)]
+async fn rewrap_page<S: Store + ?Sized>(
+    store: &S,
+    ring: &KeyRing,
+    linker: &Arc<dyn AuditLinker>,
+    now: Timestamp,
+    tenant: TenantId,
+    kind: Kind,
+    active: KeyId,
+    page: &[Row],
+) -> Result<u64> {
+    if page.is_empty() {
+        return Ok(0);
+    }
+    let mut batch = Batch::new(
+        AuditDraft::new(
+            Actor::System,
+            "keyring.rewrap",
+            format!("tenant/{tenant}"),
+            now,
+        )
+        .detail("kind", kind.as_str())
+        .detail("key", active.to_string())
+        .detail("rows", page.len().to_string()),
+    );
+    for row in page {
+        let Some(sealed) = &row.sealed else { continue };
+        let context = Row::context(tenant, kind, &row.id);
+        let resealed = ring.rewrap(sealed, &context).map_err(|e| match e {
+            Error::Unauthenticated => Error::Store(format!(
+                "sealed value of `{kind}` `{}` could not be authenticated; rewrap stopped",
+                row.id
+            )),
+            other => other,
+        })?;
+        let mut new_row = row.clone();
+        new_row.sealed = Some(resealed);
+        batch.push(Change::Update {
+            row: new_row,
+            expected_version: row.version,
+        });
+    }
+    let n = batch.changes.len() as u64;
+    store.apply(tenant, batch, linker).await?;
+    Ok(n)
 }
 
 fn row_json(tenant: TenantId, row: &Row) -> serde_json::Value {

@@ -1,15 +1,19 @@
 //! The in-memory backend: for tests and ephemeral use. Nothing survives the
-//! process. Atomicity comes from one lock and an undo log.
+//! process. Every write runs the shared rules ([`apply`](super::apply))
+//! under one lock, over a transaction that keeps an undo log: a batch that
+//! fails is undone step by step before the lock is released.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::future::{Future, ready};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 
 use crate::audit::{AuditLinker, AuditRecord};
 use crate::error::{Error, Result};
 use crate::id::TenantId;
-use crate::store::{AuditQuery, Batch, Change, Kind, ListQuery, Row, Store, Tenant};
+use crate::store::apply::{self, Checked, Head, Owned, Tx};
+use crate::store::{AuditQuery, Batch, Kind, ListQuery, MAX_PAGE, Row, Store, Tenant};
 
 /// A [`Store`] held in memory.
 ///
@@ -32,18 +36,35 @@ impl MemoryStore {
         Self::default()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
         // Every mutation is undone on error before the guard drops, and no
         // code under the lock panics by design; a poisoned lock is sound.
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` over a transaction on the locked store; undoes everything
+    /// it did if it fails.
+    fn write<T>(&self, f: impl FnOnce(&mut MemoryTx<'_>) -> Result<T>) -> Result<T> {
+        let mut inner = self.lock();
+        let mut tx = MemoryTx {
+            inner: &mut inner,
+            undo: Vec::new(),
+        };
+        let out = f(&mut tx);
+        if out.is_err() {
+            let MemoryTx { inner, undo } = tx;
+            inner.revert(undo);
+        }
+        out
     }
 }
 
 #[derive(Debug, Default)]
 struct Inner {
     tenants: BTreeMap<TenantId, TenantData>,
-    /// Lookup keys of kinds with a global lookup: (kind, key) -> (tenant, id).
-    global: HashMap<(Kind, Vec<u8>), (TenantId, String)>,
+    /// The directory: (kind, lookup key) -> tenant, for kinds whose lookup
+    /// key is global.
+    directory: HashMap<(Kind, Vec<u8>), TenantId>,
     /// Store-wide settings.
     meta: BTreeMap<String, Vec<u8>>,
 }
@@ -52,9 +73,29 @@ struct Inner {
 struct TenantData {
     tenant: Tenant,
     rows: BTreeMap<(Kind, String), Row>,
-    /// Lookup keys of other kinds, unique per tenant: (kind, key) -> id.
+    /// Lookup keys of the tenant's rows (every kind): (kind, key) -> id.
     lookups: HashMap<(Kind, Vec<u8>), String>,
     audit: Vec<AuditRecord>,
+}
+
+impl TenantData {
+    /// Replaces (or removes, with `None`) one row, keeping the lookup
+    /// index right. Returns the previous row.
+    fn set_row(&mut self, kind: Kind, id: &str, row: Option<Row>) -> Option<Row> {
+        let key = (kind, id.to_owned());
+        let lookup = row.as_ref().and_then(|r| r.lookup.clone());
+        let previous = match row {
+            Some(row) => self.rows.insert(key, row),
+            None => self.rows.remove(&key),
+        };
+        if let Some(old) = previous.as_ref().and_then(|p| p.lookup.clone()) {
+            self.lookups.remove(&(kind, old));
+        }
+        if let Some(new) = lookup {
+            self.lookups.insert((kind, new), id.to_owned());
+        }
+        previous
+    }
 }
 
 /// What to do to undo one step of a batch.
@@ -67,7 +108,15 @@ enum Undo {
         id: String,
         previous: Option<Row>,
     },
+    RestoreDirectory {
+        key: (Kind, Vec<u8>),
+        previous: Option<TenantId>,
+    },
     PopAudit(TenantId),
+    RestoreErased {
+        data: Box<TenantData>,
+        directory: Vec<((Kind, Vec<u8>), TenantId)>,
+    },
 }
 
 impl Inner {
@@ -81,225 +130,15 @@ impl Inner {
             .ok_or_else(|| Error::not_found("tenant", tenant))
     }
 
-    /// Replaces (or removes, with `None`) one row, keeping the lookup
-    /// indexes right. Returns the previous row.
-    fn set_row(&mut self, tenant: TenantId, kind: Kind, id: &str, row: Option<Row>) -> Option<Row> {
-        let data = self.tenants.get_mut(&tenant)?;
-        let key = (kind, id.to_owned());
-        let previous = match row {
-            Some(row) => data.rows.insert(key, row),
-            None => data.rows.remove(&key),
-        };
-        if let Some(lookup) = previous.as_ref().and_then(|p| p.lookup.clone()) {
-            if kind.has_global_lookup() {
-                self.global.remove(&(kind, lookup));
-            } else {
-                data.lookups.remove(&(kind, lookup));
-            }
-        }
-        if let Some(lookup) = data
-            .rows
-            .get(&(kind, id.to_owned()))
-            .and_then(|r| r.lookup.clone())
-        {
-            if kind.has_global_lookup() {
-                self.global.insert((kind, lookup), (tenant, id.to_owned()));
-            } else {
-                data.lookups.insert((kind, lookup), id.to_owned());
-            }
-        }
-        previous
+    fn row(&self, tenant: TenantId, kind: Kind, id: &str) -> Option<&Row> {
+        self.data(tenant)
+            .and_then(|d| d.rows.get(&(kind, id.to_owned())))
     }
 
-    /// Writes `row`, recording how to undo it.
-    fn put_row(&mut self, tenant: TenantId, row: Row, undo: &mut Vec<Undo>) {
-        let (kind, id) = (row.kind, row.id.clone());
-        let previous = self.set_row(tenant, kind, &id, Some(row));
-        undo.push(Undo::RestoreRow {
-            tenant,
-            kind,
-            id,
-            previous,
-        });
-    }
-
-    /// Whether `lookup` of `kind` is taken by a row other than `id`.
-    fn lookup_taken(&self, tenant: TenantId, kind: Kind, lookup: &[u8], id: &str) -> bool {
-        let holder = if kind.has_global_lookup() {
-            self.global
-                .get(&(kind, lookup.to_vec()))
-                .map(|(t, i)| (*t, i.as_str()))
-        } else {
-            self.data(tenant)
-                .and_then(|d| d.lookups.get(&(kind, lookup.to_vec())))
-                .map(|i| (tenant, i.as_str()))
-        };
-        holder.is_some_and(|(t, i)| t != tenant || i != id)
-    }
-
-    fn check_row(&self, tenant: TenantId, row: &Row) -> Result<()> {
-        let data = self
-            .data(tenant)
-            .ok_or_else(|| Error::not_found("tenant", tenant))?;
-        if let Some(owner) = row.owner {
-            let key = (Kind::User, owner.to_string());
-            if !data.rows.contains_key(&key) {
-                return Err(Error::not_found("user", owner));
-            }
-        }
-        if let Some(lookup) = &row.lookup
-            && self.lookup_taken(tenant, row.kind, lookup, &row.id)
-        {
-            return Err(Error::AlreadyExists {
-                what: format!("{} lookup key", row.kind),
-                id: row.id.clone(),
-            });
-        }
-        Ok(())
-    }
-
-    fn apply_one(&mut self, tenant: TenantId, change: Change, undo: &mut Vec<Undo>) -> Result<()> {
-        match change {
-            Change::CreateTenant(mut t) => {
-                if self.tenants.contains_key(&tenant) {
-                    return Err(Error::AlreadyExists {
-                        what: "tenant".into(),
-                        id: tenant.to_string(),
-                    });
-                }
-                t.version = 1;
-                self.tenants.insert(
-                    tenant,
-                    TenantData {
-                        tenant: t,
-                        rows: BTreeMap::new(),
-                        lookups: HashMap::new(),
-                        audit: Vec::new(),
-                    },
-                );
-                undo.push(Undo::RemoveTenant(tenant));
-            }
-            Change::UpdateTenant {
-                tenant: mut t,
-                expected_version,
-            } => {
-                let data = self.data_mut(tenant)?;
-                let found = data.tenant.version;
-                if found != expected_version {
-                    return Err(Error::conflict("tenant", tenant, expected_version, found));
-                }
-                t.version = found + 1;
-                let previous = std::mem::replace(&mut data.tenant, t);
-                undo.push(Undo::RestoreTenant(previous));
-            }
-            Change::Insert(mut row) => {
-                self.check_row(tenant, &row)?;
-                let data = self
-                    .data(tenant)
-                    .ok_or_else(|| Error::not_found("tenant", tenant))?;
-                if data.rows.contains_key(&(row.kind, row.id.clone())) {
-                    return Err(Error::AlreadyExists {
-                        what: row.kind.to_string(),
-                        id: row.id,
-                    });
-                }
-                row.version = 1;
-                self.put_row(tenant, row, undo);
-            }
-            Change::Update {
-                mut row,
-                expected_version,
-            } => {
-                let data = self
-                    .data(tenant)
-                    .ok_or_else(|| Error::not_found("tenant", tenant))?;
-                let found = data
-                    .rows
-                    .get(&(row.kind, row.id.clone()))
-                    .map(|r| r.version)
-                    .ok_or_else(|| Error::not_found(row.kind.as_str(), &row.id))?;
-                if found != expected_version {
-                    return Err(Error::conflict(
-                        row.kind.as_str(),
-                        &row.id,
-                        expected_version,
-                        found,
-                    ));
-                }
-                self.check_row(tenant, &row)?;
-                row.version = found + 1;
-                self.put_row(tenant, row, undo);
-            }
-            Change::Delete {
-                kind,
-                id,
-                expected_version,
-            } => {
-                let data = self
-                    .data(tenant)
-                    .ok_or_else(|| Error::not_found("tenant", tenant))?;
-                let found = data
-                    .rows
-                    .get(&(kind, id.clone()))
-                    .map(|r| r.version)
-                    .ok_or_else(|| Error::not_found(kind.as_str(), &id))?;
-                if let Some(expected) = expected_version
-                    && found != expected
-                {
-                    return Err(Error::conflict(kind.as_str(), &id, expected, found));
-                }
-                if kind == Kind::User {
-                    let owned: Vec<(Kind, String)> = data
-                        .rows
-                        .iter()
-                        .filter(|(_, r)| r.owner.is_some_and(|o| o.to_string() == id))
-                        .map(|(k, _)| k.clone())
-                        .collect();
-                    for (k, i) in owned {
-                        let previous = self.set_row(tenant, k, &i, None);
-                        undo.push(Undo::RestoreRow {
-                            tenant,
-                            kind: k,
-                            id: i,
-                            previous,
-                        });
-                    }
-                }
-                let previous = self.set_row(tenant, kind, &id, None);
-                undo.push(Undo::RestoreRow {
-                    tenant,
-                    kind,
-                    id,
-                    previous,
-                });
-            }
-        }
-        Ok(())
-    }
-
-    fn append_audit(
-        &mut self,
-        tenant: TenantId,
-        batch: &Batch,
-        linker: &dyn AuditLinker,
-        undo: &mut Vec<Undo>,
-    ) -> Result<AuditRecord> {
-        let data = self.data_mut(tenant)?;
-        let (seq, prev_hash) = data
-            .audit
-            .last()
-            .map_or((1, [0; 32]), |last| (last.seq + 1, last.hash));
-        let mut record = AuditRecord {
-            tenant,
-            seq,
-            event: batch.audit.clone(),
-            prev_hash,
-            hash: [0; 32],
-        };
-        record.hash = linker.link(&record)?;
-        data.audit.push(record.clone());
-        undo.push(Undo::PopAudit(tenant));
-        Ok(record)
+    fn by_lookup(&self, tenant: TenantId, kind: Kind, lookup: &[u8]) -> Option<&Row> {
+        let data = self.data(tenant)?;
+        let id = data.lookups.get(&(kind, lookup.to_vec()))?;
+        data.rows.get(&(kind, id.clone()))
     }
 
     fn revert(&mut self, undo: Vec<Undo>) {
@@ -319,15 +158,248 @@ impl Inner {
                     id,
                     previous,
                 } => {
-                    self.set_row(tenant, kind, &id, previous);
+                    if let Some(d) = self.tenants.get_mut(&tenant) {
+                        d.set_row(kind, &id, previous);
+                    }
                 }
+                Undo::RestoreDirectory { key, previous } => match previous {
+                    Some(t) => {
+                        self.directory.insert(key, t);
+                    }
+                    None => {
+                        self.directory.remove(&key);
+                    }
+                },
                 Undo::PopAudit(t) => {
                     if let Some(d) = self.tenants.get_mut(&t) {
                         d.audit.pop();
                     }
                 }
+                Undo::RestoreErased { data, directory } => {
+                    self.directory.extend(directory);
+                    self.tenants.insert(data.tenant.id, *data);
+                }
             }
         }
+    }
+}
+
+/// The memory backend's [`Tx`]: direct edits of the locked store, each
+/// recorded in an undo log. Its futures are complete when created.
+struct MemoryTx<'a> {
+    inner: &'a mut Inner,
+    undo: Vec<Undo>,
+}
+
+impl MemoryTx<'_> {
+    fn set_row(&mut self, tenant: TenantId, kind: Kind, id: &str, row: Option<Row>) -> Result<()> {
+        let previous = self.inner.data_mut(tenant)?.set_row(kind, id, row);
+        self.undo.push(Undo::RestoreRow {
+            tenant,
+            kind,
+            id: id.to_owned(),
+            previous,
+        });
+        Ok(())
+    }
+
+    /// Writes `row` if the stored version is `expected`.
+    fn replace_at(
+        &mut self,
+        tenant: TenantId,
+        kind: Kind,
+        id: &str,
+        expected: u64,
+        row: Option<Row>,
+    ) -> Result<bool> {
+        if self.inner.row(tenant, kind, id).map(|r| r.version) != Some(expected) {
+            return Ok(false);
+        }
+        self.set_row(tenant, kind, id, row)?;
+        Ok(true)
+    }
+
+    fn set_directory(&mut self, kind: Kind, lookup: &[u8], tenant: Option<TenantId>) {
+        let key = (kind, lookup.to_vec());
+        let previous = match tenant {
+            Some(t) => self.inner.directory.insert(key.clone(), t),
+            None => self.inner.directory.remove(&key),
+        };
+        self.undo.push(Undo::RestoreDirectory { key, previous });
+    }
+}
+
+impl Tx for MemoryTx<'_> {
+    fn tenant(&mut self, tenant: TenantId) -> impl Future<Output = Result<Option<Tenant>>> + Send {
+        ready(Ok(self.inner.data(tenant).map(|d| d.tenant.clone())))
+    }
+
+    fn insert_tenant(&mut self, t: &Tenant) -> impl Future<Output = Result<()>> + Send {
+        self.inner.tenants.insert(
+            t.id,
+            TenantData {
+                tenant: t.clone(),
+                rows: BTreeMap::new(),
+                lookups: HashMap::new(),
+                audit: Vec::new(),
+            },
+        );
+        self.undo.push(Undo::RemoveTenant(t.id));
+        ready(Ok(()))
+    }
+
+    fn update_tenant(&mut self, t: &Tenant) -> impl Future<Output = Result<()>> + Send {
+        ready(self.inner.data_mut(t.id).map(|data| {
+            let previous = std::mem::replace(&mut data.tenant, t.clone());
+            self.undo.push(Undo::RestoreTenant(previous));
+        }))
+    }
+
+    fn row_head(
+        &mut self,
+        tenant: TenantId,
+        kind: Kind,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<Head>>> + Send {
+        ready(Ok(self.inner.row(tenant, kind, id).map(|r| Head {
+            version: r.version,
+            lookup: r.lookup.clone(),
+        })))
+    }
+
+    fn row_by_lookup(
+        &mut self,
+        tenant: TenantId,
+        kind: Kind,
+        lookup: &[u8],
+    ) -> impl Future<Output = Result<Option<String>>> + Send {
+        ready(Ok(self
+            .inner
+            .by_lookup(tenant, kind, lookup)
+            .map(|r| r.id.clone())))
+    }
+
+    fn insert_row(
+        &mut self,
+        tenant: TenantId,
+        row: &Row,
+    ) -> impl Future<Output = Result<()>> + Send {
+        ready(self.set_row(tenant, row.kind, &row.id, Some(row.clone())))
+    }
+
+    fn update_row(
+        &mut self,
+        tenant: TenantId,
+        row: &Row,
+        expected: u64,
+    ) -> impl Future<Output = Result<bool>> + Send {
+        ready(self.replace_at(tenant, row.kind, &row.id, expected, Some(row.clone())))
+    }
+
+    fn delete_row(
+        &mut self,
+        tenant: TenantId,
+        kind: Kind,
+        id: &str,
+        expected: u64,
+    ) -> impl Future<Output = Result<bool>> + Send {
+        ready(self.replace_at(tenant, kind, id, expected, None))
+    }
+
+    fn owned_rows(
+        &mut self,
+        tenant: TenantId,
+        owner: &str,
+    ) -> impl Future<Output = Result<Vec<Owned>>> + Send {
+        let owned = self.inner.data(tenant).map_or_else(Vec::new, |d| {
+            d.rows
+                .values()
+                .filter(|r| r.owner.is_some_and(|o| o.to_string() == owner))
+                .map(|r| Owned {
+                    kind: r.kind,
+                    id: r.id.clone(),
+                    head: Head {
+                        version: r.version,
+                        lookup: r.lookup.clone(),
+                    },
+                })
+                .collect()
+        });
+        ready(Ok(owned))
+    }
+
+    fn directory_tenant(
+        &mut self,
+        kind: Kind,
+        lookup: &[u8],
+    ) -> impl Future<Output = Result<Option<TenantId>>> + Send {
+        ready(Ok(self
+            .inner
+            .directory
+            .get(&(kind, lookup.to_vec()))
+            .copied()))
+    }
+
+    fn directory_insert(
+        &mut self,
+        tenant: TenantId,
+        kind: Kind,
+        lookup: &[u8],
+    ) -> impl Future<Output = Result<()>> + Send {
+        self.set_directory(kind, lookup, Some(tenant));
+        ready(Ok(()))
+    }
+
+    fn directory_remove(
+        &mut self,
+        tenant: TenantId,
+        kind: Kind,
+        lookup: &[u8],
+    ) -> impl Future<Output = Result<()>> + Send {
+        // Only the tenant's own entry, as a backend under row-level
+        // security could only remove its own.
+        if self.inner.directory.get(&(kind, lookup.to_vec())) == Some(&tenant) {
+            self.set_directory(kind, lookup, None);
+        }
+        ready(Ok(()))
+    }
+
+    fn audit_head(
+        &mut self,
+        tenant: TenantId,
+    ) -> impl Future<Output = Result<Option<(u64, [u8; 32])>>> + Send {
+        ready(Ok(self
+            .inner
+            .data(tenant)
+            .and_then(|d| d.audit.last())
+            .map(|last| (last.seq, last.hash))))
+    }
+
+    fn append_audit(&mut self, record: &AuditRecord) -> impl Future<Output = Result<()>> + Send {
+        ready(self.inner.data_mut(record.tenant).map(|data| {
+            data.audit.push(record.clone());
+            self.undo.push(Undo::PopAudit(record.tenant));
+        }))
+    }
+
+    fn erase_tenant(&mut self, tenant: TenantId) -> impl Future<Output = Result<()>> + Send {
+        let Some(data) = self.inner.tenants.remove(&tenant) else {
+            return ready(Err(Error::not_found("tenant", tenant)));
+        };
+        let mut directory = Vec::new();
+        self.inner.directory.retain(|key, t| {
+            if *t == tenant {
+                directory.push((key.clone(), *t));
+                false
+            } else {
+                true
+            }
+        });
+        self.undo.push(Undo::RestoreErased {
+            data: Box::new(data),
+            directory,
+        });
+        ready(Ok(()))
     }
 }
 
@@ -339,21 +411,32 @@ impl Store for MemoryStore {
 
     async fn tenants(&self, after: Option<TenantId>, limit: usize) -> Result<Vec<Tenant>> {
         let inner = self.lock();
-        let limit = limit.min(crate::store::MAX_PAGE);
         Ok(inner
             .tenants
             .iter()
             .filter(|(id, _)| after.is_none_or(|a| **id > a))
-            .take(limit)
+            .take(limit.min(MAX_PAGE))
             .map(|(_, d)| d.tenant.clone())
             .collect())
     }
 
+    async fn directory_tenants(
+        &self,
+        after: Option<TenantId>,
+        limit: usize,
+    ) -> Result<Vec<TenantId>> {
+        let inner = self.lock();
+        Ok(inner
+            .tenants
+            .keys()
+            .filter(|id| after.is_none_or(|a| **id > a))
+            .take(limit.min(MAX_PAGE))
+            .copied()
+            .collect())
+    }
+
     async fn get(&self, tenant: TenantId, kind: Kind, id: &str) -> Result<Option<Row>> {
-        Ok(self
-            .lock()
-            .data(tenant)
-            .and_then(|d| d.rows.get(&(kind, id.to_owned())).cloned()))
+        Ok(self.lock().row(tenant, kind, id).cloned())
     }
 
     async fn get_by_lookup(
@@ -362,35 +445,25 @@ impl Store for MemoryStore {
         kind: Kind,
         lookup: &[u8],
     ) -> Result<Option<Row>> {
-        let inner = self.lock();
-        let id = if kind.has_global_lookup() {
-            inner
-                .global
-                .get(&(kind, lookup.to_vec()))
-                .filter(|(t, _)| *t == tenant)
-                .map(|(_, id)| id.clone())
-        } else {
-            inner
-                .data(tenant)
-                .and_then(|d| d.lookups.get(&(kind, lookup.to_vec())).cloned())
-        };
-        Ok(id.and_then(|id| {
-            inner
-                .data(tenant)
-                .and_then(|d| d.rows.get(&(kind, id)).cloned())
-        }))
+        Ok(self.lock().by_lookup(tenant, kind, lookup).cloned())
     }
 
+    async fn directory_lookup(&self, kind: Kind, lookup: &[u8]) -> Result<Option<TenantId>> {
+        apply::check_directory_kind(kind)?;
+        Ok(self.lock().directory.get(&(kind, lookup.to_vec())).copied())
+    }
+
+    /// The directory and the tenant's row under one lock (the same answer
+    /// as the provided method, without taking the lock twice).
     async fn find_by_lookup(&self, kind: Kind, lookup: &[u8]) -> Result<Option<(TenantId, Row)>> {
-        check_global_lookup(kind)?;
+        apply::check_directory_kind(kind)?;
         let inner = self.lock();
-        let Some((tenant, id)) = inner.global.get(&(kind, lookup.to_vec())).cloned() else {
+        let Some(tenant) = inner.directory.get(&(kind, lookup.to_vec())).copied() else {
             return Ok(None);
         };
         Ok(inner
-            .data(tenant)
-            .and_then(|d| d.rows.get(&(kind, id)).cloned())
-            .map(|row| (tenant, row)))
+            .by_lookup(tenant, kind, lookup)
+            .map(|row| (tenant, row.clone())))
     }
 
     async fn list(&self, tenant: TenantId, query: &ListQuery) -> Result<Vec<Row>> {
@@ -420,18 +493,8 @@ impl Store for MemoryStore {
         batch: Batch,
         linker: &Arc<dyn AuditLinker>,
     ) -> Result<AuditRecord> {
-        batch.validate(tenant)?;
-        let mut inner = self.lock();
-        let mut undo = Vec::new();
-        let changes = batch.changes.clone();
-        let result = changes
-            .into_iter()
-            .try_for_each(|change| inner.apply_one(tenant, change, &mut undo))
-            .and_then(|()| inner.append_audit(tenant, &batch, linker.as_ref(), &mut undo));
-        if result.is_err() {
-            inner.revert(undo);
-        }
-        result
+        let batch = Checked::new(tenant, batch)?;
+        self.write(|tx| apply::run_now(apply::apply(tx, batch, linker.as_ref())))
     }
 
     async fn audit_events(&self, tenant: TenantId, query: &AuditQuery) -> Result<Vec<AuditRecord>> {
@@ -450,18 +513,7 @@ impl Store for MemoryStore {
     }
 
     async fn erase_tenant(&self, tenant: TenantId) -> Result<()> {
-        let mut inner = self.lock();
-        let data = inner
-            .data(tenant)
-            .ok_or_else(|| Error::not_found("tenant", tenant))?;
-        if data.tenant.deletion_protection {
-            return Err(Error::DeletionProtected {
-                tenant: tenant.to_string(),
-            });
-        }
-        inner.global.retain(|_, (t, _)| *t != tenant);
-        inner.tenants.remove(&tenant);
-        Ok(())
+        self.write(|tx| apply::run_now(apply::erase(tx, tenant)))
     }
 
     async fn meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
@@ -477,17 +529,5 @@ impl Store for MemoryStore {
         }
         inner.meta.insert(name.to_owned(), value.to_vec());
         Ok(true)
-    }
-}
-
-/// Refuses a global lookup on a kind whose lookup keys are per tenant.
-pub(crate) fn check_global_lookup(kind: Kind) -> Result<()> {
-    if kind.has_global_lookup() {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            "kind",
-            format!("`{kind}` has no global lookup key; look it up within its tenant"),
-        ))
     }
 }

@@ -6,6 +6,12 @@
 //! Typed access ([`records`]) and whole-tenant operations (export, rewrap)
 //! live in [`StoreExt`], implemented once for every backend.
 //!
+//! What `apply` checks and writes (versions, the user cascade, lookup
+//! keys, the directory, the audit link) is written once, backend-neutral;
+//! a backend supplies only the reads and writes of one transaction. Two
+//! operations cross tenants, named as such: the directory reads
+//! ([`Store::directory_lookup`], [`Store::directory_tenants`]).
+//!
 //! Backends: [`MemoryStore`] (always available) and
 //! [`SqliteStore`] (feature `sqlite`, the
 //! embedded default).
@@ -35,13 +41,16 @@
 //! # Ok(()) }
 //! ```
 
+mod apply;
 mod batch;
 #[cfg(feature = "conformance")]
 #[doc(hidden)]
 pub mod conformance;
 mod ext;
 mod memory;
+pub(crate) mod page;
 pub mod records;
+pub(crate) mod retry;
 mod row;
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -61,30 +70,97 @@ pub use memory::MemoryStore;
 pub use records::{Record, Stored};
 pub use row::{Kind, MAX_BODY_LEN, MAX_ID_LEN, MAX_LOOKUP_LEN, MAX_SEALED_LEN, Row, Tenant};
 #[cfg(feature = "sqlite")]
-pub use sqlite::{SCHEMA_VERSION, SqliteStore};
+pub use sqlite::{SCHEMA_VERSION, SqliteOptions, SqliteStore};
 
 /// A storage backend. Object safe: hosts hold an `Arc<dyn Store>`.
 ///
-/// Every method names its tenant (except [`Store::find_by_lookup`], the
-/// entry point of token authentication, which finds the tenant from a
-/// globally unique secret hash). A backend must guarantee, and the
-/// conformance suite checks, that:
+/// # Tenant operations
+///
+/// Every method names its tenant, except the two *directory operations*
+/// below. A backend must guarantee, and the conformance suite checks, that:
 ///
 /// - no method reads, lists, changes or deletes another tenant's rows, even
 ///   given their ids;
 /// - [`Store::apply`] is atomic: every change and the audit event, or
 ///   nothing; if the audit event cannot be linked or written, nothing is;
+/// - [`Store::apply`] is serialisable per tenant: the batches of one tenant
+///   take effect one after the other, as if alone, so that the tenant's
+///   audit events are numbered 1, 2, 3, ... without a gap or a repeat and
+///   each links to the one before. (SQLite and memory serialise all
+///   writes; PostgreSQL locks the tenant's row first.) A backend writes
+///   through the shared rules (`store/apply.rs`), which depend on it;
 /// - compare-and-swap updates fail with [`Error::Conflict`](crate::Error::Conflict)
 ///   when another writer got there first;
 /// - lists come back in ascending id order, and pages do not skip or repeat.
+///
+/// # Directory operations (privileged)
+///
+/// [`Store::directory_lookup`] and [`Store::directory_tenants`] are the only
+/// reads that cross tenants: token authentication starts from a presented
+/// secret whose tenant is not known yet, and maintenance walks every tenant.
+/// They read a *directory*, not the tenants' rows: `(kind, lookup hash) ->
+/// tenant` for the kinds whose lookup key is the hash of a random secret
+/// ([`Kind::has_global_lookup`]), and the list of tenant ids. The directory
+/// entry of a row is written, moved and removed in the same transaction as
+/// the row itself, so it never names a tenant that does not hold the row
+/// (at most it outlives the row by that transaction). A backend under
+/// row-level security (PostgreSQL with `FORCE ROW LEVEL SECURITY`) keeps
+/// the directory in tables readable by every session and writable only in
+/// the entry's own tenant, and then reads the row itself inside that
+/// tenant: no role that bypasses row-level security is needed. Only the
+/// Vault's authentication and maintenance paths call them; a host should
+/// not hand them to tenant-scoped code.
 #[async_trait]
 pub trait Store: Send + Sync + fmt::Debug {
     /// A tenant, if it exists.
     async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>>;
 
+    /// Privileged directory read: tenant ids in ascending order, after
+    /// `after`, at most `limit` (capped at [`MAX_PAGE`]).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), secrets_core::Error> {
+    /// use std::sync::Arc;
+    /// use secrets_core::audit::{Actor, AuditChain, AuditDraft, AuditLinker};
+    /// use secrets_core::crypto::{KeyRing, MasterKey};
+    /// use secrets_core::store::{Batch, Change, MemoryStore, Store, Tenant};
+    /// use secrets_core::{TenantId, Timestamp};
+    ///
+    /// let store = MemoryStore::new();
+    /// let chain: Arc<dyn AuditLinker> = Arc::new(AuditChain::new(&KeyRing::new(MasterKey::generate()?)));
+    /// let now = Timestamp::from_unix_seconds(1_700_000_000);
+    /// let mut ids = vec![TenantId::generate(), TenantId::generate()];
+    /// for id in &ids {
+    ///     let create = Batch::new(AuditDraft::new(Actor::System, "tenant.create", "tenant", now))
+    ///         .with(Change::CreateTenant(Tenant::new(*id, "acme", now)?));
+    ///     store.apply(*id, create, &chain).await?;
+    /// }
+    /// ids.sort();
+    /// assert_eq!(store.directory_tenants(None, 10).await?, ids);
+    /// assert_eq!(store.directory_tenants(Some(ids[0]), 10).await?, &ids[1..]);
+    /// # Ok(()) }
+    /// ```
+    async fn directory_tenants(
+        &self,
+        after: Option<TenantId>,
+        limit: usize,
+    ) -> Result<Vec<TenantId>>;
+
     /// Tenants in ascending id order, after `after`, at most `limit`
-    /// (capped at [`MAX_PAGE`]). For maintenance across tenants.
-    async fn tenants(&self, after: Option<TenantId>, limit: usize) -> Result<Vec<Tenant>>;
+    /// (capped at [`MAX_PAGE`]): the tenant directory, each tenant's record
+    /// then read within the tenant. For maintenance across tenants. A
+    /// backend may answer it in one read; the result must be the same.
+    async fn tenants(&self, after: Option<TenantId>, limit: usize) -> Result<Vec<Tenant>> {
+        let mut out = Vec::new();
+        for id in self.directory_tenants(after, limit).await? {
+            // A tenant erased since the directory read is simply skipped.
+            if let Some(t) = self.tenant(id).await? {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    }
 
     /// One row by kind and id.
     async fn get(&self, tenant: TenantId, kind: Kind, id: &str) -> Result<Option<Row>>;
@@ -97,15 +173,69 @@ pub trait Store: Send + Sync + fmt::Debug {
         lookup: &[u8],
     ) -> Result<Option<Row>>;
 
+    /// Privileged directory read: the tenant whose row of `kind` holds the
+    /// globally unique lookup key `lookup` (a token's hash), if any. Only for
+    /// kinds whose [`Kind::has_global_lookup`] is true.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), secrets_core::Error> {
+    /// use std::sync::Arc;
+    /// use secrets_core::audit::{Actor, AuditChain, AuditDraft, AuditLinker};
+    /// use secrets_core::crypto::{KeyRing, MasterKey};
+    /// use secrets_core::store::{Batch, Change, Kind, MemoryStore, Row, Store, Tenant};
+    /// use secrets_core::{TenantId, Timestamp};
+    ///
+    /// let store = MemoryStore::new();
+    /// let chain: Arc<dyn AuditLinker> = Arc::new(AuditChain::new(&KeyRing::new(MasterKey::generate()?)));
+    /// let now = Timestamp::from_unix_seconds(1_700_000_000);
+    /// let tenant = TenantId::generate();
+    /// let mut token = Row::new(Kind::ApiToken, "tok-1", b"{}".to_vec());
+    /// token.lookup = Some(vec![0xab; 32]); // the token's SHA-256
+    /// let batch = Batch::new(AuditDraft::new(Actor::System, "setup", "tenant", now))
+    ///     .with(Change::CreateTenant(Tenant::new(tenant, "acme", now)?))
+    ///     .with(Change::Insert(token));
+    /// store.apply(tenant, batch, &chain).await?;
+    ///
+    /// assert_eq!(store.directory_lookup(Kind::ApiToken, &[0xab; 32]).await?, Some(tenant));
+    /// assert_eq!(store.directory_lookup(Kind::ApiToken, &[0xcd; 32]).await?, None);
+    /// // Logins are unique per tenant only: no directory for them.
+    /// assert!(store.directory_lookup(Kind::User, b"ada").await.is_err());
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) for a kind whose
+    /// lookup keys are per tenant; the store's errors.
+    async fn directory_lookup(&self, kind: Kind, lookup: &[u8]) -> Result<Option<TenantId>>;
+
     /// The row, and its tenant, whose globally unique lookup key is `lookup`:
-    /// how a presented token (hashed) finds its tenant. Only for kinds whose
-    /// [`Kind::has_global_lookup`] is true.
-    async fn find_by_lookup(&self, kind: Kind, lookup: &[u8]) -> Result<Option<(TenantId, Row)>>;
+    /// how a presented token (hashed) finds its tenant. The directory names
+    /// the tenant ([`Store::directory_lookup`]), and the row is then read
+    /// within it ([`Store::get_by_lookup`]). A backend may answer it in one
+    /// read; the result must be the same.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::directory_lookup`].
+    async fn find_by_lookup(&self, kind: Kind, lookup: &[u8]) -> Result<Option<(TenantId, Row)>> {
+        let Some(tenant) = self.directory_lookup(kind, lookup).await? else {
+            return Ok(None);
+        };
+        Ok(self
+            .get_by_lookup(tenant, kind, lookup)
+            .await?
+            .map(|row| (tenant, row)))
+    }
 
     /// A page of rows matching `query`, in ascending id order.
     async fn list(&self, tenant: TenantId, query: &ListQuery) -> Result<Vec<Row>>;
 
-    /// Applies `batch` atomically and returns the stored audit event.
+    /// Applies `batch` atomically and returns the stored audit event:
+    /// serialisable with every other batch of the tenant (see the trait
+    /// docs), so the event's `seq` follows the tenant's last one by exactly
+    /// one and its `prev_hash` is that event's hash.
     async fn apply(
         &self,
         tenant: TenantId,

@@ -10,8 +10,9 @@ use crate::error::{Error, Result};
 use crate::id::UserId;
 use crate::rbac::{Permission, Role};
 use crate::secret::SecretString;
+use crate::store::page::Pages;
 use crate::store::records::{AgentSession, User};
-use crate::store::{Batch, Change, Kind, ListQuery, MAX_BATCH, MAX_PAGE, Record, StoreExt};
+use crate::store::{Batch, Change, Kind, ListQuery, MAX_BATCH, Record, StoreExt};
 use crate::vault::tokens::owner_refusal;
 use crate::vault::{Caller, Vault, new_id};
 
@@ -356,14 +357,13 @@ impl Vault {
         // Revoke live sessions, the first pages in the switch's own write
         // and the rest in follow-up writes (the switch already blocks them).
         let now = self.now();
-        let mut q = ListQuery::new(Kind::AgentSession);
+        let mut sessions = Pages::rows(&**store, caller.tenant, ListQuery::new(Kind::AgentSession));
         let mut first = true;
-        loop {
-            let page = store
-                .list_records::<AgentSession>(caller.tenant, q.clone())
-                .await?;
-            let full = page.len() >= MAX_PAGE;
-            q.after = page.last().map(|s| s.record.id.clone());
+        while let Some(page) = sessions.next().await? {
+            let page = page
+                .into_iter()
+                .map(AgentSession::from_row)
+                .collect::<Result<Vec<_>>>()?;
             for s in page.into_iter().filter(|s| s.record.revoked_at.is_none()) {
                 if batch.changes.len() >= MAX_BATCH {
                     self.write(caller.tenant, batch).await?;
@@ -376,9 +376,6 @@ impl Vault {
                     row: r.to_row(None)?,
                     expected_version: s.version,
                 });
-            }
-            if !full {
-                break;
             }
         }
         if first || !batch.changes.is_empty() {

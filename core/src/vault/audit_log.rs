@@ -3,7 +3,8 @@
 use crate::audit::{AuditRecord, ChainSummary, ChainVerifier, Checkpoint};
 use crate::error::{ChainBreak, Error, Result};
 use crate::rbac::Permission;
-use crate::store::{AuditQuery, MAX_PAGE};
+use crate::store::AuditQuery;
+use crate::store::page::Pages;
 use crate::vault::{Caller, Vault};
 
 impl Vault {
@@ -32,17 +33,13 @@ impl Vault {
         self.authorize(caller, Permission::ReadAuditLog, "audit.verify", "audit")
             .await?;
         let mut verifier = ChainVerifier::new(self.inner.chain.as_ref(), caller.tenant);
-        let mut query = AuditQuery::default();
-        loop {
-            let page = self.inner.store.audit_events(caller.tenant, &query).await?;
+        let mut events = Pages::events(&*self.inner.store, caller.tenant, AuditQuery::default());
+        while let Some(page) = events.next().await? {
             for event in &page {
                 verifier.push(event)?;
             }
-            match page.last() {
-                Some(last) if page.len() >= MAX_PAGE => query.after_seq = Some(last.seq),
-                _ => return Ok(verifier.finish()),
-            }
         }
+        Ok(verifier.finish())
     }
 
     /// Verifies the log and returns a signed checkpoint of its head and

@@ -10,15 +10,13 @@ use crate::error::{Error, Result};
 use crate::gate::{self, Finding, LintResult, Profile, Verdict};
 use crate::rbac::Permission;
 use crate::store::records::{DeployEvaluation, GateOverride};
+use crate::store::retry::{Race, retry};
 use crate::store::{Batch, Change, Record, StoreExt};
 use crate::vault::{Caller, Vault};
 
 /// How long an evaluation can be overridden: after that, evaluate the
 /// deploy again (its findings may have changed).
 const EVALUATION_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
-
-/// Attempts at a compare-and-swap that keeps losing to concurrent writers.
-const ATTEMPTS: usize = 4;
 
 impl Vault {
     /// Evaluates a deploy's findings and lints under `profile`, records the
@@ -66,24 +64,19 @@ impl Vault {
             expires_at: now.saturating_add(EVALUATION_LIFETIME),
             overridden: None,
         };
-        for _ in 0..ATTEMPTS {
+        retry("the deploy's evaluation", Race::Upsert, || async {
             let change = self.upsert(caller.tenant, record.to_row(None)?).await?;
             let draft = self
                 .draft(caller, "gate.evaluate", &target)
                 .detail("profile", format!("{profile:?}").to_lowercase())
                 .detail("decision", decision)
                 .detail("reasons", lines.len().to_string());
-            match self
-                .write(caller.tenant, Batch::new(draft).with(change))
-                .await
-            {
-                Err(Error::Conflict { .. } | Error::AlreadyExists { .. }) => continue,
-                other => return other.map(|_| verdict),
-            }
-        }
-        Err(Error::Store(
-            "the deploy's evaluation kept changing concurrently; try again".into(),
-        ))
+            self.write(caller.tenant, Batch::new(draft).with(change))
+                .await?;
+            Ok(())
+        })
+        .await?;
+        Ok(verdict)
     }
 
     /// Lets a held deploy proceed. Needs `gate:override` (Admins), and a
@@ -121,7 +114,9 @@ impl Vault {
         )
         .await?;
         let tenant = caller.tenant;
-        for _ in 0..ATTEMPTS {
+        // A concurrent override or evaluation (the row changed or went):
+        // decide again on what is stored now.
+        retry("the deploy's evaluation", Race::Vanishing, || async {
             let now = self.now();
             let stored = self
                 .inner
@@ -159,16 +154,11 @@ impl Vault {
                 row: record.to_row(None)?,
                 expected_version: stored.version,
             };
-            match self.write(tenant, Batch::new(draft).with(change)).await {
-                // A concurrent override or evaluation: decide again on what
-                // is stored now.
-                Err(Error::Conflict { .. } | Error::NotFound { .. }) => continue,
-                other => return other.map(drop),
-            }
-        }
-        Err(Error::Store(
-            "the deploy's evaluation kept changing concurrently; try again".into(),
-        ))
+            self.write(tenant, Batch::new(draft).with(change))
+                .await
+                .map(drop)
+        })
+        .await
     }
 }
 

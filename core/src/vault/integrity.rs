@@ -37,7 +37,9 @@ use crate::clock::Clock;
 use crate::crypto::KeyRing;
 use crate::error::{Error, Result};
 use crate::id::TenantId;
-use crate::store::{AuditQuery, Batch, Change, Kind, ListQuery, MAX_PAGE, Row, Store, Tenant};
+use crate::store::page::Pages;
+use crate::store::retry::{Race, retry};
+use crate::store::{AuditQuery, Batch, Change, Kind, ListQuery, Row, Store, Tenant};
 
 /// The store setting holding the master key's check value.
 pub(crate) const KEY_CHECK: &str = "key_check";
@@ -219,22 +221,19 @@ impl Integrity {
 
     /// The newest audit event of the first tenant verifies under this key.
     async fn check_chain_head(&self) -> Result<()> {
-        let Some(first) = self.inner.tenants(None, 1).await?.into_iter().next() else {
+        let Some(first) = self
+            .inner
+            .directory_tenants(None, 1)
+            .await?
+            .into_iter()
+            .next()
+        else {
             return Ok(());
         };
-        let mut query = AuditQuery::default();
+        let mut events = Pages::events(self.inner.as_ref(), first, AuditQuery::default());
         let mut head = None;
-        loop {
-            let page = self.inner.audit_events(first.id, &query).await?;
-            let full = page.len() >= MAX_PAGE;
-            let Some(last) = page.into_iter().last() else {
-                break;
-            };
-            query.after_seq = Some(last.seq);
-            head = Some(last);
-            if !full {
-                break;
-            }
+        while let Some(page) = events.next().await? {
+            head = page.into_iter().last();
         }
         match head {
             Some(record) if !self.links(&record)? => Err(Error::WrongMasterKey),
@@ -259,14 +258,11 @@ impl Integrity {
             }
             None => {}
         }
-        let mut after = None;
-        loop {
-            let tenants = self.inner.tenants(after, MAX_PAGE).await?;
-            let Some(last) = tenants.last() else { break };
-            after = Some(last.id);
-            for t in &tenants {
-                if self.is_legacy(t).await? {
-                    self.tag_tenant(t.id).await?;
+        let mut tenants = Pages::tenants(self.inner.as_ref());
+        while let Some(page) = tenants.next().await? {
+            for tenant in page {
+                if self.is_legacy(tenant).await? {
+                    self.tag_tenant(tenant).await?;
                 }
             }
         }
@@ -288,11 +284,11 @@ impl Integrity {
     /// rows are never tagged, whatever the store-wide marker says, so that
     /// deleting the marker does not launder forged rows. Both events are in
     /// the tenant's keyed audit chain: removing them breaks the chain.
-    async fn is_legacy(&self, tenant: &Tenant) -> Result<bool> {
+    async fn is_legacy(&self, tenant: TenantId) -> Result<bool> {
         let first = self
             .inner
             .audit_events(
-                tenant.id,
+                tenant,
                 &AuditQuery {
                     limit: 1,
                     ..AuditQuery::default()
@@ -308,7 +304,7 @@ impl Integrity {
         let migrated = self
             .inner
             .audit_events(
-                tenant.id,
+                tenant,
                 &AuditQuery {
                     action: Some("integrity.migrated".into()),
                     limit: 1,
@@ -324,51 +320,21 @@ impl Integrity {
     async fn tag_tenant(&self, tenant: TenantId) -> Result<()> {
         let mut total = 0u64;
         for kind in Kind::ALL {
-            let mut query = ListQuery::new(kind).limit(TAG_BATCH);
-            let mut conflicts = 0;
-            loop {
-                let page = self.inner.list(tenant, &query).await?;
-                let Some(last_id) = page.last().map(|r| r.id.clone()) else {
-                    break;
-                };
-                let full = page.len() >= TAG_BATCH;
-                let mut batch = Batch::new(self.system_draft(
-                    "integrity.tag",
-                    format!("tenant/{tenant}"),
-                    Outcome::Allowed,
-                ));
-                for mut row in page.into_iter().filter(|r| r.tag.is_none()) {
-                    let expected_version = row.version;
-                    let version = expected_version.saturating_add(1);
-                    row.tag = Some(self.key.tag(tenant, &row, version));
-                    batch.push(Change::Update {
-                        row,
-                        expected_version,
-                    });
-                }
-                let n = batch.changes.len() as u64;
-                if n > 0 {
-                    batch.audit = batch
-                        .audit
-                        .detail("kind", kind.as_str())
-                        .detail("rows", n.to_string());
-                    match self.inner.apply(tenant, batch, &self.linker).await {
-                        Ok(_) => {
-                            total += n;
-                            conflicts = 0;
-                        }
-                        // A row changed meanwhile: read the page again.
-                        Err(Error::Conflict { .. }) if conflicts < 8 => {
-                            conflicts += 1;
-                            continue;
-                        }
-                        Err(e) => return Err(e),
-                    }
-                }
-                if !full {
-                    break;
-                }
-                query.after = Some(last_id);
+            let mut pages = Pages::rows(
+                self.inner.as_ref(),
+                tenant,
+                ListQuery::new(kind).limit(TAG_BATCH),
+            );
+            while !pages.is_done() {
+                // A row changed meanwhile: read the page again.
+                let (page, n) = retry("a row being tagged", Race::Conflict, || async {
+                    let page = pages.current().await?;
+                    let n = self.tag_page(tenant, kind, &page).await?;
+                    Ok((page, n))
+                })
+                .await?;
+                total += n;
+                pages.step(&page);
             }
         }
         let done = self
@@ -382,6 +348,36 @@ impl Integrity {
             .apply(tenant, Batch::new(done), &self.linker)
             .await?;
         Ok(())
+    }
+
+    /// Tags the untagged rows of `page` in one audited batch; returns how
+    /// many (nothing is written when none is untagged).
+    async fn tag_page(&self, tenant: TenantId, kind: Kind, page: &[Row]) -> Result<u64> {
+        let mut batch = Batch::new(self.system_draft(
+            "integrity.tag",
+            format!("tenant/{tenant}"),
+            Outcome::Allowed,
+        ));
+        for row in page.iter().filter(|r| r.tag.is_none()) {
+            let mut row = row.clone();
+            let expected_version = row.version;
+            let version = expected_version.saturating_add(1);
+            row.tag = Some(self.key.tag(tenant, &row, version));
+            batch.push(Change::Update {
+                row,
+                expected_version,
+            });
+        }
+        let n = batch.changes.len() as u64;
+        if n == 0 {
+            return Ok(0);
+        }
+        batch.audit = batch
+            .audit
+            .detail("kind", kind.as_str())
+            .detail("rows", n.to_string());
+        self.inner.apply(tenant, batch, &self.linker).await?;
+        Ok(n)
     }
 
     fn system_draft(&self, action: &str, target: String, outcome: Outcome) -> AuditDraft {
@@ -445,6 +441,14 @@ impl Store for Integrity {
         self.inner.tenant(id).await
     }
 
+    async fn directory_tenants(
+        &self,
+        after: Option<TenantId>,
+        limit: usize,
+    ) -> Result<Vec<TenantId>> {
+        self.inner.directory_tenants(after, limit).await
+    }
+
     async fn tenants(&self, after: Option<TenantId>, limit: usize) -> Result<Vec<Tenant>> {
         self.inner.tenants(after, limit).await
     }
@@ -462,6 +466,10 @@ impl Store for Integrity {
     ) -> Result<Option<Row>> {
         let row = self.inner.get_by_lookup(tenant, kind, lookup).await?;
         self.verified_opt(tenant, row).await
+    }
+
+    async fn directory_lookup(&self, kind: Kind, lookup: &[u8]) -> Result<Option<TenantId>> {
+        self.inner.directory_lookup(kind, lookup).await
     }
 
     async fn find_by_lookup(&self, kind: Kind, lookup: &[u8]) -> Result<Option<(TenantId, Row)>> {

@@ -6,8 +6,9 @@ use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::id::TenantId;
 use crate::rbac::Permission;
+use crate::store::page::Pages;
 use crate::store::records::{AgentSession, ApiToken, RefreshFamily, User};
-use crate::store::{Batch, Change, Kind, ListQuery, MAX_BATCH, MAX_PAGE, Record, Row, StoreExt};
+use crate::store::{Batch, Change, Kind, ListQuery, MAX_BATCH, Record, Row, StoreExt};
 use crate::vault::{Caller, Vault};
 
 /// What a prune removed, and where it failed.
@@ -64,13 +65,9 @@ impl Vault {
         let mut report = PruneReport::default();
         for (kind, retain) in PRUNABLE {
             let cutoff = if retain { retained } else { now };
-            loop {
-                // Always the first page: what is deleted no longer matches.
-                let q = ListQuery::new(kind).expires_before(cutoff).limit(CHUNK);
-                let page = store.list(caller.tenant, &q).await?;
-                if page.is_empty() {
-                    break;
-                }
+            let q = ListQuery::new(kind).expires_before(cutoff).limit(CHUNK);
+            let mut pages = Pages::rows(&**store, caller.tenant, q);
+            while let Some(page) = pages.next().await? {
                 report.deleted += self.delete_rows(caller, kind, &page).await?;
             }
         }
@@ -112,12 +109,10 @@ impl Vault {
         user: &User,
         dead: impl Fn(&R) -> bool,
     ) -> Result<u64> {
-        let mut q = ListQuery::new(R::KIND).owner(user.id).limit(CHUNK);
+        let q = ListQuery::new(R::KIND).owner(user.id).limit(CHUNK);
+        let mut rows = Pages::rows(&*self.inner.store, caller.tenant, q);
         let mut deleted = 0;
-        loop {
-            let page = self.inner.store.list(caller.tenant, &q).await?;
-            let full = page.len() >= q.effective_limit();
-            q.after = page.last().map(|r| r.id.clone());
+        while let Some(page) = rows.next().await? {
             let mut doomed = Vec::new();
             for row in page {
                 if dead(&R::from_row(row.clone())?.record) {
@@ -125,10 +120,8 @@ impl Vault {
                 }
             }
             deleted += self.delete_rows(caller, R::KIND, &doomed).await?;
-            if !full {
-                return Ok(deleted);
-            }
         }
+        Ok(deleted)
     }
 
     /// Deletes `rows` (at most [`CHUNK`]) of `kind` in one audited write; a
@@ -161,12 +154,9 @@ impl Vault {
         let q = ListQuery::new(Kind::RefreshToken)
             .parent(family)
             .limit(CHUNK);
+        let mut pages = Pages::rows(&*self.inner.store, caller.tenant, q);
         let mut deleted = 0;
-        loop {
-            let tokens = self.inner.store.list(caller.tenant, &q).await?;
-            if tokens.is_empty() {
-                return Ok(deleted);
-            }
+        while let Some(tokens) = pages.next().await? {
             deleted += tokens.len() as u64;
             let mut batch = self.prune_batch(caller, Kind::RefreshToken);
             batch.audit = batch.audit.detail("rows", tokens.len().to_string());
@@ -179,6 +169,7 @@ impl Vault {
             }
             self.write(caller.tenant, batch).await?;
         }
+        Ok(deleted)
     }
 
     fn prune_batch(&self, caller: &Caller, kind: Kind) -> Batch {
@@ -245,22 +236,18 @@ impl Vault {
     /// A store error listing the tenants.
     pub async fn prune_all_tenants(&self) -> Result<PruneReport> {
         let mut total = PruneReport::default();
-        let mut after: Option<TenantId> = None;
-        loop {
-            let tenants = self.inner.store.tenants(after, MAX_PAGE).await?;
-            let Some(last) = tenants.last() else {
-                return Ok(total);
-            };
-            after = Some(last.id);
-            for t in &tenants {
+        let mut tenants = Pages::tenants(&*self.inner.store);
+        while let Some(page) = tenants.next().await? {
+            for t in page {
                 match self
-                    .prune(&Caller::system(t.id).with_source("maintenance"))
+                    .prune(&Caller::system(t).with_source("maintenance"))
                     .await
                 {
                     Ok(r) => total.deleted += r.deleted,
-                    Err(e) => total.failures.push((t.id, e.to_string())),
+                    Err(e) => total.failures.push((t, e.to_string())),
                 }
             }
         }
+        Ok(total)
     }
 }

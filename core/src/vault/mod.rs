@@ -602,27 +602,6 @@ impl Vault {
     }
 }
 
-impl Vault {
-    /// Runs `op` again while it loses a compare-and-swap race, a bounded
-    /// number of times: each attempt re-reads and re-checks everything.
-    async fn retrying<T, F, Fut>(&self, mut op: F) -> Result<T>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T>>,
-    {
-        for _ in 1..MAX_ATTEMPTS {
-            match op().await {
-                Err(Error::Conflict { .. }) => tokio::task::yield_now().await,
-                other => return other,
-            }
-        }
-        op().await
-    }
-}
-
-/// How many times an operation that lost a race is tried in all.
-const MAX_ATTEMPTS: usize = 16;
-
 /// Runs slow, blocking work (bcrypt) on tokio's blocking pool, never on an
 /// async worker thread.
 async fn blocking<T, F>(f: F) -> Result<T>

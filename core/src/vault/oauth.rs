@@ -14,6 +14,7 @@ use crate::id::{TenantId, UserId};
 use crate::oauth::{self, PkceVerifier, TokenSet};
 use crate::rbac::Permission;
 use crate::store::records::{OAuthConnection, OAuthState};
+use crate::store::retry::{Race, retry};
 use crate::store::{Batch, Change, Kind, ListQuery, Record, StoreExt, Stored};
 use crate::vault::{Caller, Vault};
 
@@ -240,7 +241,7 @@ impl Vault {
             &id,
             tokens.to_secret_json().expose_secret(),
         )?;
-        self.retrying(|| async {
+        retry("the OAuth connection", Race::Conflict, || async {
             let existing = self
                 .inner
                 .store

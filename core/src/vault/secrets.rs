@@ -16,6 +16,7 @@ use crate::secret::SecretBytes;
 use crate::store::records::{
     AppArchive, AppSecret, AppSecretPrevious, SecretName, check_app_name, check_secret_value,
 };
+use crate::store::retry::{Race, retry};
 use crate::store::{Batch, Change, Kind, ListQuery, MAX_BATCH, Record, StoreExt, Stored};
 use crate::vault::{Caller, Vault};
 
@@ -60,7 +61,8 @@ impl Vault {
         self.authorize(caller, Permission::WriteSecrets, "secret.set", &target)
             .await?;
         let tenant = caller.tenant;
-        for _ in 0..4 {
+        let name = &name;
+        retry("the secret", Race::Upsert, || async {
             let record = AppSecret::new(app, name.clone(), caller.actor.clone(), self.now())?;
             let id = record.id();
             let current = self
@@ -97,15 +99,10 @@ impl Vault {
                 }
             };
             batch.audit = batch.audit.detail("version", version.to_string());
-            match self.write(tenant, batch).await {
-                Err(Error::Conflict { .. } | Error::AlreadyExists { .. }) => continue,
-                Err(e) => return Err(e),
-                Ok(_) => return Ok(version),
-            }
-        }
-        Err(Error::Store(
-            "the secret kept changing concurrently; try again".into(),
-        ))
+            self.write(tenant, batch).await?;
+            Ok(version)
+        })
+        .await
     }
 
     /// Deletes an app secret and its kept previous value. Needs

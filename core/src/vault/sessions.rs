@@ -11,6 +11,7 @@ use crate::password::LoginVerdict;
 use crate::rbac::Scopes;
 use crate::secret::SecretString;
 use crate::store::records::{RefreshFamily, RefreshToken, User};
+use crate::store::retry::{Race, retry};
 use crate::store::{Batch, Change, Kind, Record, StoreExt, Stored};
 use crate::vault::tokens::owner_refusal;
 use crate::vault::{Caller, Vault, blocking, new_id};
@@ -243,29 +244,26 @@ impl Vault {
         let (tenant, row) = self.find_refresh_token(refresh_token).await?;
         let store = &self.inner.store;
         let token_id = row.id.clone();
-        let mut row = Some(row);
-        for _ in 0..4 {
-            let current = match row.take() {
-                Some(r) => r,
-                None => store
-                    .get(tenant, Kind::RefreshToken, &token_id)
-                    .await?
-                    .ok_or(Error::InvalidToken {
-                        reason: TokenRejection::Unknown,
-                    })?,
-            };
-            match self
-                .refresh_once(tenant, RefreshToken::from_row(current)?, source)
-                .await
-            {
-                // Another refresh of the same family won the race: look again.
-                Err(Error::Conflict { .. }) => continue,
-                other => return other,
+        let token_id = token_id.as_str();
+        let mut known = Some(row);
+        // Another refresh of the same family won the race: look again.
+        retry("the refresh token", Race::Conflict, || {
+            let known = known.take();
+            async move {
+                let current = match known {
+                    Some(r) => r,
+                    None => store
+                        .get(tenant, Kind::RefreshToken, token_id)
+                        .await?
+                        .ok_or(Error::InvalidToken {
+                            reason: TokenRejection::Unknown,
+                        })?,
+                };
+                self.refresh_once(tenant, RefreshToken::from_row(current)?, source)
+                    .await
             }
-        }
-        Err(Error::Contended {
-            what: "refresh_token",
         })
+        .await
     }
 
     async fn refresh_once(
@@ -436,7 +434,7 @@ impl Vault {
         let (tenant, row) = self.find_refresh_token(refresh_token).await?;
         let store = &self.inner.store;
         let token = RefreshToken::from_row(row)?;
-        for _ in 0..4 {
+        retry("the refresh token's family", Race::Conflict, || async {
             let fam = store
                 .get_record::<RefreshFamily>(tenant, &token.record.family)
                 .await?
@@ -459,14 +457,9 @@ impl Vault {
                 row: family.to_row(None)?,
                 expected_version: fam.version,
             });
-            match self.write(tenant, batch).await {
-                Err(Error::Conflict { .. }) => continue,
-                other => return other.map(drop),
-            }
-        }
-        Err(Error::Contended {
-            what: "refresh_token",
+            self.write(tenant, batch).await.map(drop)
         })
+        .await
     }
 
     /// Validates a JWT access token and returns its caller, with the user's

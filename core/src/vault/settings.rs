@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::rbac::Permission;
 use crate::secret::SecretBytes;
 use crate::store::records::{MAX_SECRET_VALUE_LEN, SettingSecret};
+use crate::store::retry::{Race, retry};
 use crate::store::{Batch, Change, Kind, ListQuery, Record, StoreExt};
 use crate::vault::{Caller, Vault};
 
@@ -64,7 +65,7 @@ impl Vault {
         self.authorize(caller, Permission::ManageSettings, "setting.set", &target)
             .await?;
         let tenant = caller.tenant;
-        for _ in 0..4 {
+        retry("the setting", Race::Upsert, || async {
             let record = SettingSecret {
                 name: name.to_owned(),
                 updated_by: caller.actor.clone(),
@@ -73,14 +74,9 @@ impl Vault {
             let sealed = self.seal_row(tenant, Kind::SettingSecret, name, value)?;
             let change = self.upsert(tenant, record.to_row(Some(sealed))?).await?;
             let batch = Batch::new(self.draft(caller, "setting.set", &target)).with(change);
-            match self.write(tenant, batch).await {
-                Err(Error::Conflict { .. } | Error::AlreadyExists { .. }) => continue,
-                other => return other.map(drop),
-            }
-        }
-        Err(Error::Store(
-            "the setting kept changing concurrently; try again".into(),
-        ))
+            self.write(tenant, batch).await.map(drop)
+        })
+        .await
     }
 
     /// Clears a settings secret. Needs `settings:manage`. Clearing one that

@@ -12,6 +12,7 @@ use crate::id::UserId;
 use crate::rbac::Permission;
 use crate::secret::SecretString;
 use crate::store::records::{ApiToken, User};
+use crate::store::retry::{Race, retry};
 use crate::store::{Batch, Change, Kind, ListQuery, Record, StoreExt, Stored};
 use crate::vault::{Caller, Vault, new_id};
 
@@ -205,7 +206,7 @@ impl Vault {
             &target,
         )
         .await?;
-        self.retrying(|| async {
+        retry("the api token", Race::Conflict, || async {
             let stored = self
                 .inner
                 .store

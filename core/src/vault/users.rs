@@ -5,8 +5,10 @@ use crate::error::{Error, Result};
 use crate::id::{TenantId, UserId};
 use crate::rbac::{Permission, Role};
 use crate::secret::SecretString;
+use crate::store::page::Pages;
 use crate::store::records::User;
-use crate::store::{Batch, Change, ListQuery, MAX_PAGE, Record, StoreExt, Stored, Tenant};
+use crate::store::retry::{Race, retry};
+use crate::store::{Batch, Change, ListQuery, Record, StoreExt, Stored, Tenant};
 use crate::vault::{Caller, Grant, Vault, blocking};
 
 /// A change to a user, authorized and read, ready to write.
@@ -211,8 +213,10 @@ impl Vault {
     /// [`Error::Forbidden`] (audited); [`Error::NotFound`];
     /// [`Error::InvalidInput`] for the last Admin.
     pub async fn change_role(&self, caller: &Caller, user: UserId, role: Role) -> Result<()> {
-        self.retrying(|| self.change_role_once(caller, user, role))
-            .await
+        retry("the user", Race::Conflict, || {
+            self.change_role_once(caller, user, role)
+        })
+        .await
     }
 
     async fn change_role_once(&self, caller: &Caller, user: UserId, role: Role) -> Result<()> {
@@ -243,7 +247,10 @@ impl Vault {
     ///
     /// As [`Vault::change_role`].
     pub async fn disable_user(&self, caller: &Caller, user: UserId) -> Result<()> {
-        self.retrying(|| self.disable_user_once(caller, user)).await
+        retry("the user", Race::Conflict, || {
+            self.disable_user_once(caller, user)
+        })
+        .await
     }
 
     async fn disable_user_once(&self, caller: &Caller, user: UserId) -> Result<()> {
@@ -272,7 +279,10 @@ impl Vault {
     ///
     /// [`Error::Forbidden`]; [`Error::NotFound`].
     pub async fn enable_user(&self, caller: &Caller, user: UserId) -> Result<()> {
-        self.retrying(|| self.enable_user_once(caller, user)).await
+        retry("the user", Race::Conflict, || {
+            self.enable_user_once(caller, user)
+        })
+        .await
     }
 
     async fn enable_user_once(&self, caller: &Caller, user: UserId) -> Result<()> {
@@ -296,7 +306,10 @@ impl Vault {
     ///
     /// As [`Vault::change_role`].
     pub async fn delete_user(&self, caller: &Caller, user: UserId) -> Result<()> {
-        self.retrying(|| self.delete_user_once(caller, user)).await
+        retry("the user", Race::Conflict, || {
+            self.delete_user_once(caller, user)
+        })
+        .await
     }
 
     async fn delete_user_once(&self, caller: &Caller, user: UserId) -> Result<()> {
@@ -420,28 +433,19 @@ impl Vault {
     }
 
     async fn ensure_not_last_admin(&self, tenant: TenantId, leaving: UserId) -> Result<()> {
-        let mut q = ListQuery::new(User::KIND);
-        loop {
-            let page = self
-                .inner
-                .store
-                .list_records::<User>(tenant, q.clone())
-                .await?;
-            if page.iter().any(|u| {
-                u.record.id != leaving && u.record.role == Role::Admin && !u.record.disabled
-            }) {
-                return Ok(());
-            }
-            match page.last() {
-                Some(last) if page.len() >= MAX_PAGE => q.after = Some(last.record.id.to_string()),
-                _ => {
-                    return Err(Error::invalid(
-                        "user",
-                        "is the tenant's last enabled Admin; make another Admin first",
-                    ));
+        let mut users = Pages::rows(&*self.inner.store, tenant, ListQuery::new(User::KIND));
+        while let Some(page) = users.next().await? {
+            for row in page {
+                let u = User::from_row(row)?.record;
+                if u.id != leaving && u.role == Role::Admin && !u.disabled {
+                    return Ok(());
                 }
             }
         }
+        Err(Error::invalid(
+            "user",
+            "is the tenant's last enabled Admin; make another Admin first",
+        ))
     }
 
     pub(super) async fn hash_password(&self, password: &SecretString) -> Result<String> {

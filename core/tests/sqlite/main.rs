@@ -16,6 +16,7 @@ mod backup;
 mod bad_input;
 mod concurrency;
 mod crash;
+mod group;
 mod schema;
 
 use std::path::Path;

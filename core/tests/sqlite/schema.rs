@@ -190,7 +190,8 @@ async fn a_version_1_file_migrates_to_row_tags_and_settings() {
     // Undo migration 2 by hand: what version 1 left on disk.
     raw(&path)
         .execute_batch(
-            "ALTER TABLE users DROP COLUMN tag;
+            "DROP TABLE lookup_directory;
+             ALTER TABLE users DROP COLUMN tag;
              ALTER TABLE records DROP COLUMN tag;
              DROP TABLE meta;
              DELETE FROM schema_version WHERE version >= 2;",
@@ -216,4 +217,103 @@ async fn a_version_1_file_migrates_to_row_tags_and_settings() {
             .execute("UPDATE records SET tag = X'00' WHERE id = 'old'", [])
             .is_err()
     );
+}
+
+/// A file written by version 2 of the schema (before the lookup directory)
+/// migrates to version 3 in place: the directory is filled from the rows
+/// already stored, so every token finds its tenant again, across tenants,
+/// and a token hash stays unique across tenants.
+#[tokio::test]
+async fn a_version_2_file_migrates_to_the_lookup_directory() {
+    use secrets_core::Error;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v2.db");
+    let chain = chain();
+    let (a, b) = (TenantId::generate(), TenantId::generate());
+    let token = |id: &str, hash: u8| {
+        let mut row = Row::new(Kind::ApiToken, id, b"{}".to_vec());
+        row.lookup = Some(vec![hash; 32]);
+        row
+    };
+    {
+        let store = SqliteStore::open(&path).await.unwrap();
+        for (t, hash) in [(a, 0xa0), (b, 0xb0)] {
+            create_tenant(&store, t, &chain).await;
+            let mut user = Row::new(Kind::User, "u1", b"{}".to_vec());
+            user.lookup = Some(b"same-login".to_vec());
+            let batch = Batch::new(draft("w", "t"))
+                .with(Change::Insert(user))
+                .with(Change::Insert(token("tok", hash)))
+                .with(Change::Insert(token("tok2", hash + 1)));
+            store.apply(t, batch, &chain).await.unwrap();
+        }
+    }
+    // Undo migration 3 by hand: what version 2 left on disk.
+    raw(&path)
+        .execute_batch(
+            "DROP TABLE lookup_directory;
+             DELETE FROM schema_version WHERE version >= 3;",
+        )
+        .unwrap();
+    let version: i64 = raw(&path)
+        .query_row("SELECT max(version) FROM schema_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+
+    let store = SqliteStore::open(&path).await.unwrap();
+    for (t, hash) in [(a, 0xa0), (a, 0xa1), (b, 0xb0), (b, 0xb1)] {
+        assert_eq!(
+            store
+                .directory_lookup(Kind::ApiToken, &[hash; 32])
+                .await
+                .unwrap(),
+            Some(t)
+        );
+        let (found, row) = store
+            .find_by_lookup(Kind::ApiToken, &[hash; 32])
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((found, row.lookup), (t, Some(vec![hash; 32])));
+    }
+    // Per-tenant lookups (user logins) are not in the directory.
+    let entries: i64 = raw(&path)
+        .query_row("SELECT count(*) FROM lookup_directory", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(entries, 4);
+    // Still unique across tenants, and kept up to date from now on.
+    let err = store
+        .apply(
+            b,
+            Batch::new(draft("w", "t")).with(Change::Insert(token("dup", 0xa0))),
+            &chain,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::AlreadyExists { .. }), "{err}");
+    store
+        .apply(
+            a,
+            Batch::new(draft("w", "t")).with(Change::Delete {
+                kind: Kind::ApiToken,
+                id: "tok".into(),
+                expected_version: Some(1),
+            }),
+            &chain,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .directory_lookup(Kind::ApiToken, &[0xa0; 32])
+            .await
+            .unwrap(),
+        None
+    );
+    let version: i64 = raw(&path)
+        .query_row("SELECT max(version) FROM schema_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    assert_eq!(SCHEMA_VERSION, 3);
 }

@@ -121,6 +121,18 @@ impl Store for Probe {
         self.read().await;
         self.inner.tenants(after, limit).await
     }
+    async fn directory_tenants(
+        &self,
+        after: Option<TenantId>,
+        limit: usize,
+    ) -> Result<Vec<TenantId>> {
+        self.read().await;
+        self.inner.directory_tenants(after, limit).await
+    }
+    async fn directory_lookup(&self, kind: Kind, lookup: &[u8]) -> Result<Option<TenantId>> {
+        self.read().await;
+        self.inner.directory_lookup(kind, lookup).await
+    }
     async fn get(&self, tenant: TenantId, kind: Kind, id: &str) -> Result<Option<Row>> {
         self.read().await;
         self.inner.get(tenant, kind, id).await

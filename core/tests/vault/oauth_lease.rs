@@ -664,7 +664,7 @@ async fn fresh_token_waits_for_another_process_at_most_one_lease() {
         matches!(
             err,
             Error::Contended {
-                what: "oauth_connection"
+                what: "the OAuth connection"
             }
         ),
         "{err}"

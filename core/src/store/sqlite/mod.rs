@@ -3,10 +3,15 @@
 //! One writing connection behind a mutex (every batch in a `BEGIN IMMEDIATE`
 //! transaction), a few read-only connections so reads run beside writes
 //! (WAL), and every call on Tokio's blocking pool, never on an async worker
-//! thread. The schema and the pragmas are described in `schema.rs`.
+//! thread. Concurrent batches share a transaction and its fsync (group
+//! commit, `group.rs`). The schema and the pragmas are described in
+//! `schema.rs`; the reads are in `sql.rs`, the writes of a batch in `tx.rs`,
+//! and what a batch checks in the shared rules (`store/apply.rs`).
 
+mod group;
 mod schema;
 mod sql;
+mod tx;
 
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
@@ -19,16 +24,73 @@ use async_trait::async_trait;
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
+use self::group::Committer;
 use self::sql::db;
 use crate::audit::{AuditLinker, AuditRecord};
 use crate::error::{Error, Result};
 use crate::id::TenantId;
+use crate::store::apply::{self, Checked};
 use crate::store::{AuditQuery, Batch, Kind, ListQuery, Row, Store, Tenant};
 
 pub use self::schema::SCHEMA_VERSION;
 
 /// Read-only connections per store: reads beyond this many at once queue.
 const READERS: usize = 4;
+
+/// How a [`SqliteStore`] is opened: [`SqliteStore::open_with`].
+///
+/// ```
+/// use secrets_core::store::SqliteOptions;
+///
+/// let options = SqliteOptions::default().group_commit(false);
+/// assert!(!options.is_group_commit());
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct SqliteOptions {
+    group_commit: bool,
+}
+
+impl Default for SqliteOptions {
+    /// Group commit on.
+    fn default() -> Self {
+        Self { group_commit: true }
+    }
+}
+
+impl SqliteOptions {
+    /// Whether concurrent batches share one transaction and one fsync (on by
+    /// default). Each batch still succeeds or fails alone (it runs in its own
+    /// savepoint) and each caller returns only once the shared commit is
+    /// durable; off, every batch is its own transaction and fsync, and
+    /// concurrent writers wait for each other's. Off is for comparison
+    /// (`benches/benches/store.rs`); there is no durability or isolation
+    /// reason to turn it off.
+    ///
+    /// ```
+    /// use secrets_core::store::SqliteOptions;
+    ///
+    /// assert!(SqliteOptions::default().is_group_commit());
+    /// assert!(!SqliteOptions::default().group_commit(false).is_group_commit());
+    /// ```
+    #[must_use]
+    pub fn group_commit(mut self, on: bool) -> Self {
+        self.group_commit = on;
+        self
+    }
+
+    /// Whether group commit is on.
+    ///
+    /// ```
+    /// use secrets_core::store::SqliteOptions;
+    ///
+    /// assert!(SqliteOptions::default().is_group_commit());
+    /// ```
+    #[must_use]
+    pub fn is_group_commit(&self) -> bool {
+        self.group_commit
+    }
+}
 
 /// A [`Store`] in one SQLite file.
 ///
@@ -43,6 +105,12 @@ const READERS: usize = 4;
 /// file (`secure_delete`), and erasing a tenant also empties the
 /// write-ahead log, so erased values do not linger on disk (backups taken
 /// before hold them, of course).
+///
+/// Concurrent writers share commits: batches that arrive while another is
+/// being committed are applied together in the next transaction, each in
+/// its own savepoint (one failing batch fails alone), with one fsync for
+/// all, and each caller returns once that commit is durable. This is
+/// [`SqliteOptions::group_commit`], on by default.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -82,6 +150,9 @@ struct Inner {
     readers: Vec<Mutex<Connection>>,
     writer: Mutex<Connection>,
     next_reader: AtomicUsize,
+    /// Batches waiting for the next group commit (`group.rs`).
+    committer: Committer,
+    group_commit: bool,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -89,6 +160,7 @@ impl fmt::Debug for SqliteStore {
         f.debug_struct("SqliteStore")
             .field("path", &self.inner.path)
             .field("readers", &self.inner.readers.len())
+            .field("group_commit", &self.inner.group_commit)
             .finish_non_exhaustive()
     }
 }
@@ -118,8 +190,30 @@ impl SqliteStore {
     /// database; [`Error::Store`] if the file cannot be created or opened,
     /// is not a SQLite database, or refuses WAL mode.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path, SqliteOptions::default()).await
+    }
+
+    /// Opens the store at `path` as [`SqliteStore::open`] does, with
+    /// `options`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use secrets_core::store::{SqliteOptions, SqliteStore};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let one_commit_per_batch = SqliteOptions::default().group_commit(false);
+    /// let store = SqliteStore::open_with(dir.path().join("secrets.db"), one_commit_per_batch).await?;
+    /// # let _ = store;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`SqliteStore::open`].
+    pub async fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        let inner = off_worker(move || Inner::open(path)).await?;
+        let inner = off_worker(move || Inner::open(path, &options)).await?;
         Ok(Self {
             inner: Arc::new(inner),
         })
@@ -240,7 +334,7 @@ impl SqliteStore {
 }
 
 impl Inner {
-    fn open(path: PathBuf) -> Result<Self> {
+    fn open(path: PathBuf, options: &SqliteOptions) -> Result<Self> {
         create_private_file(&path, false)?;
         let path = std::fs::canonicalize(&path).map_err(|e| io_error("resolve", &path, &e))?;
         let writer = schema::open_writer(&path)?;
@@ -252,6 +346,8 @@ impl Inner {
             writer: Mutex::new(writer),
             readers,
             next_reader: AtomicUsize::new(0),
+            committer: Committer::default(),
+            group_commit: options.group_commit,
         })
     }
 
@@ -277,12 +373,27 @@ impl Inner {
         }
     }
 
+    /// The writer connection. A panic under the lock unwinds through the
+    /// transaction's drop, which rolls back, and a connection left inside a
+    /// transaction is rolled back before its next use, so a poisoned lock
+    /// is sound.
+    fn writer(&self) -> MutexGuard<'_, Connection> {
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Applies one checked batch: queued for the next group commit, or
+    /// (group commit off) in a transaction of its own.
+    fn apply(&self, batch: Checked, linker: Arc<dyn AuditLinker>) -> Result<AuditRecord> {
+        if !self.group_commit {
+            return self.write(|tx| group::run(tx, batch, linker.as_ref()));
+        }
+        self.committer.apply(&self.writer, batch, linker)
+    }
+
     /// Runs `f` inside an immediate transaction on the writer, and commits
     /// if it succeeds; any error rolls everything back.
     fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        // A panic under the lock unwinds through the transaction's drop,
-        // which rolls back, so a poisoned lock is sound.
-        let mut conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut conn = self.writer();
         if !conn.is_autocommit() {
             // Only if a rollback failed earlier: start clean.
             conn.execute_batch("ROLLBACK")
@@ -302,7 +413,7 @@ impl Inner {
     /// reads (up to the busy timeout), and if it cannot finish the frames
     /// stay until the log is next reused.
     fn truncate_log(&self) {
-        let conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let conn = self.writer();
         let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
     }
 }
@@ -524,6 +635,15 @@ impl Store for SqliteStore {
         self.read(move |c| sql::tenant(c, id)).await
     }
 
+    async fn directory_tenants(
+        &self,
+        after: Option<TenantId>,
+        limit: usize,
+    ) -> Result<Vec<TenantId>> {
+        self.read(move |c| sql::directory_tenants(c, after, limit))
+            .await
+    }
+
     async fn tenants(&self, after: Option<TenantId>, limit: usize) -> Result<Vec<Tenant>> {
         self.read(move |c| sql::tenants(c, after, limit)).await
     }
@@ -544,8 +664,17 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn directory_lookup(&self, kind: Kind, lookup: &[u8]) -> Result<Option<TenantId>> {
+        apply::check_directory_kind(kind)?;
+        let lookup = lookup.to_vec();
+        self.read(move |c| sql::directory_lookup(c, kind, &lookup))
+            .await
+    }
+
+    /// One indexed read on one reader hop: the same answer as the provided
+    /// method's two reads (see `sql::find_by_lookup`).
     async fn find_by_lookup(&self, kind: Kind, lookup: &[u8]) -> Result<Option<(TenantId, Row)>> {
-        super::memory::check_global_lookup(kind)?;
+        apply::check_directory_kind(kind)?;
         let lookup = lookup.to_vec();
         self.read(move |c| sql::find_by_lookup(c, kind, &lookup))
             .await
@@ -562,23 +691,12 @@ impl Store for SqliteStore {
         batch: Batch,
         linker: &Arc<dyn AuditLinker>,
     ) -> Result<AuditRecord> {
-        batch.validate(tenant)?;
+        let batch = Checked::new(tenant, batch)?;
         // The event is numbered and linked inside the write transaction, on
         // the blocking thread: no change without its linked audit event.
         let inner = Arc::clone(&self.inner);
         let linker = Arc::clone(linker);
-        off_worker(move || {
-            inner.write(|tx| {
-                for change in batch.changes {
-                    sql::apply_change(tx, tenant, change)?;
-                }
-                let mut record = sql::next_audit(tx, tenant, batch.audit)?;
-                record.hash = linker.link(&record)?;
-                sql::insert_audit(tx, &record)?;
-                Ok(record)
-            })
-        })
-        .await
+        off_worker(move || inner.apply(batch, linker)).await
     }
 
     async fn audit_events(&self, tenant: TenantId, query: &AuditQuery) -> Result<Vec<AuditRecord>> {
@@ -590,7 +708,7 @@ impl Store for SqliteStore {
     async fn erase_tenant(&self, tenant: TenantId) -> Result<()> {
         let inner = Arc::clone(&self.inner);
         off_worker(move || {
-            inner.write(|tx| sql::erase_tenant(tx, tenant))?;
+            inner.write(|tx| apply::run_now(apply::erase(&mut tx::SqliteTx::new(tx), tenant)))?;
             inner.truncate_log();
             Ok(())
         })

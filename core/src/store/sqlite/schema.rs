@@ -17,12 +17,13 @@ use crate::error::{Error, Result};
 /// // Versions count the migrations applied, from 1.
 /// assert!(SCHEMA_VERSION >= 1);
 /// ```
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The migrations, in order: migration `n` (from 1) brings the schema from
 /// version `n - 1` to `n`. Never edit a released one; append a new one.
 ///
-/// Layout, version 1:
+/// Layout (the whole of it is in `docs/FORMATS.md`, "SQLite store"),
+/// version 1:
 ///
 /// - `users` and `records` hold [`Row`](crate::store::Row)s with the same
 ///   columns: users (kind `user`) sit in their own table so that
@@ -116,6 +117,25 @@ CREATE TABLE meta (
     name  TEXT PRIMARY KEY,
     value BLOB NOT NULL
 ) STRICT;
+",
+    // Version 3: the lookup directory (issue 9). `(kind, lookup) -> tenant`
+    // for the kinds whose lookup key is global (token hashes, OAuth states):
+    // what token authentication reads before it knows the tenant. Written in
+    // the same transaction as the row it indexes (the shared rules do it);
+    // filled here from the rows already stored. The primary key makes a
+    // global lookup key unique across tenants. The tenant directory is the
+    // `tenants` table itself (one row per tenant, keyed by id).
+    r"
+CREATE TABLE lookup_directory (
+    kind      TEXT NOT NULL,
+    lookup    BLOB NOT NULL,
+    tenant_id BLOB NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    PRIMARY KEY (kind, lookup)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX lookup_directory_tenant ON lookup_directory (tenant_id);
+INSERT INTO lookup_directory (kind, lookup, tenant_id)
+    SELECT kind, lookup, tenant_id FROM records
+    WHERE lookup_scope = X'' AND lookup IS NOT NULL;
 ",
 ];
 

@@ -1,17 +1,17 @@
-//! The SQL: statements, row encoding and decoding, and the per-change logic
-//! of a batch. Every function here runs on a blocking thread, inside a
-//! transaction when it writes.
+//! The SQL of reads: statements, row decoding, and the read functions the
+//! store calls on a reader connection. The writes of a batch are in
+//! `tx.rs`. Every function here runs on a blocking thread.
 
 use std::collections::BTreeMap;
 
 use rusqlite::types::Value;
-use rusqlite::{Connection, ErrorCode, OptionalExtension, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use crate::audit::{Actor, AuditDraft, AuditRecord, Outcome};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::id::{TenantId, UserId};
-use crate::store::{AuditQuery, Change, Kind, ListQuery, MAX_PAGE, Row, Tenant};
+use crate::store::{AuditQuery, Kind, ListQuery, MAX_PAGE, Row, Tenant};
 
 /// A rusqlite error as [`Error::Store`], saying what was being done. The
 /// message carries SQLite's own text (which names tables, columns and
@@ -48,21 +48,21 @@ fn describe(context: &str, e: &rusqlite::Error) -> String {
     format!("could not {context}: {what}")
 }
 
-fn corrupt(what: &str) -> Error {
+pub(super) fn corrupt(what: &str) -> Error {
     Error::Store(format!(
         "the database holds a malformed {what}; restore it from a backup"
     ))
 }
 
-fn version_from(v: i64) -> Result<u64> {
+pub(super) fn version_from(v: i64) -> Result<u64> {
     u64::try_from(v).map_err(|_| corrupt("version"))
 }
 
-fn version_to(v: u64) -> Result<i64> {
+pub(super) fn version_to(v: u64) -> Result<i64> {
     i64::try_from(v).map_err(|_| Error::Store("a version outgrew SQLite's integers".into()))
 }
 
-fn limit(n: usize) -> i64 {
+pub(super) fn limit(n: usize) -> i64 {
     i64::try_from(n.min(MAX_PAGE)).unwrap_or(i64::MAX)
 }
 
@@ -78,14 +78,14 @@ macro_rules! row_columns {
 }
 
 /// The statements of one row table.
-struct TableSql {
+pub(super) struct TableSql {
     get: &'static str,
-    version: &'static str,
+    pub(super) head: &'static str,
     by_lookup: &'static str,
-    lookup_holder: &'static str,
-    insert: &'static str,
-    update: &'static str,
-    delete: &'static str,
+    pub(super) lookup_holder: &'static str,
+    pub(super) insert: &'static str,
+    pub(super) update: &'static str,
+    pub(super) delete: &'static str,
     list: &'static str,
 }
 
@@ -99,8 +99,8 @@ macro_rules! table_sql {
                 $t,
                 " WHERE tenant_id = ?1 AND kind = ?2 AND id = ?3"
             ),
-            version: concat!(
-                "SELECT version FROM ",
+            head: concat!(
+                "SELECT version, lookup FROM ",
                 $t,
                 " WHERE tenant_id = ?1 AND kind = ?2 AND id = ?3"
             ),
@@ -112,9 +112,9 @@ macro_rules! table_sql {
                 " WHERE kind = ?1 AND lookup_scope = ?2 AND lookup = ?3 AND tenant_id = ?4"
             ),
             lookup_holder: concat!(
-                "SELECT tenant_id, id FROM ",
+                "SELECT id FROM ",
                 $t,
-                " WHERE kind = ?1 AND lookup_scope = ?2 AND lookup = ?3"
+                " WHERE kind = ?1 AND lookup_scope = ?2 AND lookup = ?3 AND tenant_id = ?4"
             ),
             insert: concat!(
                 "INSERT INTO ",
@@ -128,12 +128,13 @@ macro_rules! table_sql {
                 $t,
                 " SET parent = ?4, owner_id = ?5, lookup_scope = ?6,",
                 " lookup = ?7, expires_at = ?8, version = ?9, body = ?10, sealed = ?11,",
-                " key_id = ?12, tag = ?13 WHERE tenant_id = ?1 AND kind = ?2 AND id = ?3"
+                " key_id = ?12, tag = ?13",
+                " WHERE tenant_id = ?1 AND kind = ?2 AND id = ?3 AND version = ?14"
             ),
             delete: concat!(
                 "DELETE FROM ",
                 $t,
-                " WHERE tenant_id = ?1 AND kind = ?2 AND id = ?3"
+                " WHERE tenant_id = ?1 AND kind = ?2 AND id = ?3 AND version = ?4"
             ),
             list: concat!(
                 "SELECT ",
@@ -149,13 +150,13 @@ macro_rules! table_sql {
 const USERS: TableSql = table_sql!("users");
 const RECORDS: TableSql = table_sql!("records");
 
-fn table(kind: Kind) -> &'static TableSql {
+pub(super) fn table(kind: Kind) -> &'static TableSql {
     if kind == Kind::User { &USERS } else { &RECORDS }
 }
 
 /// The bytes stored in `lookup_scope` for a row of `kind` in `tenant`: the
 /// tenant for per-tenant lookup keys, empty for global ones (see the schema).
-fn scope_bytes(tenant: &TenantId, kind: Kind) -> &[u8] {
+pub(super) fn scope_bytes(tenant: &TenantId, kind: Kind) -> &[u8] {
     if kind.has_global_lookup() {
         &[]
     } else {
@@ -198,7 +199,7 @@ fn decode_row_at(r: &rusqlite::Row<'_>, at: usize) -> Result<Row> {
     })
 }
 
-fn decode_tenant(id: TenantId, version: i64, body: &[u8]) -> Result<Tenant> {
+pub(super) fn decode_tenant(id: TenantId, version: i64, body: &[u8]) -> Result<Tenant> {
     let mut t: Tenant = serde_json::from_slice(body).map_err(|_| corrupt("tenant record"))?;
     if t.id != id {
         return Err(corrupt("tenant record"));
@@ -319,7 +320,65 @@ pub(super) fn get_by_lookup(
         .transpose()
 }
 
-/// Only for kinds with a global lookup key (the caller checks).
+/// The tenant the directory names for `(kind, lookup)`. Only for kinds
+/// with a global lookup key (the caller checks).
+pub(super) fn directory_lookup(
+    conn: &Connection,
+    kind: Kind,
+    lookup: &[u8],
+) -> Result<Option<TenantId>> {
+    let found: Option<Vec<u8>> = conn
+        .prepare_cached(DIRECTORY_LOOKUP)
+        .map_err(db("read the directory"))?
+        .query_row(params![kind.as_str(), lookup], |r| r.get(0))
+        .optional()
+        .map_err(db("read the directory"))?;
+    found
+        .map(|t| TenantId::from_slice(&t).map_err(|_| corrupt("tenant id")))
+        .transpose()
+}
+
+/// The directory entry of a lookup key: the tenant holding it.
+pub(super) const DIRECTORY_LOOKUP: &str =
+    "SELECT tenant_id FROM lookup_directory WHERE kind = ?1 AND lookup = ?2";
+
+/// Tenant ids in ascending order (the `tenants` table is SQLite's tenant
+/// directory: one row per tenant, its id the key).
+pub(super) fn directory_tenants(
+    conn: &Connection,
+    after: Option<TenantId>,
+    n: usize,
+) -> Result<Vec<TenantId>> {
+    let sql = if after.is_some() {
+        "SELECT id FROM tenants WHERE id > ?2 ORDER BY id LIMIT ?1"
+    } else {
+        "SELECT id FROM tenants ORDER BY id LIMIT ?1"
+    };
+    let mut stmt = conn.prepare_cached(sql).map_err(db("list tenants"))?;
+    let mut params = vec![Value::Integer(limit(n))];
+    if let Some(a) = after {
+        params.push(Value::Blob(a.as_bytes().to_vec()));
+    }
+    let mut rows = stmt
+        .query(params_from_iter(params))
+        .map_err(db("list tenants"))?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().map_err(db("list tenants"))? {
+        let id: Vec<u8> = r.get(0).map_err(db("list tenants"))?;
+        out.push(TenantId::from_slice(&id).map_err(|_| corrupt("tenant id"))?);
+    }
+    Ok(out)
+}
+
+/// The row holding a global lookup key, and its tenant, in one indexed
+/// read. Only for kinds with a global lookup key (the caller checks).
+///
+/// It reads `records` by its unique index `(kind, lookup_scope, lookup)`,
+/// which for these kinds holds exactly the directory's entries (both are
+/// written in the same transaction, and the conformance suite checks that
+/// this agrees with `directory_lookup`): the same answer as the provided
+/// `Store::find_by_lookup`, without its second probe, on the hot path of
+/// every token authentication.
 pub(super) fn find_by_lookup(
     conn: &Connection,
     kind: Kind,
@@ -433,317 +492,6 @@ pub(super) fn audit_events(
         out.push(decode_audit(tenant, r)?);
     }
     Ok(out)
-}
-
-// ---------------------------------------------------------------------------
-// Writes. Each mirrors the in-memory reference backend check for check, so
-// both report the same error for the same situation.
-
-fn tenant_version(conn: &Connection, tenant: TenantId) -> Result<Option<u64>> {
-    let mut stmt = conn
-        .prepare_cached("SELECT version FROM tenants WHERE id = ?1")
-        .map_err(db("read a tenant"))?;
-    stmt.query_row([tenant.as_bytes().as_slice()], |r| r.get::<_, i64>(0))
-        .optional()
-        .map_err(db("read a tenant"))?
-        .map(version_from)
-        .transpose()
-}
-
-fn require_tenant(conn: &Connection, tenant: TenantId) -> Result<u64> {
-    tenant_version(conn, tenant)?.ok_or_else(|| Error::not_found("tenant", tenant))
-}
-
-fn row_version(conn: &Connection, tenant: TenantId, kind: Kind, id: &str) -> Result<Option<u64>> {
-    let mut stmt = conn
-        .prepare_cached(table(kind).version)
-        .map_err(db("read a row version"))?;
-    stmt.query_row(
-        params![tenant.as_bytes().as_slice(), kind.as_str(), id],
-        |r| r.get::<_, i64>(0),
-    )
-    .optional()
-    .map_err(db("read a row version"))?
-    .map(version_from)
-    .transpose()
-}
-
-/// The reference backend's `check_row`: the tenant exists, the owner is a
-/// user of the tenant, and the lookup key is not held by another row.
-fn check_row(conn: &Connection, tenant: TenantId, row: &Row) -> Result<()> {
-    require_tenant(conn, tenant)?;
-    if let Some(owner) = row.owner
-        && row_version(conn, tenant, Kind::User, &owner.to_string())?.is_none()
-    {
-        return Err(Error::not_found("user", owner));
-    }
-    if let Some(lookup) = &row.lookup {
-        let mut stmt = conn
-            .prepare_cached(table(row.kind).lookup_holder)
-            .map_err(db("check a lookup key"))?;
-        let holder: Option<(Vec<u8>, String)> = stmt
-            .query_row(
-                params![row.kind.as_str(), scope_bytes(&tenant, row.kind), lookup],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(db("check a lookup key"))?;
-        if holder.is_some_and(|(t, i)| t.as_slice() != tenant.as_bytes().as_slice() || i != row.id)
-        {
-            return Err(lookup_taken(row));
-        }
-    }
-    Ok(())
-}
-
-fn lookup_taken(row: &Row) -> Error {
-    Error::AlreadyExists {
-        what: format!("{} lookup key", row.kind),
-        id: row.id.clone(),
-    }
-}
-
-/// Inserts (`insert = true`) or replaces a row at `version`.
-fn write_row(
-    conn: &Connection,
-    tenant: TenantId,
-    row: &Row,
-    version: u64,
-    insert: bool,
-) -> Result<()> {
-    let t = table(row.kind);
-    let sql = if insert { t.insert } else { t.update };
-    let key_id = row.sealed_key()?.map(|k| i64::from(k.get()));
-    let scope = row.lookup.as_ref().map(|_| scope_bytes(&tenant, row.kind));
-    let mut stmt = conn.prepare_cached(sql).map_err(db("write a row"))?;
-    stmt.execute(params![
-        tenant.as_bytes().as_slice(),
-        row.kind.as_str(),
-        row.id,
-        row.parent,
-        row.owner.map(|o| o.to_string()),
-        scope,
-        row.lookup,
-        row.expires_at.map(Timestamp::unix_millis),
-        version_to(version)?,
-        row.body,
-        row.sealed,
-        key_id,
-        row.tag.as_ref().map(<[u8; 32]>::as_slice),
-    ])
-    .map_err(|e| {
-        // The checks before make these unreachable; should one slip through
-        // anyway, report it as the reference backend would.
-        match constraint(&e) {
-            Some(rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE) => lookup_taken(row),
-            Some(rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY) => Error::AlreadyExists {
-                what: row.kind.to_string(),
-                id: row.id.clone(),
-            },
-            Some(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => match row.owner {
-                Some(owner) => Error::not_found("user", owner),
-                None => Error::not_found("tenant", tenant),
-            },
-            _ => db("write a row")(e),
-        }
-    })?;
-    Ok(())
-}
-
-/// The extended code of a constraint violation.
-fn constraint(e: &rusqlite::Error) -> Option<std::ffi::c_int> {
-    match e {
-        rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::ConstraintViolation => {
-            Some(f.extended_code)
-        }
-        _ => None,
-    }
-}
-
-fn tenant_body(t: &Tenant) -> Result<Vec<u8>> {
-    serde_json::to_vec(t).map_err(|_| Error::Store("could not serialize a tenant".into()))
-}
-
-/// Applies one change of a batch (inside the batch's transaction).
-pub(super) fn apply_change(conn: &Connection, tenant: TenantId, change: Change) -> Result<()> {
-    match change {
-        Change::CreateTenant(mut t) => {
-            if tenant_version(conn, tenant)?.is_some() {
-                return Err(Error::AlreadyExists {
-                    what: "tenant".into(),
-                    id: tenant.to_string(),
-                });
-            }
-            t.version = 1;
-            conn.prepare_cached("INSERT INTO tenants (id, version, body) VALUES (?1, 1, ?2)")
-                .map_err(db("create a tenant"))?
-                .execute(params![tenant.as_bytes().as_slice(), tenant_body(&t)?])
-                .map_err(db("create a tenant"))?;
-        }
-        Change::UpdateTenant {
-            tenant: mut t,
-            expected_version,
-        } => {
-            let found = require_tenant(conn, tenant)?;
-            if found != expected_version {
-                return Err(Error::conflict("tenant", tenant, expected_version, found));
-            }
-            t.version = found + 1;
-            conn.prepare_cached("UPDATE tenants SET version = ?2, body = ?3 WHERE id = ?1")
-                .map_err(db("update a tenant"))?
-                .execute(params![
-                    tenant.as_bytes().as_slice(),
-                    version_to(t.version)?,
-                    tenant_body(&t)?
-                ])
-                .map_err(db("update a tenant"))?;
-        }
-        Change::Insert(row) => {
-            check_row(conn, tenant, &row)?;
-            if row_version(conn, tenant, row.kind, &row.id)?.is_some() {
-                return Err(Error::AlreadyExists {
-                    what: row.kind.to_string(),
-                    id: row.id,
-                });
-            }
-            write_row(conn, tenant, &row, 1, true)?;
-        }
-        Change::Update {
-            row,
-            expected_version,
-        } => {
-            require_tenant(conn, tenant)?;
-            let found = row_version(conn, tenant, row.kind, &row.id)?
-                .ok_or_else(|| Error::not_found(row.kind.as_str(), &row.id))?;
-            if found != expected_version {
-                return Err(Error::conflict(
-                    row.kind.as_str(),
-                    &row.id,
-                    expected_version,
-                    found,
-                ));
-            }
-            check_row(conn, tenant, &row)?;
-            write_row(conn, tenant, &row, found + 1, false)?;
-        }
-        Change::Delete {
-            kind,
-            id,
-            expected_version,
-        } => {
-            require_tenant(conn, tenant)?;
-            let found = row_version(conn, tenant, kind, &id)?
-                .ok_or_else(|| Error::not_found(kind.as_str(), &id))?;
-            if let Some(expected) = expected_version
-                && found != expected
-            {
-                return Err(Error::conflict(kind.as_str(), &id, expected, found));
-            }
-            if kind == Kind::User {
-                // Explicitly, rather than through the foreign key's cascade,
-                // so it holds whatever the connection's pragmas.
-                conn.prepare_cached("DELETE FROM records WHERE tenant_id = ?1 AND owner_id = ?2")
-                    .map_err(db("delete a user's rows"))?
-                    .execute(params![tenant.as_bytes().as_slice(), id])
-                    .map_err(db("delete a user's rows"))?;
-            }
-            conn.prepare_cached(table(kind).delete)
-                .map_err(db("delete a row"))?
-                .execute(params![tenant.as_bytes().as_slice(), kind.as_str(), id])
-                .map_err(db("delete a row"))?;
-        }
-    }
-    Ok(())
-}
-
-/// The batch's audit record, numbered and chained to the tenant's last
-/// event, with `hash` not yet set.
-pub(super) fn next_audit(
-    conn: &Connection,
-    tenant: TenantId,
-    event: AuditDraft,
-) -> Result<AuditRecord> {
-    require_tenant(conn, tenant)?;
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT seq, hash FROM audit_events WHERE tenant_id = ?1 ORDER BY seq DESC LIMIT 1",
-        )
-        .map_err(db("read the audit log head"))?;
-    let last: Option<(i64, Vec<u8>)> = stmt
-        .query_row([tenant.as_bytes().as_slice()], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .optional()
-        .map_err(db("read the audit log head"))?;
-    let (seq, prev_hash) = match last {
-        None => (1, [0; 32]),
-        Some((seq, hash)) => {
-            let seq = u64::try_from(seq)
-                .ok()
-                .and_then(|s| s.checked_add(1))
-                .ok_or_else(|| corrupt("audit sequence number"))?;
-            let hash = <[u8; 32]>::try_from(hash).map_err(|_| corrupt("audit hash"))?;
-            (seq, hash)
-        }
-    };
-    Ok(AuditRecord {
-        tenant,
-        seq,
-        event,
-        prev_hash,
-        hash: [0; 32],
-    })
-}
-
-/// Stores a linked audit record.
-pub(super) fn insert_audit(conn: &Connection, r: &AuditRecord) -> Result<()> {
-    let details = serde_json::to_string(&r.event.details)
-        .map_err(|_| Error::Store("could not serialize audit details".into()))?;
-    let seq = i64::try_from(r.seq).map_err(|_| corrupt("audit sequence number"))?;
-    conn.prepare_cached(
-        "INSERT INTO audit_events (tenant_id, seq, at, actor, action, target, source, outcome,
-             details, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    )
-    .map_err(db("write an audit event"))?
-    .execute(params![
-        r.tenant.as_bytes().as_slice(),
-        seq,
-        r.event.at.unix_millis(),
-        r.event.actor.to_string(),
-        r.event.action,
-        r.event.target,
-        r.event.source,
-        r.event.outcome.as_str(),
-        details,
-        r.prev_hash.as_slice(),
-        r.hash.as_slice(),
-    ])
-    .map_err(db("write an audit event"))?;
-    Ok(())
-}
-
-/// Deletes a tenant and everything it owns (inside a transaction).
-pub(super) fn erase_tenant(conn: &Connection, tenant: TenantId) -> Result<()> {
-    let t = self::tenant(conn, tenant)?.ok_or_else(|| Error::not_found("tenant", tenant))?;
-    if t.deletion_protection {
-        return Err(Error::DeletionProtected {
-            tenant: tenant.to_string(),
-        });
-    }
-    // Children first and explicitly, rather than through the cascades, so
-    // the erasure does not depend on the connection's pragmas.
-    for sql in [
-        "DELETE FROM records WHERE tenant_id = ?1",
-        "DELETE FROM users WHERE tenant_id = ?1",
-        "DELETE FROM audit_events WHERE tenant_id = ?1",
-        "DELETE FROM tenants WHERE id = ?1",
-    ] {
-        conn.prepare_cached(sql)
-            .map_err(db("erase a tenant"))?
-            .execute([tenant.as_bytes().as_slice()])
-            .map_err(db("erase a tenant"))?;
-    }
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------

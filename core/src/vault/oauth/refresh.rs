@@ -50,6 +50,7 @@ use crate::oauth::TokenSet;
 use crate::rbac::Permission;
 use crate::secret::SecretString;
 use crate::store::records::{OAuthConnection, OAuthLease};
+use crate::store::retry::{Race, retry};
 use crate::store::{Batch, Change, Kind, Record, StoreExt, Stored};
 use crate::vault::{Caller, Vault};
 
@@ -564,7 +565,7 @@ impl Vault {
                     });
                     if waited_out {
                         return Err(Error::Contended {
-                            what: "oauth_connection",
+                            what: "the OAuth connection",
                         });
                     }
                     tokio::time::sleep(wait).await;
@@ -695,7 +696,10 @@ impl Vault {
     /// race. `seen`: the row version the caller saw before it waited, if it
     /// did.
     async fn step(&self, caller: &Caller, conn: &Conn, seen: Option<u64>) -> Result<Step> {
-        self.retrying(|| self.try_step(caller, conn, seen)).await
+        retry("the OAuth connection", Race::Conflict, || {
+            self.try_step(caller, conn, seen)
+        })
+        .await
     }
 
     async fn try_step(&self, caller: &Caller, conn: &Conn, seen: Option<u64>) -> Result<Step> {
@@ -791,7 +795,7 @@ impl Vault {
             &conn.id,
             new.to_secret_json().expose_secret(),
         )?;
-        self.retrying(|| async {
+        retry("the OAuth connection", Race::Conflict, || async {
             let stored = self.held(caller, conn, lease).await?;
             let mut record = stored.record;
             record.scopes.clone_from(&new.scopes);
@@ -827,7 +831,7 @@ impl Vault {
     ) -> Result<()> {
         let reason = failure.reason();
         let dead = matches!(failure, RefreshFailure::InvalidGrant);
-        self.retrying(|| async {
+        retry("the OAuth connection", Race::Conflict, || async {
             let stored = self.held(caller, conn, lease).await?;
             let mut record = stored.record;
             record.updated_at = self.now();
@@ -859,27 +863,26 @@ impl Vault {
     /// dead because its successor could not be stored: later calls then
     /// fail at once instead of presenting it.
     async fn mark_reconnect(&self, caller: &Caller, conn: &Conn, lease: &RefreshLease) {
-        let _ = self
-            .retrying(|| async {
-                let stored = self.held(caller, conn, lease).await?;
-                let mut record = stored.record;
-                record.updated_at = self.now();
-                record.needs_reconnect = true;
-                record.last_refresh_error = Some(RECONNECT.to_owned());
-                record.refresh_lease = None;
-                let draft = self
-                    .refresh_draft(caller, conn, "oauth.refresh")
-                    .outcome(Outcome::Failed)
-                    .detail("reason", RECONNECT);
-                let change = Change::Update {
-                    row: record.to_row(stored.sealed)?,
-                    expected_version: stored.version,
-                };
-                self.write(conn.tenant, Batch::new(draft).with(change))
-                    .await
-                    .map(drop)
-            })
-            .await;
+        let _ = retry("the OAuth connection", Race::Conflict, || async {
+            let stored = self.held(caller, conn, lease).await?;
+            let mut record = stored.record;
+            record.updated_at = self.now();
+            record.needs_reconnect = true;
+            record.last_refresh_error = Some(RECONNECT.to_owned());
+            record.refresh_lease = None;
+            let draft = self
+                .refresh_draft(caller, conn, "oauth.refresh")
+                .outcome(Outcome::Failed)
+                .detail("reason", RECONNECT);
+            let change = Change::Update {
+                row: record.to_row(stored.sealed)?,
+                expected_version: stored.version,
+            };
+            self.write(conn.tenant, Batch::new(draft).with(change))
+                .await
+                .map(drop)
+        })
+        .await;
     }
 
     /// The connection row, if `lease` still holds it; otherwise the refusal

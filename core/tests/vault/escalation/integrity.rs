@@ -85,6 +85,16 @@ async fn plant(fx: &Fx, tenant: TenantId, row: Row) {
                     ],
                 )
                 .unwrap();
+            // A writer planting a token plants its directory entry too
+            // (schema 3), as the store itself would.
+            if let Some(lookup) = row.lookup.as_ref().filter(|_| row.kind.has_global_lookup()) {
+                raw_db(fx)
+                    .execute(
+                        "INSERT INTO lookup_directory (kind, lookup, tenant_id) VALUES (?1, ?2, ?3)",
+                        params![row.kind.as_str(), lookup, tenant.as_bytes().as_slice()],
+                    )
+                    .unwrap();
+            }
         }
     }
 }

@@ -614,6 +614,16 @@ impl Store for Interfering {
     async fn tenants(&self, after: Option<TenantId>, limit: usize) -> Result<Vec<Tenant>> {
         self.inner.tenants(after, limit).await
     }
+    async fn directory_tenants(
+        &self,
+        after: Option<TenantId>,
+        limit: usize,
+    ) -> Result<Vec<TenantId>> {
+        self.inner.directory_tenants(after, limit).await
+    }
+    async fn directory_lookup(&self, kind: Kind, lookup: &[u8]) -> Result<Option<TenantId>> {
+        self.inner.directory_lookup(kind, lookup).await
+    }
     async fn get(&self, tenant: TenantId, kind: Kind, id: &str) -> Result<Option<Row>> {
         self.inner.get(tenant, kind, id).await
     }
