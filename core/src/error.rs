@@ -228,10 +228,18 @@ pub enum Error {
     )]
     WrongMasterKey,
 
-    /// The storage backend failed (I/O, a corrupt file, a lost connection).
-    /// The message comes from the backend and never contains row values.
-    #[error("storage failed: {0}")]
-    Store(String),
+    /// The storage backend failed (I/O, a lock, a lost connection, a file
+    /// that is not a database). The message says what was being done and
+    /// never contains row values; the backend's own error, when there is
+    /// one, is the [`source`](std::error::Error::source).
+    #[error("storage failed: {message}")]
+    Storage {
+        /// What failed, for the operator.
+        message: String,
+        /// The backend's error (rusqlite, I/O, ...), kept for logs.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    },
 
     /// The operating system's random number generator failed.
     #[error("the operating system's random number generator failed: {0}")]
@@ -303,7 +311,7 @@ impl Error {
             Self::WrongMasterKey => ErrorKind::WrongMasterKey,
             Self::AuditChainBroken { .. } => ErrorKind::AuditChainBroken,
             Self::SchemaTooNew { .. } => ErrorKind::SchemaTooNew,
-            Self::Store(_) => ErrorKind::Storage,
+            Self::Storage { .. } => ErrorKind::Storage,
             Self::Corrupt { .. } => ErrorKind::Corrupt,
             Self::Internal { .. } => ErrorKind::Internal,
             Self::Rng(_) => ErrorKind::Rng,
@@ -315,6 +323,26 @@ impl Error {
         Self::NotFound {
             what: what.to_owned(),
             id: id.to_string(),
+        }
+    }
+
+    /// [`Error::Storage`] with `message` and no source.
+    pub(crate) fn storage(message: impl Into<String>) -> Self {
+        Self::Storage {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// [`Error::Storage`] with `message`, caused by `source`.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))] // the SQLite backend's
+    pub(crate) fn storage_from(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::Storage {
+            message: message.into(),
+            source: Some(Box::new(source)),
         }
     }
 

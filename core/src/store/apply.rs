@@ -326,9 +326,8 @@ pub(crate) async fn apply<T: Tx + ?Sized>(
     let (seq, prev_hash) = match tx.audit_head(tenant).await? {
         None => (1, [0; 32]),
         Some((seq, hash)) => (
-            seq.checked_add(1).ok_or_else(|| {
-                Error::Store("the audit log's sequence number is exhausted".into())
-            })?,
+            seq.checked_add(1)
+                .ok_or_else(|| Error::storage("the audit log's sequence number is exhausted"))?,
             hash,
         ),
     };
@@ -389,14 +388,14 @@ pub(crate) fn check_directory_kind(kind: Kind) -> Result<()> {
 ///
 /// # Errors
 ///
-/// The future's own error, or [`Error::Store`] if it did not finish.
+/// The future's own error, or [`Error::Storage`] if it did not finish.
 pub(crate) fn run_now<T>(fut: impl Future<Output = Result<T>>) -> Result<T> {
     let mut fut = pin!(fut);
     match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(out) => out,
-        Poll::Pending => Err(Error::Store(
-            "a synchronous store's transaction waited; it was rolled back".into(),
-        )),
+        Poll::Pending => Err(Error::Internal {
+            what: "a synchronous store's transaction waited; it was rolled back",
+        }),
     }
 }
 
@@ -480,7 +479,7 @@ async fn delete<T: Tx + ?Sized>(
 /// A row changed between the transaction's read and its write: only a
 /// backend that breaks the serialisability contract gets here.
 fn moved_under_us(kind: Kind, id: &str) -> Error {
-    Error::Store(format!(
+    Error::storage(format!(
         "{kind} `{id}` changed inside its own transaction; the batch was rolled back"
     ))
 }
@@ -498,7 +497,7 @@ mod tests {
             std::future::pending::<()>().await;
             Ok(())
         };
-        assert!(matches!(run_now(waits), Err(Error::Store(_))));
+        assert!(matches!(run_now(waits), Err(Error::Internal { .. })));
     }
 
     #[test]

@@ -493,7 +493,7 @@ impl std::fmt::Debug for FailingLinker {
 
 impl AuditLinker for FailingLinker {
     fn link(&self, _: &AuditRecord) -> Result<[u8; 32]> {
-        Err(Error::Store("the audit log is unavailable".into()))
+        Err(Error::storage("the audit log is unavailable"))
     }
 }
 

@@ -129,7 +129,7 @@ pub trait StoreExt: Store {
     /// # Errors
     ///
     /// [`Error::NotFound`] for an unknown tenant, the store's errors, and
-    /// [`Error::Store`] when `out` fails.
+    /// [`Error::Storage`] when `out` fails.
     async fn export_jsonl(
         &self,
         tenant: TenantId,
@@ -270,10 +270,11 @@ async fn rewrap_page<S: Store + ?Sized>(
         let Some(sealed) = &row.sealed else { continue };
         let context = Row::context(tenant, kind, &row.id);
         let resealed = ring.rewrap(sealed, &context).map_err(|e| match e {
-            Error::Unauthenticated => Error::Store(format!(
-                "sealed value of `{kind}` `{}` could not be authenticated; rewrap stopped",
-                row.id
-            )),
+            Error::Unauthenticated => Error::Corrupt {
+                what: kind.as_str(),
+                id: row.id.clone(),
+                reason: "its sealed value could not be authenticated; rewrap stopped",
+            },
             other => other,
         })?;
         let mut new_row = row.clone();
@@ -352,7 +353,7 @@ impl<'a> JsonLines<'a> {
 }
 
 fn export_failed(e: impl std::fmt::Display) -> Error {
-    Error::Store(format!("export failed: {e}"))
+    Error::storage(format!("export failed: {e}"))
 }
 
 #[cfg(test)]

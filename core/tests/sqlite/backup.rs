@@ -162,7 +162,7 @@ async fn unsound_backups_are_not_restored() {
     std::fs::write(&garbage, vec![0x5a; 8192]).unwrap();
     let err = SqliteStore::restore(&garbage, &dest).await.unwrap_err();
     let err = refused("garbage", err, &dest);
-    assert!(matches!(err, Error::Store(_)), "{err:?}");
+    assert!(matches!(err, Error::Storage { .. }), "{err:?}");
 
     // A SQLite database, but not ours.
     let foreign = dir.path().join("foreign.db");
@@ -172,7 +172,7 @@ async fn unsound_backups_are_not_restored() {
     let err = SqliteStore::restore(&foreign, &dest).await.unwrap_err();
     let err = refused("foreign", err, &dest);
     assert!(
-        matches!(err, Error::Store(ref m) if m.contains("not a secrets-core database")),
+        matches!(err, Error::Storage { message: ref m, .. } if m.contains("not a secrets-core database")),
         "{err:?}"
     );
 
@@ -202,5 +202,5 @@ async fn unsound_backups_are_not_restored() {
     std::fs::write(&damaged, bytes).unwrap();
     let err = SqliteStore::restore(&damaged, &dest).await.unwrap_err();
     let err = refused("damaged", err, &dest);
-    assert!(matches!(err, Error::Store(_)), "{err:?}");
+    assert!(matches!(err, Error::Storage { .. }), "{err:?}");
 }

@@ -16,7 +16,10 @@ struct FailingLinker;
 
 impl AuditLinker for FailingLinker {
     fn link(&self, _: &AuditRecord) -> secrets_core::Result<[u8; 32]> {
-        Err(Error::Store("the linker is down".into()))
+        Err(Error::Storage {
+            message: "the linker is down".into(),
+            source: None,
+        })
     }
 }
 
@@ -332,7 +335,7 @@ async fn bad_input_is_refused_and_nothing_is_written() {
         "failing audit linker",
         a,
         batch(Change::Insert(secret("r"))),
-        |e| matches!(e, Error::Store(m) if m.contains("linker is down")),
+        |e| matches!(e, Error::Storage { message: m, .. } if m.contains("linker is down")),
     ));
 
     let before = counts(&path);
@@ -408,7 +411,7 @@ async fn malformed_stored_values_are_reported() {
         .list(t, &ListQuery::new(Kind::AppSecret))
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Store(_)), "{err:?}");
+    assert!(matches!(err, Error::Storage { .. }), "{err:?}");
 
     // An owner id that is not a UUID (foreign keys are off on this
     // connection, so the reference is not checked).
@@ -422,7 +425,7 @@ async fn malformed_stored_values_are_reported() {
         .get(t, Kind::SettingSecret, "bad-owner")
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Store(_)), "{err:?}");
+    assert!(matches!(err, Error::Storage { .. }), "{err:?}");
     assert!(!err.to_string().contains("secret-looking-owner"));
 
     // An audit hash of the wrong length.
@@ -437,5 +440,5 @@ async fn malformed_stored_values_are_reported() {
         .audit_events(t, &Default::default())
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Store(_)), "{err:?}");
+    assert!(matches!(err, Error::Storage { .. }), "{err:?}");
 }

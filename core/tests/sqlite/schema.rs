@@ -104,7 +104,7 @@ async fn a_file_that_is_not_a_database_is_refused() {
     let path = dir.path().join("notes.txt");
     std::fs::write(&path, vec![b'#'; 4096]).unwrap();
     let err = SqliteStore::open(&path).await.unwrap_err();
-    assert!(matches!(err, Error::Store(_)), "{err:?}");
+    assert!(matches!(err, Error::Storage { .. }), "{err:?}");
     assert_eq!(
         std::fs::read(&path).unwrap(),
         vec![b'#'; 4096],

@@ -28,12 +28,12 @@ use secrets_core::crypto::{KeyRing, MasterKey};
 use secrets_core::rbac::Role;
 use secrets_core::store::{AuditQuery, SqliteStore};
 use secrets_core::vault::{Vault, VaultConfig};
-use secrets_core::{Error, SecretString, SystemClock, TenantId};
+use secrets_core::{SecretString, SystemClock, TenantId};
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let data = Path::new("data");
-    std::fs::create_dir_all(data).map_err(io)?;
+    std::fs::create_dir_all(data)?;
     let db = data.join("quickstart.db");
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
@@ -109,8 +109,8 @@ async fn main() -> Result<(), Error> {
         .create_user(&viv, "mallory@example.com", Role::Admin, None)
         .await
     {
-        Err(e @ Error::Forbidden { .. }) => println!("viewer denied: {e}"),
-        other => return Err(unexpected("a viewer creating an admin", other.is_ok())),
+        Err(e @ secrets_core::Error::Forbidden { .. }) => println!("viewer denied: {e}"),
+        other => return Err(unexpected("a viewer creating an admin", other.is_ok()).into()),
     }
 
     // 5. Refresh: a new pair; the old refresh token is now spent.
@@ -142,15 +142,15 @@ async fn main() -> Result<(), Error> {
 /// The master key: from `SECRETS_CORE_MASTER_KEY`, else from
 /// `keys/master.key`, else a new one written there (the directory 0700, the
 /// file 0600): never beside the database.
-fn load_master_key(keys: &Path) -> Result<MasterKey, Error> {
+fn load_master_key(keys: &Path) -> Result<MasterKey, Box<dyn std::error::Error>> {
     if let Ok(text) = std::env::var("SECRETS_CORE_MASTER_KEY") {
         println!("master key from SECRETS_CORE_MASTER_KEY (no key file written)");
-        return MasterKey::from_base64(&text);
+        return Ok(MasterKey::from_base64(&text)?);
     }
     let path = keys.join("master.key");
     if let Ok(text) = std::fs::read_to_string(&path) {
         println!("master key from {} (kept apart from data/)", path.display());
-        return MasterKey::from_base64(&text);
+        return Ok(MasterKey::from_base64(&text)?);
     }
     create_private_dir(keys)?;
     let key = MasterKey::generate()?;
@@ -162,30 +162,26 @@ fn load_master_key(keys: &Path) -> Result<MasterKey, Error> {
     Ok(key)
 }
 
-fn create_private_dir(dir: &Path) -> Result<(), Error> {
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir).map_err(io)
+    builder.create(dir)
 }
 
-fn write_private(path: &Path, text: &str) -> Result<(), Error> {
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write as _;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).map_err(io)?;
-    file.write_all(text.as_bytes()).map_err(io)
+    let mut file = options.open(path)?;
+    file.write_all(text.as_bytes())
 }
 
-fn io(e: std::io::Error) -> Error {
-    Error::Store(e.to_string())
-}
-
-fn unexpected(what: &str, succeeded: bool) -> Error {
-    Error::InvalidInput {
+fn unexpected(what: &str, succeeded: bool) -> secrets_core::Error {
+    secrets_core::Error::InvalidInput {
         field: "example",
         reason: format!("{what} should have been forbidden (succeeded: {succeeded})"),
     }

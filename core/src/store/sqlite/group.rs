@@ -84,8 +84,8 @@ impl Ticket {
 impl Drop for Ticket {
     fn drop(&mut self) {
         if let Some(slot) = self.0.take() {
-            slot.put(Err(Error::Store(
-                "the writer stopped before this batch was committed; it was not applied".into(),
+            slot.put(Err(Error::storage(
+                "the writer stopped before this batch was committed; it was not applied",
             )));
         }
     }
@@ -151,8 +151,8 @@ impl Committer {
             if jobs.is_empty() {
                 // Unreachable: a job leaves the queue only with a leader,
                 // which fills its slot before it gives up leadership.
-                return Err(Error::Store(
-                    "a queued batch was lost before it was applied".into(),
+                return Err(Error::storage(
+                    "a queued batch was lost before it was applied",
                 ));
             }
             state.leading = true;
@@ -193,7 +193,7 @@ pub(super) fn run(
 pub(super) fn commit(conn: &mut Connection, jobs: Vec<Job>) {
     let fail_all = |jobs: VecDeque<Job>, e: &Error| {
         for job in jobs {
-            job.ticket.finish(Err(Error::Store(store_message(e))));
+            job.ticket.finish(Err(Error::storage(store_message(e))));
         }
     };
     let mut jobs = VecDeque::from(jobs);
@@ -231,7 +231,7 @@ pub(super) fn commit(conn: &mut Connection, jobs: Vec<Job>) {
                 // state is unknown, so nothing of the group is committed.
                 drop(tx);
                 for (ticket, _) in done {
-                    ticket.finish(Err(Error::Store(store_message(&e))));
+                    ticket.finish(Err(Error::storage(store_message(&e))));
                 }
                 fail_all(jobs, &e);
                 return job.ticket.finish(Err(e));
@@ -248,7 +248,7 @@ pub(super) fn commit(conn: &mut Connection, jobs: Vec<Job>) {
             // A failed commit fails every batch of the group; a batch that
             // had failed on its own keeps its own error.
             for (ticket, result) in done {
-                ticket.finish(result.and(Err(Error::Store(store_message(&e)))));
+                ticket.finish(result.and(Err(Error::storage(store_message(&e)))));
             }
         }
     }
@@ -281,7 +281,7 @@ fn in_savepoint(
 /// batch of a group (`Error` is not `Clone`).
 fn store_message(e: &Error) -> String {
     match e {
-        Error::Store(m) => m.clone(),
+        Error::Storage { message, .. } => message.clone(),
         other => other.to_string(),
     }
 }
@@ -426,7 +426,7 @@ mod tests {
         for slot in [slot_a, slot_doomed, slot_c] {
             let err = slot.take().unwrap().unwrap_err();
             assert!(
-                matches!(&err, Error::Store(m) if m.contains("commit")),
+                matches!(&err, Error::Storage { message: m, .. } if m.contains("commit")),
                 "{err}"
             );
         }
@@ -450,7 +450,7 @@ mod tests {
         let fx = fixture();
         let (job, slot) = fx.insert("a", "w");
         drop(job);
-        assert!(matches!(slot.take(), Some(Err(Error::Store(_)))));
+        assert!(matches!(slot.take(), Some(Err(Error::Storage { .. }))));
         assert!(slot.take().is_none(), "a slot is filled once");
     }
 

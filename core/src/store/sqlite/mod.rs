@@ -98,7 +98,7 @@ impl SqliteOptions {
 /// companions inherit it), opened in WAL mode with foreign keys on and
 /// migrated to [`SCHEMA_VERSION`]. Every method runs its SQLite work on
 /// Tokio's blocking thread pool, so it must be called inside a Tokio runtime
-/// (either flavour); outside one it fails with [`Error::Store`].
+/// (either flavour); outside one it fails with [`Error::Storage`].
 ///
 /// A batch reported applied has been fsynced: it survives the process being
 /// killed and the machine losing power. Deleted rows are overwritten in the
@@ -187,7 +187,7 @@ impl SqliteStore {
     /// # Errors
     ///
     /// [`Error::SchemaTooNew`] if a newer version of this library wrote the
-    /// database; [`Error::Store`] if the file cannot be created or opened,
+    /// database; [`Error::Storage`] if the file cannot be created or opened,
     /// is not a SQLite database, or refuses WAL mode.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self> {
         Self::open_with(path, SqliteOptions::default()).await
@@ -264,7 +264,7 @@ impl SqliteStore {
     /// # Errors
     ///
     /// [`Error::AlreadyExists`] if `dest` (or a `-wal` or `-journal` file
-    /// beside it) exists; [`Error::Store`] if the copy fails, in which case
+    /// beside it) exists; [`Error::Storage`] if the copy fails, in which case
     /// nothing is left at `dest`.
     pub async fn backup_to(&self, dest: impl AsRef<Path>) -> Result<()> {
         let source = self.inner.path.clone();
@@ -308,7 +308,7 @@ impl SqliteStore {
     /// # Errors
     ///
     /// [`Error::NotFound`] if `backup` is not a file; [`Error::SchemaTooNew`]
-    /// if a newer version of this library wrote it; [`Error::Store`] if it is
+    /// if a newer version of this library wrote it; [`Error::Storage`] if it is
     /// not a secrets-core database, fails a check, or the copy fails (then
     /// nothing is left at `dest`); [`Error::AlreadyExists`] if `dest` (or a
     /// `-wal` or `-journal` file beside it) exists.
@@ -435,22 +435,29 @@ where
     T: Send + 'static,
     F: FnOnce() -> Result<T> + Send + 'static,
 {
-    let handle = tokio::runtime::Handle::try_current()
-        .map_err(|_| Error::Store("the SQLite store must be used inside a Tokio runtime".into()))?;
+    let handle = tokio::runtime::Handle::try_current().map_err(|_| Error::Internal {
+        what: "the SQLite store was used outside a Tokio runtime",
+    })?;
     if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
         return tokio::task::block_in_place(f);
     }
-    handle.spawn_blocking(f).await.map_err(|e| {
-        Error::Store(if e.is_panic() {
-            "a SQLite worker thread panicked".into()
-        } else {
-            "a SQLite worker task was cancelled".into()
-        })
-    })?
+    handle
+        .spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Internal {
+            what: if e.is_panic() {
+                "a SQLite worker thread panicked"
+            } else {
+                "a SQLite worker task was cancelled"
+            },
+        })?
 }
 
 fn io_error(doing: &str, path: &Path, e: &io::Error) -> Error {
-    Error::Store(format!("could not {doing} `{}`: {e}", path.display()))
+    Error::storage_from(
+        format!("could not {doing} `{}`: {e}", path.display()),
+        io::Error::new(e.kind(), e.to_string()),
+    )
 }
 
 /// `path` with `suffix` appended (`x.db` -> `x.db-wal`).
@@ -504,14 +511,14 @@ fn open_verified_backup(path: &Path) -> Result<Connection> {
             .map_err(db("check the backup's integrity"))?
     };
     if problems != ["ok"] {
-        return Err(Error::Store(format!(
+        return Err(Error::storage(format!(
             "the backup `{}` fails SQLite's integrity check ({} problems); it cannot be restored",
             path.display(),
             problems.len()
         )));
     }
     let version = schema::version(&conn).map_err(|_| {
-        Error::Store(format!(
+        Error::storage(format!(
             "`{}` is not a secrets-core database (it has no schema version)",
             path.display()
         ))
@@ -523,7 +530,7 @@ fn open_verified_backup(path: &Path) -> Result<Connection> {
         });
     }
     if version < 1 {
-        return Err(Error::Store(format!(
+        return Err(Error::storage(format!(
             "`{}` is not a secrets-core database (its schema version is {version})",
             path.display()
         )));
@@ -534,7 +541,7 @@ fn open_verified_backup(path: &Path) -> Result<Connection> {
         })
         .map_err(db("check the backup's references"))?;
     if broken != 0 {
-        return Err(Error::Store(format!(
+        return Err(Error::storage(format!(
             "the backup `{}` has {broken} broken references; it cannot be restored",
             path.display()
         )));
@@ -590,8 +597,8 @@ fn copy_into(src: &Connection, dest: &Path) -> Result<()> {
                     // Busy or locked: another process holds a lock.
                     waits += 1;
                     if waits > 50 {
-                        return Err(Error::Store(
-                            "could not copy the database: it stayed locked".into(),
+                        return Err(Error::storage(
+                            "could not copy the database: it stayed locked",
                         ));
                     }
                     std::thread::sleep(Duration::from_millis(100));

@@ -182,7 +182,7 @@ pub(super) fn open_writer(path: &Path) -> Result<Connection> {
         .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
         .map_err(db("enable WAL"))?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(Error::Store(format!(
+        return Err(Error::storage(format!(
             "the database refused WAL mode (it stays in `{mode}` mode)"
         )));
     }
@@ -250,7 +250,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 ///
 /// # Errors
 ///
-/// [`Error::Store`] if it has no `schema_version` table (not a
+/// [`Error::Storage`] if it has no `schema_version` table (not a
 /// secrets-core database) or it cannot be read.
 pub(super) fn version(conn: &Connection) -> Result<i64> {
     conn.query_row(

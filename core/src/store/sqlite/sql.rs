@@ -13,12 +13,15 @@ use crate::error::{Error, Result};
 use crate::id::{TenantId, UserId};
 use crate::store::{AuditQuery, Kind, ListQuery, MAX_PAGE, Row, Tenant};
 
-/// A rusqlite error as [`Error::Store`], saying what was being done. The
+/// A rusqlite error as [`Error::Storage`], saying what was being done. The
 /// message carries SQLite's own text (which names tables, columns and
 /// constraints, never bound values) and no rusqlite detail that could echo
 /// a stored value.
 pub(super) fn db(context: &'static str) -> impl Fn(rusqlite::Error) -> Error {
-    move |e| Error::Store(describe(context, &e))
+    move |e| {
+        let message = describe(context, &e);
+        Error::storage_from(message, e)
+    }
 }
 
 fn describe(context: &str, e: &rusqlite::Error) -> String {
@@ -49,7 +52,7 @@ fn describe(context: &str, e: &rusqlite::Error) -> String {
 }
 
 pub(super) fn corrupt(what: &str) -> Error {
-    Error::Store(format!(
+    Error::storage(format!(
         "the database holds a malformed {what}; restore it from a backup"
     ))
 }
@@ -59,7 +62,7 @@ pub(super) fn version_from(v: i64) -> Result<u64> {
 }
 
 pub(super) fn version_to(v: u64) -> Result<i64> {
-    i64::try_from(v).map_err(|_| Error::Store("a version outgrew SQLite's integers".into()))
+    i64::try_from(v).map_err(|_| Error::storage("a version outgrew SQLite's integers"))
 }
 
 pub(super) fn limit(n: usize) -> i64 {

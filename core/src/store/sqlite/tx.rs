@@ -34,8 +34,9 @@ impl<'c> SqliteTx<'c> {
     }
 
     fn write_tenant(&self, sql: &'static str, t: &Tenant) -> Result<()> {
-        let body = serde_json::to_vec(t)
-            .map_err(|_| Error::Store("could not serialize a tenant".into()))?;
+        let body = serde_json::to_vec(t).map_err(|_| Error::Internal {
+            what: "serializing a tenant",
+        })?;
         self.conn
             .prepare_cached(sql)
             .map_err(db("write a tenant"))?
@@ -223,8 +224,9 @@ impl<'c> SqliteTx<'c> {
     }
 
     fn insert_audit(&self, r: &AuditRecord) -> Result<()> {
-        let details = serde_json::to_string(&r.event.details)
-            .map_err(|_| Error::Store("could not serialize audit details".into()))?;
+        let details = serde_json::to_string(&r.event.details).map_err(|_| Error::Internal {
+            what: "serializing audit details",
+        })?;
         let seq = i64::try_from(r.seq).map_err(|_| corrupt("audit sequence number"))?;
         self.execute(
             "write an audit event",

@@ -649,7 +649,10 @@ impl Store for Interfering {
     ) -> Result<AuditRecord> {
         if stores_refreshed_tokens(&batch).is_some() {
             if Self::take(&self.fail) {
-                return Err(Error::Store("injected: the disk is full".into()));
+                return Err(Error::Storage {
+                    message: "injected: the disk is full".into(),
+                    source: None,
+                });
             }
             let racer = self.race.lock().unwrap().take();
             if let Some(racer) = racer {
