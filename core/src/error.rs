@@ -376,3 +376,30 @@ impl Error {
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::{Error, ErrorKind};
+    use std::error::Error as _;
+
+    #[test]
+    fn a_storage_error_keeps_its_source_and_says_what_failed() {
+        let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "read-only file");
+        let e = Error::storage_from("could not open `vault.db`", io);
+        assert_eq!(e.kind(), ErrorKind::Storage);
+        assert_eq!(e.to_string(), "storage failed: could not open `vault.db`");
+        let source = e.source().map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("read-only file"));
+        assert!(Error::storage("x").source().is_none());
+    }
+
+    #[test]
+    fn kinds_are_retryable_only_for_races_and_storage() {
+        let lost = Error::Contended { what: "the user" };
+        assert!(lost.kind().is_retryable());
+        assert_eq!(lost.kind().http_status(), 503);
+        assert!(!Error::InvalidCredentials.kind().is_retryable());
+        assert!(Error::InvalidCredentials.kind().is_client_error());
+        assert!(!Error::WrongMasterKey.kind().is_client_error());
+    }
+}
