@@ -49,7 +49,14 @@ pub mod conformance;
 mod ext;
 mod memory;
 pub(crate) mod page;
+// The stored record types are the library's own business (a `User` holds a
+// password hash): hosts see the Vault's `*Info` types. Backend authors' and
+// this crate's integration tests reach them through `conformance`.
+#[cfg(feature = "conformance")]
+#[doc(hidden)]
 pub mod records;
+#[cfg(not(feature = "conformance"))]
+pub(crate) mod records;
 pub(crate) mod retry;
 mod row;
 #[cfg(feature = "sqlite")]

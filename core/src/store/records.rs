@@ -18,6 +18,9 @@
 //! # Ok(()) }
 //! ```
 
+// Crate-private unless `conformance` exposes them (see `store/mod.rs`).
+#![cfg_attr(not(feature = "conformance"), allow(unreachable_pub, dead_code))]
+
 use std::fmt;
 
 use serde::de::DeserializeOwned;
