@@ -68,6 +68,7 @@ mod hex32;
 mod id;
 pub mod jwt;
 pub mod login;
+pub mod names;
 pub mod oauth;
 pub mod password;
 pub mod rbac;

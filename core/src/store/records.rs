@@ -221,28 +221,13 @@ impl fmt::Display for SecretName {
     }
 }
 
-/// Checks an app name: 1 to [`MAX_APP_NAME_LEN`] bytes of ASCII letters,
-/// digits, `-`, `_` and `.`, starting with a letter or digit.
+/// Checks an app name ([`crate::names::AppName`]'s rule).
 ///
 /// # Errors
 ///
 /// [`Error::InvalidInput`] explaining the rule.
 pub fn check_app_name(app: &str) -> Result<()> {
-    let mut chars = app.chars();
-    let ok = app.len() <= MAX_APP_NAME_LEN
-        && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            "app name",
-            format!(
-                "`{}` must be 1 to {MAX_APP_NAME_LEN} letters, digits, `-`, `_` or `.`, starting with a letter or digit",
-                app.escape_debug()
-            ),
-        ))
-    }
+    crate::names::AppName::new(app).map(drop)
 }
 
 /// Checks an app-secret value's size before sealing.

@@ -163,12 +163,7 @@ impl Vault {
 }
 
 fn check_deploy(deploy: &str) -> Result<()> {
-    crate::store::records::check_app_name(deploy).map_err(|_| {
-        Error::invalid(
-            "deploy",
-            "must be 1 to 64 letters, digits, `-`, `_` or `.`, starting with a letter or digit",
-        )
-    })
+    crate::names::DeployId::new(deploy).map(drop)
 }
 
 /// `s` cut to at most `max` bytes, on a character boundary.

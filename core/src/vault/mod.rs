@@ -80,7 +80,6 @@ pub use oauth::{
 };
 pub use secrets::SecretInfo;
 pub use sessions::Session;
-pub use settings::{MAX_SETTING_NAME_LEN, check_setting_name};
 pub use tokens::{ApiTokenInfo, MintedToken};
 pub use users::UserInfo;
 pub use webhooks::{EndpointInfo, RegisteredEndpoint};

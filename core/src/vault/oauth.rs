@@ -362,17 +362,5 @@ impl Vault {
 }
 
 fn check_provider(provider: &str) -> Result<()> {
-    let ok = !provider.is_empty()
-        && provider.len() <= 64
-        && provider
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            "provider",
-            "must be 1 to 64 of `a-z`, `0-9`, `-`, `_`, `.`",
-        ))
-    }
+    crate::names::ProviderName::new(provider).map(drop)
 }

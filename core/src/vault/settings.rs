@@ -4,6 +4,7 @@
 
 use crate::audit::Actor;
 use crate::error::{Error, Result};
+use crate::names::SettingName;
 use crate::rbac::Permission;
 use crate::secret::SecretBytes;
 use crate::store::records::{MAX_SECRET_VALUE_LEN, SettingSecret};
@@ -11,33 +12,9 @@ use crate::store::retry::{Race, retry};
 use crate::store::{Batch, Change, Kind, ListQuery, Record, StoreExt};
 use crate::vault::{Caller, Vault};
 
-/// Longest settings-secret name, in bytes.
-pub const MAX_SETTING_NAME_LEN: usize = 128;
-
-/// Checks a settings-secret name: 1 to 128 of `[a-z0-9._/-]`, starting with
-/// a letter or digit (`provider/openai`, `webhook/github`).
-///
-/// # Errors
-///
-/// [`Error::InvalidInput`] explaining the rule.
-pub fn check_setting_name(name: &str) -> Result<()> {
-    let mut chars = name.chars();
-    let ok = name.len() <= MAX_SETTING_NAME_LEN
-        && chars
-            .next()
-            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._/-".contains(c));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            "setting name",
-            format!(
-                "`{}` must be 1 to {MAX_SETTING_NAME_LEN} of `a-z`, `0-9`, `.`, `_`, `/`, `-`, starting with a letter or digit",
-                name.escape_debug()
-            ),
-        ))
-    }
+/// Checks a settings-secret name ([`SettingName`]'s rule).
+pub(crate) fn check_setting_name(name: &str) -> Result<()> {
+    SettingName::new(name).map(drop)
 }
 
 impl Vault {
