@@ -51,6 +51,7 @@ const ALG_NAME: &str = "pbkdf2-hmac-sha256";
 /// ```
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "KdfParamsJson", into = "KdfParamsJson")]
+#[non_exhaustive]
 pub struct KdfParams {
     iterations: u32,
     salt: Vec<u8>,

@@ -58,6 +58,7 @@ use super::{is_token, is_uri_scheme};
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Cors {
     origins: Vec<String>,
     credentials: bool,

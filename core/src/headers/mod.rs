@@ -180,6 +180,7 @@ impl FrameOptions {
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SecurityHeaders {
     entries: Vec<(String, String)>,
 }

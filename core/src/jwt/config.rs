@@ -33,12 +33,14 @@ pub const MAX_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 /// use std::time::Duration;
 /// use secrets_core::jwt::JwtConfig;
 ///
-/// let config = JwtConfig { audience: "api.example.com".into(), ..JwtConfig::default() };
+/// let mut config = JwtConfig::default();
+/// config.audience = "api.example.com".into();
 /// assert_eq!(config.issuer, "secrets-core");
 /// assert_eq!(config.ttl, Duration::from_secs(15 * 60));
 /// assert_eq!(config.leeway, Duration::from_secs(30));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct JwtConfig {
     /// The `iss` claim written and required (default `secrets-core`).
     pub issuer: String,
@@ -77,7 +79,8 @@ impl JwtConfig {
     /// use secrets_core::jwt::JwtConfig;
     ///
     /// assert!(JwtConfig::default().check().is_ok());
-    /// let zero = JwtConfig { ttl: Duration::ZERO, ..JwtConfig::default() };
+    /// let mut zero = JwtConfig::default();
+    /// zero.ttl = Duration::ZERO;
     /// assert!(zero.check().is_err());
     /// ```
     pub fn check(&self) -> Result<()> {

@@ -76,7 +76,8 @@ impl JwtSigner {
     /// let jwt = JwtSigner::new(JwtConfig::default(), Arc::clone(&ring))?;
     /// assert_eq!(jwt.config().audience, "secrets-core");
     ///
-    /// let bad = JwtConfig { ttl: Duration::from_millis(1500), ..JwtConfig::default() };
+    /// let mut bad = JwtConfig::default();
+    /// bad.ttl = Duration::from_millis(1500);
     /// assert!(matches!(JwtSigner::new(bad, ring), Err(Error::InvalidInput { field: "ttl", .. })));
     /// # Ok(()) }
     /// ```
@@ -104,7 +105,9 @@ impl JwtSigner {
     /// use secrets_core::jwt::{JwtConfig, JwtSigner};
     ///
     /// let ring = Arc::new(KeyRing::new(MasterKey::generate()?));
-    /// let jwt = JwtSigner::new(JwtConfig { ttl: Duration::from_secs(300), ..JwtConfig::default() }, ring)?;
+    /// let mut config = JwtConfig::default();
+    /// config.ttl = Duration::from_secs(300);
+    /// let jwt = JwtSigner::new(config, ring)?;
     /// assert_eq!(jwt.config().ttl, Duration::from_secs(300));
     /// # Ok(()) }
     /// ```

@@ -130,6 +130,7 @@ impl Batch {
 /// # let _ = next;
 /// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ListQuery {
     /// The kind.
     pub kind: Kind,
@@ -243,6 +244,7 @@ impl ListQuery {
 
 /// Which audit events [`Store::audit_events`](crate::store::Store::audit_events) returns.
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct AuditQuery {
     /// Only this actor.
     pub actor: Option<Actor>,

@@ -182,17 +182,19 @@ fn issuer_and_audience_must_match_exactly() {
     let ring = ring(4);
     let ours = signer(&ring);
     let other_iss = JwtSigner::new(
-        JwtConfig {
-            issuer: "secrets-core-staging".into(),
-            ..JwtConfig::default()
+        {
+            let mut c = JwtConfig::default();
+            c.issuer = "secrets-core-staging".into();
+            c
         },
         Arc::clone(&ring),
     )
     .unwrap();
     let other_aud = JwtSigner::new(
-        JwtConfig {
-            audience: "Secrets-core".into(),
-            ..JwtConfig::default()
+        {
+            let mut c = JwtConfig::default();
+            c.audience = "Secrets-core".into();
+            c
         },
         Arc::clone(&ring),
     )
@@ -234,10 +236,11 @@ fn expiry_and_not_before_use_the_injected_clock_and_the_leeway() {
 
     // With no leeway, exp itself is too late.
     let strict = JwtSigner::new(
-        JwtConfig {
-            leeway: Duration::ZERO,
-            ttl: Duration::from_secs(60),
-            ..JwtConfig::default()
+        {
+            let mut c = JwtConfig::default();
+            c.leeway = Duration::ZERO;
+            c.ttl = Duration::from_secs(60);
+            c
         },
         Arc::clone(&ring),
     )

@@ -205,11 +205,13 @@ fn access_tokens_of_the_jsonwebtoken_implementation_still_hold() {
             MasterKey::from_bytes(&master).unwrap(),
             KeyId::new(kid).unwrap(),
         ));
-        let config = JwtConfig {
-            issuer: t["issuer"].as_str().unwrap().into(),
-            audience: t["audience"].as_str().unwrap().into(),
-            ttl: Duration::from_secs(t["ttl_seconds"].as_u64().unwrap()),
-            leeway: Duration::from_secs(t["leeway_seconds"].as_u64().unwrap()),
+        let config = {
+            let mut c = JwtConfig::default();
+            c.issuer = t["issuer"].as_str().unwrap().into();
+            c.audience = t["audience"].as_str().unwrap().into();
+            c.ttl = Duration::from_secs(t["ttl_seconds"].as_u64().unwrap());
+            c.leeway = Duration::from_secs(t["leeway_seconds"].as_u64().unwrap());
+            c
         };
         let jwt = JwtSigner::new(config, Arc::clone(&ring)).unwrap();
         let now = Timestamp::from_unix_seconds(t["now"].as_i64().unwrap());

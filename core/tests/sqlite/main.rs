@@ -93,14 +93,12 @@ async fn all_events(store: &dyn Store, tenant: TenantId) -> Vec<AuditRecord> {
     let mut out: Vec<AuditRecord> = Vec::new();
     loop {
         let page = store
-            .audit_events(
-                tenant,
-                &AuditQuery {
-                    after_seq: out.last().map(|r| r.seq),
-                    limit: 500,
-                    ..AuditQuery::default()
-                },
-            )
+            .audit_events(tenant, &{
+                let mut c = AuditQuery::default();
+                c.after_seq = out.last().map(|r| r.seq);
+                c.limit = 500;
+                c
+            })
             .await
             .unwrap();
         if page.is_empty() {

@@ -33,10 +33,11 @@ vault_test!(
             .vault
             .audit_events(
                 &fx.admin,
-                &AuditQuery {
-                    action: Some("auth.login".into()),
-                    ..AuditQuery::default()
-                },
+                &{
+let mut c = AuditQuery::default();
+c.action = Some("auth.login".into());
+c
+},
             )
             .await
             .unwrap();

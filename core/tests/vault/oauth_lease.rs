@@ -124,9 +124,10 @@ impl Two {
     }
 
     async fn audited(&self, action: &str) -> Vec<AuditRecord> {
-        let query = AuditQuery {
-            action: Some(action.to_owned()),
-            ..AuditQuery::default()
+        let query = {
+            let mut c = AuditQuery::default();
+            c.action = Some(action.to_owned());
+            c
         };
         self.store.audit_events(self.tenant, &query).await.unwrap()
     }

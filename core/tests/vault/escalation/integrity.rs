@@ -423,13 +423,11 @@ async fn open(store: &Arc<dyn Store>, key: u8) -> secrets_core::Result<Vault> {
 
 async fn events(store: &Arc<dyn Store>, tenant: TenantId, action: &str) -> usize {
     store
-        .audit_events(
-            tenant,
-            &AuditQuery {
-                action: Some(action.into()),
-                ..AuditQuery::default()
-            },
-        )
+        .audit_events(tenant, &{
+            let mut c = AuditQuery::default();
+            c.action = Some(action.into());
+            c
+        })
         .await
         .unwrap()
         .len()
