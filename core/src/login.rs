@@ -50,6 +50,11 @@ use unicode_security::{GeneralSecurityProfile as _, MixedScript as _, skeleton};
 use crate::error::{Error, Result};
 use crate::store::records::MAX_LOGIN_LEN;
 
+/// The longest name looked at at all, as typed: width-changing and
+/// ignorable characters aside, normalizing never shrinks a name below a
+/// quarter of its length.
+const MAX_TYPED_LEN: usize = 4 * MAX_LOGIN_LEN;
+
 /// The normal form of a login name, or why it is refused.
 ///
 /// The result is what the library stores as [`User::login`] and looks up
@@ -75,6 +80,14 @@ use crate::store::records::MAX_LOGIN_LEN;
 /// code point, never the whole name (users type passwords into login
 /// fields).
 pub fn normalize(login: &str) -> Result<String> {
+    // Bound the work before any of it: NFKC can expand a character 18-fold,
+    // and this runs on unauthenticated input (every login attempt). No
+    // name this long can normalize to one that fits.
+    if login.len() > MAX_TYPED_LEN {
+        return Err(invalid(format!(
+            "must be 1 to {MAX_LOGIN_LEN} bytes (UTF-8, once normalized)"
+        )));
+    }
     // Check the name as typed first, so the message names what was typed
     // (NFKC turns some invisible characters into others).
     check_characters(login)?;
@@ -224,6 +237,14 @@ mod tests {
             }) => reason,
             other => panic!("{s:?}: expected a refusal, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_huge_name_is_refused_before_any_normalization() {
+        // U+FDFA is one character that NFKC expands to 18.
+        let huge = "\u{FDFA}".repeat(100_000);
+        assert!(refused(&huge).contains("bytes"));
+        assert!(refused(&"a".repeat(MAX_TYPED_LEN + 1)).contains("bytes"));
     }
 
     #[test]

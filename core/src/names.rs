@@ -56,9 +56,13 @@ macro_rules! name_type {
                 if ok {
                     Ok(Self(name))
                 } else {
+                    // Quote at most 64 characters: the input may be huge, or
+                    // a value passed where the name belongs.
+                    let shown: String = name.chars().take(64).collect();
+                    let more = if shown.len() < name.len() { "..." } else { "" };
                     Err(Error::invalid(
                         $field,
-                        format!("`{}` must be {}", name.escape_debug(), $rule),
+                        format!("`{}{more}` must be {}", shown.escape_debug(), $rule),
                     ))
                 }
             }
@@ -214,6 +218,12 @@ mod tests {
         let e = AppName::new("a\u{1b}[2J b").unwrap_err().to_string();
         assert!(e.starts_with("invalid `app name`"), "{e}");
         assert!(!e.contains('\u{1b}'), "{e}");
+        // A huge input is quoted in part, not whole.
+        let e = ProviderName::new("x".repeat(1_000_000))
+            .unwrap_err()
+            .to_string();
+        assert!(e.len() < 300, "{}", e.len());
+        assert!(e.contains("..."), "{e}");
     }
 
     #[test]

@@ -120,7 +120,8 @@ pub struct VaultConfig {
     pub webhook_tolerance: Duration,
     /// How long an OAuth state is accepted (10 minutes).
     pub oauth_state_ttl: Duration,
-    /// The longest a host refresher may take before the refresh fails (30 s).
+    /// The longest a host refresher may take before the refresh fails (30 s;
+    /// at least 100 ms: the cross-process refresh lease lasts twice this).
     pub oauth_refresh_timeout: Duration,
 }
 
@@ -324,6 +325,15 @@ impl Vault {
             return Err(Error::invalid(
                 "token prefixes",
                 "API, agent and refresh tokens need three different prefixes",
+            ));
+        }
+        // The refresh lease lives twice this long: at zero every caller
+        // would take a lease over at once and present the same refresh
+        // token to the provider.
+        if config.oauth_refresh_timeout < Duration::from_millis(100) {
+            return Err(Error::invalid(
+                "oauth_refresh_timeout",
+                "must be at least 100 ms (the refresh lease lasts twice as long)",
             ));
         }
         let jwt = JwtSigner::new(config.jwt.clone(), Arc::clone(&ring))?;

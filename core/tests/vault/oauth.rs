@@ -246,3 +246,30 @@ c
         );
     }
 );
+
+// A zero refresh timeout would make every refresh lease lapse at once, so
+// concurrent callers would all present the same refresh token: refused.
+#[tokio::test]
+async fn a_refresh_timeout_under_100_ms_is_refused() {
+    use secrets_core::crypto::{KeyRing, MasterKey};
+    use secrets_core::store::MemoryStore;
+    let mut config = crate::fixture::config();
+    config.oauth_refresh_timeout = Duration::ZERO;
+    let r = secrets_core::vault::Vault::new(
+        Arc::new(MemoryStore::new()),
+        Arc::new(KeyRing::new(MasterKey::from_bytes(&[7; 32]).unwrap())),
+        Arc::new(secrets_core::SystemClock),
+        config,
+    )
+    .await;
+    assert!(
+        matches!(
+            r,
+            Err(Error::InvalidInput {
+                field: "oauth_refresh_timeout",
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+}
