@@ -410,26 +410,33 @@ vault_test!(
     }
 );
 
+/// Writes, as an earlier version did, a Developer whose login is not in the
+/// normal form (`ﬁ` ligature, kept as typed), with the shared password.
+async fn write_fish_user(fx: &Fx) -> User {
+    let hash = PasswordPolicy::new(10)
+        .unwrap()
+        .hash(&SecretString::from(PASSWORD))
+        .unwrap();
+    let old = User {
+        id: UserId::generate(),
+        login: "\u{FB01}sh@example.com".into(),
+        role: Role::Developer,
+        password_hash: Some(hash),
+        disabled: false,
+        created_at: fx.now(),
+        credential_epoch: 0,
+        credentials_revoked_at: None,
+    };
+    write_user(fx, &old, None).await;
+    old
+}
+
 // A row written by an earlier version, under a login that is not in the
 // normal form (`ﬁ` ligature, kept as typed): it still logs in, and the
 // login stays unique.
 vault_test!(
     async fn a_row_written_the_old_way_still_logs_in(fx) {
-        let hash = PasswordPolicy::new(10)
-            .unwrap()
-            .hash(&SecretString::from(PASSWORD))
-            .unwrap();
-        let old = User {
-            id: UserId::generate(),
-            login: "\u{FB01}sh@example.com".into(),
-            role: Role::Developer,
-            password_hash: Some(hash),
-            disabled: false,
-            created_at: fx.now(),
-            credential_epoch: 0,
-            credentials_revoked_at: None,
-        };
-        write_user(&fx, &old, None).await;
+        let old = write_fish_user(&fx).await;
         let s = try_login(&fx.vault, &fx, "\u{FB01}sh@example.com", PASSWORD, None)
             .await
             .unwrap();
@@ -449,21 +456,7 @@ vault_test!(
 async fn a_sqlite_file_from_the_previous_version_still_logs_in() {
     let fx = Fx::new(Backend::Sqlite).await;
     assert_eq!(fx.backend, Backend::Sqlite);
-    let hash = PasswordPolicy::new(10)
-        .unwrap()
-        .hash(&SecretString::from(PASSWORD))
-        .unwrap();
-    let old = User {
-        id: UserId::generate(),
-        login: "\u{FB01}sh@example.com".into(),
-        role: Role::Developer,
-        password_hash: Some(hash),
-        disabled: false,
-        created_at: fx.now(),
-        credential_epoch: 0,
-        credentials_revoked_at: None,
-    };
-    write_user(&fx, &old, None).await;
+    let old = write_fish_user(&fx).await;
     let path = fx.dir.as_ref().unwrap().path().join("vault.db");
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
     let vault = Vault::new(store, fx.ring.clone(), Arc::new(fx.clock.clone()), config())
