@@ -160,6 +160,7 @@ impl<'de> Deserialize<'de> for Severity {
 /// assert_eq!(f.severity, Severity::Critical);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Finding {
     /// The advisory id (`CVE-2021-44228`, `GHSA-...`).
     pub id: String,
@@ -169,6 +170,31 @@ pub struct Finding {
     pub severity: Severity,
     /// A one-line description.
     pub title: String,
+}
+
+impl Finding {
+    /// A finding, as a host's scanner adapter builds one.
+    ///
+    /// ```
+    /// use secrets_core::gate::{Finding, Severity};
+    ///
+    /// let f = Finding::new("CVE-2021-44228", "log4j-core", Severity::Critical, "Log4Shell");
+    /// assert_eq!(f.package, "log4j-core");
+    /// ```
+    #[must_use]
+    pub fn new(
+        id: impl Into<String>,
+        package: impl Into<String>,
+        severity: Severity,
+        title: impl Into<String>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            package: package.into(),
+            severity,
+            title: title.into(),
+        }
+    }
 }
 
 /// The outcome of one lint or policy check.

@@ -7,12 +7,12 @@ use crate::fixture::vault_test;
 vault_test!(
     async fn hardened_holds_and_only_admins_override(fx) {
         let (_, dev) = fx.user("dev@example.com", Role::Developer).await;
-        let findings = [Finding {
-            id: "CVE-2026-0001".into(),
-            package: "libfoo".into(),
-            severity: Severity::Critical,
-            title: "remote code execution".into(),
-        }];
+        let findings = [Finding::new(
+            "CVE-2026-0001",
+            "libfoo",
+            Severity::Critical,
+            "remote code execution",
+        )];
         let lints = [LintResult::new("clippy", true, "")];
         let v = fx
             .vault

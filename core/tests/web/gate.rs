@@ -4,12 +4,7 @@
 use secrets_core::gate::{self, Finding, LintResult, Profile, Severity, Verdict};
 
 fn finding(id: &str, package: &str, severity: Severity) -> Finding {
-    Finding {
-        id: id.into(),
-        package: package.into(),
-        severity,
-        title: format!("{id} title"),
-    }
+    Finding::new(id, package, severity, format!("{id} title"))
 }
 
 fn lint(name: &str, passed: bool) -> LintResult {

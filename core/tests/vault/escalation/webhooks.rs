@@ -361,12 +361,12 @@ vault_test!(
 // --- 15. Gate overrides --------------------------------------------------
 
 fn critical() -> Vec<Finding> {
-    vec![Finding {
-        id: "CVE-2026-0001".into(),
-        package: "libfoo".into(),
-        severity: Severity::Critical,
-        title: "remote code execution".into(),
-    }]
+    vec![Finding::new(
+        "CVE-2026-0001",
+        "libfoo",
+        Severity::Critical,
+        "remote code execution",
+    )]
 }
 
 vault_test!(
