@@ -258,12 +258,31 @@ pub(super) fn tenant(conn: &Connection, id: TenantId) -> Result<Option<Tenant>> 
 }
 
 pub(super) fn tenants(conn: &Connection, after: Option<TenantId>, n: usize) -> Result<Vec<Tenant>> {
-    let sql = if after.is_some() {
-        "SELECT id, version, body FROM tenants WHERE id > ?2 ORDER BY id LIMIT ?1"
-    } else {
-        "SELECT id, version, body FROM tenants ORDER BY id LIMIT ?1"
-    };
-    let mut stmt = conn.prepare_cached(sql).map_err(db("list tenants"))?;
+    let sql = [
+        "SELECT id, version, body FROM tenants ORDER BY id LIMIT ?1",
+        "SELECT id, version, body FROM tenants WHERE id > ?2 ORDER BY id LIMIT ?1",
+    ];
+    tenant_page(conn, sql, after, n, |id, r| {
+        let version: i64 = r.get(1).map_err(db("list tenants"))?;
+        let body: Vec<u8> = r.get(2).map_err(db("list tenants"))?;
+        decode_tenant(id, version, &body)
+    })
+}
+
+/// One page of the `tenants` table in id order, after `after`: `sql` is the
+/// query without and with the `id > ?2` bound, its first column the id;
+/// `read` turns each row (and its parsed id) into an item.
+fn tenant_page<T>(
+    conn: &Connection,
+    sql: [&str; 2],
+    after: Option<TenantId>,
+    n: usize,
+    mut read: impl FnMut(TenantId, &rusqlite::Row<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let [first, next] = sql;
+    let mut stmt = conn
+        .prepare_cached(if after.is_some() { next } else { first })
+        .map_err(db("list tenants"))?;
     let mut params = vec![Value::Integer(limit(n))];
     if let Some(a) = after {
         params.push(Value::Blob(a.as_bytes().to_vec()));
@@ -274,10 +293,8 @@ pub(super) fn tenants(conn: &Connection, after: Option<TenantId>, n: usize) -> R
     let mut out = Vec::new();
     while let Some(r) = rows.next().map_err(db("list tenants"))? {
         let id: Vec<u8> = r.get(0).map_err(db("list tenants"))?;
-        let version: i64 = r.get(1).map_err(db("list tenants"))?;
-        let body: Vec<u8> = r.get(2).map_err(db("list tenants"))?;
         let id = TenantId::from_slice(&id).map_err(|_| corrupt("tenant id"))?;
-        out.push(decode_tenant(id, version, &body)?);
+        out.push(read(id, r)?);
     }
     Ok(out)
 }
@@ -352,25 +369,11 @@ pub(super) fn directory_tenants(
     after: Option<TenantId>,
     n: usize,
 ) -> Result<Vec<TenantId>> {
-    let sql = if after.is_some() {
-        "SELECT id FROM tenants WHERE id > ?2 ORDER BY id LIMIT ?1"
-    } else {
-        "SELECT id FROM tenants ORDER BY id LIMIT ?1"
-    };
-    let mut stmt = conn.prepare_cached(sql).map_err(db("list tenants"))?;
-    let mut params = vec![Value::Integer(limit(n))];
-    if let Some(a) = after {
-        params.push(Value::Blob(a.as_bytes().to_vec()));
-    }
-    let mut rows = stmt
-        .query(params_from_iter(params))
-        .map_err(db("list tenants"))?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next().map_err(db("list tenants"))? {
-        let id: Vec<u8> = r.get(0).map_err(db("list tenants"))?;
-        out.push(TenantId::from_slice(&id).map_err(|_| corrupt("tenant id"))?);
-    }
-    Ok(out)
+    let sql = [
+        "SELECT id FROM tenants ORDER BY id LIMIT ?1",
+        "SELECT id FROM tenants WHERE id > ?2 ORDER BY id LIMIT ?1",
+    ];
+    tenant_page(conn, sql, after, n, |id, _| Ok(id))
 }
 
 /// The row holding a global lookup key, and its tenant, in one indexed
