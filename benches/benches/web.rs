@@ -310,13 +310,11 @@ fn fresh_token(c: &mut Criterion) {
                 .authenticate_access_token(session.access_token.expose_secret(), None)
                 .await
                 .unwrap();
-            let tokens = TokenSet {
-                access_token: SecretString::from("gho_access_token_valid_for_an_hour"),
-                refresh_token: Some(SecretString::from("ghr_refresh_token")),
-                expires_at: Some(now.saturating_add(Duration::from_secs(3600))),
-                scopes: vec!["repo".into(), "read:org".into()],
-                token_type: "bearer".into(),
-            };
+            let tokens = TokenSet::new(SecretString::from("gho_access_token_valid_for_an_hour"))
+                .with_refresh_token(SecretString::from("ghr_refresh_token"))
+                .with_expires_at(now.saturating_add(Duration::from_secs(3600)))
+                .with_scopes(["repo", "read:org"])
+                .with_token_type("bearer");
             vault
                 .store_oauth_tokens(&admin, "github", &tokens)
                 .await

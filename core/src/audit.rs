@@ -199,6 +199,7 @@ impl Outcome {
 /// assert_eq!(draft.outcome, Outcome::Allowed);
 /// ```
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct AuditDraft {
     /// Who.
     pub actor: Actor,

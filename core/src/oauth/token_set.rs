@@ -54,18 +54,16 @@ const MAX_ERROR_CODE_LEN: usize = 128;
 /// use secrets_core::{SecretString, Timestamp};
 /// use secrets_core::oauth::TokenSet;
 ///
-/// let tokens = TokenSet {
-///     access_token: SecretString::from("gho_secret"),
-///     refresh_token: None,
-///     expires_at: Some(Timestamp::from_unix_seconds(1_700_003_600)),
-///     scopes: vec!["repo".to_owned()],
-///     token_type: "bearer".to_owned(),
-/// };
+/// let tokens = TokenSet::new(SecretString::from("gho_secret"))
+///     .with_expires_at(Timestamp::from_unix_seconds(1_700_003_600))
+///     .with_scopes(["repo"])
+///     .with_token_type("bearer");
 /// assert!(!format!("{tokens:?}").contains("gho_secret"));
 /// assert_eq!(TokenSet::from_secret_json(tokens.to_secret_json().expose_secret())?, tokens);
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TokenSet {
     /// The access token the host presents to the provider's API.
     pub access_token: SecretString,
@@ -82,6 +80,62 @@ pub struct TokenSet {
 }
 
 impl TokenSet {
+    /// A token set of type `Bearer` holding only an access token: no refresh
+    /// token, an unknown expiry, no scopes. The `with_*` methods add the
+    /// rest.
+    ///
+    /// ```
+    /// use secrets_core::{SecretString, Timestamp};
+    /// use secrets_core::oauth::TokenSet;
+    ///
+    /// let t = TokenSet::new(SecretString::from("gho_a"))
+    ///     .with_refresh_token(SecretString::from("ghr_b"))
+    ///     .with_expires_at(Timestamp::from_unix_seconds(1_700_003_600))
+    ///     .with_scopes(["repo", "read:org"])
+    ///     .with_token_type("bearer");
+    /// assert_eq!(t.token_type, "bearer");
+    /// assert_eq!(t.scopes, ["repo", "read:org"]);
+    /// assert!(t.refresh_token.is_some());
+    /// ```
+    #[must_use]
+    pub fn new(access_token: SecretString) -> Self {
+        Self {
+            access_token,
+            refresh_token: None,
+            expires_at: None,
+            scopes: Vec::new(),
+            token_type: "Bearer".to_owned(),
+        }
+    }
+
+    /// Sets the refresh token.
+    #[must_use]
+    pub fn with_refresh_token(mut self, refresh_token: SecretString) -> Self {
+        self.refresh_token = Some(refresh_token);
+        self
+    }
+
+    /// Sets when the access token expires.
+    #[must_use]
+    pub fn with_expires_at(mut self, expires_at: Timestamp) -> Self {
+        self.expires_at = Some(expires_at);
+        self
+    }
+
+    /// Sets the scopes granted.
+    #[must_use]
+    pub fn with_scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
+        self.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the token type as the provider wrote it (default `Bearer`).
+    #[must_use]
+    pub fn with_token_type(mut self, token_type: impl Into<String>) -> Self {
+        self.token_type = token_type.into();
+        self
+    }
+
     /// Parses a successful token endpoint response (RFC 6749 §5.1), the body
     /// the host received, at time `now`.
     ///
@@ -251,13 +305,7 @@ impl TokenSet {
     /// use secrets_core::oauth::{REFRESH_BUFFER, TokenSet};
     ///
     /// let expiry = Timestamp::from_unix_seconds(10_000);
-    /// let t = TokenSet {
-    ///     access_token: SecretString::from("a"),
-    ///     refresh_token: None,
-    ///     expires_at: Some(expiry),
-    ///     scopes: vec![],
-    ///     token_type: "Bearer".into(),
-    /// };
+    /// let t = TokenSet::new(SecretString::from("a")).with_expires_at(expiry);
     /// assert!(t.needs_refresh(expiry.saturating_sub(REFRESH_BUFFER)));
     /// assert!(!t.needs_refresh(expiry.saturating_sub(REFRESH_BUFFER + Duration::from_millis(1))));
     /// ```
@@ -274,13 +322,8 @@ impl TokenSet {
     /// use secrets_core::{SecretString, Timestamp};
     /// use secrets_core::oauth::TokenSet;
     ///
-    /// let t = TokenSet {
-    ///     access_token: SecretString::from("a"),
-    ///     refresh_token: None,
-    ///     expires_at: Some(Timestamp::from_unix_seconds(100)),
-    ///     scopes: vec![],
-    ///     token_type: "Bearer".into(),
-    /// };
+    /// let t = TokenSet::new(SecretString::from("a"))
+    ///     .with_expires_at(Timestamp::from_unix_seconds(100));
     /// assert!(!t.is_expired(Timestamp::from_unix_millis(99_999)));
     /// assert!(t.is_expired(Timestamp::from_unix_seconds(100)));
     /// ```
@@ -305,13 +348,10 @@ impl TokenSet {
     /// use secrets_core::{SecretString, Timestamp};
     /// use secrets_core::oauth::TokenSet;
     ///
-    /// let t = TokenSet {
-    ///     access_token: SecretString::from("at"),
-    ///     refresh_token: None,
-    ///     expires_at: Some(Timestamp::from_unix_seconds(1_700_000_000)),
-    ///     scopes: vec!["repo".into()],
-    ///     token_type: "bearer".into(),
-    /// };
+    /// let t = TokenSet::new(SecretString::from("at"))
+    ///     .with_expires_at(Timestamp::from_unix_seconds(1_700_000_000))
+    ///     .with_scopes(["repo"])
+    ///     .with_token_type("bearer");
     /// assert_eq!(
     ///     t.to_secret_json().expose_secret(),
     ///     br#"{"v":1,"token_type":"bearer","access_token":"at","refresh_token":null,"expires_at_ms":1700000000000,"scopes":["repo"]}"#

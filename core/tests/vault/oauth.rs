@@ -12,13 +12,10 @@ use secrets_core::{Error, Result, SecretString, Timestamp};
 use crate::fixture::vault_test;
 
 fn tokens(access: &str, expires_at: Timestamp) -> TokenSet {
-    TokenSet {
-        access_token: SecretString::from(access),
-        refresh_token: Some(SecretString::from(format!("refresh-{access}"))),
-        expires_at: Some(expires_at),
-        scopes: vec!["repo".into()],
-        token_type: "Bearer".into(),
-    }
+    TokenSet::new(SecretString::from(access))
+        .with_refresh_token(SecretString::from(format!("refresh-{access}")))
+        .with_expires_at(expires_at)
+        .with_scopes(["repo"])
 }
 
 /// A fake provider: counts refreshes, can fail or hang.

@@ -43,13 +43,11 @@ fn master() -> MasterKey {
 }
 
 fn token_set(access: &str, refresh: Option<&str>, expires_at: Timestamp) -> TokenSet {
-    TokenSet {
-        access_token: SecretString::from(access),
-        refresh_token: refresh.map(SecretString::from),
-        expires_at: Some(expires_at),
-        scopes: vec!["repo".into()],
-        token_type: "Bearer".into(),
-    }
+    let mut set = TokenSet::new(SecretString::from(access))
+        .with_expires_at(expires_at)
+        .with_scopes(["repo"]);
+    set.refresh_token = refresh.map(SecretString::from);
+    set
 }
 
 impl Two {

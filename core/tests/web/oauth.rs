@@ -519,16 +519,10 @@ fn refresh_responses_keep_what_the_provider_did_not_resend() {
 // --- sealed JSON ----------------------------------------------------------
 
 fn sample() -> TokenSet {
-    TokenSet {
-        access_token: SecretString::from("ya29.a0AfH6SMBx-SEKRIT"),
-        refresh_token: Some(SecretString::from("1//0gSEKRIT-refresh")),
-        expires_at: Some(Timestamp::from_unix_millis(1_700_003_600_123)),
-        scopes: vec![
-            "openid".into(),
-            "https://www.googleapis.com/auth/drive.file".into(),
-        ],
-        token_type: "Bearer".into(),
-    }
+    TokenSet::new(SecretString::from("ya29.a0AfH6SMBx-SEKRIT"))
+        .with_refresh_token(SecretString::from("1//0gSEKRIT-refresh"))
+        .with_expires_at(Timestamp::from_unix_millis(1_700_003_600_123))
+        .with_scopes(["openid", "https://www.googleapis.com/auth/drive.file"])
 }
 
 #[test]
@@ -545,12 +539,10 @@ fn secret_json_has_the_documented_shape() {
     assert_eq!(v["expires_at_ms"], 1_700_003_600_123_i64);
     assert_eq!(TokenSet::from_secret_json(json.expose_secret()).unwrap(), t);
 
-    let bare = TokenSet {
-        refresh_token: None,
-        expires_at: None,
-        scopes: vec![],
-        ..sample()
-    };
+    let mut bare = sample();
+    bare.refresh_token = None;
+    bare.expires_at = None;
+    bare.scopes = vec![];
     assert_eq!(
         std::str::from_utf8(bare.to_secret_json().expose_secret()).unwrap(),
         r#"{"v":1,"token_type":"Bearer","access_token":"ya29.a0AfH6SMBx-SEKRIT","refresh_token":null,"expires_at_ms":null,"scopes":[]}"#
@@ -604,12 +596,13 @@ fn token_set() -> impl Strategy<Value = TokenSet> {
         proptest::collection::vec(any::<String>(), 0..5),
         any::<String>(),
     )
-        .prop_map(|(access, refresh, expires, scopes, token_type)| TokenSet {
-            access_token: SecretString::new(access),
-            refresh_token: refresh.map(SecretString::new),
-            expires_at: expires.map(Timestamp::from_unix_millis),
-            scopes,
-            token_type,
+        .prop_map(|(access, refresh, expires, scopes, token_type)| {
+            let mut set = TokenSet::new(SecretString::new(access))
+                .with_scopes(scopes)
+                .with_token_type(token_type);
+            set.refresh_token = refresh.map(SecretString::new);
+            set.expires_at = expires.map(Timestamp::from_unix_millis);
+            set
         })
 }
 
@@ -659,10 +652,7 @@ proptest! {
 #[test]
 fn needs_refresh_at_the_five_minute_boundary() {
     let expiry = Timestamp::from_unix_seconds(2_000_000_000);
-    let t = TokenSet {
-        expires_at: Some(expiry),
-        ..sample()
-    };
+    let t = sample().with_expires_at(expiry);
     assert_eq!(REFRESH_BUFFER, Duration::from_secs(300));
     let boundary = expiry.saturating_sub(REFRESH_BUFFER);
     let ms = Duration::from_millis(1);
@@ -679,10 +669,8 @@ fn needs_refresh_at_the_five_minute_boundary() {
     assert!(t.is_expired(expiry));
 
     // Unknown expiry: never "needs refresh" on time alone.
-    let unknown = TokenSet {
-        expires_at: None,
-        ..sample()
-    };
+    let mut unknown = sample();
+    unknown.expires_at = None;
     assert!(!unknown.needs_refresh(Timestamp::from_unix_millis(i64::MAX)));
     assert!(!unknown.is_expired(Timestamp::from_unix_millis(i64::MAX)));
 
@@ -696,10 +684,7 @@ fn needs_refresh_at_the_five_minute_boundary() {
     assert!(at(0).is_expired(NOW));
 
     // Saturation at the ends of time does not panic or wrap.
-    let far = TokenSet {
-        expires_at: Some(Timestamp::from_unix_millis(i64::MIN)),
-        ..sample()
-    };
+    let far = sample().with_expires_at(Timestamp::from_unix_millis(i64::MIN));
     assert!(far.needs_refresh(Timestamp::from_unix_millis(i64::MAX)));
 }
 

@@ -482,13 +482,10 @@ vault_test!(
 // --- 17. fresh_token for another user's connection --------------------------
 
 fn token_set(access: &str, refresh: &str, expires_at: Timestamp) -> TokenSet {
-    TokenSet {
-        access_token: SecretString::from(access),
-        refresh_token: Some(SecretString::from(refresh)),
-        expires_at: Some(expires_at),
-        scopes: vec!["repo".into()],
-        token_type: "Bearer".into(),
-    }
+    TokenSet::new(SecretString::from(access))
+        .with_refresh_token(SecretString::from(refresh))
+        .with_expires_at(expires_at)
+        .with_scopes(["repo"])
 }
 
 /// A provider that rotates refresh tokens: each one works once, and using a
