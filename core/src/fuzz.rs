@@ -68,6 +68,8 @@ pub fn jwt_decode(data: &[u8]) {
         std::time::Duration::from_secs(30),
     );
     assert!(decoded.is_err(), "a forged EdDSA JWT was accepted");
+    // The same text read as a fetched JWK Set: refused or read, never a panic.
+    let _ = crate::jwt::Jwks::from_json(&text);
     if let Ok(signer) = &*SIGNER {
         assert!(
             signer.validate(&text, now).is_err(),

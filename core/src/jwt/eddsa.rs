@@ -127,7 +127,9 @@ pub(super) fn verify(compact: &Compact<'_>, key: &VerifyingKey) -> Result<()> {
 /// EdDSA access tokens, for a host to publish (conventionally at
 /// `/.well-known/jwks.json`). It holds public keys only, never an HS256
 /// key or any private half. Built by
-/// [`JwtSigner::jwks`](super::JwtSigner::jwks) and `Vault::jwks`.
+/// [`JwtSigner::jwks`](super::JwtSigner::jwks) and `Vault::jwks`; read
+/// back from its text by [`Jwks::from_json`] in a service that verifies
+/// tokens with [`Jwks::verify`] and nothing else.
 ///
 /// ```
 /// # fn main() -> Result<(), secrets_core::Error> {
@@ -188,6 +190,149 @@ impl Jwks {
     #[must_use]
     pub fn find(&self, kid: &str) -> Option<&Jwk> {
         self.keys.iter().find(|k| k.kid == kid)
+    }
+
+    /// Reads a JWK Set fetched from an issuer (the JSON text
+    /// [`Jwks::to_json`] writes, or any RFC 7517 set): what a service
+    /// that verifies tokens without the key ring holds. Keeps the Ed25519
+    /// signing keys, those with `kty` `OKP`, `crv` `Ed25519`, a `kid`, an
+    /// `x` of 32 bytes (base64url, no padding) that is a point of the curve
+    /// not of small order, and `alg` `EdDSA` and `use` `sig` where present;
+    /// skips every other key (a set may hold RSA or HMAC keys of other
+    /// issuers; an HMAC key is never used here).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] (field `jwks`) if the text is not a JSON
+    /// object with a `keys` array, if a kept key's `x` is not a valid
+    /// public key, or if two kept keys share a `kid` (which one a token
+    /// meant would be ambiguous).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), secrets_core::Error> {
+    /// use std::sync::Arc;
+    /// use secrets_core::crypto::{KeyRing, MasterKey};
+    /// use secrets_core::jwt::{JwtConfig, JwtSigner, Jwks};
+    ///
+    /// let jwt = JwtSigner::new(JwtConfig::default(), Arc::new(KeyRing::new(MasterKey::generate()?)))?;
+    /// let published = jwt.jwks();
+    /// assert_eq!(Jwks::from_json(&published.to_json())?, published);
+    ///
+    /// let mixed = r#"{"keys":[{"kty":"oct","k":"c2VjcmV0","kid":"h"},{"kty":"RSA","n":"AQAB","e":"AQAB","kid":"r"}]}"#;
+    /// assert!(Jwks::from_json(mixed)?.keys.is_empty());
+    /// assert!(Jwks::from_json("[]").is_err());
+    /// # Ok(()) }
+    /// ```
+    pub fn from_json(text: &str) -> Result<Self> {
+        let not_a_set = || Error::invalid("jwks", "is not a JSON object with a `keys` array");
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|_| not_a_set())?;
+        let entries = value
+            .get("keys")
+            .and_then(serde_json::Value::as_array)
+            .ok_or_else(not_a_set)?;
+        let mut keys: Vec<Jwk> = Vec::new();
+        for entry in entries {
+            let member = |name: &str| entry.get(name).and_then(serde_json::Value::as_str);
+            let optional_is =
+                |name: &str, want: &str| entry.get(name).is_none_or(|v| v.as_str() == Some(want));
+            let (Some("OKP"), Some("Ed25519"), Some(kid), Some(x)) =
+                (member("kty"), member("crv"), member("kid"), member("x"))
+            else {
+                continue;
+            };
+            if !optional_is("alg", "EdDSA") || !optional_is("use", "sig") {
+                continue;
+            }
+            let bytes = URL_SAFE_NO_PAD.decode(x).map_err(|_| {
+                Error::invalid(
+                    "jwks",
+                    format!("key `{kid}` has an `x` that is not base64url"),
+                )
+            })?;
+            public_key_from_bytes(&bytes).map_err(|_| {
+                Error::invalid(
+                    "jwks",
+                    format!("key `{kid}` is not a usable Ed25519 public key"),
+                )
+            })?;
+            if keys.iter().any(|k| k.kid == kid) {
+                return Err(Error::invalid(
+                    "jwks",
+                    format!("holds two keys with the kid `{kid}`"),
+                ));
+            }
+            keys.push(Jwk {
+                kty: "OKP".to_owned(),
+                crv: "Ed25519".to_owned(),
+                x: x.to_owned(),
+                kid: kid.to_owned(),
+                alg: JwtAlgorithm::EdDsa.as_str().to_owned(),
+                public_key_use: "sig".to_owned(),
+            });
+        }
+        Ok(Self { keys })
+    }
+
+    /// Verifies an EdDSA token with the key of this set its `kid` names,
+    /// and returns its claims: [`decode_eddsa`] under that key, so `alg`
+    /// must be `EdDSA` and a token without a `kid`, or naming a key this
+    /// set does not hold, is refused. As with [`decode_eddsa`], `typ`,
+    /// `iss`, `aud` and every claim but `exp` and `nbf` are the caller's to
+    /// check (for an access token: `typ` `at+jwt`, and the issuer and
+    /// audience the host configured).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a leeway over
+    /// [`MAX_LEEWAY`](super::MAX_LEEWAY); [`Error::InvalidToken`] for any
+    /// refusal: those of [`decode_eddsa`], and `missing key id`,
+    /// `unknown key id`.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), secrets_core::Error> {
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use secrets_core::crypto::{KeyRing, MasterKey};
+    /// use secrets_core::jwt::{AccessClaims, JwtAlgorithm, JwtConfig, JwtSigner, Jwks};
+    /// use secrets_core::rbac::Role;
+    /// use secrets_core::{TenantId, Timestamp, UserId};
+    ///
+    /// // The issuer...
+    /// let mut config = JwtConfig::default();
+    /// config.algorithm = JwtAlgorithm::EdDsa;
+    /// let issuer = JwtSigner::new(config, Arc::new(KeyRing::new(MasterKey::generate()?)))?;
+    /// let now = Timestamp::from_unix_seconds(1_700_000_000);
+    /// let (token, _) = issuer.issue(UserId::generate(), TenantId::DEFAULT, Role::Viewer, vec![], 0, now)?;
+    /// let published = issuer.jwks().to_json();
+    ///
+    /// // ...and another service, with the published text alone.
+    /// let jwks = Jwks::from_json(&published)?;
+    /// let claims: AccessClaims = jwks.verify(&token, now, Duration::from_secs(30))?;
+    /// assert_eq!((claims.role, claims.aud.as_str()), (Role::Viewer, "secrets-core"));
+    /// # Ok(()) }
+    /// ```
+    pub fn verify<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        now: Timestamp,
+        leeway: Duration,
+    ) -> Result<T> {
+        check_leeway(leeway)?;
+        let compact = Compact::split(token)?;
+        let mut buf = Vec::new();
+        let header = compact.header(&mut buf)?;
+        let kid = header
+            .kid
+            .as_deref()
+            .ok_or(rejected(TokenRejection::MissingKeyId))?;
+        let key = self
+            .find(kid)
+            .ok_or(rejected(TokenRejection::UnknownKeyId))?;
+        // Checked when the set was read (or built by a signer).
+        let x = URL_SAFE_NO_PAD
+            .decode(&key.x)
+            .map_err(|_| Error::invalid("jwks", "holds a key that is not base64url"))?;
+        decode_eddsa(token, &x, now, leeway)
     }
 }
 

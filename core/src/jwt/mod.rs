@@ -25,8 +25,9 @@
 //!   of the ring and the one its next rotation brings. Any service verifies
 //!   a token with them and nothing else (PyJWT does, see
 //!   `core/tests/interop/`); none can forge one, and none holds a key that
-//!   opens a sealed value. [`decode_eddsa`] is that verification for a raw
-//!   public key.
+//!   opens a sealed value. [`Jwks::from_json`] and [`Jwks::verify`] are
+//!   that verification in Rust, [`decode_eddsa`] the same for a raw public
+//!   key.
 //! - **One key, one algorithm.** Both algorithms are accepted whichever is
 //!   configured, but a `kid` names exactly one: a decimal `kid` an HS256
 //!   key, a thumbprint an Ed25519 key. A token whose `alg` is not its key's

@@ -526,7 +526,7 @@ impl Vault {
     /// use std::sync::Arc;
     /// use std::time::Duration;
     /// use secrets_core::crypto::{KeyRing, MasterKey};
-    /// use secrets_core::jwt::{decode_eddsa, AccessClaims, JwtAlgorithm};
+    /// use secrets_core::jwt::{AccessClaims, JwtAlgorithm, Jwks};
     /// use secrets_core::store::MemoryStore;
     /// use secrets_core::vault::{Vault, VaultConfig};
     /// use secrets_core::{Clock, SecretString, SystemClock, TenantId};
@@ -547,17 +547,13 @@ impl Vault {
     ///
     /// // What the host serves at /.well-known/jwks.json:
     /// let body = vault.jwks().to_json();
-    /// # let _ = body;
     ///
-    /// // Another service, with that JWKS and nothing else, picks the key by kid
-    /// // (a JWT library does this) and verifies.
-    /// let jwks = vault.jwks();
+    /// // Another service, with that text and nothing else (any JWT library
+    /// // that reads a JWKS, or this one):
+    /// let jwks = Jwks::from_json(&body)?;
     /// let token = session.access_token.expose_secret();
-    /// let claims = jwks.keys.iter().find_map(|key| {
-    ///     let x = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &key.x).ok()?;
-    ///     decode_eddsa::<AccessClaims>(token, &x, SystemClock.now(), Duration::from_secs(30)).ok()
-    /// });
-    /// assert_eq!(claims.map(|c| c.sub), Some(session.user));
+    /// let claims: AccessClaims = jwks.verify(token, SystemClock.now(), Duration::from_secs(30))?;
+    /// assert_eq!(claims.sub, session.user);
     /// # Ok(()) }
     /// ```
     ///

@@ -526,3 +526,128 @@ fn decode_eddsa_verifies_with_a_public_key_alone() {
         ));
     }
 }
+
+#[test]
+fn a_verifier_with_the_published_text_alone() {
+    use secrets_core::jwt::Jwks;
+    let r = ring(3);
+    let jwt = eddsa(&r);
+    let (token, claims) = issue(&jwt);
+    let published = jwt.jwks().to_json();
+    let jwks = Jwks::from_json(&published).unwrap();
+    assert_eq!(jwks, jwt.jwks());
+    let leeway = Duration::from_secs(30);
+    assert_eq!(
+        jwks.verify::<AccessClaims>(&token, now(), leeway).unwrap(),
+        claims
+    );
+    // Expiry and the rest as decode_eddsa.
+    let late = Timestamp::from_unix_seconds(claims.exp + 30);
+    assert_eq!(
+        reason(jwks.verify::<Value>(&token, late, leeway)),
+        "expired"
+    );
+
+    let payload = payload_of(&token);
+    let kid = header_of(&token)["kid"].as_str().unwrap().to_owned();
+    let public = unb64(&jwks.find(&kid).unwrap().x);
+    // HS256 under the Ed25519 kid, keyed with the public key: refused.
+    let h = format!(r#"{{"typ":"at+jwt","alg":"HS256","kid":"{kid}"}}"#);
+    let forged = sign(&h, &payload, &public, false);
+    assert_eq!(
+        reason(jwks.verify::<Value>(&forged, now(), leeway)),
+        "algorithm not allowed"
+    );
+    // No kid; a kid the set does not hold; a key of the set that is not
+    // the token's.
+    let no_kid = ed_sign(r#"{"typ":"at+jwt","alg":"EdDSA"}"#, &payload, &ed_key(3));
+    assert_eq!(
+        reason(jwks.verify::<Value>(&no_kid, now(), leeway)),
+        "missing key id"
+    );
+    let mine = SigningKey::from_bytes(&[0x11; 32]);
+    let foreign = ed_sign(&ed_header(&thumbprint(&mine)), &payload, &mine);
+    assert_eq!(
+        reason(jwks.verify::<Value>(&foreign, now(), leeway)),
+        "unknown key id"
+    );
+    let other_kid = &jwks.keys[0].kid;
+    assert_ne!(other_kid, &kid);
+    let swapped = ed_sign(&ed_header(other_kid), &payload, &ed_key(3));
+    assert_eq!(
+        reason(jwks.verify::<Value>(&swapped, now(), leeway)),
+        "bad signature"
+    );
+}
+
+#[test]
+fn reading_a_jwks_keeps_only_usable_ed25519_signing_keys() {
+    use secrets_core::jwt::Jwks;
+    let key = ed_key(1);
+    let x = b64(key.verifying_key().as_bytes());
+    let kid = thumbprint(&key);
+    let good = json!({"kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid});
+    let read = |keys: Value| Jwks::from_json(&json!({ "keys": keys }).to_string());
+    // Minimal members (alg and use absent): kept, with alg and use filled.
+    let set = read(json!([good.clone()])).unwrap();
+    assert_eq!(set.keys.len(), 1);
+    assert_eq!(
+        (
+            set.keys[0].alg.as_str(),
+            set.keys[0].public_key_use.as_str()
+        ),
+        ("EdDSA", "sig")
+    );
+    // Skipped: other key types, curves, algorithms, uses, no kid.
+    let mut skipped = Vec::new();
+    for (name, value) in [
+        ("kty", json!("oct")),
+        ("kty", json!("EC")),
+        ("crv", json!("X25519")),
+        ("crv", json!("Ed448")),
+        ("alg", json!("HS256")),
+        ("alg", json!("ES256")),
+        ("use", json!("enc")),
+        ("kid", json!(null)),
+        ("kid", json!(7)),
+    ] {
+        let mut k = good.clone();
+        k[name] = value;
+        skipped.push(k);
+    }
+    skipped.push(json!({"kty": "oct", "k": b64(subkey("jwt/1")), "kid": "1", "alg": "HS256"}));
+    assert!(read(Value::Array(skipped)).unwrap().keys.is_empty());
+    // An HMAC key in a fetched set is never used: a token naming it is
+    // refused as unknown, whatever it is signed with.
+    let set = read(json!([{"kty": "oct", "k": b64(subkey("jwt/1")), "kid": "1"}])).unwrap();
+    let hs = JwtSigner::new(JwtConfig::default(), ring(1)).unwrap();
+    let (hs_token, _) = issue(&hs);
+    assert_eq!(
+        reason(set.verify::<Value>(&hs_token, now(), Duration::ZERO)),
+        "unknown key id"
+    );
+    // Refused: bad x (not base64url, wrong length, not a point, small
+    // order), two keys with one kid, not a set at all.
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    for bad_x in [
+        json!("not base64!"),
+        json!(format!("{x}=")),
+        json!(b64([7u8; 31])),
+        json!(b64(identity)),
+    ] {
+        let mut k = good.clone();
+        k["x"] = bad_x.clone();
+        assert!(
+            matches!(
+                read(json!([k])),
+                Err(secrets_core::Error::InvalidInput { field: "jwks", .. })
+            ),
+            "{bad_x}"
+        );
+    }
+    assert!(read(json!([good.clone(), good.clone()])).is_err());
+    for text in ["", "[]", "{}", r#"{"keys":{}}"#, r#"{"keys":null}"#, "nope"] {
+        assert!(Jwks::from_json(text).is_err(), "{text}");
+    }
+}
