@@ -76,8 +76,8 @@
 //! ## No process-wide state
 //!
 //! Signing and verification run on the RustCrypto `hmac` and `sha2` crates
-//! and `subtle`'s constant-time comparison, with `serde_json` and `base64`
-//! for the encoding. Nothing is installed or configured process-wide, so a
+//! and `subtle`'s constant-time comparison (HS256) and on `ed25519-dalek`
+//! (EdDSA), with `serde_json` and `base64` for the encoding. Nothing is installed or configured process-wide, so a
 //! host that also uses a JWT library of its own (for example `jsonwebtoken`
 //! with an RSA backend and its own `CryptoProvider`) is unaffected by this
 //! module, in either direction.

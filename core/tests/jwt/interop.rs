@@ -109,6 +109,36 @@ fn pyjwt_verifies_an_eddsa_token_from_the_jwks_alone() {
     let verified: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(verified, serde_json::to_value(&claims).unwrap());
 
+    // The argv form: a JWKS file, the token, the issuer and the audience.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jwks.json");
+    std::fs::write(&path, jwt.jwks().to_json()).unwrap();
+    let python = std::env::var("SECRETS_CORE_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let out = Command::new(&python)
+        .arg(SCRIPT)
+        .arg(&path)
+        .arg(&token)
+        .arg("https://id.example.com")
+        .arg("api://deploy")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let verified: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(verified["jti"], claims.jti.as_str());
+    let out = Command::new(&python)
+        .arg(SCRIPT)
+        .arg(&path)
+        .arg(&token)
+        .arg("https://id.example.com")
+        .arg("api://another")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "wrong audience accepted");
+
     // After a rotation: the new token under the new kid, the old one under
     // the still-published old kid, both from the JWKS published before the
     // rotation too (the new key was published ahead of use).
