@@ -63,6 +63,13 @@ pub enum JwtAlgorithm {
 
 impl JwtAlgorithm {
     /// The JOSE `alg` name: `HS256` or `EdDSA`.
+    ///
+    /// ```
+    /// use secrets_core::jwt::JwtAlgorithm;
+    ///
+    /// assert_eq!(JwtAlgorithm::Hs256.as_str(), "HS256");
+    /// assert_eq!(JwtAlgorithm::EdDsa.as_str(), "EdDSA");
+    /// ```
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
