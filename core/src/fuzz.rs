@@ -35,8 +35,9 @@ pub fn token_parse(data: &[u8]) {
     let _ = crate::token::scan_all(&text, &[&format, &crate::token::TokenFormat::refresh()]);
 }
 
-/// Feeds arbitrary text to HS256 JWT decoding with a fixed key, and to
-/// access-token validation by a signer over a fixed key ring. Must never
+/// Feeds arbitrary text to HS256 and EdDSA JWT decoding with fixed keys,
+/// and to access-token validation (both algorithms) by a signer over a
+/// fixed key ring. Must never
 /// panic, and must never accept (nothing here knows the keys).
 pub fn jwt_decode(data: &[u8]) {
     static SIGNER: std::sync::LazyLock<crate::Result<crate::jwt::JwtSigner>> =
@@ -53,6 +54,22 @@ pub fn jwt_decode(data: &[u8]) {
         std::time::Duration::from_secs(30),
     );
     assert!(decoded.is_err(), "a forged JWT was accepted");
+    // EdDSA under a fixed public key (RFC 8037 A.1's), whose private key
+    // nothing here uses to sign.
+    const ED25519_PUBLIC: [u8; 32] = [
+        0xd7, 0x5a, 0x98, 0x01, 0x82, 0xb1, 0x0a, 0xb7, 0xd5, 0x4b, 0xfe, 0xd3, 0xc9, 0x64, 0x07,
+        0x3a, 0x0e, 0xe1, 0x72, 0xf3, 0xda, 0xa6, 0x23, 0x25, 0xaf, 0x02, 0x1a, 0x68, 0xf7, 0x07,
+        0x51, 0x1a,
+    ];
+    let decoded = crate::jwt::decode_eddsa::<serde_json::Value>(
+        &text,
+        &ED25519_PUBLIC,
+        now,
+        std::time::Duration::from_secs(30),
+    );
+    assert!(decoded.is_err(), "a forged EdDSA JWT was accepted");
+    // The same text read as a fetched JWK Set: refused or read, never a panic.
+    let _ = crate::jwt::Jwks::from_json(&text);
     if let Ok(signer) = &*SIGNER {
         assert!(
             signer.validate(&text, now).is_err(),

@@ -1,4 +1,5 @@
-//! Issuer, audience, lifetime and leeway of access tokens, and their limits.
+//! Issuer, audience, lifetime, leeway and signing algorithm of access
+//! tokens, and their limits.
 
 use std::time::Duration;
 
@@ -27,17 +28,71 @@ pub const MAX_LEEWAY: Duration = Duration::from_secs(5 * 60);
 /// ```
 pub const MAX_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// Issuer, audience, lifetime and leeway of access tokens.
+/// The most key-ring keys whose EdDSA public keys are published (and
+/// accepted): see [`JwtConfig::published_keys`].
+///
+/// ```
+/// assert_eq!(secrets_core::jwt::MAX_PUBLISHED_KEYS, 16);
+/// ```
+pub const MAX_PUBLISHED_KEYS: u32 = 16;
+
+/// The algorithm new access tokens are signed with. Validation accepts
+/// both, whichever is configured, each only under its own keys (a `kid`
+/// names exactly one algorithm).
+///
+/// ```
+/// use secrets_core::jwt::{JwtAlgorithm, JwtConfig};
+///
+/// assert_eq!(JwtConfig::default().algorithm, JwtAlgorithm::Hs256);
+/// assert_eq!(JwtAlgorithm::EdDsa.as_str(), "EdDSA");
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum JwtAlgorithm {
+    /// HMAC-SHA256 (RFC 7518 section 3.2) under a key derived from the key
+    /// ring: only a holder of the master key can verify (or forge) a token.
+    /// The default, so that existing hosts issue the tokens they always
+    /// did.
+    #[default]
+    Hs256,
+    /// Ed25519 (RFC 8037) under a key pair derived from the key ring: any
+    /// service can verify a token with the public keys of
+    /// [`JwtSigner::jwks`](super::JwtSigner::jwks), and none can forge one.
+    EdDsa,
+}
+
+impl JwtAlgorithm {
+    /// The JOSE `alg` name: `HS256` or `EdDSA`.
+    ///
+    /// ```
+    /// use secrets_core::jwt::JwtAlgorithm;
+    ///
+    /// assert_eq!(JwtAlgorithm::Hs256.as_str(), "HS256");
+    /// assert_eq!(JwtAlgorithm::EdDsa.as_str(), "EdDSA");
+    /// ```
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hs256 => "HS256",
+            Self::EdDsa => "EdDSA",
+        }
+    }
+}
+
+/// Issuer, audience, lifetime, leeway and signing algorithm of access
+/// tokens.
 ///
 /// ```
 /// use std::time::Duration;
-/// use secrets_core::jwt::JwtConfig;
+/// use secrets_core::jwt::{JwtAlgorithm, JwtConfig};
 ///
 /// let mut config = JwtConfig::default();
 /// config.audience = "api.example.com".into();
+/// config.algorithm = JwtAlgorithm::EdDsa;
 /// assert_eq!(config.issuer, "secrets-core");
 /// assert_eq!(config.ttl, Duration::from_secs(15 * 60));
 /// assert_eq!(config.leeway, Duration::from_secs(30));
+/// assert_eq!(config.published_keys, 2);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -52,6 +107,16 @@ pub struct JwtConfig {
     /// Clock skew tolerated on `exp` and `nbf` (default 30 seconds, at most
     /// [`MAX_LEEWAY`]).
     pub leeway: Duration,
+    /// The algorithm new tokens are signed with (default
+    /// [`JwtAlgorithm::Hs256`]).
+    pub algorithm: JwtAlgorithm,
+    /// How many of the key ring's newest keys have their EdDSA public key
+    /// published in the JWKS and accepted on validation (default 2, from 1
+    /// to [`MAX_PUBLISHED_KEYS`]): the active key and the one before it, so
+    /// that after a rotation the tokens already out stay valid until they
+    /// expire, as long as rotations are at least one token lifetime apart.
+    /// The key the next rotation will bring is published too, ahead of use.
+    pub published_keys: u32,
 }
 
 impl Default for JwtConfig {
@@ -61,6 +126,8 @@ impl Default for JwtConfig {
             audience: "secrets-core".to_owned(),
             ttl: Duration::from_secs(15 * 60),
             leeway: Duration::from_secs(30),
+            algorithm: JwtAlgorithm::Hs256,
+            published_keys: 2,
         }
     }
 }
@@ -68,7 +135,8 @@ impl Default for JwtConfig {
 impl JwtConfig {
     /// Checks the configuration: a non-empty issuer and audience, a lifetime
     /// of whole seconds from 1 second to [`MAX_TTL`], a leeway of at most
-    /// [`MAX_LEEWAY`]. [`JwtSigner::new`](super::JwtSigner::new) calls it.
+    /// [`MAX_LEEWAY`], from 1 to [`MAX_PUBLISHED_KEYS`] published keys.
+    /// [`JwtSigner::new`](super::JwtSigner::new) calls it.
     ///
     /// # Errors
     ///
@@ -91,6 +159,15 @@ impl JwtConfig {
             return Err(Error::invalid("audience", "is empty"));
         }
         self.ttl_seconds()?;
+        if !(1..=MAX_PUBLISHED_KEYS).contains(&self.published_keys) {
+            return Err(Error::invalid(
+                "published_keys",
+                format!(
+                    "is {}; publish from 1 to {MAX_PUBLISHED_KEYS} keys",
+                    self.published_keys
+                ),
+            ));
+        }
         check_leeway(self.leeway)
     }
 
@@ -138,6 +215,12 @@ mod tests {
             ..ok.clone()
         };
         assert!(edge.check().is_ok());
+        let published = JwtConfig {
+            published_keys: MAX_PUBLISHED_KEYS,
+            algorithm: JwtAlgorithm::EdDsa,
+            ..ok.clone()
+        };
+        assert!(published.check().is_ok());
         let one = JwtConfig {
             ttl: Duration::from_secs(1),
             leeway: Duration::ZERO,
@@ -186,6 +269,20 @@ mod tests {
                     ..ok.clone()
                 },
                 "leeway",
+            ),
+            (
+                JwtConfig {
+                    published_keys: 0,
+                    ..ok.clone()
+                },
+                "published_keys",
+            ),
+            (
+                JwtConfig {
+                    published_keys: MAX_PUBLISHED_KEYS + 1,
+                    ..ok.clone()
+                },
+                "published_keys",
             ),
         ] {
             match bad.check() {

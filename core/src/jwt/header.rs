@@ -22,20 +22,20 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 
+use super::config::JwtAlgorithm;
 use super::json::{AnyString, StringArray, Text, repeats};
 use super::rejected;
 use crate::error::Result;
 
-/// The one algorithm accepted.
-const HS256: &str = "HS256";
+/// The algorithms accepted, by their exact (case-sensitive) JOSE name.
+const ACCEPTED: [JwtAlgorithm; 2] = [JwtAlgorithm::Hs256, JwtAlgorithm::EdDsa];
 
 /// The JWS algorithms refused as "algorithm not allowed" rather than as
-/// "malformed": the names the `jsonwebtoken`-based validation before this
-/// one knew (RFC 7518 section 3.1 and RFC 8037's `EdDSA`). Any other `alg`,
-/// `none` included, is malformed here.
-const OTHER_ALGORITHMS: [&str; 11] = [
+/// "malformed": the other names the `jsonwebtoken`-based validation before
+/// this one knew (RFC 7518 section 3.1). Any other `alg`, `none` included,
+/// is malformed here.
+const OTHER_ALGORITHMS: [&str; 10] = [
     "HS384", "HS512", "ES256", "ES384", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
-    "EdDSA",
 ];
 
 /// The header fields this module acts on.
@@ -59,21 +59,23 @@ impl<'a> Header<'a> {
         serde_json::from_str(text).map_err(|_| rejected(TokenRejection::Malformed))
     }
 
-    /// Pins the algorithm to HS256 and refuses `crit` (RFC 7515 section
-    /// 4.1.11: listed extensions must be understood, and this
-    /// implementation understands none).
-    pub(super) fn check(&self) -> Result<()> {
-        if self.alg != HS256 {
+    /// Returns the algorithm, HS256 or EdDSA (any other is refused), and
+    /// refuses `crit` (RFC 7515 section 4.1.11: listed extensions must be
+    /// understood, and this implementation understands none). The caller
+    /// still pins the algorithm to the key: a header only says which of
+    /// the two it claims.
+    pub(super) fn check(&self) -> Result<JwtAlgorithm> {
+        let Some(alg) = ACCEPTED.into_iter().find(|a| a.as_str() == self.alg) else {
             return Err(rejected(if OTHER_ALGORITHMS.contains(&&*self.alg) {
                 TokenRejection::AlgorithmNotAllowed
             } else {
                 TokenRejection::Malformed
             }));
-        }
+        };
         if self.crit {
             return Err(rejected(TokenRejection::UnsupportedCriticalHeader));
         }
-        Ok(())
+        Ok(alg)
     }
 }
 
@@ -284,15 +286,30 @@ mod tests {
     }
 
     #[test]
-    fn check_pins_hs256_and_refuses_crit() {
+    fn check_takes_hs256_or_eddsa_and_refuses_crit() {
         let reason = |text: &str| match parse(text).unwrap().check() {
             Err(Error::InvalidToken { reason }) => reason.as_str(),
             other => panic!("{text}: {other:?}"),
         };
+        assert_eq!(
+            parse(r#"{"alg":"HS256"}"#).unwrap().check().unwrap(),
+            JwtAlgorithm::Hs256
+        );
+        assert_eq!(
+            parse(r#"{"alg":"EdDSA"}"#).unwrap().check().unwrap(),
+            JwtAlgorithm::EdDsa
+        );
         assert_eq!(reason(r#"{"alg":"HS384"}"#), "algorithm not allowed");
-        assert_eq!(reason(r#"{"alg":"EdDSA"}"#), "algorithm not allowed");
+        assert_eq!(reason(r#"{"alg":"ES256"}"#), "algorithm not allowed");
         assert_eq!(reason(r#"{"alg":"none"}"#), "malformed");
         assert_eq!(reason(r#"{"alg":"hs256"}"#), "malformed");
+        assert_eq!(reason(r#"{"alg":"eddsa"}"#), "malformed");
+        assert_eq!(reason(r#"{"alg":"Ed25519"}"#), "malformed");
+        assert_eq!(reason(r#"{"alg":"EdDSA "}"#), "malformed");
+        assert_eq!(
+            reason(r#"{"alg":"EdDSA","crit":["b64"]}"#),
+            "unsupported critical header"
+        );
         assert_eq!(
             reason(r#"{"alg":"HS256","crit":null}"#),
             "unsupported critical header"

@@ -1,7 +1,8 @@
-//! JWS compact serialization with HS256 (RFC 7515 section 7.1, RFC 7518
-//! section 3.2): `base64url(header) "." base64url(payload) "."
-//! base64url(HMAC-SHA256(key, base64url(header) "." base64url(payload)))`,
-//! base64url without padding.
+//! JWS compact serialization (RFC 7515 section 7.1): `base64url(header) "."
+//! base64url(payload) "." base64url(signature over base64url(header) "."
+//! base64url(payload))`, base64url without padding; the signature is
+//! HMAC-SHA256 for HS256 (RFC 7518 section 3.2), here, or Ed25519 for EdDSA
+//! (RFC 8037, in `eddsa.rs`).
 
 use crate::error::TokenRejection;
 use std::fmt;
@@ -16,7 +17,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::claims::{ClaimSet, check_times};
-use super::config::check_leeway;
+use super::config::{JwtAlgorithm, check_leeway};
 use super::header::Header;
 use super::rejected;
 use crate::clock::Timestamp;
@@ -104,12 +105,23 @@ impl<'t> Compact<'t> {
         String::from_utf8(buf).map_err(|_| rejected(TokenRejection::Malformed))
     }
 
+    /// `header "." payload`, the bytes the signature covers.
+    pub(super) fn signing_input(&self) -> &'t str {
+        self.signing_input
+    }
+
+    /// The decoded signature: malformed unless it is strict base64url.
+    pub(super) fn signature_bytes(&self) -> Result<Vec<u8>> {
+        let mut signature = Vec::new();
+        decode(self.signature, &mut signature)?;
+        Ok(signature)
+    }
+
     /// Checks the signature with `key`: malformed if it is not base64url,
     /// a bad signature unless it is the HMAC-SHA256 of the signing input,
     /// compared in constant time.
     pub(super) fn verify(&self, key: &HmacKey) -> Result<()> {
-        let mut signature = Vec::new();
-        decode(self.signature, &mut signature)?;
+        let signature = self.signature_bytes()?;
         let expected = key.tag(self.signing_input.as_bytes());
         // Lengths are public; the bytes are compared in constant time.
         if bool::from(expected.as_slice().ct_eq(&signature)) {
@@ -177,13 +189,23 @@ impl fmt::Debug for HmacKey {
 /// The compact serialization of `header` and `payload` (JSON texts, used
 /// as given), signed with `key`.
 pub(super) fn encode(header: &[u8], payload: &[u8], key: &HmacKey) -> String {
-    let mut token = String::with_capacity((header.len() + payload.len()) * 4 / 3 + 48);
+    encode_with(header, payload, |input| key.tag(input).to_vec())
+}
+
+/// The compact serialization of `header` and `payload` (JSON texts, used
+/// as given), with the signature `sign` makes of the signing input.
+pub(super) fn encode_with(
+    header: &[u8],
+    payload: &[u8],
+    sign: impl FnOnce(&[u8]) -> Vec<u8>,
+) -> String {
+    let mut token = String::with_capacity((header.len() + payload.len()) * 4 / 3 + 96);
     URL_SAFE_NO_PAD.encode_string(header, &mut token);
     token.push('.');
     URL_SAFE_NO_PAD.encode_string(payload, &mut token);
-    let tag = key.tag(token.as_bytes());
+    let signature = sign(token.as_bytes());
     token.push('.');
-    URL_SAFE_NO_PAD.encode_string(tag.as_slice(), &mut token);
+    URL_SAFE_NO_PAD.encode_string(&signature, &mut token);
     token
 }
 
@@ -193,7 +215,8 @@ pub(super) fn encode(header: &[u8], payload: &[u8], key: &HmacKey) -> String {
 ///
 /// The rules of [`JwtSigner::validate`](super::JwtSigner::validate) apply
 /// up to the signature: the size cap, three base64url segments, a header
-/// object with `alg` HS256 and no `crit` and no repeated name, a constant-
+/// object with `alg` HS256 (`EdDSA` too is refused here: see
+/// [`decode_eddsa`](super::decode_eddsa)) and no `crit` and no repeated name, a constant-
 /// time signature check. Then the claims must be one JSON object with no
 /// repeated name that deserializes into `T`; `exp` and `nbf`, where
 /// present, must be integers and are checked against `now` with `leeway`
@@ -249,7 +272,9 @@ pub fn decode_hs256<T: DeserializeOwned>(
     }
     check_leeway(leeway)?;
     let compact = Compact::split(token)?;
-    compact.header(&mut Vec::new())?.check()?;
+    if compact.header(&mut Vec::new())?.check()? != JwtAlgorithm::Hs256 {
+        return Err(rejected(TokenRejection::AlgorithmNotAllowed));
+    }
     compact.verify(&HmacKey::new(key)?)?;
     let payload = compact.payload()?;
     let times = ClaimSet::parse(&payload)?;

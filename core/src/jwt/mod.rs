@@ -1,5 +1,6 @@
-//! Short-lived JWT access tokens: HS256, signed with keys derived from the
-//! [`KeyRing`](crate::crypto::KeyRing), validated against an injected clock.
+//! Short-lived JWT access tokens: HS256 or EdDSA (Ed25519), signed with keys
+//! derived from the [`KeyRing`](crate::crypto::KeyRing), validated against
+//! an injected clock; the EdDSA public keys published as a JWKS.
 //!
 //! A [`JwtSigner`] is built once over a key ring ([`JwtSigner::new`] checks
 //! the [`JwtConfig`] and derives the signing key). It issues an access token
@@ -16,11 +17,27 @@
 //!   tokens already out keep working until they expire (15 minutes by
 //!   default) while new ones carry the new `kid`. A missing or unknown `kid`
 //!   is refused.
+//! - **EdDSA** ([`JwtAlgorithm::EdDsa`] in [`JwtConfig::algorithm`]; HS256
+//!   stays the default). The Ed25519 private key of key-ring key *n* is the
+//!   subkey `jwt-ed25519/n`, its `kid` the RFC 7638 thumbprint of the public
+//!   key. [`JwtSigner::jwks`] gives the public keys as a JWK Set (RFC 7517)
+//!   for the host to publish: the newest [`JwtConfig::published_keys`] keys
+//!   of the ring and the one its next rotation brings. Any service verifies
+//!   a token with them and nothing else (PyJWT does, see
+//!   `core/tests/interop/`); none can forge one, and none holds a key that
+//!   opens a sealed value. [`Jwks::from_json`] and [`Jwks::verify`] are
+//!   that verification in Rust, [`decode_eddsa`] the same for a raw public
+//!   key.
+//! - **One key, one algorithm.** Both algorithms are accepted whichever is
+//!   configured, but a `kid` names exactly one: a decimal `kid` an HS256
+//!   key, a thumbprint an Ed25519 key. A token whose `alg` is not its key's
+//!   (an `HS256` token naming an Ed25519 key, whatever its MAC was keyed
+//!   with, or the reverse) is refused before any signature is checked.
 //! - **Validation** refuses a token over [`MAX_TOKEN_LEN`] bytes before
 //!   reading it; reads exactly three base64url segments (no padding, no
-//!   other alphabet, no whitespace); pins the algorithm to HS256 (`none`,
-//!   `HS384`, `RS256`, case variants and every other `alg` are refused before
-//!   any key is used); requires the `typ` header [`ACCESS_TOKEN_TYPE`];
+//!   other alphabet, no whitespace); takes HS256 or EdDSA, pinned to the
+//!   `kid` (`none`, `HS384`, `RS256`, case variants and every other `alg`
+//!   are refused before any key is used); requires the `typ` header [`ACCESS_TOKEN_TYPE`];
 //!   refuses a `crit` header and any repeated header or claim name; checks
 //!   the signature in constant time; then `exp` and `nbf` against the `now`
 //!   the caller passes (never the system clock) with a small leeway, and
@@ -59,21 +76,23 @@
 //! ## No process-wide state
 //!
 //! Signing and verification run on the RustCrypto `hmac` and `sha2` crates
-//! and `subtle`'s constant-time comparison, with `serde_json` and `base64`
-//! for the encoding. Nothing is installed or configured process-wide, so a
+//! and `subtle`'s constant-time comparison (HS256) and on `ed25519-dalek`
+//! (EdDSA), with `serde_json` and `base64` for the encoding. Nothing is installed or configured process-wide, so a
 //! host that also uses a JWT library of its own (for example `jsonwebtoken`
 //! with an RSA backend and its own `CryptoProvider`) is unaffected by this
 //! module, in either direction.
 
 mod claims;
 mod config;
+mod eddsa;
 mod header;
 mod json;
 mod jws;
 mod signer;
 
 pub use claims::AccessClaims;
-pub use config::{JwtConfig, MAX_LEEWAY, MAX_TTL};
+pub use config::{JwtAlgorithm, JwtConfig, MAX_LEEWAY, MAX_PUBLISHED_KEYS, MAX_TTL};
+pub use eddsa::{Jwk, Jwks, decode_eddsa};
 pub use jws::{MAX_TOKEN_LEN, MIN_KEY_LEN, decode_hs256};
 pub use signer::JwtSigner;
 

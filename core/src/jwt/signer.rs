@@ -6,7 +6,8 @@ use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use super::claims::{AccessClaims, ClaimSet, check_times};
-use super::config::JwtConfig;
+use super::config::{JwtAlgorithm, JwtConfig};
+use super::eddsa::{self, EdKey, Jwks};
 use super::jws::{self, Compact, HmacKey, MAX_TOKEN_LEN};
 use super::{ACCESS_TOKEN_TYPE, rejected};
 use crate::clock::Timestamp;
@@ -53,11 +54,22 @@ pub struct JwtSigner {
     ring: Arc<KeyRing>,
     /// `jwt/n` of every id `n` used so far, keyed.
     keys: RwLock<BTreeMap<KeyId, HmacKey>>,
+    /// The Ed25519 key pair (`jwt-ed25519/n`) of every id `n` used so far.
+    ed_keys: RwLock<BTreeMap<KeyId, Arc<EdKey>>>,
+}
+
+/// The key a token's `kid` names, and so the one algorithm it may use.
+enum Named {
+    /// A decimal `kid`: the HS256 key of this key-ring id.
+    Hs256(KeyId),
+    /// A thumbprint `kid` of a published key the ring holds.
+    EdDsa(Arc<EdKey>),
 }
 
 impl JwtSigner {
     /// A signer with `config` over `ring`: checks the configuration and
-    /// derives the signing key of the ring's active key id.
+    /// derives the signing key (of [`JwtConfig::algorithm`]) of the ring's
+    /// active key id.
     ///
     /// # Errors
     ///
@@ -89,9 +101,13 @@ impl JwtSigner {
             ttl,
             ring,
             keys: RwLock::new(BTreeMap::new()),
+            ed_keys: RwLock::new(BTreeMap::new()),
         };
         let active = signer.ring.active_key_id();
-        signer.with_key(active, |_| ())?;
+        match signer.config.algorithm {
+            JwtAlgorithm::Hs256 => signer.with_key(active, |_| ())?,
+            JwtAlgorithm::EdDsa => drop(signer.ed_key(active)),
+        }
         Ok(signer)
     }
 
@@ -176,13 +192,27 @@ impl JwtSigner {
         };
         let payload = serde_json::to_vec(&claims)
             .map_err(|_| Error::invalid("access token", "could not be serialized"))?;
-        let kid = self.ring.active_key_id();
-        // The header `jsonwebtoken` wrote, byte for byte (docs/FORMATS.md).
-        let header = format!(
-            r#"{{"typ":"{ACCESS_TOKEN_TYPE}","alg":"HS256","kid":"{}"}}"#,
-            kid.get()
-        );
-        let token = self.with_key(kid, |key| jws::encode(header.as_bytes(), &payload, key))?;
+        let id = self.ring.active_key_id();
+        let token = match self.config.algorithm {
+            JwtAlgorithm::Hs256 => {
+                // The header `jsonwebtoken` wrote, byte for byte (docs/FORMATS.md).
+                let header = format!(
+                    r#"{{"typ":"{ACCESS_TOKEN_TYPE}","alg":"HS256","kid":"{}"}}"#,
+                    id.get()
+                );
+                self.with_key(id, |key| jws::encode(header.as_bytes(), &payload, key))?
+            }
+            JwtAlgorithm::EdDsa => {
+                let key = self.ed_key(id);
+                let header = format!(
+                    r#"{{"typ":"{ACCESS_TOKEN_TYPE}","alg":"EdDSA","kid":"{}"}}"#,
+                    key.kid()
+                );
+                jws::encode_with(header.as_bytes(), &payload, |input| {
+                    key.sign(input).to_vec()
+                })
+            }
+        };
         if token.len() > MAX_TOKEN_LEN {
             return Err(Error::invalid(
                 "scopes",
@@ -199,9 +229,11 @@ impl JwtSigner {
     ///
     /// The token must be at most [`MAX_TOKEN_LEN`] bytes, three base64url
     /// segments without padding; its header one JSON object with no
-    /// repeated name, `alg` HS256, `typ` [`ACCESS_TOKEN_TYPE`], no `crit`,
-    /// and a `kid` naming (in canonical decimal) a key the ring holds; its
-    /// signature must verify under that key; its claims must be one JSON
+    /// repeated name, `alg` HS256 or EdDSA, `typ` [`ACCESS_TOKEN_TYPE`], no
+    /// `crit`, and a `kid` naming a key of that algorithm: for HS256 (in
+    /// canonical decimal) a key the ring holds, for EdDSA (its thumbprint)
+    /// a key of [`JwtSigner::jwks`] the ring holds; its signature must
+    /// verify under that key; its claims must be one JSON
     /// object with no repeated name that reads as [`AccessClaims`]; `now`
     /// must be before `exp` + leeway and not before `nbf` − leeway; `iss`
     /// and `aud` must equal the configured ones.
@@ -237,12 +269,25 @@ impl JwtSigner {
         let compact = Compact::split(token)?;
         let mut buf = Vec::new();
         let header = compact.header(&mut buf)?;
-        header.check()?;
+        let alg = header.check()?;
         if header.typ.as_deref() != Some(ACCESS_TOKEN_TYPE) {
             return Err(rejected(TokenRejection::WrongType));
         }
-        let kid = parse_kid(header.kid.as_deref())?;
-        self.with_key(kid, |key| compact.verify(key))??;
+        let kid = header
+            .kid
+            .as_deref()
+            .ok_or(rejected(TokenRejection::MissingKeyId))?;
+        // The key decides the algorithm, never the header: a token whose
+        // `alg` is not its key's is refused before any signature check.
+        match (self.named(kid)?, alg) {
+            (Named::Hs256(id), JwtAlgorithm::Hs256) => {
+                self.with_key(id, |key| compact.verify(key))??;
+            }
+            (Named::EdDsa(key), JwtAlgorithm::EdDsa) => {
+                eddsa::verify(&compact, &key.verifying_key())?;
+            }
+            _ => return Err(rejected(TokenRejection::AlgorithmNotAllowed)),
+        }
         let payload = compact.payload()?;
         ClaimSet::parse(&payload)?;
         let claims: AccessClaims =
@@ -255,6 +300,100 @@ impl JwtSigner {
             return Err(rejected(TokenRejection::WrongAudience));
         }
         Ok(claims)
+    }
+
+    /// The JSON Web Key Set to publish: the Ed25519 public keys of the
+    /// newest [`JwtConfig::published_keys`] ids the ring holds (the active
+    /// one first) and, ahead of use, of the id its next rotation brings, so
+    /// that a verifier that cached this set knows the new `kid` the moment
+    /// tokens carry it. Public keys only: no HS256 key is ever in it, nor
+    /// any private half. EdDSA tokens are accepted under the published ids
+    /// the ring holds, whichever [`JwtConfig::algorithm`] is configured.
+    ///
+    /// The set changes only when the ring rotates; serve it with a cache
+    /// lifetime well under the time between rotations.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), secrets_core::Error> {
+    /// use std::sync::Arc;
+    /// use secrets_core::crypto::{KeyRing, MasterKey};
+    /// use secrets_core::jwt::{JwtAlgorithm, JwtConfig, JwtSigner};
+    /// use secrets_core::rbac::Role;
+    /// use secrets_core::{TenantId, Timestamp, UserId};
+    ///
+    /// let ring = Arc::new(KeyRing::new(MasterKey::generate()?));
+    /// let mut config = JwtConfig::default();
+    /// config.algorithm = JwtAlgorithm::EdDsa;
+    /// let jwt = JwtSigner::new(config, Arc::clone(&ring))?;
+    /// let now = Timestamp::from_unix_seconds(1_700_000_000);
+    ///
+    /// let before = jwt.jwks();
+    /// assert_eq!(before.keys.len(), 2); // key 1, and key 2 ahead of use
+    /// ring.rotate()?;
+    /// let (token, _) = jwt.issue(UserId::generate(), TenantId::DEFAULT, Role::Viewer, vec![], 0, now)?;
+    /// let header: serde_json::Value = serde_json::from_slice(
+    ///     &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, token.split('.').next().unwrap()).unwrap(),
+    /// ).unwrap();
+    /// // The new kid was already published before the rotation.
+    /// assert!(before.find(header["kid"].as_str().unwrap()).is_some());
+    /// assert_eq!(jwt.jwks().keys.len(), 3); // keys 2 and 1, and key 3 ahead
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn jwks(&self) -> Jwks {
+        let (held, next) = self.published_ids();
+        let keys = next
+            .into_iter()
+            .chain(held.into_iter().rev())
+            .map(|id| self.ed_key(id).jwk())
+            .collect();
+        Jwks { keys }
+    }
+
+    /// The published ids the ring holds (ascending: the newest
+    /// [`JwtConfig::published_keys`] up to the active one), and the id of
+    /// the next rotation, if there can be one.
+    fn published_ids(&self) -> (Vec<KeyId>, Option<KeyId>) {
+        let active = self.ring.active_key_id().get();
+        let first = active
+            .saturating_sub(self.config.published_keys.saturating_sub(1))
+            .max(1);
+        let held = (first..=active)
+            .filter_map(KeyId::new)
+            .filter(|id| self.ring.slot(*id).is_some())
+            .collect();
+        (held, active.checked_add(1).and_then(KeyId::new))
+    }
+
+    /// The key `kid` names: an HS256 key for a canonical decimal the ring
+    /// holds, an Ed25519 key for the thumbprint of a published key the
+    /// ring holds; refused (`unknown key id`) otherwise.
+    fn named(&self, kid: &str) -> Result<Named> {
+        if let Some(id) = parse_kid(kid) {
+            return Ok(Named::Hs256(id));
+        }
+        let (held, _) = self.published_ids();
+        held.into_iter()
+            .rev()
+            .map(|id| self.ed_key(id))
+            .find(|key| key.kid() == kid)
+            .map(Named::EdDsa)
+            .ok_or(rejected(TokenRejection::UnknownKeyId))
+    }
+
+    /// The Ed25519 key pair of `id`, derived now if it was not yet. The
+    /// caller decides whether `id` may be used.
+    fn ed_key(&self, id: KeyId) -> Arc<EdKey> {
+        {
+            let keys = self.ed_keys.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(key) = keys.get(&id) {
+                return Arc::clone(key);
+            }
+        }
+        let derived = Arc::new(EdKey::derive(&self.ring, id));
+        // Plain inserts: a poisoned lock is still sound (see `with_key`).
+        let mut keys = self.ed_keys.write().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(keys.entry(id).or_insert(derived))
     }
 
     /// Runs `f` with the key of `kid`, derived now if it was not yet.
@@ -281,11 +420,16 @@ impl JwtSigner {
 impl fmt::Debug for JwtSigner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
+        let ed_keys = self.ed_keys.read().unwrap_or_else(PoisonError::into_inner);
         f.debug_struct("JwtSigner")
             .field("config", &self.config)
             .field(
                 "derived_key_ids",
                 &keys.keys().map(|k| k.get()).collect::<Vec<_>>(),
+            )
+            .field(
+                "derived_ed25519_key_ids",
+                &ed_keys.keys().map(|k| k.get()).collect::<Vec<_>>(),
             )
             .field("keys", &format_args!("[REDACTED]"))
             .finish_non_exhaustive()
@@ -293,14 +437,12 @@ impl fmt::Debug for JwtSigner {
 }
 
 /// A `kid` in canonical decimal (`"1"`, never `"01"` or `"+1"`) naming a
-/// valid key id.
-fn parse_kid(kid: Option<&str>) -> Result<KeyId> {
-    let kid = kid.ok_or(rejected(TokenRejection::MissingKeyId))?;
+/// valid key id (which the ring may not hold).
+fn parse_kid(kid: &str) -> Option<KeyId> {
     kid.parse::<u32>()
         .ok()
         .and_then(KeyId::new)
         .filter(|id| id.get().to_string() == kid)
-        .ok_or(rejected(TokenRejection::UnknownKeyId))
 }
 
 #[cfg(test)]

@@ -466,7 +466,13 @@ impl Vault {
     /// *current* role: one read of the user's row, so a token of a user
     /// since disabled, deleted or demoted stops, or shrinks, at once
     /// (refusals are audited). Services other than the Vault may verify
-    /// the token alone, statelessly, and accept its 15-minute staleness.
+    /// the token alone, statelessly, and accept its 15-minute staleness:
+    /// with [`JwtAlgorithm::EdDsa`](crate::jwt::JwtAlgorithm::EdDsa)
+    /// configured they need only the public keys of [`Vault::jwks`].
+    ///
+    /// Both HS256 and EdDSA tokens are accepted, whichever algorithm is
+    /// configured, each only under its own keys (see
+    /// [`JwtSigner::validate`](crate::jwt::JwtSigner::validate)).
     ///
     /// # Errors
     ///
@@ -502,6 +508,59 @@ impl Vault {
             epoch: claims.epoch,
             expires_at: None,
         })
+    }
+
+    /// The JSON Web Key Set (RFC 7517) other services verify EdDSA access
+    /// tokens with, for the host to publish (conventionally at
+    /// `/.well-known/jwks.json`; [`Jwks::to_json`] gives the body): the
+    /// Ed25519 public keys of the key ring's newest
+    /// [`JwtConfig::published_keys`](crate::jwt::JwtConfig::published_keys)
+    /// keys and of the key its next rotation brings. Public keys only,
+    /// never an HS256 key: publishing it reveals nothing that verifies an
+    /// HS256 token, forges any token or opens a sealed value. Needs no
+    /// caller, reads no storage, writes no audit event.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), secrets_core::Error> {
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use secrets_core::crypto::{KeyRing, MasterKey};
+    /// use secrets_core::jwt::{AccessClaims, JwtAlgorithm, Jwks};
+    /// use secrets_core::store::MemoryStore;
+    /// use secrets_core::vault::{Vault, VaultConfig};
+    /// use secrets_core::{Clock, SecretString, SystemClock, TenantId};
+    ///
+    /// let mut config = VaultConfig::default();
+    /// config.password_cost = 10;
+    /// config.jwt.algorithm = JwtAlgorithm::EdDsa;
+    /// let vault = Vault::new(
+    ///     Arc::new(MemoryStore::new()),
+    ///     Arc::new(KeyRing::new(MasterKey::generate()?)),
+    ///     Arc::new(SystemClock),
+    ///     config,
+    /// )
+    /// .await?;
+    /// let password = SecretString::from("correct horse battery");
+    /// vault.bootstrap(TenantId::DEFAULT, "acme", "ada@example.com", &password, None).await?;
+    /// let session = vault.login(TenantId::DEFAULT, "ada@example.com", &password, None).await?;
+    ///
+    /// // What the host serves at /.well-known/jwks.json:
+    /// let body = vault.jwks().to_json();
+    ///
+    /// // Another service, with that text and nothing else (any JWT library
+    /// // that reads a JWKS, or this one):
+    /// let jwks = Jwks::from_json(&body)?;
+    /// let token = session.access_token.expose_secret();
+    /// let claims: AccessClaims = jwks.verify(token, SystemClock.now(), Duration::from_secs(30))?;
+    /// assert_eq!(claims.sub, session.user);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// [`Jwks::to_json`]: crate::jwt::Jwks::to_json
+    #[must_use]
+    pub fn jwks(&self) -> crate::jwt::Jwks {
+        self.inner.jwt.jwks()
     }
 
     /// The stored row of a presented refresh token, and its tenant; the

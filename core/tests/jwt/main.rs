@@ -8,6 +8,9 @@
 )]
 
 mod attacks;
+mod eddsa;
+mod eddsa_vectors;
+mod interop;
 mod properties;
 mod tokens;
 mod vectors;

@@ -8,6 +8,7 @@
     clippy::indexing_slicing
 )]
 
+mod access_eddsa;
 mod agents;
 mod audit_log;
 mod escalation;

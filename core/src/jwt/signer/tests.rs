@@ -250,12 +250,18 @@ fn claims_signed_with_the_right_key_are_still_checked() {
 
 #[test]
 fn kid_must_be_canonical_decimal_of_a_held_key() {
-    assert_eq!(parse_kid(Some("1")).unwrap(), KeyId::FIRST);
-    assert_eq!(parse_kid(Some("65535")).unwrap().get(), 65_535);
+    assert_eq!(parse_kid("1").unwrap(), KeyId::FIRST);
+    assert_eq!(parse_kid("65535").unwrap().get(), 65_535);
     for bad in ["01", "+1", " 1", "0", "-1", "", "1.0", "65536", "x", "１"] {
+        assert!(parse_kid(bad).is_none(), "{bad:?}");
+    }
+    // Through `named`: anything that is neither a decimal nor a published
+    // thumbprint is an unknown key id.
+    let jwt = signer(&ring(1));
+    for bad in ["01", "", "x", "65536"] {
         assert!(
             matches!(
-                parse_kid(Some(bad)),
+                jwt.named(bad),
                 Err(Error::InvalidToken {
                     reason: TokenRejection::UnknownKeyId
                 })
@@ -263,12 +269,6 @@ fn kid_must_be_canonical_decimal_of_a_held_key() {
             "{bad:?}"
         );
     }
-    assert!(matches!(
-        parse_kid(None),
-        Err(Error::InvalidToken {
-            reason: TokenRejection::MissingKeyId
-        })
-    ));
 }
 
 #[test]
@@ -344,4 +344,77 @@ fn debug_shows_no_key() {
     assert!(!shown.contains(&decimal[1..decimal.len() - 1]), "{shown}");
     assert!(!shown.contains(&B64.encode(&key[..])), "{shown}");
     assert!(!shown.contains(&hex::encode(&key[..])), "{shown}");
+}
+
+#[test]
+fn ed25519_keys_are_the_documented_subkeys_and_never_printed() {
+    // core/tests/data/jwt_eddsa_v1.json, written by an independent
+    // implementation: key n's seed is subkey "jwt-ed25519/n".
+    let file: serde_json::Value =
+        serde_json::from_str(include_str!("../../../tests/data/jwt_eddsa_v1.json")).unwrap();
+    let master = hex::decode(file["tests"][0]["master_key_hex"].as_str().unwrap()).unwrap();
+    let ring = Arc::new(KeyRing::with_active(
+        MasterKey::from_bytes(&master).unwrap(),
+        KeyId::new(2).unwrap(),
+    ));
+    let config = JwtConfig {
+        algorithm: crate::jwt::JwtAlgorithm::EdDsa,
+        ..JwtConfig::default()
+    };
+    let jwt = JwtSigner::new(config, Arc::clone(&ring)).unwrap();
+    // Only the active key's pair is derived at construction.
+    assert_eq!(
+        jwt.ed_keys
+            .read()
+            .unwrap()
+            .keys()
+            .map(|k| k.get())
+            .collect::<Vec<_>>(),
+        [2]
+    );
+    assert!(jwt.keys.read().unwrap().is_empty());
+    for k in file["keys"].as_array().unwrap() {
+        let id = KeyId::new(u32::try_from(k["key_id"].as_u64().unwrap()).unwrap()).unwrap();
+        let seed = ring.derive_subkey(&format!("jwt-ed25519/{}", id.get()));
+        assert_eq!(
+            hex::encode(seed.as_slice()),
+            k["seed_hex"].as_str().unwrap()
+        );
+        let key = jwt.ed_key(id);
+        assert_eq!(key.kid(), k["kid"].as_str().unwrap());
+        assert_eq!(key.jwk().x, k["x"].as_str().unwrap());
+        let shown = format!("{jwt:?} {key:?}");
+        assert!(!shown.contains(&hex::encode(seed.as_slice())));
+        assert!(!shown.contains(&B64.encode(seed.as_slice())));
+    }
+    assert!(format!("{jwt:?}").contains("derived_ed25519_key_ids: [1, 2, 3]"));
+    // The HS256 key of an id is not its Ed25519 seed.
+    assert_ne!(
+        ring.derive_subkey("jwt/1"),
+        ring.derive_subkey("jwt-ed25519/1")
+    );
+}
+
+#[test]
+fn alg_is_pinned_to_the_kid_before_any_signature_check() {
+    let ring = ring(8);
+    let config = JwtConfig {
+        algorithm: crate::jwt::JwtAlgorithm::EdDsa,
+        ..JwtConfig::default()
+    };
+    let jwt = JwtSigner::new(config, Arc::clone(&ring)).unwrap();
+    let (token, _) = issue(&jwt);
+    let payload = payload_of(&token);
+    let kid = jwt.ed_key(KeyId::FIRST).kid().to_owned();
+    // HS256 with the Ed25519 kid, MAC keyed with the public key: refused
+    // as an algorithm mismatch, not as a bad MAC, so no HMAC was computed
+    // with a public value.
+    let public = *jwt.ed_key(KeyId::FIRST).verifying_key().as_bytes();
+    let h = format!(r#"{{"typ":"at+jwt","alg":"HS256","kid":"{kid}"}}"#);
+    let forged = forge(&h, &payload, &public, false);
+    assert_eq!(
+        reason(jwt.validate(&forged, now())),
+        "algorithm not allowed"
+    );
+    assert!(jwt.keys.read().unwrap().is_empty(), "no HMAC key derived");
 }
