@@ -148,7 +148,8 @@ impl TokenSet {
     /// - `scope`, optional, space-separated; each scope must be a valid RFC
     ///   6749 `scope-token`. (GitHub's comma-separated list stays one entry.)
     /// - `null` counts as absent; other members (`id_token`, ...) are ignored,
-    ///   as RFC 6749 §5.1 requires; a member given twice is refused.
+    ///   as RFC 6749 §5.1 requires, even when repeated; a member listed
+    ///   here given twice is refused (also when the first was `null`).
     ///
     /// An error response (RFC 6749 §5.2, with `error`) is refused with the
     /// provider's `error` code in the message (`invalid_grant`, ...). The

@@ -444,6 +444,37 @@ fn token_responses_that_are_refused() {
     }
 }
 
+/// `docs/FORMATS.md`: a member the parser reads may not repeat; any other
+/// member may, and is ignored each time (RFC 6749 §5.1: ignore what you do
+/// not understand).
+#[test]
+fn repeated_unknown_members_are_ignored_repeated_known_ones_refused() {
+    let body = br#"{"id_token":"x","access_token":"at","id_token":{"y":1},"token_type":"Bearer","id_token":null}"#;
+    let t = TokenSet::from_token_response(body, NOW).unwrap();
+    assert_eq!(t.access_token, SecretString::from("at"));
+    for (member, value) in [
+        ("token_type", r#""Bearer""#),
+        ("expires_in", "60"),
+        ("scope", r#""read""#),
+        ("refresh_token", r#""rt""#),
+    ] {
+        let mut members = vec![r#""access_token":"at""#.to_owned()];
+        if member != "token_type" {
+            members.push(r#""token_type":"Bearer""#.to_owned());
+        }
+        members.extend([
+            format!(r#""{member}":{value}"#),
+            format!(r#""{member}":{value}"#),
+        ]);
+        let body = format!("{{{}}}", members.join(","));
+        let err = TokenSet::from_token_response(body.as_bytes(), NOW).unwrap_err();
+        assert!(
+            invalid_reason(&err).contains("appears twice"),
+            "{member}: {err}"
+        );
+    }
+}
+
 #[test]
 fn oversized_token_responses_are_refused_before_parsing() {
     let padding = "x".repeat(MAX_TOKEN_RESPONSE_LEN);
