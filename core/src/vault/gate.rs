@@ -24,6 +24,9 @@ impl Vault {
     /// same deploy, and with it any override) and audits it. Needs
     /// `apps:read`.
     ///
+    /// `deploy` is the host's id of the deploy, a
+    /// [`DeployId`](crate::names::DeployId): 1 to 64 ASCII letters, digits,
+    /// `-`, `_` or `.`, starting with a letter or digit (`web-api-1842`).
     /// The record keeps the first 32 reasons, each cut to 512 bytes, and
     /// their count; it can be overridden for 30 days.
     ///
@@ -82,15 +85,19 @@ impl Vault {
     /// Lets a held deploy proceed. Needs `gate:override` (Admins), and a
     /// recorded hold: the deploy's latest evaluation held it, is less than
     /// 30 days old, and has not been overridden yet (a new evaluation that
-    /// holds needs a new override). The justification is recorded on the
-    /// evaluation and in the audit log; every refusal is audited.
+    /// holds needs a new override). `deploy` is a
+    /// [`DeployId`](crate::names::DeployId), as for
+    /// [`evaluate_deploy`](Self::evaluate_deploy). The justification is
+    /// recorded on the evaluation and in the audit log; every refusal is
+    /// audited.
     ///
     /// # Errors
     ///
     /// [`Error::Forbidden`] without the permission, or for a deploy that was
     /// not evaluated, was not held, whose evaluation expired, or whose hold
-    /// was already overridden; [`Error::InvalidInput`] for an empty
-    /// justification or a bad deploy id; the store's errors.
+    /// was already overridden; [`Error::InvalidInput`] for a justification
+    /// that is empty (after trimming) or over 1,000 bytes, or a bad deploy
+    /// id; the store's errors.
     pub async fn override_gate(
         &self,
         caller: &Caller,
