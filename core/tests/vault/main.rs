@@ -10,6 +10,7 @@
 
 mod agents;
 mod audit_log;
+mod bearer;
 mod escalation;
 mod fixture;
 mod gate;
@@ -17,6 +18,7 @@ mod isolation;
 mod oauth;
 mod oauth_lease;
 mod refresh;
+mod require;
 mod secrets;
 mod settings;
 mod tokens;
