@@ -542,6 +542,39 @@ mod tests {
         assert!(shown.contains("AccessToken"), "{shown}");
     }
 
+    /// The vectors of docs/FORMATS.md ("Bearer values"), computed by an
+    /// independent implementation (`core/tests/data/make_bearer_vectors.py`).
+    #[test]
+    fn vectors() {
+        let doc: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/data/bearer_vectors.json")).unwrap();
+        assert_eq!(doc["max_bearer_len"], MAX_BEARER_LEN);
+        let cases = doc["cases"].as_array().unwrap();
+        assert!(cases.len() > 90);
+        for case in cases {
+            let mut value = case["value"].as_str().unwrap().to_owned();
+            if let Some(pad) = case.get("pad") {
+                let times = usize::try_from(pad["times"].as_u64().unwrap()).unwrap();
+                value.push_str(&pad["char"].as_str().unwrap().repeat(times));
+            }
+            let p: Vec<&str> = case["prefixes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap())
+                .collect();
+            let prefixes = TokenPrefixes::new(p[0], p[1], p[2]).unwrap();
+            let got = match parse_bearer(&value, &prefixes) {
+                Ok(b) => serde_json::json!({ "kind": b.kind().as_str() }),
+                Err(Error::InvalidToken { reason }) => {
+                    serde_json::json!({ "reject": reason.code() })
+                }
+                Err(e) => panic!("{e:?}"),
+            };
+            assert_eq!(got, case["expect"], "{:?}", case["value"]);
+        }
+    }
+
     proptest! {
         /// Never a panic, and a routed credential is a suffix of the value
         /// from the alphabet, whatever the input.
