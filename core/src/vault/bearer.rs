@@ -1,49 +1,7 @@
 //! One call for whatever a client presents: an API token, an agent-session
 //! token or a JWT access token, with or without the `Bearer` scheme, told
 //! apart by its shape and the configured prefixes before storage is touched.
-//!
-//! # What a bearer value may be
-//!
-//! ```text
-//! value      = [ scheme 1*SP ] credential     ; at most MAX_BEARER_LEN bytes
-//! scheme     = "Bearer"                        ; any case: "bearer", "BEARER"
-//! credential = 1*( ALPHA / DIGIT / "_" / "-" / "." )
-//! ```
-//!
-//! - **Size first.** A value over [`MAX_BEARER_LEN`] bytes is refused
-//!   (`too_large`) before any other byte is read, and so before anything
-//!   is hashed or looked up.
-//! - **The scheme** is optional, so the same call serves an
-//!   `Authorization` header and a token taken from elsewhere (a CLI
-//!   argument, an `X-Api-Key` header). It is matched without regard to
-//!   case and must be followed by one or more spaces (`1*SP`), as RFC 7235
-//!   section 2.1 writes `credentials = auth-scheme [ 1*SP ( token68 / ... ) ]`
-//!   and RFC 6750 section 2.1 reads it for `Bearer`. A tab is not a space
-//!   there. Only one scheme is removed: `Bearer Bearer x` is refused.
-//! - **Nothing else is trimmed.** An HTTP server has already removed the
-//!   whitespace around a field value (RFC 9110 section 5.5); whitespace
-//!   left anywhere else, a control character (NUL, CR, LF), non-ASCII
-//!   text, an empty credential or any character none of the three formats
-//!   uses (the credential alphabet is the base62 of tokens with `_`, and
-//!   the base64url of JWTs with `.`: a subset of RFC 6750's `b64token`) is
-//!   refused as `malformed`.
-//! - **Routing.** A credential with a `.` is a JWT access token (a compact
-//!   JWS; API and agent tokens never hold a `.`), validated by
-//!   [`Vault::authenticate_access_token`]. Otherwise its text before the
-//!   first `_` is its prefix: the API prefix routes to
-//!   [`Vault::authenticate_api_token`], the agent prefix to
-//!   [`Vault::authenticate_agent`]. Prefixes never contain `_`, so one
-//!   prefix that begins another (`sc` and `sca`) routes unambiguously.
-//! - **A refresh token is not a bearer credential** (RFC 6749 section
-//!   1.5: it is only ever sent to the token endpoint): its prefix is
-//!   refused as `wrong_prefix`, before storage, so presenting one neither
-//!   spends nor revokes it. Trade it at [`Vault::refresh`].
-//! - Any other prefix is refused as `wrong_prefix` when the credential has
-//!   a token's shape, `malformed` when it has not.
-//!
-//! Routing looks only at the prefix, which is not secret; the work after
-//! it is the chosen authenticator's own, so a bearer value costs what that
-//! authenticator costs, no more.
+//! The rules are on [`parse_bearer`].
 
 use std::fmt;
 
@@ -266,9 +224,52 @@ impl fmt::Debug for Bearer<'_> {
     }
 }
 
-/// Parses and routes a bearer value by the rules of the
-/// [module](self) without any I/O: pure, never panics, linear in the
-/// length of `value` (and at most [`MAX_BEARER_LEN`] bytes are read).
+/// Parses and routes a bearer value by the rules below, without any I/O:
+/// pure, never panics, linear in the length of `value` (and at most
+/// [`MAX_BEARER_LEN`] bytes are read).
+///
+/// # What a bearer value may be
+///
+/// ```text
+/// value      = [ scheme 1*SP ] credential     ; at most MAX_BEARER_LEN bytes
+/// scheme     = "Bearer"                        ; any case: "bearer", "BEARER"
+/// credential = 1*( ALPHA / DIGIT / "_" / "-" / "." )
+/// ```
+///
+/// - **Size first.** A value over [`MAX_BEARER_LEN`] bytes is refused
+///   (`too_large`) before any other byte is read, and so before anything
+///   is hashed or looked up.
+/// - **The scheme** is optional, so the same call serves an
+///   `Authorization` header and a token taken from elsewhere (a CLI
+///   argument, an `X-Api-Key` header). It is matched without regard to
+///   case and must be followed by one or more spaces (`1*SP`), as RFC 7235
+///   section 2.1 writes `credentials = auth-scheme [ 1*SP ( token68 / ... ) ]`
+///   and RFC 6750 section 2.1 reads it for `Bearer`. A tab is not a space
+///   there. Only one scheme is removed: `Bearer Bearer x` is refused.
+/// - **Nothing else is trimmed.** An HTTP server has already removed the
+///   whitespace around a field value (RFC 9110 section 5.5); whitespace
+///   left anywhere else, a control character (NUL, CR, LF), non-ASCII
+///   text, an empty credential or any character none of the three formats
+///   uses (the credential alphabet is the base62 of tokens with `_`, and
+///   the base64url of JWTs with `.`: a subset of RFC 6750's `b64token`) is
+///   refused as `malformed`.
+/// - **Routing.** A credential with a `.` is a JWT access token (a compact
+///   JWS; API and agent tokens never hold a `.`), validated by
+///   [`Vault::authenticate_access_token`]. Otherwise its text before the
+///   first `_` is its prefix: the API prefix routes to
+///   [`Vault::authenticate_api_token`], the agent prefix to
+///   [`Vault::authenticate_agent`]. Prefixes never contain `_`, so one
+///   prefix that begins another (`sc` and `sca`) routes unambiguously.
+/// - **A refresh token is not a bearer credential** (RFC 6749 section
+///   1.5: it is only ever sent to the token endpoint): its prefix is
+///   refused as `wrong_prefix`, before storage, so presenting one neither
+///   spends nor revokes it. Trade it at [`Vault::refresh`].
+/// - Any other prefix is refused as `wrong_prefix` when the credential has
+///   a token's shape, `malformed` when it has not.
+///
+/// Routing looks only at the prefix, which is not secret; the work after
+/// it is the chosen authenticator's own, so a bearer value costs what that
+/// authenticator costs, no more.
 ///
 /// It refuses only what no authenticator could accept; a routed credential
 /// is checked by its authenticator ([`Vault::authenticate_bearer`] does

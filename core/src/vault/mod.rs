@@ -4,8 +4,10 @@
 //! A host builds one [`Vault`] from a store, a key ring, a clock and a
 //! [`VaultConfig`], and obtains a [`Caller`] for each request by password
 //! login (then access-token validation), API-token authentication or
-//! agent-session authentication, or uses [`Caller::system`] for its own
-//! jobs. Every operation takes the `Caller`.
+//! agent-session authentication (all three through one call,
+//! [`Vault::authenticate_bearer`], for whatever a client presents), or uses
+//! [`Caller::system`] for its own jobs. Every operation takes the `Caller`;
+//! a host checks its own permissions with [`Vault::require`].
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]

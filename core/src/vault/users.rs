@@ -126,6 +126,26 @@ impl CallerKind {
 
 /// A caller's own profile, as [`Vault::whoami`] gives it: who they are
 /// and what they may do now. Never a secret, never a hash.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), secrets_core::Error> {
+/// # use std::sync::Arc;
+/// # use secrets_core::crypto::{KeyRing, MasterKey};
+/// # use secrets_core::store::MemoryStore;
+/// # use secrets_core::SystemClock;
+/// use secrets_core::rbac::Role;
+/// use secrets_core::vault::{Caller, CallerKind, Vault, VaultConfig};
+/// use secrets_core::TenantId;
+///
+/// # let mut config = VaultConfig::default();
+/// # config.password_cost = 10;
+/// # let vault = Vault::new(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new(MasterKey::generate()?)), Arc::new(SystemClock), config).await?;
+/// let job = vault.whoami(&Caller::system(TenantId::DEFAULT)).await?;
+/// assert_eq!((job.kind, job.role, job.login), (CallerKind::System, Role::Admin, None));
+/// assert!(job.permissions.iter().any(|p| p == "users:manage"));
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Profile {
