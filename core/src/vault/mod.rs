@@ -410,9 +410,11 @@ impl Vault {
     /// the detail `permission` (or `reason` for a credential that no longer
     /// stands), in the caller's tenant.
     ///
-    /// An allowed check writes nothing: it changes nothing, and the host
-    /// audits its own action as it sees fit. No storage write is made
-    /// unless the check fails.
+    /// An allowed check writes nothing (it changes nothing; one read of the
+    /// caller's user row is its whole cost): the audit log holds what the
+    /// Vault itself did and every refusal, built-in or the host's, and a
+    /// host's own successful action is the host's to log. A check that
+    /// fails writes its one audit event.
     ///
     /// `action` names the host's operation in the audit log (`deploy.promote`):
     /// 1 to [`MAX_ACTION_LEN`](crate::audit::MAX_ACTION_LEN) bytes of
