@@ -42,9 +42,11 @@ use crate::error::{Error, Result};
 pub enum Role {
     /// Reads; changes nothing.
     Viewer,
-    /// Builds and deploys: writes and injects secrets, starts agent sessions.
+    /// Builds and deploys: writes and injects secrets, starts agent
+    /// sessions, manages their own API tokens.
     Developer,
-    /// Also manages users, API tokens and settings, and reads the audit log.
+    /// Also manages users, everyone's API tokens and settings, and reads the
+    /// audit log.
     Admin,
 }
 
@@ -122,6 +124,10 @@ pub enum Permission {
     ReadAuditLog,
     /// `gate:override`: let a held deploy proceed.
     OverrideDeployGate,
+    /// `tokens:own`: mint, list and revoke one's own API tokens, never with
+    /// scopes or a lifetime beyond the calling credential's (Developer and
+    /// Admin). `tokens:manage` covers everyone's, one's own included.
+    ManageOwnApiTokens,
     /// A permission the host registered with [`Policy::register`].
     Custom(CustomPermission),
 }
@@ -130,7 +136,7 @@ pub enum Permission {
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct CustomPermission(u8);
 
-const BUILTIN: [(Permission, &str); 12] = [
+const BUILTIN: [(Permission, &str); 13] = [
     (Permission::ReadApps, "apps:read"),
     (Permission::ListSecretNames, "secrets:list"),
     (Permission::WriteSecrets, "secrets:write"),
@@ -143,6 +149,7 @@ const BUILTIN: [(Permission, &str); 12] = [
     (Permission::ManageSettings, "settings:manage"),
     (Permission::ReadAuditLog, "audit:read"),
     (Permission::OverrideDeployGate, "gate:override"),
+    (Permission::ManageOwnApiTokens, "tokens:own"),
 ];
 
 /// The most permissions a policy holds (built-in and custom together).
@@ -163,6 +170,7 @@ impl Permission {
             Self::ManageSettings => 9,
             Self::ReadAuditLog => 10,
             Self::OverrideDeployGate => 11,
+            Self::ManageOwnApiTokens => 12,
             Self::Custom(CustomPermission(i)) => u32::from(i),
         };
         1u128.checked_shl(index).unwrap_or(0)
@@ -170,9 +178,9 @@ impl Permission {
 }
 
 /// The seeds' rules: a Viewer reads; a Developer also writes and injects
-/// secrets, starts agent sessions, manages webhooks and connects
-/// integrations; only an Admin manages users, API tokens and settings, reads
-/// the audit log and overrides a deploy gate.
+/// secrets, starts agent sessions, manages webhooks, connects integrations
+/// and manages their own API tokens; only an Admin manages users, everyone's
+/// API tokens and settings, reads the audit log and overrides a deploy gate.
 fn builtin_roles() -> [u128; 3] {
     use Permission::*;
     let mask = |ps: &[Permission]| ps.iter().fold(0u128, |m, p| m | p.bit());
@@ -184,6 +192,7 @@ fn builtin_roles() -> [u128; 3] {
             StartAgentSession,
             ManageWebhooks,
             ConnectIntegrations,
+            ManageOwnApiTokens,
         ]);
     let admin = developer
         | mask(&[

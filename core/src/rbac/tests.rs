@@ -4,7 +4,7 @@ use Permission::*;
 /// Every permission for every role: the seed's rules, as a table.
 #[test]
 fn every_permission_for_every_role() {
-    let table: [(Permission, [bool; 3]); 12] = [
+    let table: [(Permission, [bool; 3]); 13] = [
         //                       viewer developer admin
         (ReadApps, [true, true, true]),
         (ListSecretNames, [true, true, true]),
@@ -18,6 +18,7 @@ fn every_permission_for_every_role() {
         (ManageSettings, [false, false, true]),
         (ReadAuditLog, [false, false, true]),
         (OverrideDeployGate, [false, false, true]),
+        (ManageOwnApiTokens, [false, true, true]),
     ];
     let policy = Policy::new();
     assert_eq!(
@@ -47,6 +48,7 @@ fn a_viewer_changes_nothing_and_inject_is_separate_from_list() {
         ManageUsers,
         ManageSettings,
         OverrideDeployGate,
+        ManageOwnApiTokens,
     ];
     for p in changes {
         assert_eq!(

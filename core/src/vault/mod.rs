@@ -4,8 +4,10 @@
 //! A host builds one [`Vault`] from a store, a key ring, a clock and a
 //! [`VaultConfig`], and obtains a [`Caller`] for each request by password
 //! login (then access-token validation), API-token authentication or
-//! agent-session authentication, or uses [`Caller::system`] for its own
-//! jobs. Every operation takes the `Caller`.
+//! agent-session authentication (all three through one call,
+//! [`Vault::authenticate_bearer`], for whatever a client presents), or uses
+//! [`Caller::system`] for its own jobs. Every operation takes the `Caller`;
+//! a host checks its own permissions with [`Vault::require`].
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -43,6 +45,7 @@
 
 mod agents;
 mod audit_log;
+mod bearer;
 mod gate;
 mod integrity;
 mod maintenance;
@@ -73,6 +76,7 @@ use crate::store::{Batch, Store, StoreExt, Stored};
 use crate::token::TokenFormat;
 
 pub use agents::{AgentSessionInfo, StartedAgentSession};
+pub use bearer::{Bearer, BearerKind, MAX_BEARER_LEN, TokenPrefixes, parse_bearer};
 pub use maintenance::PruneReport;
 pub use oauth::{
     ConnectionInfo, OAuthCompletion, OAuthRefresher, OAuthStart, RefreshFailure, RefreshLease,
@@ -81,7 +85,7 @@ pub use oauth::{
 pub use secrets::SecretInfo;
 pub use sessions::Session;
 pub use tokens::{ApiTokenInfo, MintedToken};
-pub use users::UserInfo;
+pub use users::{Bootstrapped, CallerKind, Profile, UserInfo};
 pub use webhooks::{EndpointInfo, RegisteredEndpoint};
 
 /// How a [`Vault`] behaves. `Default` gives the documented defaults.
@@ -269,9 +273,13 @@ struct Inner {
     api_format: TokenFormat,
     agent_format: TokenFormat,
     refresh_format: TokenFormat,
+    /// The three prefixes, as [`Vault::token_prefixes`] reads them back.
+    prefixes: TokenPrefixes,
     inflight: oauth::InFlight,
     /// bcrypt work done by logins, in expensive key-schedule rounds.
     bcrypt_rounds: std::sync::atomic::AtomicU64,
+    /// Passwords hashed for storage (bootstrap, new users, rehashes).
+    password_hashes: std::sync::atomic::AtomicU64,
 }
 
 impl fmt::Debug for Vault {
@@ -313,20 +321,12 @@ impl Vault {
         config: VaultConfig,
     ) -> Result<Self> {
         let passwords = PasswordPolicy::new(config.password_cost)?;
-        let api_format = TokenFormat::new(&config.api_token_prefix)?;
-        let agent_format = TokenFormat::new(&config.agent_token_prefix)?;
-        let refresh_format = TokenFormat::new(&config.refresh_token_prefix)?;
-        let prefixes = [
+        let prefixes = TokenPrefixes::new(
             &config.api_token_prefix,
             &config.agent_token_prefix,
             &config.refresh_token_prefix,
-        ];
-        if prefixes[0] == prefixes[1] || prefixes[0] == prefixes[2] || prefixes[1] == prefixes[2] {
-            return Err(Error::invalid(
-                "token prefixes",
-                "API, agent and refresh tokens need three different prefixes",
-            ));
-        }
+        )?;
+        let [api_format, agent_format, refresh_format] = prefixes.formats().map(Clone::clone);
         // The refresh lease lives twice this long: at zero every caller
         // would take a lease over at once and present the same refresh
         // token to the provider.
@@ -358,8 +358,10 @@ impl Vault {
                 api_format,
                 agent_format,
                 refresh_format,
+                prefixes,
                 inflight: oauth::InFlight::default(),
                 bcrypt_rounds: std::sync::atomic::AtomicU64::new(0),
+                password_hashes: std::sync::atomic::AtomicU64::new(0),
             }),
         })
     }
@@ -368,6 +370,133 @@ impl Vault {
     #[must_use]
     pub fn policy(&self) -> &Policy {
         &self.inner.config.policy
+    }
+
+    /// The configured prefixes of API, agent and refresh tokens, as
+    /// [`Vault::authenticate_bearer`] routes by them (and as a leak scanner
+    /// looks for them: [`TokenPrefixes::formats`]).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), secrets_core::Error> {
+    /// # use std::sync::Arc;
+    /// # use secrets_core::crypto::{KeyRing, MasterKey};
+    /// # use secrets_core::store::MemoryStore;
+    /// # use secrets_core::SystemClock;
+    /// use secrets_core::vault::{Vault, VaultConfig};
+    ///
+    /// let mut config = VaultConfig::default();
+    /// config.password_cost = 10;
+    /// config.api_token_prefix = "acme".into();
+    /// # let vault = Vault::new(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new(MasterKey::generate()?)), Arc::new(SystemClock), config).await?;
+    /// let prefixes = vault.token_prefixes();
+    /// assert_eq!((prefixes.api(), prefixes.agent(), prefixes.refresh()), ("acme", "sca", "scr"));
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn token_prefixes(&self) -> &TokenPrefixes {
+        &self.inner.prefixes
+    }
+
+    /// Checks that `caller` holds `permission` now, as every built-in
+    /// operation checks its own: a host enforces the permissions it
+    /// registered ([`Policy::register`]) exactly like the Vault's.
+    ///
+    /// The caller's credential is checked against its user's current row
+    /// (a user since disabled, deleted or demoted is refused at once), then
+    /// `permission` against the user's current role narrowed by the
+    /// credential's scopes. A refusal is audited just as a built-in one is:
+    /// an event `action` on `target` by the caller, outcome `denied`, with
+    /// the detail `permission` (or `reason` for a credential that no longer
+    /// stands), in the caller's tenant.
+    ///
+    /// An allowed check writes nothing (it changes nothing; one read of the
+    /// caller's user row is its whole cost): the audit log holds what the
+    /// Vault itself did and every refusal, built-in or the host's, and a
+    /// host's own successful action is the host's to log. A check that
+    /// fails writes its one audit event.
+    ///
+    /// `action` names the host's operation in the audit log (`deploy.promote`):
+    /// 1 to [`MAX_ACTION_LEN`](crate::audit::MAX_ACTION_LEN) bytes of
+    /// `a-z`, `0-9`, `.`, `_`, `:`, `-`. Prefer a namespace of the host's own
+    /// so its events are not mistaken for the Vault's. `target` is what is
+    /// acted on (`app/web`); client-supplied text is fine there, it is
+    /// escaped and cut to fit the audit event.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), secrets_core::Error> {
+    /// use std::sync::Arc;
+    /// use secrets_core::audit::Outcome;
+    /// use secrets_core::crypto::{KeyRing, MasterKey};
+    /// use secrets_core::rbac::Role;
+    /// use secrets_core::store::{AuditQuery, MemoryStore};
+    /// use secrets_core::vault::{Vault, VaultConfig};
+    /// use secrets_core::{Error, SecretString, SystemClock, TenantId};
+    ///
+    /// let mut config = VaultConfig::default();
+    /// config.password_cost = 10;
+    /// let promote = config.policy.register("deploy:promote", &[Role::Admin])?;
+    /// let vault = Vault::new(
+    ///     Arc::new(MemoryStore::new()),
+    ///     Arc::new(KeyRing::new(MasterKey::generate()?)),
+    ///     Arc::new(SystemClock),
+    ///     config,
+    /// )
+    /// .await?;
+    /// let (tenant, pw) = (TenantId::DEFAULT, SecretString::from("correct horse battery"));
+    /// vault.bootstrap(tenant, "acme", "ada@example.com", &pw, None).await?;
+    /// let session = vault.login(tenant, "ada@example.com", &pw, None).await?;
+    /// let ada = vault.authenticate_bearer(session.access_token.expose_secret(), None).await?;
+    /// vault.create_user(&ada, "dev@example.com", Role::Developer, Some(&pw)).await?;
+    /// let session = vault.login(tenant, "dev@example.com", &pw, None).await?;
+    /// let dev = vault.authenticate_bearer(session.access_token.expose_secret(), None).await?;
+    ///
+    /// vault.require(&ada, promote, "deploy.promote", "app/web").await?;
+    /// let denied = vault.require(&dev, promote, "deploy.promote", "app/web").await;
+    /// assert!(matches!(denied, Err(Error::Forbidden { action }) if action == "deploy:promote"));
+    ///
+    /// // The denial is in the audit log, like a built-in one; the allowed check is not.
+    /// let log = vault.audit_events(&ada, &AuditQuery::default()).await?;
+    /// let promotions: Vec<_> = log.iter().filter(|e| e.event.action == "deploy.promote").collect();
+    /// assert_eq!(promotions.len(), 1);
+    /// assert_eq!(promotions[0].event.outcome, Outcome::Denied);
+    /// assert_eq!(promotions[0].event.details["permission"], "deploy:promote");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Forbidden`] (audited) naming the permission's name when the
+    /// caller lacks it (a permission of another policy is never held);
+    /// [`Error::InvalidToken`] (audited, `revoked`) when the caller's
+    /// credential no longer stands; [`Error::InvalidInput`] (not audited: a
+    /// bug of the host) for an `action` outside the rule above; the store's
+    /// errors.
+    pub async fn require(
+        &self,
+        caller: &Caller,
+        permission: Permission,
+        action: &str,
+        target: &str,
+    ) -> Result<()> {
+        let valid = !action.is_empty()
+            && action.len() <= crate::audit::MAX_ACTION_LEN
+            && action
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b".:_-".contains(&b));
+        if !valid {
+            return Err(Error::invalid(
+                "action",
+                format!(
+                    "must be 1 to {} of `a-z`, `0-9`, `.`, `_`, `:`, `-`",
+                    crate::audit::MAX_ACTION_LEN
+                ),
+            ));
+        }
+        self.authorize(caller, permission, action, target)
+            .await
+            .map(drop)
     }
 
     fn now(&self) -> Timestamp {
@@ -462,13 +591,20 @@ impl Vault {
         if grant.scopes.contains(p) {
             return Ok(grant);
         }
+        Err(self.deny(caller, p, action, target).await)
+    }
+
+    /// Audits `caller` lacking `p` for `action` on `target` (outcome
+    /// `denied`, detail `permission`) and returns [`Error::Forbidden`]
+    /// naming `p`: the one denial path of built-in and host permissions.
+    async fn deny(&self, caller: &Caller, p: Permission, action: &str, target: &str) -> Error {
         let name = self.inner.config.policy.name(p).to_owned();
         let draft = self
             .draft(caller, action, target)
             .outcome(Outcome::Denied)
             .detail("permission", name.clone());
         self.record(caller.tenant, draft).await;
-        Err(Error::Forbidden { action: name })
+        Error::Forbidden { action: name }
     }
 
     /// What `caller` holds now: for a credential of a user, the user's

@@ -73,21 +73,67 @@ impl From<&ApiToken> for ApiTokenInfo {
 impl Vault {
     /// Mints an API token acting for `owner`, narrowed to `scopes`
     /// (permission names, or `"*"` for everything the caller may grant),
-    /// living `ttl` (forever if `None`). Needs `tokens:manage`.
+    /// living `ttl` (forever if `None`). Needs `tokens:manage` (an Admin,
+    /// for anyone), or `tokens:own` when `owner` is the caller's own user
+    /// (a Developer's personal token). The event is attributed to the
+    /// caller.
     ///
     /// A token never grants more than the caller holds when minting it, nor
     /// more than its owner's role held then, nor more than the owner holds
     /// when it is used; it never outlives the calling credential; an agent
-    /// session cannot mint one. `"*"` is stored as the explicit permissions
-    /// it meant then, so a later promotion does not widen the token.
+    /// session cannot mint one (an API token can, within those bounds).
+    /// `"*"` is stored as the explicit permissions it meant then, so a
+    /// later promotion does not widen the token.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), secrets_core::Error> {
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use secrets_core::crypto::{KeyRing, MasterKey};
+    /// use secrets_core::rbac::Role;
+    /// use secrets_core::store::MemoryStore;
+    /// use secrets_core::vault::{Vault, VaultConfig};
+    /// use secrets_core::{Error, SecretString, SystemClock, TenantId};
+    ///
+    /// let mut config = VaultConfig::default();
+    /// config.password_cost = 10;
+    /// let vault = Vault::new(
+    ///     Arc::new(MemoryStore::new()),
+    ///     Arc::new(KeyRing::new(MasterKey::generate()?)),
+    ///     Arc::new(SystemClock),
+    ///     config,
+    /// )
+    /// .await?;
+    /// let (tenant, pw) = (TenantId::DEFAULT, SecretString::from("correct horse battery"));
+    /// let ada_id = vault.bootstrap(tenant, "acme", "ada@example.com", &pw, None).await?;
+    /// let session = vault.login(tenant, "ada@example.com", &pw, None).await?;
+    /// let ada = vault.authenticate_bearer(session.access_token.expose_secret(), None).await?;
+    /// let dev_id = vault.create_user(&ada, "dev@example.com", Role::Developer, Some(&pw)).await?;
+    /// let session = vault.login(tenant, "dev@example.com", &pw, None).await?;
+    /// let dev = vault.authenticate_bearer(session.access_token.expose_secret(), None).await?;
+    ///
+    /// // A Developer mints their own token, within what they hold...
+    /// let day = Some(Duration::from_secs(24 * 3600));
+    /// let mine = vault.mint_api_token(&dev, dev_id, "laptop", &["secrets:write"], day).await?;
+    /// # let _ = mine;
+    /// // ...but not one for someone else, nor one that manages users.
+    /// let theirs = vault.mint_api_token(&dev, ada_id, "x", &["*"], None).await;
+    /// assert!(matches!(theirs, Err(Error::Forbidden { action }) if action == "tokens:manage"));
+    /// let wider = vault.mint_api_token(&dev, dev_id, "x", &["users:manage"], None).await;
+    /// assert!(matches!(wider, Err(Error::Forbidden { .. })));
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
-    /// [`Error::Forbidden`] (audited) without the permission, for scopes
-    /// beyond the caller's, a lifetime beyond the calling credential's, or
-    /// an agent caller; [`Error::NotFound`] or [`Error::InvalidInput`] for an
-    /// unknown or disabled owner, an unknown scope, scopes that grant the
-    /// owner nothing, a lifetime under 1 s, or an empty name.
+    /// [`Error::Forbidden`] (audited) without the permission (naming
+    /// `tokens:own` for one's own token, `tokens:manage` for another's), for
+    /// scopes beyond the caller's, a lifetime beyond the calling
+    /// credential's, or an agent caller; [`Error::NotFound`] or
+    /// [`Error::InvalidInput`] for an unknown or disabled owner, an unknown
+    /// scope, scopes that grant the owner nothing, a lifetime under 1 s, or
+    /// an empty name.
     pub async fn mint_api_token(
         &self,
         caller: &Caller,
@@ -98,7 +144,7 @@ impl Vault {
     ) -> Result<MintedToken> {
         let (action, target) = ("api_token.mint", "api_token");
         let grant = self
-            .authorize(caller, Permission::ManageApiTokens, action, target)
+            .authorize_token_owner(caller, owner, action, target)
             .await?;
         self.refuse_agent_delegation(caller, action, target).await?;
         let expires_at = self.delegated_expiry(caller, ttl, action, target).await?;
@@ -145,8 +191,9 @@ impl Vault {
         })
     }
 
-    /// The tenant's API tokens, without secrets, a page at a time. Needs
-    /// `tokens:manage`.
+    /// The tenant's API tokens, everyone's, without secrets, a page at a
+    /// time. Needs `tokens:manage`; [`Vault::list_own_api_tokens`] lists
+    /// the caller's own.
     ///
     /// # Errors
     ///
@@ -165,6 +212,72 @@ impl Vault {
         .await?;
         let mut q = ListQuery::new(Kind::ApiToken);
         q.after = after.map(str::to_owned);
+        self.token_infos(caller, q).await
+    }
+
+    /// The caller's own API tokens (those acting for the caller's user),
+    /// without secrets, a page at a time. Needs `tokens:own` or
+    /// `tokens:manage`. For an API token or agent caller, its human's
+    /// tokens; the system has none of its own.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), secrets_core::Error> {
+    /// # use std::sync::Arc;
+    /// # use secrets_core::crypto::{KeyRing, MasterKey};
+    /// # use secrets_core::rbac::Role;
+    /// # use secrets_core::store::MemoryStore;
+    /// # use secrets_core::vault::{Vault, VaultConfig};
+    /// # use secrets_core::{SecretString, SystemClock, TenantId};
+    /// # let mut config = VaultConfig::default();
+    /// # config.password_cost = 10;
+    /// # let vault = Vault::new(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new(MasterKey::generate()?)), Arc::new(SystemClock), config).await?;
+    /// # let (tenant, pw) = (TenantId::DEFAULT, SecretString::from("correct horse battery"));
+    /// let ada_id = vault.bootstrap(tenant, "acme", "ada@example.com", &pw, None).await?;
+    /// # let s = vault.login(tenant, "ada@example.com", &pw, None).await?;
+    /// # let ada = vault.authenticate_bearer(s.access_token.expose_secret(), None).await?;
+    /// let dev_id = vault.create_user(&ada, "dev@example.com", Role::Developer, Some(&pw)).await?;
+    /// # let s = vault.login(tenant, "dev@example.com", &pw, None).await?;
+    /// # let dev = vault.authenticate_bearer(s.access_token.expose_secret(), None).await?;
+    /// vault.mint_api_token(&ada, ada_id, "admin's", &["*"], None).await?;
+    /// let mine = vault.mint_api_token(&dev, dev_id, "laptop", &["*"], None).await?;
+    /// let listed = vault.list_own_api_tokens(&dev, None).await?;
+    /// assert_eq!(listed.len(), 1);
+    /// assert_eq!(listed[0].id, mine.id);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Forbidden`] (audited) without either permission, or for
+    /// the system; the store's errors.
+    pub async fn list_own_api_tokens(
+        &self,
+        caller: &Caller,
+        after: Option<&str>,
+    ) -> Result<Vec<ApiTokenInfo>> {
+        let (action, target) = ("api_token.list_own", "api_token");
+        let grant = self.grant(caller, action, target).await?;
+        let Some(user) = caller.user() else {
+            let reason = "only a user has API tokens of their own";
+            return Err(self
+                .refuse(caller, action, target, reason, "tokens:own")
+                .await);
+        };
+        if !grant.scopes.contains(Permission::ManageOwnApiTokens)
+            && !grant.scopes.contains(Permission::ManageApiTokens)
+        {
+            return Err(self
+                .deny(caller, Permission::ManageOwnApiTokens, action, target)
+                .await);
+        }
+        let mut q = ListQuery::new(Kind::ApiToken).owner(user);
+        q.after = after.map(str::to_owned);
+        self.token_infos(caller, q).await
+    }
+
+    /// A page of token rows as listings show them.
+    async fn token_infos(&self, caller: &Caller, q: ListQuery) -> Result<Vec<ApiTokenInfo>> {
         let store = &self.inner.store;
         let rows = store.list_records::<ApiToken>(caller.tenant, q).await?;
         // A token whose owner revoked its epoch (by being disabled) shows as
@@ -192,20 +305,52 @@ impl Vault {
         Ok(out)
     }
 
-    /// Revokes an API token at once. Needs `tokens:manage`.
+    /// Revokes an API token at once. Needs `tokens:manage`, or
+    /// `tokens:own` for a token of the caller's own user. Revoking a
+    /// revoked token again is a no-op.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), secrets_core::Error> {
+    /// # use std::sync::Arc;
+    /// # use secrets_core::crypto::{KeyRing, MasterKey};
+    /// # use secrets_core::rbac::Role;
+    /// # use secrets_core::store::MemoryStore;
+    /// # use secrets_core::vault::{Vault, VaultConfig};
+    /// # use secrets_core::{Error, SecretString, SystemClock, TenantId};
+    /// # let mut config = VaultConfig::default();
+    /// # config.password_cost = 10;
+    /// # let vault = Vault::new(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new(MasterKey::generate()?)), Arc::new(SystemClock), config).await?;
+    /// # let (tenant, pw) = (TenantId::DEFAULT, SecretString::from("correct horse battery"));
+    /// let ada_id = vault.bootstrap(tenant, "acme", "ada@example.com", &pw, None).await?;
+    /// # let s = vault.login(tenant, "ada@example.com", &pw, None).await?;
+    /// # let ada = vault.authenticate_bearer(s.access_token.expose_secret(), None).await?;
+    /// let dev_id = vault.create_user(&ada, "dev@example.com", Role::Developer, Some(&pw)).await?;
+    /// # let s = vault.login(tenant, "dev@example.com", &pw, None).await?;
+    /// # let dev = vault.authenticate_bearer(s.access_token.expose_secret(), None).await?;
+    /// let admins = vault.mint_api_token(&ada, ada_id, "ci", &["*"], None).await?;
+    /// let mine = vault.mint_api_token(&dev, dev_id, "laptop", &["*"], None).await?;
+    /// vault.revoke_api_token(&dev, &mine.id).await?;
+    /// let r = vault.revoke_api_token(&dev, &admins.id).await;
+    /// assert!(matches!(r, Err(Error::Forbidden { action }) if action == "tokens:manage"));
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
-    /// [`Error::Forbidden`]; [`Error::NotFound`].
+    /// [`Error::Forbidden`] (audited) without the permission, or with only
+    /// `tokens:own` for another user's token; [`Error::NotFound`] for an
+    /// unknown id (after the caller is known to hold one of the two).
     pub async fn revoke_api_token(&self, caller: &Caller, id: &str) -> Result<()> {
         let target = format!("api_token/{id}");
-        self.authorize(
-            caller,
-            Permission::ManageApiTokens,
-            "api_token.revoke",
-            &target,
-        )
-        .await?;
+        let action = "api_token.revoke";
+        let grant = self.grant(caller, action, &target).await?;
+        let manage = grant.scopes.contains(Permission::ManageApiTokens);
+        if !manage && !grant.scopes.contains(Permission::ManageOwnApiTokens) {
+            return Err(self
+                .deny(caller, Permission::ManageApiTokens, action, &target)
+                .await);
+        }
         retry("the api token", Race::Conflict, || async {
             let stored = self
                 .inner
@@ -213,6 +358,11 @@ impl Vault {
                 .get_record::<ApiToken>(caller.tenant, id)
                 .await?
                 .ok_or_else(|| Error::not_found("api_token", id))?;
+            if !manage && caller.user() != Some(stored.record.owner) {
+                return Err(self
+                    .deny(caller, Permission::ManageApiTokens, action, &target)
+                    .await);
+            }
             if stored.record.revoked_at.is_some() {
                 return Ok(());
             }
@@ -303,6 +453,31 @@ impl Vault {
                 .await;
         }
         Ok(caller)
+    }
+
+    /// The authorization of minting a token for `owner`: `tokens:manage`,
+    /// or `tokens:own` when `owner` is the caller's own user; otherwise
+    /// refused and audited, naming the one that was needed.
+    async fn authorize_token_owner(
+        &self,
+        caller: &Caller,
+        owner: UserId,
+        action: &str,
+        target: &str,
+    ) -> Result<super::Grant> {
+        let grant = self.grant(caller, action, target).await?;
+        let own = caller.user() == Some(owner);
+        if grant.scopes.contains(Permission::ManageApiTokens)
+            || (own && grant.scopes.contains(Permission::ManageOwnApiTokens))
+        {
+            return Ok(grant);
+        }
+        let needed = if own {
+            Permission::ManageOwnApiTokens
+        } else {
+            Permission::ManageApiTokens
+        };
+        Err(self.deny(caller, needed, action, target).await)
     }
 
     /// Records a token's use (coalesced). A lost race means another request

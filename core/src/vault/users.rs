@@ -1,7 +1,10 @@
 //! Bootstrap and user management.
 
+use std::sync::atomic::Ordering;
+
 use crate::audit::{Actor, AuditDraft};
-use crate::error::{Error, Result};
+use crate::clock::Timestamp;
+use crate::error::{Error, Result, TokenRejection};
 use crate::id::{TenantId, UserId};
 use crate::rbac::{Permission, Role};
 use crate::secret::SecretString;
@@ -57,9 +60,126 @@ impl From<&User> for UserInfo {
     }
 }
 
+/// What [`Vault::ensure_bootstrapped`] did.
+///
+/// ```
+/// use secrets_core::UserId;
+/// use secrets_core::vault::Bootstrapped;
+///
+/// let id = UserId::generate();
+/// assert_eq!(Bootstrapped::Created(id).created(), Some(id));
+/// assert_eq!(Bootstrapped::Existing.created(), None);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Bootstrapped {
+    /// This call created the first Admin (and the tenant, if it was new):
+    /// their id.
+    Created(UserId),
+    /// The tenant already had users: nothing was written or hashed.
+    Existing,
+}
+
+impl Bootstrapped {
+    /// The first Admin's id if this call created them.
+    #[must_use]
+    pub fn created(self) -> Option<UserId> {
+        match self {
+            Self::Created(id) => Some(id),
+            Self::Existing => None,
+        }
+    }
+}
+
+/// What kind of credential a [`Caller`] presented.
+///
+/// ```
+/// use secrets_core::vault::CallerKind;
+///
+/// assert_eq!(CallerKind::ApiToken.as_str(), "api_token");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CallerKind {
+    /// A human, by password login and access token.
+    User,
+    /// An API token, acting for its owner.
+    ApiToken,
+    /// An agent session, acting for the human who started it.
+    Agent,
+    /// The host's own code ([`Caller::system`]).
+    System,
+}
+
+impl CallerKind {
+    /// `user`, `api_token`, `agent` or `system`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::ApiToken => "api_token",
+            Self::Agent => "agent",
+            Self::System => "system",
+        }
+    }
+}
+
+/// A caller's own profile, as [`Vault::whoami`] gives it: who they are
+/// and what they may do now. Never a secret, never a hash.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), secrets_core::Error> {
+/// # use std::sync::Arc;
+/// # use secrets_core::crypto::{KeyRing, MasterKey};
+/// # use secrets_core::store::MemoryStore;
+/// # use secrets_core::SystemClock;
+/// use secrets_core::rbac::Role;
+/// use secrets_core::vault::{Caller, CallerKind, Vault, VaultConfig};
+/// use secrets_core::TenantId;
+///
+/// # let mut config = VaultConfig::default();
+/// # config.password_cost = 10;
+/// # let vault = Vault::new(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new(MasterKey::generate()?)), Arc::new(SystemClock), config).await?;
+/// let job = vault.whoami(&Caller::system(TenantId::DEFAULT)).await?;
+/// assert_eq!((job.kind, job.role, job.login), (CallerKind::System, Role::Admin, None));
+/// assert!(job.permissions.iter().any(|p| p == "users:manage"));
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Profile {
+    /// The tenant every operation of the caller runs in.
+    pub tenant: TenantId,
+    /// What kind of credential the caller presented.
+    pub kind: CallerKind,
+    /// Who, as the audit log records the caller (with the API token's or
+    /// agent session's id).
+    pub actor: Actor,
+    /// The human accountable (the token's owner, the agent's human); `None`
+    /// for the system.
+    pub user: Option<UserId>,
+    /// That human's login name; `None` for the system.
+    pub login: Option<String>,
+    /// That human's role now ([`Role::Admin`] for the system).
+    pub role: Role,
+    /// The permissions in effect now, by name, in the policy's order: the
+    /// role narrowed by the credential's scopes.
+    pub permissions: Vec<String>,
+    /// The credential's scopes, by name (`["*"]` when it does not narrow
+    /// the role: a login, the system).
+    pub scopes: Vec<String>,
+    /// When the credential stops working, for those that end (an API
+    /// token with a lifetime, an agent session); `None` for a login (its
+    /// access token's own expiry is in the token) and the system.
+    pub expires_at: Option<Timestamp>,
+}
+
 impl Vault {
     /// Creates the tenant if needed and its first Admin. Refused once the
-    /// tenant has any user; two racing bootstraps cannot both succeed.
+    /// tenant has any user, before any password is hashed; two racing
+    /// bootstraps cannot both succeed. For start-up code that runs on
+    /// every boot, [`Vault::ensure_bootstrapped`] is the idempotent form.
     ///
     /// # Errors
     ///
@@ -73,11 +193,21 @@ impl Vault {
         password: &SecretString,
         source: Option<&str>,
     ) -> Result<UserId> {
+        let login = crate::login::normalize(login)?;
+        let (existing, users) = self.tenant_state(tenant).await?;
+        if users {
+            return Err(Error::AlreadyExists {
+                what: "first admin of tenant".into(),
+                id: tenant.to_string(),
+            });
+        }
+        // Checked before the hash: a repeat costs two reads, not a bcrypt
+        // hash. A bootstrap racing this one is caught by the write below.
         let hash = self.hash_password(password).await?;
         let now = self.now();
         let user = User {
             id: UserId::generate(),
-            login: crate::login::normalize(login)?,
+            login,
             role: Role::Admin,
             password_hash: Some(hash),
             disabled: false,
@@ -86,19 +216,6 @@ impl Vault {
             credentials_revoked_at: None,
         };
         let row = user.to_row(None)?;
-        let store = &self.inner.store;
-        let existing = store.tenant(tenant).await?;
-        if existing.is_some() {
-            let any = store
-                .list(tenant, &ListQuery::new(crate::store::Kind::User).limit(1))
-                .await?;
-            if !any.is_empty() {
-                return Err(Error::AlreadyExists {
-                    what: "first admin of tenant".into(),
-                    id: tenant.to_string(),
-                });
-            }
-        }
         let mut draft = AuditDraft::new(
             Actor::System,
             "tenant.bootstrap",
@@ -130,6 +247,160 @@ impl Vault {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// The tenant's row, if it exists, and whether it has any user: two
+    /// reads at most, nothing hashed.
+    async fn tenant_state(&self, tenant: TenantId) -> Result<(Option<Tenant>, bool)> {
+        let store = &self.inner.store;
+        let Some(existing) = store.tenant(tenant).await? else {
+            return Ok((None, false));
+        };
+        let any = store
+            .list(tenant, &ListQuery::new(User::KIND).limit(1))
+            .await?;
+        Ok((Some(existing), !any.is_empty()))
+    }
+
+    /// Makes sure the tenant exists and has a first Admin: what start-up
+    /// code calls on every boot. When the tenant already has users it
+    /// returns [`Bootstrapped::Existing`] after two reads, hashing nothing
+    /// and writing nothing; otherwise it is [`Vault::bootstrap`] and
+    /// returns [`Bootstrapped::Created`] with the new Admin's id.
+    ///
+    /// Concurrent calls, in one process or several on one database, create
+    /// exactly one Admin: the others return [`Bootstrapped::Existing`].
+    ///
+    /// It does not check `login` or `password` against an existing tenant:
+    /// they are used only to create the first Admin, once, and changing
+    /// them later in the host's configuration changes no account.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), secrets_core::Error> {
+    /// use std::sync::Arc;
+    /// use secrets_core::crypto::{KeyRing, MasterKey};
+    /// use secrets_core::store::MemoryStore;
+    /// use secrets_core::vault::{Bootstrapped, Vault, VaultConfig};
+    /// use secrets_core::{SecretString, SystemClock, TenantId};
+    ///
+    /// let mut config = VaultConfig::default();
+    /// config.password_cost = 10;
+    /// let vault = Vault::new(
+    ///     Arc::new(MemoryStore::new()),
+    ///     Arc::new(KeyRing::new(MasterKey::generate()?)),
+    ///     Arc::new(SystemClock),
+    ///     config,
+    /// )
+    /// .await?;
+    /// let pw = SecretString::from("correct horse battery");
+    /// let first = vault.ensure_bootstrapped(TenantId::DEFAULT, "acme", "ada@example.com", &pw, None).await?;
+    /// assert!(matches!(first, Bootstrapped::Created(_)));
+    /// // Every later boot: cheap, and nothing changes.
+    /// let again = vault.ensure_bootstrapped(TenantId::DEFAULT, "acme", "ada@example.com", &pw, None).await?;
+    /// assert_eq!(again, Bootstrapped::Existing);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When it creates: password and login validation errors, the store's
+    /// errors. Never [`Error::AlreadyExists`].
+    pub async fn ensure_bootstrapped(
+        &self,
+        tenant: TenantId,
+        tenant_name: &str,
+        login: &str,
+        password: &SecretString,
+        source: Option<&str>,
+    ) -> Result<Bootstrapped> {
+        if self.tenant_state(tenant).await?.1 {
+            return Ok(Bootstrapped::Existing);
+        }
+        match self
+            .bootstrap(tenant, tenant_name, login, password, source)
+            .await
+        {
+            Ok(id) => Ok(Bootstrapped::Created(id)),
+            // Another bootstrap won the race: the tenant has its Admin.
+            Err(Error::AlreadyExists { .. }) if self.tenant_state(tenant).await?.1 => {
+                Ok(Bootstrapped::Existing)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The caller's own profile: who they are (login, tenant, kind of
+    /// credential), their role now, the permissions in effect now by name,
+    /// the credential's scopes and expiry. Any caller may ask, a Viewer
+    /// too: it needs no permission, and is not audited (it changes
+    /// nothing). The credential is checked as for any operation: one that
+    /// no longer stands is refused (and that refusal is audited).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), secrets_core::Error> {
+    /// use std::sync::Arc;
+    /// use secrets_core::crypto::{KeyRing, MasterKey};
+    /// use secrets_core::rbac::Role;
+    /// use secrets_core::store::MemoryStore;
+    /// use secrets_core::vault::{CallerKind, Vault, VaultConfig};
+    /// use secrets_core::{SecretString, SystemClock, TenantId};
+    ///
+    /// let mut config = VaultConfig::default();
+    /// config.password_cost = 10;
+    /// let vault = Vault::new(
+    ///     Arc::new(MemoryStore::new()),
+    ///     Arc::new(KeyRing::new(MasterKey::generate()?)),
+    ///     Arc::new(SystemClock),
+    ///     config,
+    /// )
+    /// .await?;
+    /// let (tenant, pw) = (TenantId::DEFAULT, SecretString::from("correct horse battery"));
+    /// vault.bootstrap(tenant, "acme", "ada@example.com", &pw, None).await?;
+    /// let session = vault.login(tenant, "ada@example.com", &pw, None).await?;
+    /// let ada = vault.authenticate_bearer(session.access_token.expose_secret(), None).await?;
+    /// vault.create_user(&ada, "viv@example.com", Role::Viewer, Some(&pw)).await?;
+    /// let session = vault.login(tenant, "viv@example.com", &pw, None).await?;
+    /// let viv = vault.authenticate_bearer(session.access_token.expose_secret(), None).await?;
+    ///
+    /// let me = vault.whoami(&viv).await?;
+    /// assert_eq!(me.login.as_deref(), Some("viv@example.com"));
+    /// assert_eq!((me.kind, me.role), (CallerKind::User, Role::Viewer));
+    /// assert_eq!(me.permissions, ["apps:read", "secrets:list"]);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidToken`] (audited) for a credential that no longer
+    /// stands; the store's errors.
+    pub async fn whoami(&self, caller: &Caller) -> Result<Profile> {
+        let kind = match caller.actor {
+            Actor::User(_) => CallerKind::User,
+            Actor::ApiToken { .. } => CallerKind::ApiToken,
+            Actor::Agent { .. } => CallerKind::Agent,
+            Actor::System => CallerKind::System,
+            // No authentication makes an anonymous caller.
+            Actor::Anonymous => {
+                return Err(Error::InvalidToken {
+                    reason: TokenRejection::Unknown,
+                });
+            }
+        };
+        let grant = self.grant(caller, "user.whoami", "user").await?;
+        let policy = &self.inner.config.policy;
+        Ok(Profile {
+            tenant: caller.tenant,
+            kind,
+            actor: caller.actor.clone(),
+            user: grant.user.as_ref().map(|u| u.record.id),
+            login: grant.user.as_ref().map(|u| u.record.login.clone()),
+            role: grant.role,
+            permissions: grant.scopes.names(policy),
+            scopes: caller.scopes.names(policy),
+            expires_at: caller.expires_at,
+        })
     }
 
     /// Creates a user. Needs `users:manage`, and every permission of `role`
@@ -451,6 +722,17 @@ impl Vault {
     pub(super) async fn hash_password(&self, password: &SecretString) -> Result<String> {
         let policy = self.inner.passwords;
         let password = password.clone();
+        self.inner.password_hashes.fetch_add(1, Ordering::Relaxed);
         blocking(move || policy.hash(&password)).await
+    }
+
+    /// Passwords this vault has hashed for storage so far (bootstrap, new
+    /// users, upgrades at login), whether the hash succeeded or not; a
+    /// test hook: it shows a path did no bcrypt work by counting, never by
+    /// timing.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn password_hashes(&self) -> u64 {
+        self.inner.password_hashes.load(Ordering::Relaxed)
     }
 }

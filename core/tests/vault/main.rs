@@ -11,6 +11,7 @@
 mod access_eddsa;
 mod agents;
 mod audit_log;
+mod bearer;
 mod escalation;
 mod fixture;
 mod gate;
@@ -18,6 +19,7 @@ mod isolation;
 mod oauth;
 mod oauth_lease;
 mod refresh;
+mod require;
 mod secrets;
 mod settings;
 mod tokens;

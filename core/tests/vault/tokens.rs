@@ -2,8 +2,9 @@ use secrets_core::error::TokenRejection;
 use std::time::Duration;
 
 use secrets_core::Error;
-use secrets_core::audit::Actor;
+use secrets_core::audit::{Actor, Outcome};
 use secrets_core::rbac::{Permission, Role};
+use secrets_core::vault::Vault;
 
 use crate::fixture::vault_test;
 
@@ -78,13 +79,13 @@ vault_test!(
 );
 
 vault_test!(
-    async fn only_admins_manage_tokens(fx) {
+    async fn only_admins_manage_everyones_tokens(fx) {
         let (dev_id, dev) = fx.user("dev@example.com", Role::Developer).await;
         assert!(matches!(
             fx.vault
-                .mint_api_token(&dev, dev_id, "mine", &["*"], None)
+                .mint_api_token(&dev, fx.admin_id, "theirs", &["*"], None)
                 .await,
-            Err(Error::Forbidden { .. })
+            Err(Error::Forbidden { action }) if action == "tokens:manage"
         ));
         assert!(fx.vault.list_api_tokens(&dev, None).await.is_err());
         // An admin's token scoped to reading cannot mint tokens either.
@@ -293,5 +294,227 @@ vault_test!(
             .filter(|e| e.event.action == "maintenance.prune")
             .count();
         assert!(prunes >= 1);
+    }
+);
+
+// Self-service personal tokens (`tokens:own`): a Developer mints, lists and
+// revokes their own, attributed to them; never anyone else's.
+vault_test!(
+    async fn a_developer_manages_their_own_tokens(fx) {
+        let (dev_id, dev) = fx.user("dev@example.com", Role::Developer).await;
+        let admins = fx
+            .vault
+            .mint_api_token(&fx.admin, fx.admin_id, "admin's", &["*"], None)
+            .await
+            .unwrap();
+        let mine = fx
+            .vault
+            .mint_api_token(&dev, dev_id, "laptop", &["apps:read", "secrets:write"], None)
+            .await
+            .unwrap();
+        // Attributed to the Developer, not to `system`.
+        let minted = fx.audited("api_token.mint").await;
+        let event = minted.last().unwrap();
+        assert_eq!(event.event.actor, Actor::User(dev_id));
+        assert_eq!(event.event.details["owner"], dev_id.to_string());
+        // Listed: their own only; everyone's stays the Admin's.
+        let listed = fx.vault.list_own_api_tokens(&dev, None).await.unwrap();
+        assert_eq!(listed.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), [mine.id.as_str()]);
+        assert_eq!(listed[0].scopes, ["apps:read", "secrets:write"]);
+        let admin_own = fx.vault.list_own_api_tokens(&fx.admin, None).await.unwrap();
+        assert_eq!(admin_own.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), [admins.id.as_str()]);
+        assert_eq!(fx.vault.list_api_tokens(&fx.admin, None).await.unwrap().len(), 2);
+        // The token works, then is revoked by its owner.
+        let caller = fx
+            .vault
+            .authenticate_api_token(mine.token.expose_secret(), None)
+            .await
+            .unwrap();
+        assert_eq!(caller.user(), Some(dev_id));
+        fx.vault.revoke_api_token(&dev, &mine.id).await.unwrap();
+        assert!(matches!(
+            fx.vault.authenticate_api_token(mine.token.expose_secret(), None).await,
+            Err(Error::InvalidToken { reason: TokenRejection::Revoked })
+        ));
+        let revoked = fx.audited("api_token.revoke").await;
+        assert_eq!(revoked.last().unwrap().event.actor, Actor::User(dev_id));
+        // An Admin still manages everyone's.
+        let again = fx.vault.mint_api_token(&dev, dev_id, "again", &["*"], None).await.unwrap();
+        fx.vault.revoke_api_token(&fx.admin, &again.id).await.unwrap();
+    }
+);
+
+// Attack: a Developer revokes, lists or mints someone else's tokens.
+vault_test!(
+    async fn a_developer_cannot_touch_anyone_elses_tokens(fx) {
+        let (dev_id, dev) = fx.user("dev@example.com", Role::Developer).await;
+        let (other_id, _) = fx.user("other@example.com", Role::Developer).await;
+        let admins = fx
+            .vault
+            .mint_api_token(&fx.admin, fx.admin_id, "admin's", &["*"], None)
+            .await
+            .unwrap();
+        let others = fx
+            .vault
+            .mint_api_token(&fx.admin, other_id, "other's", &["*"], None)
+            .await
+            .unwrap();
+        for id in [&admins.id, &others.id] {
+            let r = fx.vault.revoke_api_token(&dev, id).await;
+            assert!(matches!(&r, Err(Error::Forbidden { action }) if action == "tokens:manage"), "{r:?}");
+        }
+        for t in [&admins, &others] {
+            assert!(fx.vault.authenticate_api_token(t.token.expose_secret(), None).await.is_ok());
+        }
+        let r = fx.vault.list_api_tokens(&dev, None).await;
+        assert!(matches!(r, Err(Error::Forbidden { .. })), "{r:?}");
+        let listed = fx.vault.list_own_api_tokens(&dev, None).await.unwrap();
+        assert!(listed.is_empty(), "{listed:?}");
+        for owner in [fx.admin_id, other_id] {
+            let r = fx.vault.mint_api_token(&dev, owner, "x", &["apps:read"], None).await;
+            assert!(matches!(&r, Err(Error::Forbidden { action }) if action == "tokens:manage"), "{r:?}");
+        }
+        // Every attempt is audited as the Developer's, denied.
+        let denied: Vec<_> = fx
+            .audit()
+            .await
+            .into_iter()
+            .filter(|e| e.event.outcome == Outcome::Denied && e.event.actor == Actor::User(dev_id))
+            .collect();
+        assert_eq!(denied.len(), 5, "{denied:?}");
+        assert!(denied.iter().all(|e| e.event.details["permission"] == "tokens:manage"));
+        // An unknown id is not found, and a revoked one stays revoked.
+        let r = fx.vault.revoke_api_token(&dev, "0190d0c0-0000-7000-8000-000000000000").await;
+        assert!(matches!(r, Err(Error::NotFound { .. })), "{r:?}");
+    }
+);
+
+// Attack: a self-minted token wider than its minter: `users:manage`,
+// `tokens:manage`, or a Viewer minting at all.
+vault_test!(
+    async fn personal_tokens_never_exceed_their_minter(fx) {
+        let (dev_id, dev) = fx.user("dev@example.com", Role::Developer).await;
+        for scopes in [&["users:manage"][..], &["tokens:manage"], &["apps:read", "settings:manage"]] {
+            let r = fx.vault.mint_api_token(&dev, dev_id, "x", scopes, None).await;
+            assert!(matches!(r, Err(Error::Forbidden { .. })), "{scopes:?}: {r:?}");
+        }
+        // `*` is what the Developer holds, stored by name.
+        let all = fx.vault.mint_api_token(&dev, dev_id, "all", &["*"], None).await.unwrap();
+        let info = fx.vault.list_own_api_tokens(&dev, None).await.unwrap();
+        let info = info.iter().find(|t| t.id == all.id).unwrap();
+        let dev_perms = fx.vault.policy().role_scopes(Role::Developer).names(fx.vault.policy());
+        assert_eq!(info.scopes, dev_perms);
+        assert!(info.scopes.contains(&"tokens:own".to_owned()));
+        assert!(!info.scopes.contains(&"tokens:manage".to_owned()));
+        let caller = fx.vault.authenticate_api_token(all.token.expose_secret(), None).await.unwrap();
+        assert!(matches!(fx.vault.list_users(&caller, None).await, Err(Error::Forbidden { .. })));
+
+        // A Viewer has no personal tokens to manage.
+        let (viv_id, viv) = fx.user("viv@example.com", Role::Viewer).await;
+        let r = fx.vault.mint_api_token(&viv, viv_id, "x", &["apps:read"], None).await;
+        assert!(matches!(&r, Err(Error::Forbidden { action }) if action == "tokens:own"), "{r:?}");
+        let r = fx.vault.list_own_api_tokens(&viv, None).await;
+        assert!(matches!(&r, Err(Error::Forbidden { action }) if action == "tokens:own"), "{r:?}");
+        // Nor may the Admin hand one a token that manages its own tokens:
+        // the Viewer's role does not hold it.
+        let given = fx.vault.mint_api_token(&fx.admin, viv_id, "ro", &["*"], None).await.unwrap();
+        let given = fx.vault.authenticate_api_token(given.token.expose_secret(), None).await.unwrap();
+        let r = fx.vault.mint_api_token(&given, viv_id, "x", &["apps:read"], None).await;
+        assert!(matches!(r, Err(Error::Forbidden { .. })), "{r:?}");
+        // The system has no tokens of its own.
+        let system = secrets_core::vault::Caller::system(fx.tenant);
+        assert!(matches!(fx.vault.list_own_api_tokens(&system, None).await, Err(Error::Forbidden { .. })));
+    }
+);
+
+// A token may mint a token, as the escalation rules allow any non-agent
+// credential: within its own scopes and lifetime. An agent session never
+// mints one.
+vault_test!(
+    async fn tokens_mint_within_themselves_and_agents_never(fx) {
+        let hour = Duration::from_secs(3600);
+        let (dev_id, dev) = fx.user("dev@example.com", Role::Developer).await;
+        let parent = fx
+            .vault
+            .mint_api_token(&dev, dev_id, "parent", &["tokens:own", "apps:read"], Some(hour))
+            .await
+            .unwrap();
+        let parent = fx.vault.authenticate_api_token(parent.token.expose_secret(), None).await.unwrap();
+        // Forever, or longer than itself: refused.
+        for ttl in [None, Some(2 * hour)] {
+            let r = fx.vault.mint_api_token(&parent, dev_id, "child", &["*"], ttl).await;
+            assert!(matches!(r, Err(Error::Forbidden { .. })), "{ttl:?}: {r:?}");
+        }
+        // A scope it lacks though its owner holds it: refused.
+        let r = fx
+            .vault
+            .mint_api_token(&parent, dev_id, "child", &["secrets:write"], Some(hour / 2))
+            .await;
+        assert!(matches!(r, Err(Error::Forbidden { .. })), "{r:?}");
+        // Within both: allowed, and `*` means what the parent holds.
+        let child = fx
+            .vault
+            .mint_api_token(&parent, dev_id, "child", &["*"], Some(hour / 2))
+            .await
+            .unwrap();
+        let listed = fx.vault.list_own_api_tokens(&parent, None).await.unwrap();
+        let info = listed.iter().find(|t| t.id == child.id).unwrap();
+        assert_eq!(info.scopes, ["apps:read", "tokens:own"]);
+        // The audit names the parent token as the minter.
+        let event = fx.audited("api_token.mint").await.pop().unwrap();
+        assert!(matches!(event.event.actor, Actor::ApiToken { owner, .. } if owner == dev_id));
+
+        // An agent session scoped to `tokens:own` mints nothing.
+        let agent = fx
+            .vault
+            .start_agent_session(&dev, "claude", &["tokens:own"], None)
+            .await
+            .unwrap();
+        let agent = fx.vault.authenticate_agent(agent.token.expose_secret(), None).await.unwrap();
+        for ttl in [None, Some(Duration::from_secs(60))] {
+            let r = fx.vault.mint_api_token(&agent, dev_id, "x", &["*"], ttl).await;
+            assert!(matches!(r, Err(Error::Forbidden { .. })), "{r:?}");
+        }
+    }
+);
+
+// Stored scopes are permission names, never bit positions: a token keeps
+// exactly its permissions when a later version or a host adds permissions
+// before its own (the custom permissions' positions move).
+vault_test!(
+    config = {
+        let mut c = crate::fixture::config();
+        c.policy.register("deploy:promote", &[Role::Developer, Role::Admin]).unwrap();
+        c
+    };
+    async fn stored_scopes_survive_new_permissions(fx) {
+        let (dev_id, _) = fx.user("dev@example.com", Role::Developer).await;
+        let t = fx
+            .vault
+            .mint_api_token(&fx.admin, dev_id, "ci", &["deploy:promote", "apps:read"], None)
+            .await
+            .unwrap();
+        let mut config = crate::fixture::config();
+        config.policy.register("billing:read", &[Role::Admin]).unwrap();
+        let promote = config
+            .policy
+            .register("deploy:promote", &[Role::Developer, Role::Admin])
+            .unwrap();
+        assert_ne!(Some(promote), fx.vault.policy().permission("deploy:promote"));
+        let later = Vault::new(
+            fx.store.clone(),
+            fx.ring.clone(),
+            std::sync::Arc::new(fx.clock.clone()),
+            config,
+        )
+        .await
+        .unwrap();
+        let caller = later.authenticate_api_token(t.token.expose_secret(), None).await.unwrap();
+        let policy = later.policy();
+        let billing = policy.permission("billing:read").unwrap();
+        assert!(policy.decide(caller.role(), &caller.scopes(), promote).is_allowed());
+        assert!(policy.decide(caller.role(), &caller.scopes(), Permission::ReadApps).is_allowed());
+        assert!(!policy.decide(caller.role(), &caller.scopes(), billing).is_allowed());
+        assert_eq!(later.whoami(&caller).await.unwrap().permissions, ["apps:read", "deploy:promote"]);
     }
 );

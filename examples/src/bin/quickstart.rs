@@ -5,7 +5,10 @@
 //! ```
 //!
 //! It bootstraps an Admin, creates a Developer and a Viewer, mints an API
-//! token and authenticates with it, shows a Viewer being denied, logs in and
+//! token and authenticates with it (every credential through the one
+//! `authenticate_bearer` call, as an `Authorization` header brings it),
+//! shows a Viewer being denied, checks a permission of the host's own with
+//! `require`, lets the Developer mint a personal token, logs in and
 //! refreshes, then prints the audit trail and verifies its hash chain.
 //!
 //! The database and the master key live apart, because a backup that holds
@@ -41,12 +44,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let keys = Path::new("keys");
     let master = load_master_key(keys)?;
 
+    // The host's own permission, beside the built-in ones: only Admins
+    // promote a deploy.
+    let mut config = VaultConfig::default();
+    let promote = config.policy.register("deploy:promote", &[Role::Admin])?;
+
     let store = SqliteStore::open(&db).await?;
     let vault = Vault::new(
         Arc::new(store),
         Arc::new(KeyRing::new(master)),
         Arc::new(SystemClock),
-        VaultConfig::default(),
+        config,
     )
     .await?;
     println!("opened {} (SQLite, embedded)", db.display());
@@ -54,11 +62,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "layout: the database in data/, the master key in keys/ (or the environment): back them up apart, never together"
     );
 
-    // 1. The first Admin of the tenant.
+    // 1. The first Admin of the tenant: created on the first start, a
+    //    cheap no-op on every later one.
     let tenant = TenantId::DEFAULT;
     let ada_pw = SecretString::from("ada: correct horse battery staple");
     vault
-        .bootstrap(
+        .ensure_bootstrapped(
             tenant,
             "acme",
             "ada@example.com",
@@ -69,8 +78,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ada_session = vault
         .login(tenant, "ada@example.com", &ada_pw, Some("127.0.0.1"))
         .await?;
+    // What a client sends back: `Authorization: Bearer <access token>`.
+    let header = format!("Bearer {}", ada_session.access_token.expose_secret());
     let ada = vault
-        .authenticate_access_token(ada_session.access_token.expose_secret(), Some("127.0.0.1"))
+        .authenticate_bearer(&header, Some("127.0.0.1"))
         .await?;
     println!("bootstrapped admin ada@example.com and logged in");
 
@@ -93,9 +104,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "minted API token {} for dev (shown once, stored hashed)",
         minted.display_prefix
     );
-    let ci = vault
-        .authenticate_api_token(minted.token.expose_secret(), Some("10.0.0.7"))
-        .await?;
+    let header = format!("Bearer {}", minted.token.expose_secret());
+    let ci = vault.authenticate_bearer(&header, Some("10.0.0.7")).await?;
     println!("authenticated with it as {}", ci.actor());
 
     // 4. A Viewer cannot manage users: denied, and the attempt is audited.
@@ -103,7 +113,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .login(tenant, "viv@example.com", &viv_pw, None)
         .await?;
     let viv = vault
-        .authenticate_access_token(viv_session.access_token.expose_secret(), None)
+        .authenticate_bearer(viv_session.access_token.expose_secret(), None)
         .await?;
     match vault
         .create_user(&viv, "mallory@example.com", Role::Admin, None)
@@ -112,8 +122,45 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Err(e @ secrets_core::Error::Forbidden { .. }) => println!("viewer denied: {e}"),
         other => return Err(unexpected("a viewer creating an admin", other.is_ok()).into()),
     }
+    let me = vault.whoami(&viv).await?;
+    println!(
+        "viv is a {} and may: {}",
+        me.role,
+        me.permissions.join(", ")
+    );
 
-    // 5. Refresh: a new pair; the old refresh token is now spent.
+    // 5. The host's own permission, enforced and audited like a built-in
+    //    one: the Admin may promote, the Developer's CI token may not.
+    vault
+        .require(&ada, promote, "deploy.promote", "app/web")
+        .await?;
+    println!("ada may promote app/web");
+    match vault
+        .require(&ci, promote, "deploy.promote", "app/web")
+        .await
+    {
+        Err(e @ secrets_core::Error::Forbidden { .. }) => println!("ci token denied: {e}"),
+        other => return Err(unexpected("a CI token promoting", other.is_ok()).into()),
+    }
+
+    // 6. The Developer mints a personal token (within what they hold).
+    let dev_session = vault
+        .login(tenant, "dev@example.com", &dev_pw, None)
+        .await?;
+    let dev_caller = vault
+        .authenticate_bearer(dev_session.access_token.expose_secret(), None)
+        .await?;
+    let personal = vault
+        .mint_api_token(&dev_caller, dev, "laptop", &["apps:read"], None)
+        .await?;
+    let own = vault.list_own_api_tokens(&dev_caller, None).await?;
+    println!(
+        "dev minted personal token {} and holds {} of their own (with the CI token)",
+        personal.display_prefix,
+        own.len()
+    );
+
+    // 7. Refresh: a new pair; the old refresh token is now spent.
     let refreshed = vault
         .refresh(ada_session.refresh_token.expose_secret(), None)
         .await?;
@@ -122,7 +169,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         refreshed.access_expires_at.unix_seconds()
     );
 
-    // 6. The audit trail (Admins only), and its hash chain.
+    // 8. The audit trail (Admins only), and its hash chain.
     println!("audit trail:");
     for e in vault.audit_events(&ada, &AuditQuery::default()).await? {
         println!(

@@ -28,7 +28,7 @@ use secrets_core::error::TokenRejection;
 use secrets_core::rbac::{Permission, Policy, Scopes};
 
 /// The built-in permissions, by bit: how generated scope masks map.
-const PERMS: [Permission; 12] = [
+const PERMS: [Permission; 13] = [
     Permission::ReadApps,
     Permission::ListSecretNames,
     Permission::WriteSecrets,
@@ -41,6 +41,7 @@ const PERMS: [Permission; 12] = [
     Permission::ManageSettings,
     Permission::ReadAuditLog,
     Permission::OverrideDeployGate,
+    Permission::ManageOwnApiTokens,
 ];
 
 #[derive(Clone, Debug)]
@@ -102,7 +103,7 @@ fn user_change() -> impl Strategy<Value = Op> {
 
 fn op() -> impl Strategy<Value = Op> {
     let i = || 0usize..64;
-    let mask = || proptest::option::weighted(0.7, 1u16..(1 << 12));
+    let mask = || proptest::option::weighted(0.7, 1u16..(1 << PERMS.len()));
     prop_oneof![
         3 => (i(), role()).prop_map(|(by, role)| Op::CreateUser { by, role }),
         4 => user_change(),
@@ -467,7 +468,9 @@ impl Run {
                 let expect = match wanted {
                     Some((g, w)) => {
                         c.kind != CredKind::Agent
-                            && g.contains(Permission::ManageApiTokens)
+                            && (g.contains(Permission::ManageApiTokens)
+                                || (c.owner == *owner
+                                    && g.contains(Permission::ManageOwnApiTokens)))
                             && ttl.is_none_or(|t| t >= 1)
                             && c.expires_at.is_none_or(|e| expires.is_some_and(|x| x <= e))
                             && !o.deleted
