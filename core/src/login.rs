@@ -48,7 +48,7 @@ use unicode_normalization::UnicodeNormalization as _;
 use unicode_security::{GeneralSecurityProfile as _, MixedScript as _, skeleton};
 
 use crate::error::{Error, Result};
-use crate::store::records::MAX_LOGIN_LEN;
+pub use crate::store::records::MAX_LOGIN_LEN;
 
 /// The longest name looked at at all, as typed: width-changing and
 /// ignorable characters aside, normalizing never shrinks a name below a
@@ -57,10 +57,8 @@ const MAX_TYPED_LEN: usize = 4 * MAX_LOGIN_LEN;
 
 /// The normal form of a login name, or why it is refused.
 ///
-/// The result is what the library stores as [`User::login`] and looks up
+/// The result is what the library stores as the user's login and looks up
 /// by; applying `normalize` to it again returns it unchanged.
-///
-/// [`User::login`]: crate::store::records::User::login
 ///
 /// ```
 /// # fn main() -> Result<(), secrets_core::Error> {

@@ -3,7 +3,7 @@
 //! A backend implements the small, object-safe [`Store`] trait over [`Row`]s:
 //! every read names its tenant, and every write is one [`Batch`] of
 //! [`Change`]s applied together with its audit event, all or nothing.
-//! Typed access ([`records`]) and whole-tenant operations (export, rewrap)
+//! Typed access (the record types) and whole-tenant operations (export, rewrap)
 //! live in [`StoreExt`], implemented once for every backend.
 //!
 //! What `apply` checks and writes (versions, the user cascade, lookup

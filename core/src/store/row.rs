@@ -22,7 +22,7 @@ pub const MAX_SEALED_LEN: usize = 1024 * 1024 + crate::crypto::OVERHEAD;
 // MAX_SEALED_LEN must stay within what an envelope may be.
 const _: () = assert!(MAX_SEALED_LEN <= MAX_ENVELOPE_LEN);
 
-/// What a row holds. Each kind is one record type of [`records`](crate::store::records).
+/// What a row holds. Each kind is one record type (a user, an API token, ...).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
