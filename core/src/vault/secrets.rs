@@ -108,10 +108,11 @@ impl Vault {
     /// # use secrets_core::crypto::{KeyRing, MasterKey};
     /// # use secrets_core::store::MemoryStore;
     /// # use secrets_core::vault::{Caller, Vault, VaultConfig};
-    /// # use secrets_core::{Error, SystemClock, TenantId};
+    /// # use secrets_core::{Error, SecretString, SystemClock, TenantId};
     /// # let mut config = VaultConfig::default();
     /// # config.password_cost = 10;
     /// # let vault = Vault::new(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new(MasterKey::generate()?)), Arc::new(SystemClock), config).await?;
+    /// # vault.bootstrap(TenantId::DEFAULT, "acme", "ada@example.com", &SecretString::from("correct horse battery"), None).await?;
     /// let deployer = Caller::system(TenantId::DEFAULT);
     /// let versions = vault
     ///     .set_secrets(&deployer, "web", [("DATABASE_URL", "postgres://db/app"), ("STRIPE_KEY", "sk_live_1")])
