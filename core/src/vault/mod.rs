@@ -54,6 +54,8 @@ mod settings;
 mod tokens;
 mod users;
 mod webhooks;
+// Host JSON: the `Exposed` view that serialises an output with its secrets.
+mod json;
 
 use crate::error::TokenRejection;
 use std::fmt;
@@ -73,6 +75,7 @@ use crate::store::{Batch, Store, StoreExt, Stored};
 use crate::token::TokenFormat;
 
 pub use agents::{AgentSessionInfo, StartedAgentSession};
+pub use json::Exposed;
 pub use maintenance::PruneReport;
 pub use oauth::{
     ConnectionInfo, OAuthCompletion, OAuthRefresher, OAuthStart, RefreshFailure, RefreshLease,

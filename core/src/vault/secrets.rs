@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use serde::{Deserialize, Serialize};
 
 use crate::audit::Actor;
 use crate::clock::Timestamp;
@@ -21,7 +22,8 @@ use crate::store::{Batch, Change, Kind, ListQuery, MAX_BATCH, Record, StoreExt, 
 use crate::vault::{Caller, Vault};
 
 /// A secret as listings show it: its name and metadata, never its value.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Serialises with times in RFC 3339 ([`crate::clock`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct SecretInfo {
     /// The variable name.
@@ -31,6 +33,7 @@ pub struct SecretInfo {
     /// Who set it last.
     pub updated_by: Actor,
     /// When.
+    #[serde(with = "crate::clock::rfc3339")]
     pub updated_at: Timestamp,
     /// Whether a previous value is kept for [`Vault::rollback_secret`].
     pub has_previous: bool,

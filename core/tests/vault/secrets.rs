@@ -517,3 +517,41 @@ vault_test!(
         }
     }
 );
+
+vault_test!(
+    async fn hosts_see_rfc3339_while_the_export_keeps_milliseconds(fx) {
+        use secrets_core::store::StoreExt as _;
+        let system = Caller::system(fx.tenant);
+        fx.vault.set_secret(&system, "web", "A", b"1").await.unwrap();
+        let listed = fx.vault.list_secrets(&system, "web").await.unwrap();
+        let json = serde_json::to_value(&listed[0]).unwrap();
+        assert_eq!(json["updated_at"], fx.now().to_rfc3339());
+        let events = fx
+            .vault
+            .audit_events(&fx.admin, &Default::default())
+            .await
+            .unwrap();
+        let last = serde_json::to_value(events.last().unwrap()).unwrap();
+        assert_eq!(last["at"], fx.now().to_rfc3339());
+        // The tenant export is a stored form: integer milliseconds, unchanged.
+        let mut out = Vec::new();
+        fx.store.export_jsonl(fx.tenant, &mut out).await.unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let audit: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|v| v["type"] == "audit")
+            .collect();
+        assert!(!audit.is_empty());
+        for line in &audit {
+            assert!(line["event"]["at"].is_i64(), "{line}");
+            // And it still reads back as an audit record.
+            let _: secrets_core::audit::AuditRecord =
+                serde_json::from_value(line["event"].clone()).unwrap();
+        }
+        assert_eq!(
+            audit.last().unwrap()["event"]["at"],
+            fx.now().unix_millis()
+        );
+    }
+);
