@@ -23,13 +23,30 @@ use crate::vault::{MintedToken, RegisteredEndpoint, Session, StartedAgentSession
 /// is the output's, which redacts them.
 ///
 /// ```
-/// # fn main() -> Result<(), serde_json::Error> {
-/// use secrets_core::vault::Session;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # use std::sync::Arc;
+/// # use secrets_core::crypto::{KeyRing, MasterKey};
+/// # use secrets_core::store::MemoryStore;
+/// # use secrets_core::vault::{Vault, VaultConfig};
+/// # use secrets_core::{SecretString, SystemClock, TenantId};
+/// # let mut config = VaultConfig::default();
+/// # config.password_cost = 10;
+/// # let vault = Vault::new(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new(MasterKey::generate()?)), Arc::new(SystemClock), config).await?;
+/// # let password = SecretString::from("correct horse battery");
+/// # let ada = vault.bootstrap(TenantId::DEFAULT, "acme", "ada@example.com", &password, None).await?;
+/// let session = vault.login(TenantId::DEFAULT, "ada@example.com", &password, None).await?;
 ///
-/// # fn body(session: &Session) -> Result<String, serde_json::Error> {
-/// // The body of a login response (sent with no-store headers).
-/// let body = serde_json::to_string(&session.expose_secrets())?;
-/// # Ok(body) }
+/// // Logged, cached or traced: no token in it.
+/// let logged = serde_json::to_string(&session)?;
+/// assert!(!logged.contains(session.refresh_token.expose_secret()));
+///
+/// // The body of the login response (sent with no-store headers).
+/// let body = serde_json::to_value(session.expose_secrets())?;
+/// assert_eq!(body["token_type"], "Bearer");
+/// assert_eq!(body["refresh_token"], session.refresh_token.expose_secret());
+/// assert_eq!(body["expires_in"], 900);
+/// # let _ = ada;
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Copy, Debug)]
@@ -79,12 +96,26 @@ impl MintedToken {
     /// shows it to its user.
     ///
     /// ```
-    /// # fn main() -> Result<(), serde_json::Error> {
-    /// # use secrets_core::vault::MintedToken;
-    /// # fn body(minted: &MintedToken) -> Result<String, serde_json::Error> {
-    /// let logged = serde_json::to_string(minted)?; // no token in it
-    /// let body = serde_json::to_string(&minted.expose_secrets())?; // {"id","token",...}
-    /// # Ok(body) }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use std::sync::Arc;
+    /// # use secrets_core::crypto::{KeyRing, MasterKey};
+    /// # use secrets_core::store::MemoryStore;
+    /// # use secrets_core::vault::{Vault, VaultConfig};
+    /// # use secrets_core::{SecretString, SystemClock, TenantId};
+    /// # let mut config = VaultConfig::default();
+    /// # config.password_cost = 10;
+    /// # let vault = Vault::new(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new(MasterKey::generate()?)), Arc::new(SystemClock), config).await?;
+    /// # let password = SecretString::from("correct horse battery");
+    /// # let ada = vault.bootstrap(TenantId::DEFAULT, "acme", "ada@example.com", &password, None).await?;
+    /// # use secrets_core::vault::Caller;
+    /// let minted = vault
+    ///     .mint_api_token(&Caller::system(TenantId::DEFAULT), ada, "ci", &["secrets:inject"], None)
+    ///     .await?;
+    /// let logged = serde_json::to_string(&minted)?; // {"id","display_prefix","expires_at"}
+    /// assert!(!logged.contains(minted.token.expose_secret()));
+    /// let body = serde_json::to_value(minted.expose_secrets())?; // and "token"
+    /// assert_eq!(body["token"], minted.token.expose_secret());
     /// # Ok(()) }
     /// ```
     #[must_use]

@@ -555,3 +555,53 @@ vault_test!(
         );
     }
 );
+
+vault_test!(
+    async fn a_session_serialises_without_tokens_unless_exposed(fx) {
+        // Mid-second, so that `expires_in` cannot come from rounding luck.
+        fx.advance(std::time::Duration::from_millis(700));
+        let session = fx
+            .vault
+            .login(
+                fx.tenant,
+                "admin@example.com",
+                &secrets_core::SecretString::from(crate::fixture::PASSWORD),
+                None,
+            )
+            .await
+            .unwrap();
+        let ttl = crate::fixture::config().jwt.ttl.as_secs();
+        assert_eq!(session.expires_in, ttl);
+        let access = session.access_token.expose_secret().to_owned();
+        let refresh = session.refresh_token.expose_secret().to_owned();
+        let plain = serde_json::to_string(&session).unwrap();
+        assert!(!plain.contains(&access) && !plain.contains(&refresh), "{plain}");
+        assert!(!plain.contains("access_token") && !plain.contains("refresh_token"));
+        let body = serde_json::to_value(session.expose_secrets()).unwrap();
+        assert_eq!(body["access_token"], access.as_str());
+        assert_eq!(body["refresh_token"], refresh.as_str());
+        assert_eq!(body["token_type"], "Bearer");
+        assert_eq!(body["expires_in"], ttl);
+        assert_eq!(
+            body["access_expires_at"],
+            session.access_expires_at.to_rfc3339()
+        );
+        // The exposed access token is one the Vault accepts.
+        let caller = fx
+            .vault
+            .authenticate_access_token(body["access_token"].as_str().unwrap(), None)
+            .await
+            .unwrap();
+        assert_eq!(caller.user(), Some(fx.admin_id));
+        // A minted token likewise.
+        let minted = fx
+            .vault
+            .mint_api_token(&fx.admin, fx.admin_id, "ci", &["secrets:list"], None)
+            .await
+            .unwrap();
+        let plain = serde_json::to_string(&minted).unwrap();
+        assert!(!plain.contains(minted.token.expose_secret()), "{plain}");
+        let shown = serde_json::to_value(minted.expose_secrets()).unwrap();
+        assert_eq!(shown["token"], minted.token.expose_secret());
+    }
+);
