@@ -187,6 +187,10 @@ fn samples() -> BTreeMap<&'static str, Value> {
         }),
     );
     m.insert(
+        "Caller",
+        json!(crate::vault::Caller::system(tenant()).with_source("cron")),
+    );
+    m.insert(
         "PruneReport",
         json!(PruneReport {
             deleted: 12,
