@@ -132,10 +132,11 @@ impl Vault {
     /// # Errors
     ///
     /// [`Error::InvalidInput`] for an invalid app or secret name, a name
-    /// given twice, or no secret at all; [`Error::TooLarge`] for a value
-    /// over [`MAX_SECRET_VALUE_LEN`](crate::store::records::MAX_SECRET_VALUE_LEN)
-    /// or more than [`MAX_SECRETS_PER_WRITE`](Self::MAX_SECRETS_PER_WRITE)
-    /// secrets; [`Error::Forbidden`]; [`Error::Contended`] if concurrent
+    /// given twice, no secret at all, or more than
+    /// [`MAX_SECRETS_PER_WRITE`](Self::MAX_SECRETS_PER_WRITE);
+    /// [`Error::TooLarge`] for a value over
+    /// [`MAX_SECRET_VALUE_LEN`](crate::store::records::MAX_SECRET_VALUE_LEN)
+    /// or a name over 128 bytes; [`Error::Forbidden`]; [`Error::Contended`] if concurrent
     /// writers kept changing the secrets. Nothing is written on error.
     pub async fn set_secrets<N, V>(
         &self,
@@ -148,19 +149,22 @@ impl Vault {
         V: AsRef<[u8]>,
     {
         check_app_name(app)?;
-        let given: Vec<(N, V)> = secrets.into_iter().collect();
+        let max = Self::MAX_SECRETS_PER_WRITE;
+        // One past the bound is enough to refuse: an endless iterator ends here.
+        let given: Vec<(N, V)> = secrets.into_iter().take(max + 1).collect();
         if given.is_empty() {
             return Err(Error::invalid(
                 "secrets",
                 "is empty; give at least one secret to set",
             ));
         }
-        if given.len() > Self::MAX_SECRETS_PER_WRITE {
-            return Err(Error::TooLarge {
-                what: "secrets in one write",
-                len: given.len(),
-                max: Self::MAX_SECRETS_PER_WRITE,
-            });
+        if given.len() > max {
+            return Err(Error::invalid(
+                "secrets",
+                format!(
+                    "holds more than {max}, the most one write takes; split them into several writes"
+                ),
+            ));
         }
         let mut items = Vec::with_capacity(given.len());
         for (name, value) in &given {

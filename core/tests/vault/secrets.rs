@@ -396,6 +396,16 @@ vault_test!(
             .await
             .unwrap_err();
         assert!(err.to_string().contains("`A`"), "{err}");
+        // An endless source is refused at the bound, not read to the end.
+        let err = fx
+            .vault
+            .set_secrets(&system, "web", std::iter::repeat(("A", "1")))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidInput { .. }) && err.to_string().contains("100"),
+            "{err}"
+        );
         assert_eq!(
             (fx.store.calls().1, fx.audit().await.len()),
             before,
