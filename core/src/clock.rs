@@ -134,7 +134,7 @@ impl Timestamp {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] (field `timestamp`) for anything else.
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) (field `timestamp`) for anything else.
     pub fn parse_rfc3339(s: &str) -> crate::Result<Self> {
         parse_rfc3339(s.as_bytes()).map(Self).ok_or_else(|| {
             let shown: String = s.chars().take(40).collect();

@@ -48,7 +48,7 @@ impl Vault {
     /// [`Error::Forbidden`]; [`Error::InvalidInput`] for an app name or a
     /// secret name that is not an environment-variable name;
     /// [`Error::TooLarge`] for a value over
-    /// [`MAX_SECRET_VALUE_LEN`](crate::store::records::MAX_SECRET_VALUE_LEN).
+    /// 64 KiB (`MAX_SECRET_VALUE_LEN`).
     /// Nothing is written on error.
     pub async fn set_secret(
         &self,
@@ -135,7 +135,7 @@ impl Vault {
     /// given twice, no secret at all, or more than
     /// [`MAX_SECRETS_PER_WRITE`](Self::MAX_SECRETS_PER_WRITE);
     /// [`Error::TooLarge`] for a value over
-    /// [`MAX_SECRET_VALUE_LEN`](crate::store::records::MAX_SECRET_VALUE_LEN)
+    /// 64 KiB (`MAX_SECRET_VALUE_LEN`)
     /// or a name over 128 bytes; [`Error::Forbidden`]; [`Error::Contended`] if concurrent
     /// writers kept changing the secrets. Nothing is written on error.
     pub async fn set_secrets<N, V>(
