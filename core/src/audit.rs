@@ -212,6 +212,7 @@ pub struct AuditDraft {
     /// How it ended.
     pub outcome: Outcome,
     /// When.
+    #[serde(with = "crate::clock::rfc3339::or_millis")]
     pub at: Timestamp,
     /// Non-secret details.
     pub details: BTreeMap<String, String>,
@@ -544,6 +545,7 @@ pub struct Checkpoint {
     #[serde(with = "crate::hex32")]
     pub head: [u8; 32],
     /// When it was taken.
+    #[serde(with = "crate::clock::rfc3339::or_millis")]
     pub at: Timestamp,
     /// HMAC-SHA256 over the fields above with the chain key.
     #[serde(with = "crate::hex32")]
@@ -573,12 +575,13 @@ pub struct ChainVerifier<'a> {
 }
 
 /// What a verified log ends with.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ChainSummary {
     /// Events verified (the last `seq`).
     pub count: u64,
     /// The last event's hash (zeros for an empty log).
+    #[serde(with = "crate::hex32")]
     pub head: [u8; 32],
 }
 

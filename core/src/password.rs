@@ -48,9 +48,28 @@
 //! implementation, stops at the first NUL byte. Other libraries silently
 //! ignore the rest, so `"<72 bytes>A"` and `"<72 bytes>B"` become the same
 //! password. This module refuses instead, with [`Error::InvalidInput`]
-//! (field `password`): a password longer than [`MAX_PASSWORD_LEN`] bytes of
-//! UTF-8, a password containing NUL, and an empty password. A host should
-//! enforce the same limit in its sign-up form, where it can tell the user.
+//! (field `password`): a password longer than [`MAX_PASSWORD_LEN`] bytes
+//! (of UTF-8, for text), a password containing NUL, and an empty password. A
+//! host should enforce the same limit in its sign-up form, where it can tell
+//! the user.
+//!
+//! # Text or bytes
+//!
+//! bcrypt hashes bytes. Every function here takes a [`PasswordInput`]:
+//! a [`SecretString`] is hashed as its UTF-8 bytes, a [`SecretBytes`] as
+//! it is, under the same rules (at most 72 bytes, no NUL, not empty). Bytes
+//! are for passwords that are not UTF-8, such as hashes imported from a
+//! system that stored Latin-1 or KOI8-R passwords (crypt_blowfish's published
+//! vectors have such passwords): `£` typed into that system is the byte
+//! `a3`, and into a UTF-8 form the bytes `c2 a3`, two different passwords.
+//! The same text as `SecretString` or as its UTF-8 bytes in `SecretBytes` is
+//! one password.
+//!
+//! The Vault takes text: its logins and user passwords are `SecretString`,
+//! since hosts receive them from JSON or form fields, which are UTF-8 and
+//! cannot carry other bytes faithfully; and every hash the Vault stores was
+//! made from text by the Vault itself. A host that verifies imported hashes
+//! of non-UTF-8 passwords does it with this module and [`SecretBytes`].
 //!
 //! # Blocking
 //!
@@ -70,6 +89,15 @@
 //! fixed in 2011) are refused: they cannot be verified correctly, and the user
 //! must reset the password.
 //!
+//! One exception, for bytes only: crypt_blowfish (PHP, libxcrypt, glibc
+//! patches) applies a countermeasure to `$2a$` hashes of passwords where a
+//! byte of 0x80 or more follows 0xff bytes within a 4-byte word, which makes
+//! its `$2a$` hash of such a password differ from the standard one. Such a
+//! password is never UTF-8 text (text never holds the byte 0xff); against
+//! such a hash, [`PasswordPolicy::verify`] computes the standard algorithm and
+//! answers `false`, never a false match. The published vectors pinning this
+//! are in `core/tests/data/bcrypt_vectors.json` (`"expect": "mismatch"`).
+//!
 //! ```
 //! # fn main() -> Result<(), secrets_core::Error> {
 //! use secrets_core::SecretString;
@@ -88,7 +116,7 @@
 
 use crate::crypto::random_bytes;
 use crate::error::{Error, Result};
-use crate::secret::SecretString;
+use crate::secret::{SecretBytes, SecretString};
 
 /// The cost of [`PasswordPolicy::default`]: 2^12 rounds of the expensive key
 /// schedule, about a quarter of a second on a current core.
@@ -103,8 +131,53 @@ pub const MIN_COST: u32 = 10;
 /// The highest cost bcrypt defines.
 pub const MAX_COST: u32 = 31;
 
-/// The longest password accepted, in bytes of UTF-8: bcrypt reads no more.
+/// The longest password accepted, in bytes (of UTF-8, for text): bcrypt
+/// reads no more.
 pub const MAX_PASSWORD_LEN: usize = 72;
+
+/// A password as bcrypt reads it: text ([`SecretString`], hashed as its
+/// UTF-8 bytes) or bytes that need not be UTF-8 ([`SecretBytes`]). Both are
+/// held in a zeroizing container; the trait is sealed, so a password never
+/// arrives as a plain `&str` or `&[u8]`. See the
+/// [module docs](self#text-or-bytes).
+///
+/// ```
+/// # fn main() -> Result<(), secrets_core::Error> {
+/// use secrets_core::{SecretBytes, SecretString};
+/// use secrets_core::password::{MIN_COST, PasswordPolicy};
+///
+/// let policy = PasswordPolicy::new(MIN_COST)?;
+/// let latin1 = SecretBytes::new(b"caf\xe9".to_vec()); // "café" in Latin-1: not UTF-8
+/// let stored = policy.hash(&latin1)?;
+/// assert!(policy.verify(&latin1, &stored)?);
+/// // The same word typed as text is other bytes (c3 a9), another password.
+/// assert!(!policy.verify(&SecretString::from("café"), &stored)?);
+/// # Ok(()) }
+/// ```
+pub trait PasswordInput: sealed::Sealed {
+    /// The bytes bcrypt hashes. Every call site is a place where the
+    /// password leaves its box.
+    fn expose_password_bytes(&self) -> &[u8];
+}
+
+impl PasswordInput for SecretString {
+    fn expose_password_bytes(&self) -> &[u8] {
+        self.expose_secret().as_bytes()
+    }
+}
+
+impl PasswordInput for SecretBytes {
+    fn expose_password_bytes(&self) -> &[u8] {
+        self.expose_secret()
+    }
+}
+
+mod sealed {
+    /// Only the library's secret containers are passwords.
+    pub trait Sealed {}
+    impl Sealed for crate::secret::SecretString {}
+    impl Sealed for crate::secret::SecretBytes {}
+}
 
 /// The lowest cost bcrypt defines; stored hashes below it are malformed.
 const MIN_STORED_COST: u32 = 4;
@@ -259,7 +332,7 @@ impl PasswordPolicy {
     ///   it is refused rather than silently truncated.
     /// - [`Error::Rng`] when the operating system's random number generator
     ///   fails.
-    pub fn hash(&self, password: &SecretString) -> Result<String> {
+    pub fn hash(&self, password: &impl PasswordInput) -> Result<String> {
         let key = checked_password(password)?;
         let salt = random_bytes::<16>()?;
         let parts = bcrypt::hash_with_salt(key, self.cost, *salt).map_err(from_bcrypt)?;
@@ -297,7 +370,7 @@ impl PasswordPolicy {
     /// - [`Error::InvalidInput`] (field `hash`) when `hash` is not a
     ///   well-formed `$2a$`, `$2b$` or `$2y$` bcrypt hash. Neither the hash
     ///   nor the password appears in the message.
-    pub fn verify(&self, password: &SecretString, hash: &str) -> Result<bool> {
+    pub fn verify(&self, password: &impl PasswordInput, hash: &str) -> Result<bool> {
         let key = checked_password(password)?;
         StoredHash::parse(hash)?;
         bcrypt::verify(key, hash).map_err(from_bcrypt)
@@ -372,7 +445,7 @@ impl PasswordPolicy {
     #[must_use]
     pub fn verify_login(
         &self,
-        password: &SecretString,
+        password: &impl PasswordInput,
         stored: Option<&str>,
         dummy: &str,
     ) -> LoginCheck {
@@ -467,8 +540,9 @@ fn with_cost(hash: &str, cost: u32) -> Option<String> {
 }
 
 /// The password's bytes, once they are known not to be truncated by bcrypt.
-fn checked_password(password: &SecretString) -> Result<&[u8]> {
-    let bytes = password.expose_secret().as_bytes();
+/// Text and bytes pass the same checks.
+fn checked_password(password: &impl PasswordInput) -> Result<&[u8]> {
+    let bytes = password.expose_password_bytes();
     if bytes.is_empty() {
         return Err(Error::invalid("password", "is empty"));
     }
@@ -476,7 +550,7 @@ fn checked_password(password: &SecretString) -> Result<&[u8]> {
         return Err(Error::invalid(
             "password",
             format!(
-                "is longer than {MAX_PASSWORD_LEN} bytes (UTF-8); bcrypt reads only the first {MAX_PASSWORD_LEN} bytes and would silently ignore the rest, so the password is refused instead of truncated; choose a shorter one"
+                "is longer than {MAX_PASSWORD_LEN} bytes (of UTF-8, for text); bcrypt reads only the first {MAX_PASSWORD_LEN} bytes and would silently ignore the rest, so the password is refused instead of truncated; choose a shorter one"
             ),
         ));
     }

@@ -4,6 +4,9 @@
 //! - [`SecurityHeaders`]: HSTS, Content-Security-Policy, X-Frame-Options,
 //!   X-Content-Type-Options, Referrer-Policy and Cross-Origin-Opener-Policy
 //!   with strict defaults, each adjustable.
+//! - [`SecurityHeaders::for_token_response`]: the same, plus
+//!   `Cache-Control: no-store` and `Pragma: no-cache`, for every response that
+//!   carries a token or a secret (RFC 6749 section 5.1).
 //! - [`Cors`]: an exact-origin allowlist; [`Cors::simple`] for ordinary
 //!   responses and [`Cors::preflight`] for `OPTIONS` preflights, both always
 //!   with `Vary: Origin`.
@@ -38,6 +41,8 @@ const CONTENT_TYPE_OPTIONS: &str = "X-Content-Type-Options";
 const REFERRER_POLICY: &str = "Referrer-Policy";
 const PERMISSIONS_POLICY: &str = "Permissions-Policy";
 const COOP: &str = "Cross-Origin-Opener-Policy";
+const CACHE_CONTROL: &str = "Cache-Control";
+const PRAGMA: &str = "Pragma";
 
 /// The default HSTS max-age: 2 years (63,072,000 seconds).
 ///
@@ -215,6 +220,48 @@ impl SecurityHeaders {
                 .map(|(n, v)| (n.to_owned(), v))
                 .collect(),
         }
+    }
+
+    /// The defaults plus `Cache-Control: no-store` and `Pragma: no-cache`:
+    /// the set for a response that carries a token or a secret (a login or
+    /// refresh, a minted API token or agent session, a rotated webhook
+    /// secret, an injected environment). RFC 6749 section 5.1 requires both
+    /// on an OAuth token response, so that no browser, proxy or CDN keeps a
+    /// copy of the credential; `Pragma` is for HTTP/1.0 caches.
+    ///
+    /// ```
+    /// use secrets_core::headers::SecurityHeaders;
+    ///
+    /// let h = SecurityHeaders::for_token_response().headers();
+    /// assert!(h.contains(&("Cache-Control".into(), "no-store".into())));
+    /// assert!(h.contains(&("Pragma".into(), "no-cache".into())));
+    /// assert_eq!(h.len(), SecurityHeaders::new().headers().len() + 2);
+    /// ```
+    #[must_use]
+    pub fn for_token_response() -> Self {
+        Self::new().no_store()
+    }
+
+    /// Adds `Cache-Control: no-store` and `Pragma: no-cache` (replacing any
+    /// `Cache-Control` or `Pragma` set before) to a customised set: what
+    /// [`for_token_response`](Self::for_token_response) adds to the defaults.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), secrets_core::Error> {
+    /// use secrets_core::headers::SecurityHeaders;
+    ///
+    /// let h = SecurityHeaders::new()
+    ///     .set("Cache-Control", "public, max-age=3600")?
+    ///     .no_store()
+    ///     .headers();
+    /// let cache: Vec<_> = h.iter().filter(|(n, _)| n == "Cache-Control").collect();
+    /// assert_eq!(cache, [&("Cache-Control".to_owned(), "no-store".to_owned())]);
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn no_store(self) -> Self {
+        self.put(CACHE_CONTROL, "no-store".to_owned())
+            .put(PRAGMA, "no-cache".to_owned())
     }
 
     /// Sets `Strict-Transport-Security`. A `max_age` of zero tells browsers
@@ -513,4 +560,46 @@ pub(crate) fn is_uri_scheme(s: &str) -> bool {
     s.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn values<'a>(h: &'a [(String, String)], name: &str) -> Vec<&'a str> {
+        h.iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn token_responses_are_not_cached_and_others_are_untouched() {
+        let token = SecurityHeaders::for_token_response().headers();
+        assert_eq!(values(&token, "Cache-Control"), ["no-store"]);
+        assert_eq!(values(&token, "Pragma"), ["no-cache"]);
+        // Everything else is the default set, in its order.
+        let plain = SecurityHeaders::new().headers();
+        assert_eq!(token[..plain.len()], plain[..]);
+        assert!(values(&plain, "Cache-Control").is_empty());
+        assert!(values(&plain, "Pragma").is_empty());
+    }
+
+    #[test]
+    fn no_store_replaces_a_cacheable_policy_whatever_its_case() {
+        let h = SecurityHeaders::new()
+            .set("cache-control", "public, max-age=600")
+            .unwrap()
+            .set("PRAGMA", "cache")
+            .unwrap()
+            .no_store()
+            .headers();
+        assert_eq!(values(&h, "Cache-Control"), ["no-store"]);
+        assert_eq!(values(&h, "Pragma"), ["no-cache"]);
+        // Applied twice, still one of each.
+        let twice = SecurityHeaders::for_token_response().no_store().headers();
+        assert_eq!(twice, SecurityHeaders::for_token_response().headers());
+    }
 }

@@ -280,17 +280,25 @@ fn vectors_from_other_implementations() {
     assert_eq!(tests.len(), file["count"].as_u64().unwrap() as usize);
     let policy = PasswordPolicy::default();
     let mut seen = std::collections::BTreeSet::new();
+    let mut not_utf8 = 0;
     for t in tests {
         let name = t["name"].as_str().unwrap();
         let hash = t["hash"].as_str().unwrap();
-        let password = s(t["password"].as_str().unwrap());
+        let password = vector_password(t, "password").unwrap();
+        if std::str::from_utf8(password.expose_secret()).is_err() {
+            not_utf8 += 1;
+        }
         assert!(t["source"].as_str().is_some(), "{name}");
         match t["expect"].as_str().unwrap() {
             "match" => {
                 seen.insert(hash[..4].to_owned());
                 assert!(policy.verify(&password, hash).unwrap(), "{name}");
-                if let Some(wrong) = t["wrong_password"].as_str() {
-                    assert!(!policy.verify(&s(wrong), hash).unwrap(), "{name}");
+                // Text verifies exactly as its UTF-8 bytes do.
+                if let Some(text) = t["password"].as_str() {
+                    assert!(policy.verify(&s(text), hash).unwrap(), "{name}");
+                }
+                if let Some(wrong) = vector_password(t, "wrong_password") {
+                    assert!(!policy.verify(&wrong, hash).unwrap(), "{name}");
                 }
                 let cost = t["cost"].as_u64().unwrap() as u32;
                 assert_eq!(policy.needs_rehash(hash), cost != DEFAULT_COST, "{name}");
@@ -302,12 +310,27 @@ fn vectors_from_other_implementations() {
                     "{name}"
                 );
                 // The hash itself is fine.
-                if let Some(wrong) = t["wrong_password"].as_str() {
-                    assert!(!policy.verify(&s(wrong), hash).unwrap(), "{name}");
+                if let Some(wrong) = vector_password(t, "wrong_password") {
+                    assert!(!policy.verify(&wrong, hash).unwrap(), "{name}");
                 }
-                if let Some(same) = t["equivalent_password"].as_str() {
-                    assert!(policy.verify(&s(same), hash).unwrap(), "{name}");
+                if let Some(same) = vector_password(t, "equivalent_password") {
+                    assert!(policy.verify(&same, hash).unwrap(), "{name}");
                 }
+            }
+            "mismatch" => {
+                // A valid hash only crypt_blowfish's `$2a$` countermeasure
+                // makes: never a false match, and the standard hash of the
+                // same password (same salt, `$2y$`) is another string.
+                assert!(!policy.verify(&password, hash).unwrap(), "{name}");
+                let standard = tests
+                    .iter()
+                    .find(|o| {
+                        o["expect"] == "match"
+                            && o["password_hex"] == t["password_hex"]
+                            && o["hash"].as_str().unwrap()[7..29] == hash[7..29]
+                    })
+                    .unwrap();
+                assert_ne!(standard["hash"], t["hash"], "{name}");
             }
             "refuse_hash" => {
                 assert_eq!(
@@ -321,4 +344,69 @@ fn vectors_from_other_implementations() {
     }
     let variants: Vec<&str> = seen.iter().map(String::as_str).collect();
     assert_eq!(variants, ["$2a$", "$2b$", "$2y$"]);
+    // The published passwords that are not UTF-8 are all there.
+    assert_eq!(not_utf8, 22);
+}
+
+/// A vector's password: `key` as text, or `key_hex` as bytes.
+fn vector_password(t: &serde_json::Value, key: &str) -> Option<SecretBytes> {
+    if let Some(hex) = t[format!("{key}_hex")].as_str() {
+        return Some(SecretBytes::new(hex::decode(hex).unwrap()));
+    }
+    t[key]
+        .as_str()
+        .map(|p| SecretBytes::new(p.as_bytes().to_vec()))
+}
+
+fn b(p: &[u8]) -> SecretBytes {
+    SecretBytes::new(p.to_vec())
+}
+
+#[test]
+fn bytes_follow_the_same_rules_as_text() {
+    let policy = fast(4);
+    // Not UTF-8, round trip; the Latin-1 byte is not its UTF-8 spelling.
+    let h = policy.hash(&b(b"\xa3 sterling \xff")).unwrap();
+    assert!(policy.verify(&b(b"\xa3 sterling \xff"), &h).unwrap());
+    assert!(!policy.verify(&s("£ sterling ÿ"), &h).unwrap());
+    // Text and its UTF-8 bytes are one password, either way round.
+    let text = "pässwörd 🔑";
+    let from_text = policy.hash(&s(text)).unwrap();
+    assert!(policy.verify(&b(text.as_bytes()), &from_text).unwrap());
+    let from_bytes = policy.hash(&b(text.as_bytes())).unwrap();
+    assert!(policy.verify(&s(text), &from_bytes).unwrap());
+    // 72 bytes pass, 73 are refused, not truncated; NUL and empty refused.
+    let p72 = [0xaa_u8; 72];
+    let h72 = policy.hash(&b(&p72)).unwrap();
+    assert!(policy.verify(&b(&p72), &h72).unwrap());
+    let mut last = p72;
+    last[71] = 0xab;
+    assert!(!policy.verify(&b(&last), &h72).unwrap());
+    let p73 = [0xaa_u8; 73];
+    assert_eq!(invalid_field(policy.hash(&b(&p73))), "password");
+    assert_eq!(invalid_field(policy.verify(&b(&p73), &h72)), "password");
+    for bad in [&b""[..], b"\0", b"\xff\0", b"\xa3\0\xa3"] {
+        assert_eq!(invalid_field(policy.hash(&b(bad))), "password", "{bad:?}");
+        assert_eq!(invalid_field(policy.verify(&b(bad), &h)), "password");
+    }
+    let c = policy.verify_login(&b(&p73), Some(&h72), &policy.dummy_hash().unwrap());
+    assert_eq!((c.verdict, c.rounds), (LoginVerdict::RefusedPassword, 0));
+    let c = policy.verify_login(&b(&p72), Some(&h72), &policy.dummy_hash().unwrap());
+    assert_eq!(c.verdict, LoginVerdict::Match);
+}
+
+#[test]
+fn password_bytes_never_reach_debug_or_errors() {
+    let policy = fast(4);
+    let secret = b"\xa3S3cret\xff";
+    let long = [&secret[..], &[b'x'; 80][..]].concat();
+    for err in [
+        policy.hash(&b(&long)).unwrap_err(),
+        policy.hash(&b(b"\xa3S3cret\0")).unwrap_err(),
+    ] {
+        for text in [err.to_string(), format!("{err:?}")] {
+            assert!(!text.contains("S3cret"), "{text}");
+        }
+    }
+    assert!(!format!("{:?}", b(secret)).contains("S3cret"));
 }

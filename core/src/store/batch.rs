@@ -243,7 +243,11 @@ impl ListQuery {
 }
 
 /// Which audit events [`Store::audit_events`](crate::store::Store::audit_events) returns.
-#[derive(Clone, Debug, Default)]
+///
+/// Serde: every field optional on the way in, times in RFC 3339
+/// ([`crate::clock`]), so a host reads a query from a request as is.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 #[non_exhaustive]
 pub struct AuditQuery {
     /// Only this actor.
@@ -253,8 +257,10 @@ pub struct AuditQuery {
     /// Only this target.
     pub target: Option<String>,
     /// Only events at or after this time.
+    #[serde(with = "crate::clock::rfc3339::option")]
     pub from: Option<Timestamp>,
     /// Only events before this time.
+    #[serde(with = "crate::clock::rfc3339::option")]
     pub until: Option<Timestamp>,
     /// Only events after this sequence number (the previous page's last).
     pub after_seq: Option<u64>,

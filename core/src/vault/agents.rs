@@ -17,19 +17,25 @@ use crate::vault::tokens::owner_refusal;
 use crate::vault::{Caller, Vault, new_id};
 
 /// A started agent session. `token` is shown once.
-#[derive(Debug)]
+///
+/// Serialising it leaves the token out; serialise
+/// [`expose_secrets`](Self::expose_secrets) to add `"token"`.
+#[derive(Debug, serde::Serialize)]
 #[non_exhaustive]
 pub struct StartedAgentSession {
     /// The session's id.
     pub id: String,
     /// The token the agent presents.
+    #[serde(skip)]
     pub token: SecretString,
     /// When it ends.
+    #[serde(with = "crate::clock::rfc3339")]
     pub expires_at: Timestamp,
 }
 
-/// An agent session as listings show it (no token, no hash).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// An agent session as listings show it (no token, no hash). Serialises
+/// with times in RFC 3339 ([`crate::clock`]).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct AgentSessionInfo {
     /// Its id.
@@ -41,10 +47,13 @@ pub struct AgentSessionInfo {
     /// Its scopes.
     pub scopes: Vec<String>,
     /// When started.
+    #[serde(with = "crate::clock::rfc3339")]
     pub created_at: Timestamp,
     /// When it ends.
+    #[serde(with = "crate::clock::rfc3339")]
     pub expires_at: Timestamp,
     /// When revoked.
+    #[serde(default, with = "crate::clock::rfc3339::option")]
     pub revoked_at: Option<Timestamp>,
 }
 

@@ -12,7 +12,7 @@ use crate::store::{Batch, Change, Kind, ListQuery, MAX_BATCH, Record, Row, Store
 use crate::vault::{Caller, Vault};
 
 /// What a prune removed, and where it failed.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct PruneReport {
     /// Rows deleted.

@@ -57,6 +57,8 @@ mod settings;
 mod tokens;
 mod users;
 mod webhooks;
+// Host JSON: the `Exposed` view that serialises an output with its secrets.
+mod json;
 
 use crate::error::TokenRejection;
 use std::fmt;
@@ -77,6 +79,7 @@ use crate::token::TokenFormat;
 
 pub use agents::{AgentSessionInfo, StartedAgentSession};
 pub use bearer::{Bearer, BearerKind, MAX_BEARER_LEN, TokenPrefixes, parse_bearer};
+pub use json::Exposed;
 pub use maintenance::PruneReport;
 pub use oauth::{
     ConnectionInfo, OAuthCompletion, OAuthRefresher, OAuthStart, RefreshFailure, RefreshLease,
@@ -154,18 +157,40 @@ impl Default for VaultConfig {
 
 /// Who is calling, in which tenant, from where: obtained from the Vault by
 /// authentication, or [`Caller::system`] for the host's own jobs.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Serialises (for a host's request logs) as
+/// `{"tenant","actor","role","source","expires_at"}`, times in RFC 3339; the
+/// scopes are left out (their names belong to the Vault's policy). It never
+/// deserialises: a `Caller` comes only from authentication.
+///
+/// ```
+/// use secrets_core::{TenantId, vault::Caller};
+///
+/// let job = Caller::system(TenantId::DEFAULT).with_source("cron");
+/// let logged = serde_json::to_value(&job).unwrap();
+/// assert_eq!(logged["actor"], "system");
+/// assert_eq!(logged["source"], "cron");
+/// ```
+///
+/// ```compile_fail
+/// // No forging a caller from a request body.
+/// let forged: secrets_core::vault::Caller = serde_json::from_str(r#"{"actor":"system"}"#).unwrap();
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Caller {
     tenant: TenantId,
     actor: Actor,
     role: Role,
+    #[serde(skip)]
     scopes: Scopes,
     source: Option<String>,
     /// The user's credential epoch the credential was issued under.
+    #[serde(skip)]
     epoch: u64,
     /// When the credential stops working, for the credentials that end
     /// (API tokens with a lifetime, agent sessions); `None` for a human
     /// login and the system.
+    #[serde(with = "crate::clock::rfc3339::option")]
     expires_at: Option<Timestamp>,
 }
 

@@ -23,7 +23,7 @@ pub use refresh::{OAuthRefresher, RefreshFailure, RefreshLease, RefreshStart};
 
 /// What [`Vault::begin_oauth`] returns: put `state` and `code_challenge` in
 /// the authorization URL (see [`oauth::authorization_url`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct OAuthStart {
     /// The `state` parameter (a random UUID v4), single use.
@@ -31,6 +31,7 @@ pub struct OAuthStart {
     /// The S256 `code_challenge`.
     pub code_challenge: String,
     /// When the state stops being accepted (10 minutes by default).
+    #[serde(with = "crate::clock::rfc3339")]
     pub expires_at: Timestamp,
 }
 
@@ -46,8 +47,9 @@ pub struct OAuthCompletion {
     pub verifier: PkceVerifier,
 }
 
-/// A connection as listings show it (no tokens).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A connection as listings show it (no tokens). Serialises with times in
+/// RFC 3339 ([`crate::clock`]).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct ConnectionInfo {
     /// The provider.
@@ -55,6 +57,7 @@ pub struct ConnectionInfo {
     /// Scopes granted.
     pub scopes: Vec<String>,
     /// When the access token expires, if known.
+    #[serde(default, with = "crate::clock::rfc3339::option")]
     pub access_expires_at: Option<Timestamp>,
     /// The last refresh failure, if the last refresh failed.
     pub last_refresh_error: Option<String>,
@@ -67,6 +70,7 @@ pub struct ConnectionInfo {
     /// When the lease of a refresh in flight (in this process or another)
     /// lapses, if one was taken and not yet completed or abandoned. A past
     /// time means its holder never finished; the next refresh takes over.
+    #[serde(default, with = "crate::clock::rfc3339::option")]
     pub refreshing_until: Option<Timestamp>,
 }
 

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use serde::{Deserialize, Serialize};
 
 use crate::audit::Actor;
 use crate::clock::Timestamp;
@@ -21,7 +22,8 @@ use crate::store::{Batch, Change, Kind, ListQuery, MAX_BATCH, Record, StoreExt, 
 use crate::vault::{Caller, Vault};
 
 /// A secret as listings show it: its name and metadata, never its value.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Serialises with times in RFC 3339 ([`crate::clock`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct SecretInfo {
     /// The variable name.
@@ -31,6 +33,7 @@ pub struct SecretInfo {
     /// Who set it last.
     pub updated_by: Actor,
     /// When.
+    #[serde(with = "crate::clock::rfc3339")]
     pub updated_at: Timestamp,
     /// Whether a previous value is kept for [`Vault::rollback_secret`].
     pub has_previous: bool,
@@ -45,7 +48,7 @@ impl Vault {
     /// [`Error::Forbidden`]; [`Error::InvalidInput`] for an app name or a
     /// secret name that is not an environment-variable name;
     /// [`Error::TooLarge`] for a value over
-    /// [`MAX_SECRET_VALUE_LEN`](crate::store::records::MAX_SECRET_VALUE_LEN).
+    /// 64 KiB (`MAX_SECRET_VALUE_LEN`).
     /// Nothing is written on error.
     pub async fn set_secret(
         &self,
@@ -60,49 +63,199 @@ impl Vault {
         let target = secret_target(app, name.as_str());
         self.authorize(caller, Permission::WriteSecrets, "secret.set", &target)
             .await?;
-        let tenant = caller.tenant;
         let name = &name;
         retry("the secret", Race::Upsert, || async {
-            let record = AppSecret::new(app, name.clone(), caller.actor.clone(), self.now())?;
-            let id = record.id();
-            let current = self
-                .inner
-                .store
-                .get_record::<AppSecret>(tenant, &id)
-                .await?;
-            let sealed = self.seal_row(tenant, Kind::AppSecret, &id, value)?;
             let mut batch = Batch::new(self.draft(caller, "secret.set", &target));
-            let version = match &current {
-                None => {
-                    batch.push(Change::Insert(record.to_row(Some(sealed))?));
-                    1
-                }
-                Some(old) => {
-                    batch.push(Change::Update {
-                        row: record.to_row(Some(sealed))?,
-                        expected_version: old.version,
-                    });
-                    let previous = AppSecretPrevious {
-                        app: app.to_owned(),
-                        name: name.clone(),
-                        replaced_at: self.now(),
-                    };
-                    let moved = self.move_sealed(
-                        tenant,
-                        Kind::AppSecret,
-                        Kind::AppSecretPrevious,
-                        &id,
-                        old,
-                    )?;
-                    batch.push(self.upsert(tenant, previous.to_row(Some(moved))?).await?);
-                    old.version + 1
-                }
-            };
+            let version = self
+                .stage_secret(&mut batch, caller, app, name, value)
+                .await?;
             batch.audit = batch.audit.detail("version", version.to_string());
-            self.write(tenant, batch).await?;
+            self.write(caller.tenant, batch).await?;
             Ok(version)
         })
         .await
+    }
+
+    /// The most secrets one [`set_secrets`](Self::set_secrets) writes: 100.
+    /// Each takes up to two row changes (the value, and the previous value
+    /// it keeps), far under the store's 1000-change batch, and the names
+    /// with their versions fit the write's one audit event (32 details of
+    /// 1024 bytes) even at the longest names. A host with more splits them,
+    /// knowing each call is atomic on its own.
+    ///
+    /// ```
+    /// assert_eq!(secrets_core::vault::Vault::MAX_SECRETS_PER_WRITE, 100);
+    /// ```
+    pub const MAX_SECRETS_PER_WRITE: usize = 100;
+
+    /// Sets several secrets of one app atomically: every one of them, or,
+    /// on any error, none. Each is set as [`set_secret`](Self::set_secret)
+    /// sets one (its replaced value kept for rollback, its version bumped).
+    /// Needs `secrets:write`. Returns the new version of each, by name.
+    ///
+    /// Every name and value is checked before anything is read or written;
+    /// duplicate names are refused (which value was meant?), and so is an
+    /// empty set (most likely a host bug; nothing to write, nothing to
+    /// audit). The changes go in one batch with one audit event,
+    /// `secret.set_many` on `app/<app>`, whose details are `count` and
+    /// `secrets`: `NAME=version` pairs by name, space-separated, continued in
+    /// `secrets.2`, `secrets.3`, ... when they pass 1024 bytes. Never a
+    /// value. A concurrent write to one of the secrets makes the whole batch
+    /// run again on what is stored then, so the result never mixes two
+    /// writers' values.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), secrets_core::Error> {
+    /// # use std::sync::Arc;
+    /// # use secrets_core::crypto::{KeyRing, MasterKey};
+    /// # use secrets_core::store::MemoryStore;
+    /// # use secrets_core::vault::{Caller, Vault, VaultConfig};
+    /// # use secrets_core::{Error, SecretString, SystemClock, TenantId};
+    /// # let mut config = VaultConfig::default();
+    /// # config.password_cost = 10;
+    /// # let vault = Vault::new(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new(MasterKey::generate()?)), Arc::new(SystemClock), config).await?;
+    /// # vault.bootstrap(TenantId::DEFAULT, "acme", "ada@example.com", &SecretString::from("correct horse battery"), None).await?;
+    /// let deployer = Caller::system(TenantId::DEFAULT);
+    /// let versions = vault
+    ///     .set_secrets(&deployer, "web", [("DATABASE_URL", "postgres://db/app"), ("STRIPE_KEY", "sk_live_1")])
+    ///     .await?;
+    /// assert_eq!(versions["STRIPE_KEY"], 1);
+    ///
+    /// // The second name is invalid: nothing is written, not even the first.
+    /// let err = vault.set_secrets(&deployer, "web", [("STRIPE_KEY", "sk_live_2"), ("NOT-A-NAME", "x")]).await;
+    /// assert!(matches!(err, Err(Error::InvalidInput { .. })));
+    /// assert_eq!(vault.inject(&deployer, "web").await?["STRIPE_KEY"].expose_secret(), b"sk_live_1");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for an invalid app or secret name, a name
+    /// given twice, no secret at all, or more than
+    /// [`MAX_SECRETS_PER_WRITE`](Self::MAX_SECRETS_PER_WRITE);
+    /// [`Error::TooLarge`] for a value over
+    /// 64 KiB (`MAX_SECRET_VALUE_LEN`)
+    /// or a name over 128 bytes; [`Error::Forbidden`]; [`Error::Contended`] if concurrent
+    /// writers kept changing the secrets. Nothing is written on error.
+    pub async fn set_secrets<N, V>(
+        &self,
+        caller: &Caller,
+        app: &str,
+        secrets: impl IntoIterator<Item = (N, V)>,
+    ) -> Result<BTreeMap<String, u64>>
+    where
+        N: AsRef<str>,
+        V: AsRef<[u8]>,
+    {
+        check_app_name(app)?;
+        let max = Self::MAX_SECRETS_PER_WRITE;
+        // One past the bound is enough to refuse: an endless iterator ends here.
+        let given: Vec<(N, V)> = secrets.into_iter().take(max + 1).collect();
+        if given.is_empty() {
+            return Err(Error::invalid(
+                "secrets",
+                "is empty; give at least one secret to set",
+            ));
+        }
+        if given.len() > max {
+            return Err(Error::invalid(
+                "secrets",
+                format!(
+                    "holds more than {max}, the most one write takes; split them into several writes"
+                ),
+            ));
+        }
+        let mut items = Vec::with_capacity(given.len());
+        for (name, value) in &given {
+            let name = SecretName::parse(name.as_ref())?;
+            check_secret_value(value.as_ref())?;
+            items.push((name, value.as_ref()));
+        }
+        items.sort_by(|a, b| a.0.cmp(&b.0));
+        if let Some(pair) = items.windows(2).find(|w| matches!(w, [a, b] if a.0 == b.0)) {
+            let name = pair.first().map_or("", |(n, _)| n.as_str());
+            return Err(Error::invalid(
+                "secret name",
+                format!("`{name}` is given twice; give each secret once"),
+            ));
+        }
+        self.write_secrets(caller, app, &items).await
+    }
+
+    /// [`set_secrets`](Self::set_secrets) once its input is checked and
+    /// sorted by name: one batch, retried whole when it loses a race.
+    async fn write_secrets(
+        &self,
+        caller: &Caller,
+        app: &str,
+        items: &[(SecretName, &[u8])],
+    ) -> Result<BTreeMap<String, u64>> {
+        let target = format!("app/{app}");
+        self.authorize(caller, Permission::WriteSecrets, "secret.set_many", &target)
+            .await?;
+        retry("the secrets", Race::Upsert, || async {
+            let mut batch = Batch::new(self.draft(caller, "secret.set_many", &target));
+            let mut versions = BTreeMap::new();
+            for (name, value) in items {
+                let version = self
+                    .stage_secret(&mut batch, caller, app, name, value)
+                    .await?;
+                versions.insert(name.to_string(), version);
+            }
+            batch.audit = batch.audit.detail("count", items.len().to_string());
+            for (key, list) in detail_chunks("secrets", &versions) {
+                batch.audit = batch.audit.detail(key, list);
+            }
+            self.write(caller.tenant, batch).await?;
+            Ok(versions)
+        })
+        .await
+    }
+
+    /// Adds to `batch` the changes that set `app`'s secret `name` to
+    /// `value`, keeping the value it replaces as the previous one, from what
+    /// is stored now; returns the version the secret will have. The one
+    /// place a secret is staged, for [`set_secret`](Self::set_secret) and
+    /// [`set_secrets`](Self::set_secrets) alike.
+    async fn stage_secret(
+        &self,
+        batch: &mut Batch,
+        caller: &Caller,
+        app: &str,
+        name: &SecretName,
+        value: &[u8],
+    ) -> Result<u64> {
+        let tenant = caller.tenant;
+        let record = AppSecret::new(app, name.clone(), caller.actor.clone(), self.now())?;
+        let id = record.id();
+        let current = self
+            .inner
+            .store
+            .get_record::<AppSecret>(tenant, &id)
+            .await?;
+        let sealed = self.seal_row(tenant, Kind::AppSecret, &id, value)?;
+        Ok(match &current {
+            None => {
+                batch.push(Change::Insert(record.to_row(Some(sealed))?));
+                1
+            }
+            Some(old) => {
+                batch.push(Change::Update {
+                    row: record.to_row(Some(sealed))?,
+                    expected_version: old.version,
+                });
+                let previous = AppSecretPrevious {
+                    app: app.to_owned(),
+                    name: name.clone(),
+                    replaced_at: self.now(),
+                };
+                let moved =
+                    self.move_sealed(tenant, Kind::AppSecret, Kind::AppSecretPrevious, &id, old)?;
+                batch.push(self.upsert(tenant, previous.to_row(Some(moved))?).await?);
+                old.version + 1
+            }
+        })
     }
 
     /// Deletes an app secret and its kept previous value. Needs
@@ -394,6 +547,39 @@ impl Vault {
 
 fn secret_target(app: &str, name: &str) -> String {
     format!("app/{app}/secret/{name}")
+}
+
+/// `NAME=version` pairs for audit details: `key`, then `key.2`, `key.3`,
+/// ..., each at most [`MAX_DETAIL_LEN`](crate::audit::MAX_DETAIL_LEN)
+/// bytes, nothing cut (a name is at most 128 bytes).
+fn detail_chunks(key: &str, versions: &BTreeMap<String, u64>) -> Vec<(String, String)> {
+    let mut chunks: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for (name, version) in versions {
+        let pair = format!("{name}={version}");
+        if !current.is_empty() && current.len() + 1 + pair.len() > crate::audit::MAX_DETAIL_LEN {
+            chunks.push(std::mem::take(&mut current));
+        }
+        if !current.is_empty() {
+            current.push(' ');
+        }
+        current.push_str(&pair);
+    }
+    if !current.is_empty() {
+        chunks.push(current);
+    }
+    chunks
+        .into_iter()
+        .enumerate()
+        .map(|(i, list)| {
+            let key = if i == 0 {
+                key.to_owned()
+            } else {
+                format!("{key}.{}", i + 1)
+            };
+            (key, list)
+        })
+        .collect()
 }
 
 /// A list for an audit detail, cut to fit its limit.

@@ -20,7 +20,14 @@ use crate::vault::{Caller, Vault, blocking, new_id};
 const LOGIN_TAG_LABEL: &[u8] = b"secrets-core/v1/login-audit";
 
 /// What a login or a refresh returns. The tokens print as `[REDACTED]`.
-#[derive(Debug)]
+///
+/// Serialising it leaves both tokens out
+/// (`{"tenant","user","access_expires_at","expires_in","refresh_expires_at"}`);
+/// the response that hands them to the client serialises
+/// [`expose_secrets`](Self::expose_secrets) instead, a superset of an
+/// OAuth 2.0 token response (RFC 6749 section 5.1), to be sent with
+/// [`SecurityHeaders::for_token_response`](crate::headers::SecurityHeaders::for_token_response).
+#[derive(Debug, serde::Serialize)]
 #[non_exhaustive]
 pub struct Session {
     /// The tenant.
@@ -28,12 +35,20 @@ pub struct Session {
     /// The user.
     pub user: UserId,
     /// A short-lived JWT for `Authorization: Bearer`.
+    #[serde(skip)]
     pub access_token: SecretString,
     /// When it expires.
+    #[serde(with = "crate::clock::rfc3339")]
     pub access_expires_at: Timestamp,
+    /// Seconds from issue until the access token expires (RFC 6749's
+    /// `expires_in`): what a client schedules its refresh by, without
+    /// comparing clocks.
+    pub expires_in: u64,
     /// The refresh token: use it once, at [`Vault::refresh`], for a new pair.
+    #[serde(skip)]
     pub refresh_token: SecretString,
     /// When the login ends at the latest.
+    #[serde(with = "crate::clock::rfc3339")]
     pub refresh_expires_at: Timestamp,
 }
 
@@ -619,6 +634,7 @@ impl Vault {
             user: user.id,
             access_token: SecretString::new(access),
             access_expires_at: Timestamp::from_unix_seconds(claims.exp),
+            expires_in: u64::try_from(claims.exp.saturating_sub(now.unix_seconds())).unwrap_or(0),
             refresh_token,
             refresh_expires_at: idle_end.min(family.absolute_expiry),
         })

@@ -17,21 +17,29 @@ use crate::store::{Batch, Change, Kind, ListQuery, Record, StoreExt, Stored};
 use crate::vault::{Caller, Vault, new_id};
 
 /// A freshly minted API token. `token` is shown once: only its hash is kept.
-#[derive(Debug)]
+///
+/// Serialising it leaves the token out (`{"id","display_prefix","expires_at"}`),
+/// so logging or caching the value leaks nothing; the response that hands the
+/// token to its user serialises [`expose_secrets`](Self::expose_secrets)
+/// instead, which adds `"token"`.
+#[derive(Debug, serde::Serialize)]
 #[non_exhaustive]
 pub struct MintedToken {
     /// The token's id (for listing and revoking).
     pub id: String,
     /// The token itself. Give it to its user now; it cannot be shown again.
+    #[serde(skip)]
     pub token: SecretString,
     /// A non-secret prefix to recognise it by (`scp_AbCd`).
     pub display_prefix: String,
     /// When it expires, if ever.
+    #[serde(default, with = "crate::clock::rfc3339::option")]
     pub expires_at: Option<Timestamp>,
 }
 
 /// An API token as listings show it: never the token, never its hash.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Serialises with times in RFC 3339 ([`crate::clock`]).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct ApiTokenInfo {
     /// Its id.
@@ -45,12 +53,16 @@ pub struct ApiTokenInfo {
     /// Its scopes.
     pub scopes: Vec<String>,
     /// When minted.
+    #[serde(with = "crate::clock::rfc3339")]
     pub created_at: Timestamp,
     /// When it expires, if ever.
+    #[serde(default, with = "crate::clock::rfc3339::option")]
     pub expires_at: Option<Timestamp>,
     /// When last used (to within a minute).
+    #[serde(default, with = "crate::clock::rfc3339::option")]
     pub last_used_at: Option<Timestamp>,
     /// When revoked.
+    #[serde(default, with = "crate::clock::rfc3339::option")]
     pub revoked_at: Option<Timestamp>,
 }
 

@@ -35,8 +35,9 @@ impl UserChange {
     }
 }
 
-/// A user as the API shows it: never the password hash.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A user as the API shows it: never the password hash. Serialises as
+/// `{"id","login","role","disabled"}`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct UserInfo {
     /// Its id.

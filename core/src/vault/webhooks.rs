@@ -21,17 +21,22 @@ use crate::webhook::{self, SignedHeaders, VerifiedMessage, Verifier, WebhookSecr
 
 /// A registered endpoint. `secret` (`whsec_...`) is shown once: give it to
 /// the receiver now.
-#[derive(Debug)]
+///
+/// Serialising it leaves the secret out; serialise
+/// [`expose_secrets`](Self::expose_secrets) to add `"secret"`.
+#[derive(Debug, serde::Serialize)]
 #[non_exhaustive]
 pub struct RegisteredEndpoint {
     /// The endpoint's id.
     pub id: String,
     /// Its signing secret, as the receiver configures it.
+    #[serde(skip)]
     pub secret: SecretString,
 }
 
-/// An endpoint as listings show it (never its secret).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// An endpoint as listings show it (never its secret). Serialises with times
+/// in RFC 3339 ([`crate::clock`]).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct EndpointInfo {
     /// Its id.
@@ -41,8 +46,10 @@ pub struct EndpointInfo {
     /// Its label.
     pub description: String,
     /// When registered.
+    #[serde(with = "crate::clock::rfc3339")]
     pub created_at: Timestamp,
     /// When the previous secret stops signing, during a rotation.
+    #[serde(default, with = "crate::clock::rfc3339::option")]
     pub previous_secret_until: Option<Timestamp>,
 }
 
