@@ -1,25 +1,22 @@
 //! Group commit: concurrent batches share one transaction and one fsync.
 //!
 //! With `synchronous = FULL` every commit waits for an fsync of the log,
-//! which costs far more than the SQL of a batch. Writers that arrive while
-//! another group is being committed therefore queue their batch; when that
-//! commit is done, one of them (the *leader*) takes every queued batch,
-//! runs each in its own `SAVEPOINT` inside one `BEGIN IMMEDIATE`
-//! transaction, commits once, and hands each waiting caller its own
-//! result. The protocol, under one mutex and one condition variable
-//! ([`Committer`]):
+//! which costs far more than the SQL of a batch. So batches are not
+//! committed by their callers: a [`Committer`] owns a thread of its own
+//! (the *writer thread*) that takes batches from a queue. The protocol:
 //!
-//! 1. A caller pushes its job (batch, linker, result slot) onto the queue.
-//! 2. While its slot is empty: if no group is being committed, it becomes
-//!    the leader, takes the queue (at most [`MAX_GROUP`] jobs: its own is
-//!    among them unless the cap cut it off, in which case it leads again),
-//!    and commits them on the writer connection with the mutex released;
-//!    otherwise it waits on the condition variable.
-//! 3. The leader fills the slots only after `COMMIT` returned, then wakes
-//!    every waiter: those whose slot is filled return at once (no hand-off
-//!    of the writer lock from one to the next), and one of the others leads
-//!    the next group. A caller never sees success before its batch is
-//!    durable, and a failed commit fails every batch of the group.
+//! 1. A caller sends its job (batch, linker, and the sending half of a
+//!    one-shot channel) to the queue, and awaits the receiving half: an
+//!    async wait, so no runtime worker blocks and no thread is handed over.
+//! 2. The writer thread waits for a job, then takes every job already
+//!    queued behind it (at most [`MAX_GROUP`]), runs each in its own
+//!    `SAVEPOINT` inside one `BEGIN IMMEDIATE` transaction on the writer
+//!    connection, and commits once. Batches that arrive meanwhile wait in
+//!    the queue for the next group: the busier the store, the larger the
+//!    groups, and a lone batch is committed at once.
+//! 3. Only after `COMMIT` returned does it send each caller its result. A
+//!    caller never sees success before its batch is durable, and a failed
+//!    commit fails every batch of the group.
 //!
 //! What each batch sees: the batches of a group run one after the other on
 //! one connection, so a batch reads what the earlier ones wrote (the audit
@@ -28,14 +25,21 @@
 //! others. Serialisability per tenant (and across tenants) is unchanged:
 //! the group is one serial schedule of its batches.
 //!
-//! A leader that panics loses nothing and blocks no one: its jobs' tickets
-//! fail them as the group unwinds, and its leadership is handed back (and
-//! the waiters woken) by a guard.
+//! A caller that stops waiting (its future dropped) does not withdraw its
+//! batch: once sent it is applied, as a statement sent to a database
+//! server would be. A panic while committing (a bug, or a host's
+//! [`AuditLinker`]) fails the batches of that group through their tickets
+//! and leaves the writer thread running. Dropping the `Committer` closes
+//! the queue and waits for the thread to finish what was queued.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
 
 use rusqlite::{Connection, TransactionBehavior};
+use tokio::sync::oneshot;
 
 use super::sql::db;
 use super::tx::SqliteTx;
@@ -45,46 +49,36 @@ use crate::store::apply::{self, Checked};
 
 /// Most batches one group commits together. A bound on the transaction's
 /// size (each batch holds at most `MAX_BATCH` changes) and on how long the
-/// first caller of a large group waits; beyond it the next leader takes
+/// first caller of a large group waits; beyond it the next group takes
 /// the rest.
 pub(super) const MAX_GROUP: usize = 64;
 
-/// Where a caller's result is left for it.
-#[derive(Debug, Default)]
-pub(super) struct Slot(Mutex<Option<Result<AuditRecord>>>);
+/// What a caller awaits: its batch's result.
+pub(super) type Outcome = oneshot::Receiver<Result<AuditRecord>>;
 
-impl Slot {
-    /// The result, once a leader has left it.
-    pub(super) fn take(&self) -> Option<Result<AuditRecord>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
-    }
-
-    fn put(&self, result: Result<AuditRecord>) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(result);
-    }
-}
-
-/// The promise to fill a slot exactly once: dropped unfilled (a panic in
-/// the leader), it fills it with an error.
+/// The promise to answer a caller exactly once: dropped unanswered (a
+/// panic while committing), it answers with an error.
 #[derive(Debug)]
-pub(super) struct Ticket(Option<Arc<Slot>>);
+pub(super) struct Ticket(Option<oneshot::Sender<Result<AuditRecord>>>);
 
 impl Ticket {
-    pub(super) fn new(slot: Arc<Slot>) -> Self {
-        Self(Some(slot))
+    pub(super) fn new() -> (Self, Outcome) {
+        let (tx, rx) = oneshot::channel();
+        (Self(Some(tx)), rx)
     }
 
     fn finish(mut self, result: Result<AuditRecord>) {
-        if let Some(slot) = self.0.take() {
-            slot.put(result);
+        if let Some(tx) = self.0.take() {
+            // A caller that stopped waiting does not want the answer.
+            let _ = tx.send(result);
         }
     }
 }
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        if let Some(slot) = self.0.take() {
-            slot.put(Err(Error::storage(
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(Err(Error::storage(
                 "the writer stopped before this batch was committed; it was not applied",
             )));
         }
@@ -99,83 +93,76 @@ pub(super) struct Job {
     pub(super) ticket: Ticket,
 }
 
-/// The queue of batches waiting to be committed, and who is committing.
-#[derive(Debug, Default)]
+/// The queue of batches and the writer thread that commits them.
+#[derive(Debug)]
 pub(super) struct Committer {
-    state: Mutex<State>,
-    /// Signalled whenever a group's slots are filled and leadership is free.
-    done: Condvar,
-}
-
-#[derive(Debug, Default)]
-struct State {
-    queue: Vec<Job>,
-    /// A leader is committing a group now.
-    leading: bool,
+    /// `None` only while dropping: closing it ends the thread.
+    queue: Option<Sender<Job>>,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl Committer {
-    fn state(&self) -> MutexGuard<'_, State> {
-        // Nothing under this lock panics; the state stays consistent.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Starts the writer thread on `writer`.
+    pub(super) fn start(writer: Arc<Mutex<Connection>>) -> Result<Self> {
+        let (queue, jobs) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("secrets-core-sqlite-writer".into())
+            .spawn(move || write_groups(&writer, &jobs))
+            .map_err(|e| Error::storage_from("could not start the SQLite writer thread", e))?;
+        Ok(Self {
+            queue: Some(queue),
+            thread: Some(thread),
+        })
     }
 
-    /// Queues `batch`, and returns its result once the group it was
-    /// committed in is durable (see the module docs).
-    pub(super) fn apply(
-        &self,
-        writer: &Mutex<Connection>,
-        batch: Checked,
-        linker: Arc<dyn AuditLinker>,
-    ) -> Result<AuditRecord> {
-        let slot = Arc::new(Slot::default());
-        let mut state = self.state();
-        state.queue.push(Job {
+    /// Queues `batch`; the outcome arrives once the group it was committed
+    /// in is durable (see the module docs).
+    pub(super) fn submit(&self, batch: Checked, linker: Arc<dyn AuditLinker>) -> Result<Outcome> {
+        let (ticket, outcome) = Ticket::new();
+        let job = Job {
             batch,
             linker,
-            ticket: Ticket::new(Arc::clone(&slot)),
-        });
-        loop {
-            if let Some(result) = slot.take() {
-                return result;
-            }
-            if state.leading {
-                state = self
-                    .done
-                    .wait(state)
-                    .unwrap_or_else(PoisonError::into_inner);
-                continue;
-            }
-            let n = state.queue.len().min(MAX_GROUP);
-            let jobs: Vec<Job> = state.queue.drain(..n).collect();
-            if jobs.is_empty() {
-                // Unreachable: a job leaves the queue only with a leader,
-                // which fills its slot before it gives up leadership.
-                return Err(Error::storage(
-                    "a queued batch was lost before it was applied",
-                ));
-            }
-            state.leading = true;
-            drop(state);
-            {
-                let _lead = Leadership(self);
-                // See `Inner::writer` on why a poisoned lock is sound.
-                let mut conn = writer.lock().unwrap_or_else(PoisonError::into_inner);
-                commit(&mut conn, jobs);
-            }
-            state = self.state();
+            ticket,
+        };
+        let queue = self.queue.as_ref().ok_or(Error::Internal {
+            what: "the SQLite store was used while it was being dropped",
+        })?;
+        // The thread only ends when the queue closes, or if it panicked
+        // outside a commit (a bug): then the job comes back, unapplied.
+        queue.send(job).map_err(|_| {
+            Error::storage("the SQLite writer thread has stopped; the batch was not applied")
+        })?;
+        Ok(outcome)
+    }
+}
+
+impl Drop for Committer {
+    fn drop(&mut self) {
+        drop(self.queue.take());
+        if let Some(thread) = self.thread.take() {
+            // Finishes what was queued; a panic there was already answered.
+            let _ = thread.join();
         }
     }
 }
 
-/// Leadership of a group: handed back, with the waiters woken, when the
-/// group is done or its leader unwinds.
-struct Leadership<'a>(&'a Committer);
-
-impl Drop for Leadership<'_> {
-    fn drop(&mut self) {
-        self.0.state().leading = false;
-        self.0.done.notify_all();
+/// The writer thread: commits the queued jobs group by group until the
+/// queue closes.
+fn write_groups(writer: &Mutex<Connection>, jobs: &Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        // See `Inner::writer` on why a poisoned lock is sound.
+        let mut conn = writer.lock().unwrap_or_else(PoisonError::into_inner);
+        // A panic unwinds through the transaction's drop (a rollback) and
+        // the unanswered tickets (an error each); the next group starts on
+        // a clean connection.
+        let _ = catch_unwind(AssertUnwindSafe(|| commit(&mut conn, group)));
     }
 }
 
@@ -189,7 +176,7 @@ pub(super) fn run(
 }
 
 /// Commits `jobs` in one transaction on `conn` (the locked writer), each in
-/// its own savepoint, and fills every job's slot.
+/// its own savepoint, and answers every job's caller.
 pub(super) fn commit(conn: &mut Connection, jobs: Vec<Job>) {
     let fail_all = |jobs: VecDeque<Job>, e: &Error| {
         for job in jobs {
@@ -335,22 +322,32 @@ mod tests {
         fx
     }
 
+    /// A caller's outcome, read without waiting.
+    struct Slot(Mutex<Outcome>);
+
+    impl Slot {
+        /// The answer, if one has arrived and was not taken yet.
+        fn take(&self) -> Option<Result<AuditRecord>> {
+            self.0.lock().unwrap().try_recv().ok()
+        }
+    }
+
     fn row(id: &str) -> Row {
         Row::new(Kind::SeenWebhook, id, b"{}".to_vec())
     }
 
     impl Fixture {
-        fn job(&self, batch: Batch) -> (Job, Arc<Slot>) {
-            let slot = Arc::new(Slot::default());
+        fn job(&self, batch: Batch) -> (Job, Slot) {
+            let (ticket, outcome) = Ticket::new();
             let job = Job {
                 batch: Checked::new(self.tenant, batch).unwrap(),
                 linker: Arc::clone(&self.chain),
-                ticket: Ticket::new(Arc::clone(&slot)),
+                ticket,
             };
-            (job, slot)
+            (job, Slot(Mutex::new(outcome)))
         }
 
-        fn insert(&self, id: &str, action: &str) -> (Job, Arc<Slot>) {
+        fn insert(&self, id: &str, action: &str) -> (Job, Slot) {
             self.job(
                 Batch::new(AuditDraft::new(Actor::System, action, id, now()))
                     .with(Change::Insert(row(id))),
@@ -455,7 +452,7 @@ mod tests {
     }
 
     #[test]
-    fn a_panicking_leader_fails_its_group_and_hands_leadership_back() {
+    fn a_panic_while_committing_fails_its_group_and_the_writer_goes_on() {
         #[derive(Debug)]
         struct Panicking;
         impl AuditLinker for Panicking {
@@ -471,7 +468,7 @@ mod tests {
             tenant,
         } = fixture();
         let writer = Arc::new(Mutex::new(conn));
-        let committer = Arc::new(Committer::default());
+        let committer = Committer::start(Arc::clone(&writer)).unwrap();
         let batch = |id: &str| {
             Checked::new(
                 tenant,
@@ -480,19 +477,76 @@ mod tests {
             )
             .unwrap()
         };
-        let (c, w, b) = (Arc::clone(&committer), Arc::clone(&writer), batch("p"));
-        let led = std::thread::spawn(move || c.apply(&w, b, Arc::new(Panicking))).join();
-        assert!(led.is_err(), "the leader's panic reaches its caller");
-        // Not deadlocked: the next caller leads, on a clean connection.
-        let record = committer.apply(&writer, batch("q"), chain).unwrap();
+        let failed = committer
+            .submit(batch("p"), Arc::new(Panicking))
+            .unwrap()
+            .blocking_recv()
+            .unwrap();
+        assert!(matches!(failed, Err(Error::Storage { .. })), "{failed:?}");
+        // Not stuck: the next batch commits, on a clean connection.
+        let record = committer
+            .submit(batch("q"), chain)
+            .unwrap()
+            .blocking_recv()
+            .unwrap()
+            .unwrap();
         assert_eq!(record.seq, 2);
+        drop(committer);
         let conn = writer.lock().unwrap_or_else(PoisonError::into_inner);
+        assert!(conn.is_autocommit());
         assert!(
             sql::get(&conn, tenant, Kind::SeenWebhook, "p")
                 .unwrap()
                 .is_none()
         );
+        assert!(
+            sql::get(&conn, tenant, Kind::SeenWebhook, "q")
+                .unwrap()
+                .is_some()
+        );
         drop(conn);
+        drop(dir);
+    }
+
+    #[test]
+    fn concurrent_submissions_share_groups_and_each_gets_its_own_record() {
+        let Fixture {
+            _dir: dir,
+            conn,
+            chain,
+            tenant,
+        } = fixture();
+        let writer = Arc::new(Mutex::new(conn));
+        let committer = Arc::new(Committer::start(Arc::clone(&writer)).unwrap());
+        let threads: Vec<_> = (0..8)
+            .map(|w| {
+                let (committer, chain) = (Arc::clone(&committer), Arc::clone(&chain));
+                std::thread::spawn(move || {
+                    (0..25)
+                        .map(|i| {
+                            let id = format!("w{w}-{i}");
+                            let batch = Checked::new(
+                                tenant,
+                                Batch::new(AuditDraft::new(Actor::System, "w", &id, now()))
+                                    .with(Change::Insert(row(&id))),
+                            )
+                            .unwrap();
+                            let outcome = committer.submit(batch, Arc::clone(&chain)).unwrap();
+                            let record = outcome.blocking_recv().unwrap().unwrap();
+                            assert_eq!(record.event.target, id, "each caller gets its own record");
+                            record.seq
+                        })
+                        .collect::<Vec<u64>>()
+                })
+            })
+            .collect();
+        let mut seqs: Vec<u64> = threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
+        seqs.sort_unstable();
+        assert_eq!(seqs, (2..=201).collect::<Vec<u64>>(), "gapless after setup");
+        drop(committer);
         drop(dir);
     }
 }

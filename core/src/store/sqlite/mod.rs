@@ -96,9 +96,11 @@ impl SqliteOptions {
 ///
 /// The file is created with mode 0600 on Unix (its `-wal` and `-shm`
 /// companions inherit it), opened in WAL mode with foreign keys on and
-/// migrated to [`SCHEMA_VERSION`]. Every method runs its SQLite work on
-/// Tokio's blocking thread pool, so it must be called inside a Tokio runtime
-/// (either flavour); outside one it fails with [`Error::Storage`].
+/// migrated to [`SCHEMA_VERSION`]. Reads (and writes with group commit
+/// off) run off the runtime's workers (`block_in_place` on a multi-threaded
+/// Tokio runtime, the blocking pool on a current-thread one), so the store
+/// must be used inside a Tokio runtime (either flavour); outside one such a
+/// call fails with [`Error::Internal`].
 ///
 /// A batch reported applied has been fsynced: it survives the process being
 /// killed and the machine losing power. Deleted rows are overwritten in the
@@ -106,11 +108,13 @@ impl SqliteOptions {
 /// write-ahead log, so erased values do not linger on disk (backups taken
 /// before hold them, of course).
 ///
-/// Concurrent writers share commits: batches that arrive while another is
-/// being committed are applied together in the next transaction, each in
-/// its own savepoint (one failing batch fails alone), with one fsync for
-/// all, and each caller returns once that commit is durable. This is
-/// [`SqliteOptions::group_commit`], on by default.
+/// Concurrent writers share commits: the store's own writer thread takes
+/// every batch queued while it was committing the previous group and
+/// applies them together in the next transaction, each in its own
+/// savepoint (one failing batch fails alone), with one fsync for all; each
+/// caller awaits its answer without blocking a runtime worker and returns
+/// once that commit is durable. This is [`SqliteOptions::group_commit`], on
+/// by default; the thread ends when the store is dropped.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -147,12 +151,14 @@ struct Inner {
     // Fields drop in order: the readers close before the writer, so that
     // the last connection to close can checkpoint and remove the WAL (a
     // read-only one cannot).
+    // The writer thread holds the writer too, and closes it last, when
+    // the committer (dropped after the readers) has joined it.
     readers: Vec<Mutex<Connection>>,
-    writer: Mutex<Connection>,
+    writer: Arc<Mutex<Connection>>,
     next_reader: AtomicUsize,
-    /// Batches waiting for the next group commit (`group.rs`).
-    committer: Committer,
-    group_commit: bool,
+    /// The writer thread that group-commits batches (`group.rs`); `None`
+    /// with group commit off.
+    committer: Option<Committer>,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -160,7 +166,7 @@ impl fmt::Debug for SqliteStore {
         f.debug_struct("SqliteStore")
             .field("path", &self.inner.path)
             .field("readers", &self.inner.readers.len())
-            .field("group_commit", &self.inner.group_commit)
+            .field("group_commit", &self.inner.committer.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -341,13 +347,18 @@ impl Inner {
         let readers = (0..READERS)
             .map(|_| schema::open_reader(&path).map(Mutex::new))
             .collect::<Result<Vec<_>>>()?;
+        let writer = Arc::new(Mutex::new(writer));
+        let committer = if options.group_commit {
+            Some(Committer::start(Arc::clone(&writer))?)
+        } else {
+            None
+        };
         Ok(Self {
             path,
-            writer: Mutex::new(writer),
+            writer,
             readers,
             next_reader: AtomicUsize::new(0),
-            committer: Committer::default(),
-            group_commit: options.group_commit,
+            committer,
         })
     }
 
@@ -381,13 +392,10 @@ impl Inner {
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Applies one checked batch: queued for the next group commit, or
-    /// (group commit off) in a transaction of its own.
-    fn apply(&self, batch: Checked, linker: Arc<dyn AuditLinker>) -> Result<AuditRecord> {
-        if !self.group_commit {
-            return self.write(|tx| group::run(tx, batch, linker.as_ref()));
-        }
-        self.committer.apply(&self.writer, batch, linker)
+    /// Applies one checked batch in a transaction of its own (group commit
+    /// off).
+    fn apply_alone(&self, batch: Checked, linker: &dyn AuditLinker) -> Result<AuditRecord> {
+        self.write(|tx| group::run(tx, batch, linker))
     }
 
     /// Runs `f` inside an immediate transaction on the writer, and commits
@@ -700,10 +708,18 @@ impl Store for SqliteStore {
     ) -> Result<AuditRecord> {
         let batch = Checked::new(tenant, batch)?;
         // The event is numbered and linked inside the write transaction, on
-        // the blocking thread: no change without its linked audit event.
-        let inner = Arc::clone(&self.inner);
+        // the writer's thread: no change without its linked audit event.
         let linker = Arc::clone(linker);
-        off_worker(move || inner.apply(batch, linker)).await
+        let Some(committer) = &self.inner.committer else {
+            let inner = Arc::clone(&self.inner);
+            return off_worker(move || inner.apply_alone(batch, linker.as_ref())).await;
+        };
+        committer
+            .submit(batch, linker)?
+            .await
+            .map_err(|_| Error::Internal {
+                what: "the SQLite writer dropped a batch without an answer",
+            })?
     }
 
     async fn audit_events(&self, tenant: TenantId, query: &AuditQuery) -> Result<Vec<AuditRecord>> {
