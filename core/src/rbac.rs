@@ -110,7 +110,8 @@ pub enum Permission {
     InjectSecrets,
     /// `agents:start`: start an agent session acting on one's behalf.
     StartAgentSession,
-    /// `webhooks:manage`: register and rotate webhook endpoints.
+    /// `webhooks:manage`: register, list and delete outbound webhook
+    /// endpoints (rotating a secret and signing have their own permissions).
     ManageWebhooks,
     /// `integrations:connect`: connect and disconnect OAuth integrations.
     ConnectIntegrations,
@@ -128,6 +129,14 @@ pub enum Permission {
     /// scopes or a lifetime beyond the calling credential's (Developer and
     /// Admin). `tokens:manage` covers everyone's, one's own included.
     ManageOwnApiTokens,
+    /// `webhooks:sign`: sign an arbitrary payload as the platform, for any
+    /// endpoint (`Vault::sign_webhook`). Admin only by default: a signed
+    /// payload is a message every receiver trusts as coming from the host.
+    SignWebhooks,
+    /// `webhooks:rotate`: replace an endpoint's signing secret or key
+    /// (`Vault::rotate_webhook_secret` reveals the new secret). Admin only by
+    /// default.
+    RotateWebhookSecrets,
     /// A permission the host registered with [`Policy::register`].
     Custom(CustomPermission),
 }
@@ -136,7 +145,7 @@ pub enum Permission {
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct CustomPermission(u8);
 
-const BUILTIN: [(Permission, &str); 13] = [
+const BUILTIN: [(Permission, &str); 15] = [
     (Permission::ReadApps, "apps:read"),
     (Permission::ListSecretNames, "secrets:list"),
     (Permission::WriteSecrets, "secrets:write"),
@@ -150,6 +159,8 @@ const BUILTIN: [(Permission, &str); 13] = [
     (Permission::ReadAuditLog, "audit:read"),
     (Permission::OverrideDeployGate, "gate:override"),
     (Permission::ManageOwnApiTokens, "tokens:own"),
+    (Permission::SignWebhooks, "webhooks:sign"),
+    (Permission::RotateWebhookSecrets, "webhooks:rotate"),
 ];
 
 /// The most permissions a policy holds (built-in and custom together).
@@ -171,6 +182,8 @@ impl Permission {
             Self::ReadAuditLog => 10,
             Self::OverrideDeployGate => 11,
             Self::ManageOwnApiTokens => 12,
+            Self::SignWebhooks => 13,
+            Self::RotateWebhookSecrets => 14,
             Self::Custom(CustomPermission(i)) => u32::from(i),
         };
         1u128.checked_shl(index).unwrap_or(0)
@@ -180,7 +193,8 @@ impl Permission {
 /// The seeds' rules: a Viewer reads; a Developer also writes and injects
 /// secrets, starts agent sessions, manages webhooks, connects integrations
 /// and manages their own API tokens; only an Admin manages users, everyone's
-/// API tokens and settings, reads the audit log and overrides a deploy gate.
+/// API tokens and settings, reads the audit log, overrides a deploy gate,
+/// signs webhooks as the platform and rotates endpoint secrets.
 fn builtin_roles() -> [u128; 3] {
     use Permission::*;
     let mask = |ps: &[Permission]| ps.iter().fold(0u128, |m, p| m | p.bit());
@@ -201,6 +215,8 @@ fn builtin_roles() -> [u128; 3] {
             ManageSettings,
             ReadAuditLog,
             OverrideDeployGate,
+            SignWebhooks,
+            RotateWebhookSecrets,
         ]);
     [viewer, developer, admin]
 }

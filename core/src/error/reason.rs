@@ -162,6 +162,14 @@ reasons! {
         MalformedGithubSignature => ("malformed_github_signature", "malformed X-Hub-Signature-256 header (expected `sha256=` and 64 hex digits)"),
         /// Only the SHA-1 `X-Hub-Signature` was offered.
         GithubSha1 => ("github_sha1", "X-Hub-Signature (SHA-1) is not accepted; verify X-Hub-Signature-256 (`sha256=...`)"),
+        /// More entries in `webhook-signature` than a sender ever needs (32).
+        TooManySignatures => ("too_many_signatures", "webhook-signature header has more than 32 entries"),
+        /// No `v1a` entry in `webhook-signature`, verifying with public keys.
+        NoSupportedAsymmetricSignature => ("no_supported_asymmetric_signature", "no supported signature (webhook-signature has no `v1a` entry)"),
+        /// No `X-Hub-Signature-256` header.
+        MissingGithubSignature => ("missing_github_signature", "missing X-Hub-Signature-256 header"),
+        /// `X-Hub-Signature-256` or `X-GitHub-Delivery` given twice.
+        DuplicateGithubHeader => ("duplicate_github_header", "duplicate X-Hub-Signature-256 or X-GitHub-Delivery header"),
     }
 }
 

@@ -4,7 +4,7 @@ use Permission::*;
 /// Every permission for every role: the seed's rules, as a table.
 #[test]
 fn every_permission_for_every_role() {
-    let table: [(Permission, [bool; 3]); 13] = [
+    let table: [(Permission, [bool; 3]); 15] = [
         //                       viewer developer admin
         (ReadApps, [true, true, true]),
         (ListSecretNames, [true, true, true]),
@@ -19,6 +19,8 @@ fn every_permission_for_every_role() {
         (ReadAuditLog, [false, false, true]),
         (OverrideDeployGate, [false, false, true]),
         (ManageOwnApiTokens, [false, true, true]),
+        (SignWebhooks, [false, false, true]),
+        (RotateWebhookSecrets, [false, false, true]),
     ];
     let policy = Policy::new();
     assert_eq!(
@@ -49,6 +51,8 @@ fn a_viewer_changes_nothing_and_inject_is_separate_from_list() {
         ManageSettings,
         OverrideDeployGate,
         ManageOwnApiTokens,
+        SignWebhooks,
+        RotateWebhookSecrets,
     ];
     for p in changes {
         assert_eq!(

@@ -401,6 +401,8 @@ impl Fx {
                 description: "deploys".into(),
                 created_at: now,
                 disabled: false,
+                version: crate::webhook::SignatureVersion::V1,
+                public_key: None,
             }
             .to_row(None)
             .unwrap(),
@@ -429,6 +431,16 @@ impl Fx {
                 last_refresh_error: None,
                 needs_reconnect: false,
                 refresh_lease: None,
+            }
+            .to_row(None)
+            .unwrap(),
+            crate::store::records::WebhookSource {
+                id: format!("src-{tag}"),
+                style: crate::vault::SourceStyle::Github,
+                created_at: now,
+                rotated_at: None,
+                previous_until: None,
+                public_key: None,
             }
             .to_row(None)
             .unwrap(),

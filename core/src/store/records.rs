@@ -33,6 +33,8 @@ use crate::id::UserId;
 use crate::rbac::Role;
 use crate::store::row::check_id;
 use crate::store::{Kind, Row};
+use crate::vault::SourceStyle;
+use crate::webhook::SignatureVersion;
 
 /// Longest secret name, in bytes.
 pub const MAX_SECRET_NAME_LEN: usize = 128;
@@ -604,7 +606,8 @@ impl Record for SettingSecret {
     }
 }
 
-/// An outbound webhook endpoint; its signing secret is sealed.
+/// An outbound webhook endpoint; its signing secret (`v1`: the HMAC key
+/// bytes; `v1a`: the 32-byte Ed25519 seed) is sealed.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct WebhookEndpoint {
     /// Its id.
@@ -617,6 +620,18 @@ pub struct WebhookEndpoint {
     pub created_at: Timestamp,
     /// Whether deliveries are paused.
     pub disabled: bool,
+    /// The signature scheme, fixed at registration (`v1` in rows written
+    /// before `v1a` existed).
+    #[serde(default = "signature_v1")]
+    pub version: SignatureVersion,
+    /// For `v1a`: the `whpk_` public key of the sealed signing key (not
+    /// secret; kept beside it so listings need not open the seal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+}
+
+fn signature_v1() -> SignatureVersion {
+    SignatureVersion::V1
 }
 
 impl Record for WebhookEndpoint {
@@ -645,6 +660,36 @@ impl Record for WebhookPreviousSecret {
     }
     fn expires_at(&self) -> Option<Timestamp> {
         Some(self.expires_at)
+    }
+}
+
+/// An inbound webhook source: how its deliveries are signed. The sealed
+/// value holds its key, and during a rotation the previous one too (see
+/// `docs/FORMATS.md`, "Inbound webhook sources").
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct WebhookSource {
+    /// Its id, the name the host verifies deliveries against.
+    pub id: String,
+    /// How deliveries are signed, fixed at registration.
+    pub style: SourceStyle,
+    /// When registered.
+    pub created_at: Timestamp,
+    /// When its key last changed, if ever.
+    pub rotated_at: Option<Timestamp>,
+    /// Until when the previous key is still accepted, during a rotation.
+    pub previous_until: Option<Timestamp>,
+    /// For `standard_v1a`: the `whpk_` public key (not secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+}
+
+impl Record for WebhookSource {
+    const KIND: Kind = Kind::WebhookSource;
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+    fn validate(&self) -> Result<()> {
+        check_id("source", &self.id)
     }
 }
 

@@ -59,11 +59,14 @@ pub enum Kind {
     SeenWebhook,
     /// A deploy gate evaluation, and the override of its hold if any.
     DeployEvaluation,
+    /// An inbound webhook source (its key, and its previous key during a
+    /// rotation, sealed).
+    WebhookSource,
 }
 
 impl Kind {
     /// Every kind, in a fixed order.
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 16] = [
         Self::User,
         Self::ApiToken,
         Self::AgentSession,
@@ -79,6 +82,7 @@ impl Kind {
         Self::OAuthConnection,
         Self::SeenWebhook,
         Self::DeployEvaluation,
+        Self::WebhookSource,
     ];
 
     /// The stored name (`user`, `api_token`, ...).
@@ -100,6 +104,7 @@ impl Kind {
             Self::OAuthConnection => "oauth_connection",
             Self::SeenWebhook => "seen_webhook",
             Self::DeployEvaluation => "deploy_evaluation",
+            Self::WebhookSource => "webhook_source",
         }
     }
 

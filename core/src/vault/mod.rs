@@ -89,7 +89,9 @@ pub use secrets::SecretInfo;
 pub use sessions::Session;
 pub use tokens::{ApiTokenInfo, MintedToken};
 pub use users::{Bootstrapped, CallerKind, Profile, UserInfo};
-pub use webhooks::{EndpointInfo, RegisteredEndpoint};
+pub use webhooks::{
+    AsymmetricEndpoint, EndpointInfo, ReceivedWebhook, RegisteredEndpoint, SourceInfo, SourceStyle,
+};
 
 /// How a [`Vault`] behaves. `Default` gives the documented defaults.
 #[derive(Clone, Debug)]

@@ -1,26 +1,43 @@
-//! Webhooks through the Vault: outbound endpoints whose secrets are sealed
-//! and shown once, signing with rotation, and inbound verification with
-//! replay protection.
+//! Webhooks through the Vault. Outbound (this file): endpoints whose
+//! signing secrets (`v1`, HMAC) or signing keys (`v1a`, Ed25519) are sealed,
+//! signing with rotation. Inbound ([`inbound`]): typed sources, verification
+//! by source id with replay protection.
+//!
+//! Who may do what (defaults: see `rbac`):
+//!
+//! | operation | permission | default roles |
+//! |---|---|---|
+//! | register, list, delete an endpoint | `webhooks:manage` | Developer, Admin |
+//! | rotate an endpoint's secret or key | `webhooks:rotate` | Admin |
+//! | sign a payload for an endpoint | `webhooks:sign` | Admin (and the system caller) |
+//! | register, rotate, list, delete an inbound source | `settings:manage` | Admin |
+//! | verify an inbound delivery | none (the sender is not a caller) | |
+//!
+//! Rotating a `v1` secret reveals the new one, and a signature is a message
+//! every receiver trusts as the platform's: both are Admin-only. An inbound
+//! source's key decides which deliveries the host believes, so it is managed
+//! like the settings secrets it replaces.
 
-use crate::error::WebhookRejection;
+mod inbound;
+
+pub use inbound::{ReceivedWebhook, SourceInfo, SourceStyle};
+
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-
-use crate::audit::{Actor, AuditDraft, Outcome};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::id::TenantId;
 use crate::rbac::Permission;
-use crate::secret::{SecretBytes, SecretString};
-use crate::store::records::{SeenWebhook, WebhookEndpoint, WebhookPreviousSecret};
-use crate::store::{Batch, Change, Kind, ListQuery, Record, StoreExt};
-use crate::vault::settings::check_setting_name;
+use crate::secret::SecretString;
+use crate::store::records::{WebhookEndpoint, WebhookPreviousSecret};
+use crate::store::{Batch, Change, Kind, ListQuery, Record, StoreExt, Stored};
 use crate::vault::{Caller, Vault, new_id};
-use crate::webhook::{self, SignedHeaders, VerifiedMessage, Verifier, WebhookSecret};
+use crate::webhook::{
+    self, SignatureVersion, SignedHeaders, WebhookPublicKey, WebhookSecret, WebhookSigningKey,
+};
 
-/// A registered endpoint. `secret` (`whsec_...`) is shown once: give it to
-/// the receiver now.
+/// A registered `v1` endpoint. `secret` (`whsec_...`) is shown once: give it
+/// to the receiver now.
 ///
 /// Serialising it leaves the secret out; serialise
 /// [`expose_secrets`](Self::expose_secrets) to add `"secret"`.
@@ -32,6 +49,19 @@ pub struct RegisteredEndpoint {
     /// Its signing secret, as the receiver configures it.
     #[serde(skip)]
     pub secret: SecretString,
+}
+
+/// A registered `v1a` endpoint: its signing key stays sealed in the Vault;
+/// receivers verify with `public_key` (not secret, listed again by
+/// [`Vault::list_webhook_endpoints`]). Serialises the key as its `whpk_`
+/// text.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct AsymmetricEndpoint {
+    /// The endpoint's id.
+    pub id: String,
+    /// The `whpk_` public key receivers verify with.
+    pub public_key: WebhookPublicKey,
 }
 
 /// An endpoint as listings show it (never its secret). Serialises with times
@@ -51,6 +81,11 @@ pub struct EndpointInfo {
     /// When the previous secret stops signing, during a rotation.
     #[serde(default, with = "crate::clock::rfc3339::option")]
     pub previous_secret_until: Option<Timestamp>,
+    /// Its signature scheme: `v1` (shared secret) or `v1a` (Ed25519).
+    pub version: SignatureVersion,
+    /// For `v1a`: the current `whpk_` public key receivers verify with.
+    #[serde(default)]
+    pub public_key: Option<String>,
 }
 
 /// Longest endpoint URL, in bytes.
@@ -78,13 +113,44 @@ fn check_endpoint_url(url: &str) -> Result<()> {
     crate::oauth::check_web_url("url", url, scheme)
 }
 
+/// An endpoint's signing material, opened.
+enum EndpointKey {
+    V1(WebhookSecret),
+    V1a(WebhookSigningKey),
+}
+
+impl EndpointKey {
+    fn open(version: SignatureVersion, bytes: &[u8]) -> Result<Self> {
+        Ok(match version {
+            SignatureVersion::V1 => Self::V1(WebhookSecret::from_bytes(bytes)?),
+            SignatureVersion::V1a => Self::V1a(WebhookSigningKey::from_bytes(bytes)?),
+        })
+    }
+}
+
 impl Vault {
-    /// Registers an outbound endpoint and generates its secret (sealed at
-    /// rest, returned once). Needs `webhooks:manage`.
+    /// Registers an outbound endpoint signing with the symmetric scheme
+    /// (`v1`, HMAC-SHA256) and generates its secret (sealed at rest,
+    /// returned once). Needs `webhooks:manage`.
     ///
     /// # Errors
     ///
     /// [`Error::Forbidden`]; [`Error::InvalidInput`] for a bad URL.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), secrets_core::Error> {
+    /// # use std::sync::Arc;
+    /// # use secrets_core::crypto::{KeyRing, MasterKey};
+    /// # use secrets_core::store::MemoryStore;
+    /// # use secrets_core::vault::{Caller, Vault, VaultConfig};
+    /// # use secrets_core::{SystemClock, TenantId};
+    /// # let vault = Vault::new(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new(MasterKey::generate()?)), Arc::new(SystemClock), VaultConfig::default()).await?;
+    /// let system = Caller::system(TenantId::DEFAULT);
+    /// let ep = vault.register_webhook_endpoint(&system, "https://hooks.example.com/in", "deploys").await?;
+    /// assert!(ep.secret.expose_secret().starts_with("whsec_"));
+    /// # Ok(()) }
+    /// ```
     pub async fn register_webhook_endpoint(
         &self,
         caller: &Caller,
@@ -100,67 +166,248 @@ impl Vault {
         )
         .await?;
         let secret = WebhookSecret::generate()?;
+        let id = self
+            .insert_endpoint(
+                caller,
+                url,
+                description,
+                SignatureVersion::V1,
+                None,
+                secret.expose_secret(),
+            )
+            .await?;
+        Ok(RegisteredEndpoint {
+            id,
+            secret: secret.to_text(),
+        })
+    }
+
+    /// Registers an outbound endpoint signing with the asymmetric scheme
+    /// (`v1a`, Ed25519) and generates its key pair: the `whsk_` signing key
+    /// is sealed and never leaves the Vault; the `whpk_` public key is
+    /// returned (and listed) for receivers, who can then verify deliveries
+    /// but not forge them. Needs `webhooks:manage`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Forbidden`]; [`Error::InvalidInput`] for a bad URL.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), secrets_core::Error> {
+    /// # use std::sync::Arc;
+    /// # use secrets_core::crypto::{KeyRing, MasterKey};
+    /// # use secrets_core::store::MemoryStore;
+    /// # use secrets_core::vault::{Caller, Vault, VaultConfig};
+    /// # use secrets_core::{SystemClock, TenantId, Timestamp};
+    /// # let vault = Vault::new(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new(MasterKey::generate()?)), Arc::new(SystemClock), VaultConfig::default()).await?;
+    /// use secrets_core::webhook;
+    ///
+    /// let system = Caller::system(TenantId::DEFAULT);
+    /// let ep = vault.register_asymmetric_webhook_endpoint(&system, "https://hooks.example.com/in", "deploys").await?;
+    /// let signed = vault.sign_webhook(&system, &ep.id, "msg_1", b"{}").await?;
+    /// assert!(signed.signature.starts_with("v1a,"));
+    ///
+    /// // The receiver holds only the public key.
+    /// let pairs = signed.pairs();
+    /// let headers: Vec<(&str, &str)> = pairs.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    /// let now = Timestamp::from_unix_seconds(signed.timestamp);
+    /// webhook::verify_asymmetric(&headers, b"{}", &[&ep.public_key], now)?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn register_asymmetric_webhook_endpoint(
+        &self,
+        caller: &Caller,
+        url: &str,
+        description: &str,
+    ) -> Result<AsymmetricEndpoint> {
+        check_endpoint_url(url)?;
+        self.authorize(
+            caller,
+            Permission::ManageWebhooks,
+            "webhook.register",
+            "webhook",
+        )
+        .await?;
+        let key = WebhookSigningKey::generate()?;
+        let public_key = key.public_key();
+        let id = self
+            .insert_endpoint(
+                caller,
+                url,
+                description,
+                SignatureVersion::V1a,
+                Some(public_key.to_text()),
+                key.expose_secret(),
+            )
+            .await?;
+        Ok(AsymmetricEndpoint { id, public_key })
+    }
+
+    /// Stores a new endpoint with its sealed key, audited.
+    async fn insert_endpoint(
+        &self,
+        caller: &Caller,
+        url: &str,
+        description: &str,
+        version: SignatureVersion,
+        public_key: Option<String>,
+        key: &[u8],
+    ) -> Result<String> {
         let endpoint = WebhookEndpoint {
             id: new_id(),
             url: url.to_owned(),
             description: description.to_owned(),
             created_at: self.now(),
             disabled: false,
+            version,
+            public_key,
         };
-        let sealed = self.seal_row(
-            caller.tenant,
-            Kind::WebhookEndpoint,
-            &endpoint.id,
-            secret.expose_secret(),
-        )?;
+        let sealed = self.seal_row(caller.tenant, Kind::WebhookEndpoint, &endpoint.id, key)?;
         let draft = self
             .draft(
                 caller,
                 "webhook.register",
                 format!("webhook/{}", endpoint.id),
             )
-            .detail("url", url);
+            .detail("url", url)
+            .detail("version", version.as_str());
         self.write(
             caller.tenant,
             Batch::new(draft).with(Change::Insert(endpoint.to_row(Some(sealed))?)),
         )
         .await?;
-        Ok(RegisteredEndpoint {
-            id: endpoint.id,
-            secret: secret.to_text(),
-        })
+        Ok(endpoint.id)
     }
 
-    /// Replaces an endpoint's secret; the old one keeps signing beside the
-    /// new one for `grace`, so receivers can switch without a gap. Returns
-    /// the new secret (shown once). Needs `webhooks:manage`.
+    /// Replaces a `v1` endpoint's secret; the old one keeps signing beside
+    /// the new one for `grace`, so receivers can switch without a gap.
+    /// Returns the new secret (shown once). Needs `webhooks:rotate`, which
+    /// only Admins hold by default: the new secret is revealed to the caller.
     ///
     /// # Errors
     ///
-    /// [`Error::Forbidden`]; [`Error::NotFound`].
+    /// [`Error::Forbidden`]; [`Error::NotFound`]; [`Error::InvalidInput`]
+    /// for a `v1a` endpoint (rotate its key with
+    /// [`rotate_webhook_signing_key`](Self::rotate_webhook_signing_key)).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), secrets_core::Error> {
+    /// # use std::sync::Arc;
+    /// # use secrets_core::crypto::{KeyRing, MasterKey};
+    /// # use secrets_core::store::MemoryStore;
+    /// # use secrets_core::vault::{Caller, Vault, VaultConfig};
+    /// # use secrets_core::{SystemClock, TenantId};
+    /// # let vault = Vault::new(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new(MasterKey::generate()?)), Arc::new(SystemClock), VaultConfig::default()).await?;
+    /// use std::time::Duration;
+    ///
+    /// let system = Caller::system(TenantId::DEFAULT);
+    /// let ep = vault.register_webhook_endpoint(&system, "https://hooks.example.com/in", "deploys").await?;
+    /// let new = vault.rotate_webhook_secret(&system, &ep.id, Duration::from_secs(3600)).await?;
+    /// assert_ne!(new.expose_secret(), ep.secret.expose_secret());
+    /// // During the grace period both secrets sign.
+    /// let signed = vault.sign_webhook(&system, &ep.id, "msg_1", b"{}").await?;
+    /// assert_eq!(signed.signature.split(' ').count(), 2);
+    /// # Ok(()) }
+    /// ```
     pub async fn rotate_webhook_secret(
         &self,
         caller: &Caller,
         endpoint: &str,
         grace: Duration,
     ) -> Result<SecretString> {
+        let new = WebhookSecret::generate()?;
+        self.rotate_endpoint(
+            caller,
+            endpoint,
+            grace,
+            SignatureVersion::V1,
+            new.expose_secret(),
+            None,
+        )
+        .await?;
+        Ok(new.to_text())
+    }
+
+    /// Replaces a `v1a` endpoint's signing key with a fresh key pair; the old
+    /// key keeps signing beside the new one for `grace`, so receivers can
+    /// add the new public key without a gap. Returns the new public key.
+    /// Needs `webhooks:rotate`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Forbidden`]; [`Error::NotFound`]; [`Error::InvalidInput`]
+    /// for a `v1` endpoint (rotate its secret with
+    /// [`rotate_webhook_secret`](Self::rotate_webhook_secret)).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), secrets_core::Error> {
+    /// # use std::sync::Arc;
+    /// # use secrets_core::crypto::{KeyRing, MasterKey};
+    /// # use secrets_core::store::MemoryStore;
+    /// # use secrets_core::vault::{Caller, Vault, VaultConfig};
+    /// # use secrets_core::{SystemClock, TenantId};
+    /// # let vault = Vault::new(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new(MasterKey::generate()?)), Arc::new(SystemClock), VaultConfig::default()).await?;
+    /// use std::time::Duration;
+    ///
+    /// let system = Caller::system(TenantId::DEFAULT);
+    /// let ep = vault.register_asymmetric_webhook_endpoint(&system, "https://hooks.example.com/in", "x").await?;
+    /// let new = vault.rotate_webhook_signing_key(&system, &ep.id, Duration::ZERO).await?;
+    /// assert_ne!(new, ep.public_key);
+    /// # Ok(()) }
+    /// ```
+    pub async fn rotate_webhook_signing_key(
+        &self,
+        caller: &Caller,
+        endpoint: &str,
+        grace: Duration,
+    ) -> Result<WebhookPublicKey> {
+        let new = WebhookSigningKey::generate()?;
+        let public_key = new.public_key();
+        self.rotate_endpoint(
+            caller,
+            endpoint,
+            grace,
+            SignatureVersion::V1a,
+            new.expose_secret(),
+            Some(public_key.to_text()),
+        )
+        .await?;
+        Ok(public_key)
+    }
+
+    /// Moves an endpoint's key to its previous-secret row (signing until
+    /// now + `grace`) and seals `new` in its place, in one audited write.
+    async fn rotate_endpoint(
+        &self,
+        caller: &Caller,
+        endpoint: &str,
+        grace: Duration,
+        version: SignatureVersion,
+        new: &[u8],
+        public_key: Option<String>,
+    ) -> Result<()> {
         let target = format!("webhook/{endpoint}");
         self.authorize(
             caller,
-            Permission::ManageWebhooks,
+            Permission::RotateWebhookSecrets,
             "webhook.rotate",
             &target,
         )
         .await?;
         let tenant = caller.tenant;
         let stored = self.endpoint(tenant, endpoint).await?;
+        if stored.record.version != version {
+            return Err(wrong_version(endpoint, stored.record.version));
+        }
         let old = self.open_row(
             tenant,
             Kind::WebhookEndpoint,
             endpoint,
             stored.sealed.as_deref(),
         )?;
-        let new = WebhookSecret::generate()?;
         let previous = WebhookPreviousSecret {
             endpoint: endpoint.to_owned(),
             expires_at: self.now().saturating_add(grace),
@@ -171,29 +418,52 @@ impl Vault {
             endpoint,
             old.expose_secret(),
         )?;
-        let sealed = self.seal_row(tenant, Kind::WebhookEndpoint, endpoint, new.expose_secret())?;
+        let sealed = self.seal_row(tenant, Kind::WebhookEndpoint, endpoint, new)?;
+        let record = WebhookEndpoint {
+            public_key,
+            ..stored.record
+        };
         let batch = Batch::new(
             self.draft(caller, "webhook.rotate", &target)
-                .detail("grace_seconds", grace.as_secs().to_string()),
+                .detail("grace_seconds", grace.as_secs().to_string())
+                .detail("version", version.as_str()),
         )
         .with(Change::Update {
-            row: stored.record.to_row(Some(sealed))?,
+            row: record.to_row(Some(sealed))?,
             expected_version: stored.version,
         })
         .with(self.upsert(tenant, previous.to_row(Some(moved))?).await?);
-        self.write(tenant, batch).await?;
-        Ok(new.to_text())
+        self.write(tenant, batch).await.map(drop)
     }
 
     /// Signs an outbound message for `endpoint`: the three Standard Webhooks
-    /// headers, with the previous secret's signature beside the new one
-    /// during a rotation. Needs `webhooks:manage` (the system caller has
-    /// it). Not audited: signing changes nothing.
+    /// headers, `v1` or `v1a` as the endpoint was registered, with the
+    /// previous secret's or key's signature beside the current one during a
+    /// rotation. Needs `webhooks:sign`, which only Admins (and the system
+    /// caller a delivery worker runs as) hold by default: the signature
+    /// makes any payload a message receivers trust as the platform's. Not
+    /// audited: signing changes nothing.
     ///
     /// # Errors
     ///
     /// [`Error::Forbidden`]; [`Error::NotFound`]; [`Error::InvalidInput`]
     /// for a bad message id or a disabled endpoint.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), secrets_core::Error> {
+    /// # use std::sync::Arc;
+    /// # use secrets_core::crypto::{KeyRing, MasterKey};
+    /// # use secrets_core::store::MemoryStore;
+    /// # use secrets_core::vault::{Caller, Vault, VaultConfig};
+    /// # use secrets_core::{SystemClock, TenantId};
+    /// # let vault = Vault::new(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new(MasterKey::generate()?)), Arc::new(SystemClock), VaultConfig::default()).await?;
+    /// let system = Caller::system(TenantId::DEFAULT);
+    /// let ep = vault.register_webhook_endpoint(&system, "https://hooks.example.com/in", "deploys").await?;
+    /// let signed = vault.sign_webhook(&system, &ep.id, "msg_1", br#"{"type":"ping"}"#).await?;
+    /// assert!(signed.signature.starts_with("v1,"));
+    /// # Ok(()) }
+    /// ```
     pub async fn sign_webhook(
         &self,
         caller: &Caller,
@@ -202,24 +472,22 @@ impl Vault {
         payload: &[u8],
     ) -> Result<SignedHeaders> {
         let target = format!("webhook/{endpoint}");
-        self.authorize(caller, Permission::ManageWebhooks, "webhook.sign", &target)
+        self.authorize(caller, Permission::SignWebhooks, "webhook.sign", &target)
             .await?;
         let tenant = caller.tenant;
         let stored = self.endpoint(tenant, endpoint).await?;
         if stored.record.disabled {
             return Err(Error::invalid("endpoint", "is disabled"));
         }
+        let version = stored.record.version;
         let now = self.now();
-        let current = WebhookSecret::from_bytes(
-            self.open_row(
-                tenant,
-                Kind::WebhookEndpoint,
-                endpoint,
-                stored.sealed.as_deref(),
-            )?
-            .expose_secret(),
+        let current = self.open_row(
+            tenant,
+            Kind::WebhookEndpoint,
+            endpoint,
+            stored.sealed.as_deref(),
         )?;
-        let mut secrets = vec![current];
+        let mut keys = vec![EndpointKey::open(version, current.expose_secret())?];
         if let Some(prev) = self
             .inner
             .store
@@ -233,17 +501,58 @@ impl Vault {
                 endpoint,
                 prev.sealed.as_deref(),
             )?;
-            secrets.push(WebhookSecret::from_bytes(old.expose_secret())?);
+            keys.push(EndpointKey::open(version, old.expose_secret())?);
         }
-        let refs: Vec<&WebhookSecret> = secrets.iter().collect();
-        webhook::sign(&refs, msg_id, now.unix_seconds(), payload)
+        let ts = now.unix_seconds();
+        match version {
+            SignatureVersion::V1 => {
+                let secrets: Vec<&WebhookSecret> = keys
+                    .iter()
+                    .filter_map(|k| match k {
+                        EndpointKey::V1(s) => Some(s),
+                        EndpointKey::V1a(_) => None,
+                    })
+                    .collect();
+                webhook::sign(&secrets, msg_id, ts, payload)
+            }
+            SignatureVersion::V1a => {
+                let signing: Vec<&WebhookSigningKey> = keys
+                    .iter()
+                    .filter_map(|k| match k {
+                        EndpointKey::V1a(s) => Some(s),
+                        EndpointKey::V1(_) => None,
+                    })
+                    .collect();
+                webhook::sign_asymmetric(&signing, msg_id, ts, payload)
+            }
+        }
     }
 
-    /// The tenant's endpoints, without secrets. Needs `webhooks:manage`.
+    /// The tenant's endpoints, without secrets (with the public key of a
+    /// `v1a` endpoint). Needs `webhooks:manage`.
     ///
     /// # Errors
     ///
     /// [`Error::Forbidden`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), secrets_core::Error> {
+    /// # use std::sync::Arc;
+    /// # use secrets_core::crypto::{KeyRing, MasterKey};
+    /// # use secrets_core::store::MemoryStore;
+    /// # use secrets_core::vault::{Caller, Vault, VaultConfig};
+    /// # use secrets_core::{SystemClock, TenantId};
+    /// # let vault = Vault::new(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new(MasterKey::generate()?)), Arc::new(SystemClock), VaultConfig::default()).await?;
+    /// use secrets_core::webhook::SignatureVersion;
+    ///
+    /// let system = Caller::system(TenantId::DEFAULT);
+    /// let ep = vault.register_asymmetric_webhook_endpoint(&system, "https://hooks.example.com/in", "x").await?;
+    /// let listed = vault.list_webhook_endpoints(&system).await?;
+    /// assert_eq!(listed[0].version, SignatureVersion::V1a);
+    /// assert_eq!(listed[0].public_key, Some(ep.public_key.to_text()));
+    /// # Ok(()) }
+    /// ```
     pub async fn list_webhook_endpoints(&self, caller: &Caller) -> Result<Vec<EndpointInfo>> {
         self.authorize(
             caller,
@@ -268,6 +577,8 @@ impl Vault {
                 url: e.record.url,
                 description: e.record.description,
                 created_at: e.record.created_at,
+                version: e.record.version,
+                public_key: e.record.public_key,
             });
         }
         Ok(out)
@@ -278,6 +589,22 @@ impl Vault {
     /// # Errors
     ///
     /// [`Error::Forbidden`]; [`Error::NotFound`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), secrets_core::Error> {
+    /// # use std::sync::Arc;
+    /// # use secrets_core::crypto::{KeyRing, MasterKey};
+    /// # use secrets_core::store::MemoryStore;
+    /// # use secrets_core::vault::{Caller, Vault, VaultConfig};
+    /// # use secrets_core::{SystemClock, TenantId};
+    /// # let vault = Vault::new(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new(MasterKey::generate()?)), Arc::new(SystemClock), VaultConfig::default()).await?;
+    /// let system = Caller::system(TenantId::DEFAULT);
+    /// let ep = vault.register_webhook_endpoint(&system, "https://hooks.example.com/in", "x").await?;
+    /// vault.delete_webhook_endpoint(&system, &ep.id).await?;
+    /// assert!(vault.list_webhook_endpoints(&system).await?.is_empty());
+    /// # Ok(()) }
+    /// ```
     pub async fn delete_webhook_endpoint(&self, caller: &Caller, endpoint: &str) -> Result<()> {
         let target = format!("webhook/{endpoint}");
         self.authorize(
@@ -310,280 +637,7 @@ impl Vault {
         self.write(caller.tenant, batch).await.map(drop)
     }
 
-    /// Verifies an inbound Standard Webhooks message from `source`, against
-    /// the secrets in the tenant's settings `webhook/<source>` (and, during a
-    /// rotation, `webhook/<source>.previous`), within the configured
-    /// tolerance, and refuses a message id already seen from `source` within
-    /// the window. Accepted messages and refusals are audited.
-    ///
-    /// The sender is not authenticated until the signature verifies, so it
-    /// learns nothing about the configuration: an unknown source (including
-    /// a name ending in `.previous`, which is a secret's slot and never a
-    /// source), a secret that cannot be used, and a wrong signature all give
-    /// the same error, after the same checks (a configuration problem is
-    /// verified against a throw-away secret). The host tells them apart in
-    /// the audit event's `reason`: `unknown source`, `misconfigured secret`,
-    /// `secret could not be opened`, or the verifier's reason.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Webhook`]: `no matching signature` for all three cases
-    /// above, `replayed message id`, or what is wrong with the headers or
-    /// the timestamp (the same whether the source exists or not);
-    /// [`Error::TooLarge`] for a payload over 1 MiB; the store's errors.
-    pub async fn verify_inbound_webhook(
-        &self,
-        tenant: TenantId,
-        source: &str,
-        headers: &[(&str, &str)],
-        payload: &[u8],
-        source_addr: Option<&str>,
-    ) -> Result<VerifiedMessage> {
-        let now = self.now();
-        let receive = Receive::new(source, source_addr, now, "standard");
-        let (secrets, problem) = self.inbound_secrets(tenant, source).await?;
-        let secrets = match secrets {
-            Some(s) => s,
-            None => vec![WebhookSecret::generate()?],
-        };
-        let refs: Vec<&WebhookSecret> = secrets.iter().collect();
-        let verifier = Verifier::default().with_tolerance(self.inner.config.webhook_tolerance);
-        let verified = verifier.verify(headers, payload, &refs, now);
-        let message = match (verified, problem) {
-            (Ok(m), None) => m,
-            (outcome, problem) => {
-                return Err(self
-                    .refuse_inbound(tenant, &receive, outcome.err(), problem)
-                    .await);
-            }
-        };
-        let seen = SeenWebhook {
-            source: source.to_owned(),
-            message_id: hex_sha256(message.id.as_bytes()),
-            expires_at: verifier.replay_window_end(message.timestamp),
-        };
-        self.remember(
-            tenant,
-            &receive,
-            seen,
-            &message.id,
-            WebhookRejection::Replayed,
-        )
-        .await?;
-        Ok(message)
-    }
-
-    /// Verifies a GitHub-style delivery from `source`: `delivery` is the
-    /// `X-GitHub-Delivery` header (its id), `signature_header` the
-    /// `X-Hub-Signature-256` header (`sha256=<hex>`), checked against the
-    /// raw secret in the tenant's setting `webhook/<source>`.
-    ///
-    /// GitHub signs no timestamp, so the delivery id is the only replay
-    /// protection: it is remembered, in the same store as Standard Webhooks
-    /// ids, for 30 days, and a delivery whose id was seen from `source` is
-    /// refused. (A captured delivery replayed after 30 days is accepted
-    /// again; a host that cannot allow that must also check the payload's
-    /// own dates.) Accepted deliveries and refusals are audited; the sender
-    /// learns nothing about the configuration, as for
-    /// [`verify_inbound_webhook`](Self::verify_inbound_webhook).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Webhook`]: `missing X-GitHub-Delivery header` (or
-    /// `malformed ...`), `no matching signature` (also for an unknown source
-    /// or a misconfigured secret), `replayed delivery id`, or a malformed
-    /// signature header; [`Error::TooLarge`]; the store's errors.
-    pub async fn verify_github_webhook(
-        &self,
-        tenant: TenantId,
-        source: &str,
-        delivery: &str,
-        signature_header: &str,
-        payload: &[u8],
-        source_addr: Option<&str>,
-    ) -> Result<()> {
-        let now = self.now();
-        let receive = Receive::new(source, source_addr, now, "github");
-        if let Err(e) = check_delivery_id(delivery) {
-            return Err(self.refuse_inbound(tenant, &receive, Some(e), None).await);
-        }
-        let (secret, problem) = self.github_secret(tenant, source).await?;
-        let secret = match secret {
-            Some(s) => s,
-            None => SecretBytes::new(WebhookSecret::generate()?.expose_secret().to_vec()),
-        };
-        let verified =
-            Verifier::default().verify_github(signature_header, payload, secret.expose_secret());
-        match (verified, problem) {
-            (Ok(()), None) => {}
-            (outcome, problem) => {
-                return Err(self
-                    .refuse_inbound(tenant, &receive, outcome.err(), problem)
-                    .await);
-            }
-        }
-        let seen = SeenWebhook {
-            source: source.to_owned(),
-            message_id: hex_sha256(delivery.as_bytes()),
-            expires_at: now.saturating_add(GITHUB_DELIVERY_RETENTION),
-        };
-        self.remember(
-            tenant,
-            &receive,
-            seen,
-            delivery,
-            WebhookRejection::ReplayedDelivery,
-        )
-        .await
-    }
-
-    /// The usable Standard Webhooks secrets of `source`, or `None` and the
-    /// reason for the audit log.
-    async fn inbound_secrets(
-        &self,
-        tenant: TenantId,
-        source: &str,
-    ) -> Result<(Option<Vec<WebhookSecret>>, Option<&'static str>)> {
-        if !is_source(source) {
-            return Ok((None, Some(UNKNOWN_SOURCE)));
-        }
-        let name = format!("webhook/{source}");
-        let mut secrets = Vec::new();
-        let mut found = None;
-        for setting in [name.clone(), format!("{name}.previous")] {
-            match self.setting_value(tenant, &setting).await? {
-                Setting::Absent => {}
-                Setting::Unreadable => found = found.or(Some(UNREADABLE)),
-                Setting::Value(text) => {
-                    let parsed = std::str::from_utf8(text.expose_secret())
-                        .ok()
-                        .and_then(|t| WebhookSecret::parse(t).ok());
-                    match parsed {
-                        Some(s) => secrets.push(s),
-                        None => found = found.or(Some(MISCONFIGURED)),
-                    }
-                }
-            }
-        }
-        Ok(if !secrets.is_empty() {
-            (Some(secrets), None)
-        } else {
-            (None, Some(found.unwrap_or(UNKNOWN_SOURCE)))
-        })
-    }
-
-    /// The raw GitHub secret of `source`, or `None` and the reason for the
-    /// audit log.
-    async fn github_secret(
-        &self,
-        tenant: TenantId,
-        source: &str,
-    ) -> Result<(Option<SecretBytes>, Option<&'static str>)> {
-        if !is_source(source) {
-            return Ok((None, Some(UNKNOWN_SOURCE)));
-        }
-        Ok(
-            match self
-                .setting_value(tenant, &format!("webhook/{source}"))
-                .await?
-            {
-                Setting::Absent => (None, Some(UNKNOWN_SOURCE)),
-                Setting::Unreadable => (None, Some(UNREADABLE)),
-                Setting::Value(v) if v.expose_secret().is_empty() => (None, Some(MISCONFIGURED)),
-                Setting::Value(v) => (Some(v), None),
-            },
-        )
-    }
-
-    /// A settings secret's value, for verification.
-    async fn setting_value(&self, tenant: TenantId, name: &str) -> Result<Setting> {
-        let Some(row) = self
-            .inner
-            .store
-            .get(tenant, Kind::SettingSecret, name)
-            .await?
-        else {
-            return Ok(Setting::Absent);
-        };
-        Ok(
-            match self.open_row(tenant, Kind::SettingSecret, name, row.sealed.as_deref()) {
-                Ok(v) => Setting::Value(v),
-                Err(_) => Setting::Unreadable,
-            },
-        )
-    }
-
-    /// Audits a refused inbound message and returns what the sender gets:
-    /// the verifier's own error when it is about the message (headers,
-    /// timestamp, size), otherwise the one generic signature failure.
-    async fn refuse_inbound(
-        &self,
-        tenant: TenantId,
-        receive: &Receive<'_>,
-        error: Option<Error>,
-        problem: Option<&'static str>,
-    ) -> Error {
-        let check = match &error {
-            Some(Error::Webhook { reason }) => reason.as_str(),
-            Some(Error::TooLarge { .. }) => "payload too large",
-            Some(_) => "invalid",
-            None => "matched a throw-away secret",
-        };
-        let mut draft = receive
-            .draft(Outcome::Denied)
-            .detail("reason", problem.unwrap_or(check));
-        if problem.is_some() {
-            draft = draft.detail("check", check);
-        }
-        self.record(tenant, draft).await;
-        match error {
-            Some(e @ (Error::TooLarge { .. } | Error::Webhook { .. }))
-                if !matches!(e, Error::Webhook { reason: NO_MATCH }) =>
-            {
-                e
-            }
-            _ => Error::Webhook { reason: NO_MATCH },
-        }
-    }
-
-    /// Stores a verified message's id with its audit event; an id already
-    /// there is a replay, refused and audited.
-    async fn remember(
-        &self,
-        tenant: TenantId,
-        receive: &Receive<'_>,
-        seen: SeenWebhook,
-        id: &str,
-        replayed: WebhookRejection,
-    ) -> Result<()> {
-        let batch = Batch::new(
-            receive
-                .draft(Outcome::Allowed)
-                .detail("message_id", truncate(id)),
-        )
-        .with(Change::Insert(seen.to_row(None)?));
-        match self.write(tenant, batch).await {
-            Ok(_) => Ok(()),
-            Err(Error::AlreadyExists { .. }) => {
-                self.record(
-                    tenant,
-                    receive
-                        .draft(Outcome::Denied)
-                        .detail("reason", replayed.as_str())
-                        .detail("message_id", truncate(id)),
-                )
-                .await;
-                Err(Error::Webhook { reason: replayed })
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    async fn endpoint(
-        &self,
-        tenant: TenantId,
-        endpoint: &str,
-    ) -> Result<crate::store::Stored<WebhookEndpoint>> {
+    async fn endpoint(&self, tenant: TenantId, endpoint: &str) -> Result<Stored<WebhookEndpoint>> {
         self.inner
             .store
             .get_record::<WebhookEndpoint>(tenant, endpoint)
@@ -595,85 +649,18 @@ impl Vault {
     }
 }
 
-/// The one reason a sender gets for every signature failure, whatever the
-/// configuration behind it.
-const NO_MATCH: WebhookRejection = WebhookRejection::NoMatchingSignature;
-/// Audit reasons for a refusal the sender does not see.
-const UNKNOWN_SOURCE: &str = "unknown source";
-const MISCONFIGURED: &str = "misconfigured secret";
-const UNREADABLE: &str = "secret could not be opened";
-
-/// How long a GitHub delivery id is remembered (GitHub signs no timestamp).
-const GITHUB_DELIVERY_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
-/// Longest `X-GitHub-Delivery` id, in bytes (GitHub's are 36-byte GUIDs).
-const MAX_DELIVERY_LEN: usize = 255;
-
-/// A settings secret as verification sees it.
-enum Setting {
-    Absent,
-    Unreadable,
-    Value(SecretBytes),
-}
-
-/// One inbound delivery, for its audit events.
-struct Receive<'a> {
-    source: &'a str,
-    addr: Option<&'a str>,
-    at: Timestamp,
-    style: &'static str,
-}
-
-impl<'a> Receive<'a> {
-    fn new(source: &'a str, addr: Option<&'a str>, at: Timestamp, style: &'static str) -> Self {
-        Self {
-            source,
-            addr,
-            at,
-            style,
+/// The error for rotating an endpoint with the other scheme's call.
+fn wrong_version(endpoint: &str, version: SignatureVersion) -> Error {
+    let reason = match version {
+        SignatureVersion::V1 => {
+            "signs with `v1` (a shared secret): rotate it with `rotate_webhook_secret`"
         }
-    }
-
-    fn draft(&self, outcome: Outcome) -> AuditDraft {
-        let mut d = AuditDraft::new(
-            Actor::Anonymous,
-            "webhook.receive",
-            format!("webhook/{}", self.source),
-            self.at,
-        )
-        .outcome(outcome)
-        .detail("source", self.source)
-        .detail("style", self.style);
-        d.source = self.addr.map(str::to_owned);
-        d
-    }
-}
-
-/// Whether `source` can name an inbound source: its setting name is valid,
-/// and it is not a rotation slot (`<source>.previous` holds a secret of
-/// `<source>`, and must not be a second source with its own replay store).
-fn is_source(source: &str) -> bool {
-    !source.ends_with(".previous") && check_setting_name(&format!("webhook/{source}")).is_ok()
-}
-
-/// `X-GitHub-Delivery`: present, 1 to 255 printable ASCII bytes.
-fn check_delivery_id(delivery: &str) -> Result<()> {
-    if delivery.is_empty() {
-        return Err(Error::Webhook {
-            reason: WebhookRejection::MissingDelivery,
-        });
-    }
-    if delivery.len() > MAX_DELIVERY_LEN || !delivery.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(Error::Webhook {
-            reason: WebhookRejection::MalformedDelivery,
-        });
-    }
-    Ok(())
-}
-
-fn hex_sha256(bytes: &[u8]) -> String {
-    crate::hex32::hex_string(&Sha256::digest(bytes))
-}
-
-fn truncate(s: &str) -> String {
-    s.chars().take(128).collect()
+        SignatureVersion::V1a => {
+            "signs with `v1a` (an Ed25519 key): rotate it with `rotate_webhook_signing_key`"
+        }
+    };
+    Error::invalid(
+        "endpoint",
+        format!("`{}` {reason}", endpoint.escape_debug()),
+    )
 }

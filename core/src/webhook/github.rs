@@ -20,6 +20,31 @@ use super::verify::Verifier;
 /// ```
 pub const GITHUB_HEADER_SIGNATURE: &str = "x-hub-signature-256";
 
+/// The GitHub delivery id header (`X-GitHub-Delivery`), lowercase: the only
+/// replay protection GitHub deliveries carry.
+///
+/// ```
+/// use secrets_core::webhook::GITHUB_HEADER_DELIVERY;
+///
+/// assert_eq!(GITHUB_HEADER_DELIVERY, "x-github-delivery");
+/// ```
+pub const GITHUB_HEADER_DELIVERY: &str = "x-github-delivery";
+
+/// The longest accepted `X-GitHub-Delivery` id, in bytes (GitHub's are
+/// 36-byte GUIDs).
+///
+/// ```
+/// # fn main() -> Result<(), secrets_core::Error> {
+/// use secrets_core::webhook::{MAX_DELIVERY_LEN, Verifier, sign_github};
+///
+/// let sig = sign_github(b"{}", b"a GitHub webhook secret");
+/// let long = "d".repeat(MAX_DELIVERY_LEN + 1);
+/// let headers = [("X-GitHub-Delivery", long.as_str()), ("X-Hub-Signature-256", sig.as_str())];
+/// assert!(Verifier::default().verify_github_headers(&headers, b"{}", b"a GitHub webhook secret").is_err());
+/// # Ok(()) }
+/// ```
+pub const MAX_DELIVERY_LEN: usize = 255;
+
 impl Verifier {
     /// Verifies a GitHub-style webhook: `signature_header` is the value of
     /// `X-Hub-Signature-256` (`sha256=` and 64 hex digits, either case),
@@ -29,7 +54,8 @@ impl Verifier {
     ///
     /// GitHub signs no timestamp: a captured delivery can be replayed
     /// forever. Refuse repeated `X-GitHub-Delivery` ids
-    /// (`Vault::verify_github_webhook` does).
+    /// ([`verify_github_headers`](Self::verify_github_headers) returns it;
+    /// `Vault::verify_inbound_webhook` remembers it).
     ///
     /// # Errors
     ///
@@ -70,6 +96,87 @@ impl Verifier {
             })
         }
     }
+}
+
+impl Verifier {
+    /// Verifies a GitHub delivery from its headers as received (names in
+    /// any case; other headers ignored): `X-GitHub-Delivery` (1 to 255
+    /// printable ASCII bytes) and `X-Hub-Signature-256`, each exactly once,
+    /// then the signature as [`verify_github`](Self::verify_github) does.
+    /// Returns the delivery id: refuse it if seen before (GitHub signs no
+    /// timestamp, so nothing else stops a replay).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Webhook`]: `missing X-GitHub-Delivery header`, `malformed
+    /// X-GitHub-Delivery header`, `missing X-Hub-Signature-256 header`,
+    /// `duplicate X-Hub-Signature-256 or X-GitHub-Delivery header`, then
+    /// what [`verify_github`](Self::verify_github) returns.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), secrets_core::Error> {
+    /// use secrets_core::webhook::{Verifier, sign_github};
+    ///
+    /// let sig = sign_github(b"Hello, World!", b"It's a Secret to Everybody");
+    /// let headers = [
+    ///     ("X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+    ///     ("X-Hub-Signature-256", sig.as_str()),
+    /// ];
+    /// let id = Verifier::default().verify_github_headers(&headers, b"Hello, World!", b"It's a Secret to Everybody")?;
+    /// assert_eq!(id, "72d3162e-cc78-11e3-81ab-4c9367dc0958");
+    /// # Ok(()) }
+    /// ```
+    pub fn verify_github_headers(
+        &self,
+        headers: &[(&str, &str)],
+        payload: &[u8],
+        secret: &[u8],
+    ) -> Result<String> {
+        let (delivery, signature) = github_headers(headers)?;
+        self.verify_github(signature, payload, secret)?;
+        Ok(delivery.to_owned())
+    }
+}
+
+/// `X-GitHub-Delivery` and `X-Hub-Signature-256`, each found exactly once,
+/// the delivery id well formed.
+pub(crate) fn github_headers<'h>(headers: &[(&str, &'h str)]) -> Result<(&'h str, &'h str)> {
+    let (mut delivery, mut signature) = (None, None);
+    for &(name, value) in headers {
+        let slot = if name.eq_ignore_ascii_case(GITHUB_HEADER_DELIVERY) {
+            &mut delivery
+        } else if name.eq_ignore_ascii_case(GITHUB_HEADER_SIGNATURE) {
+            &mut signature
+        } else {
+            continue;
+        };
+        if slot.replace(value).is_some() {
+            return Err(Error::Webhook {
+                reason: WebhookRejection::DuplicateGithubHeader,
+            });
+        }
+    }
+    let delivery = delivery.unwrap_or_default();
+    check_delivery_id(delivery)?;
+    let signature = signature.ok_or(Error::Webhook {
+        reason: WebhookRejection::MissingGithubSignature,
+    })?;
+    Ok((delivery, signature))
+}
+
+/// `X-GitHub-Delivery`: present, 1 to 255 printable ASCII bytes.
+fn check_delivery_id(delivery: &str) -> Result<()> {
+    if delivery.is_empty() {
+        return Err(Error::Webhook {
+            reason: WebhookRejection::MissingDelivery,
+        });
+    }
+    if delivery.len() > MAX_DELIVERY_LEN || !delivery.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::Webhook {
+            reason: WebhookRejection::MalformedDelivery,
+        });
+    }
+    Ok(())
 }
 
 /// Verifies a GitHub-style `X-Hub-Signature-256` with the default

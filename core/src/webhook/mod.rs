@@ -32,11 +32,14 @@
 //!
 //! ```text
 //! secret            = "whsec_" base64(key)          ; key: 24 to 64 random bytes
+//! signing key       = "whsk_" base64(seed)          ; v1a: the 32-byte Ed25519 seed (RFC 8032), sender only
+//! public key        = "whpk_" base64(public)        ; v1a: the 32-byte Ed25519 public key, for receivers
 //! signed content    = id "." timestamp "." payload  ; raw bytes, no separator escaping
 //! webhook-id        = id                            ; 1 to 255 bytes, no ".", no whitespace or control characters
 //! webhook-timestamp = timestamp                     ; unix seconds, decimal, no sign, no leading zeros
-//! webhook-signature = entry *(" " entry)
+//! webhook-signature = entry *(" " entry)            ; at most 32 entries
 //! entry             = version "," value             ; "v1," base64(HMAC-SHA256(key, signed content))
+//!                                                   ; "v1a," base64(Ed25519(seed, signed content)), 64 bytes
 //! ```
 //!
 //! - **base64** is the standard alphabet (`A-Z a-z 0-9 + /`) with `=`
@@ -52,6 +55,14 @@
 //!   accepts the message when any `v1` entry matches any of its secrets.
 //!   Entries of other versions (`v1a` for the asymmetric scheme, future
 //!   ones) are ignored; a header with no `v1` entry is refused.
+//! - **Asymmetric signatures** (`v1a`, [`sign_asymmetric`],
+//!   [`Verifier::verify_asymmetric`]): the same signed content, signed with
+//!   Ed25519; receivers hold only the public key, so they can verify but
+//!   never forge. A receiver verifying with public keys looks only at `v1a`
+//!   entries, and one verifying with shared secrets only at `v1` entries:
+//!   a `v1a` signature is never checked against an HMAC secret, nor a `v1`
+//!   one against a public key, so a header mixing both verifies for either
+//!   receiver on its own entries.
 //! - **Verification** ([`Verifier::verify`]): header names are
 //!   case-insensitive, each of the three must appear exactly once; the
 //!   timestamp must be within [`Verifier::tolerance`] of `now` (both
@@ -63,7 +74,8 @@
 //!   (no base64), the hex 64 digits of either case on input, lowercase on
 //!   output. No timestamp and no id in the signature: GitHub deliveries have
 //!   no replay protection beyond the `X-GitHub-Delivery` id, which
-//!   `Vault::verify_github_webhook` requires and remembers.
+//!   `Vault::verify_inbound_webhook` requires and remembers for a GitHub
+//!   source.
 //!
 //! Payloads are bytes. Libraries that take the payload as a string
 //! (JavaScript, the `standardwebhooks` Rust crate) cannot sign or verify a
@@ -71,7 +83,9 @@
 //!
 //! [Standard Webhooks]: https://www.standardwebhooks.com/
 
+mod asymmetric;
 mod github;
+pub(crate) mod header;
 mod mac;
 mod message;
 mod secret;
@@ -81,12 +95,48 @@ mod verify;
 #[cfg(test)]
 mod tests;
 
-pub use github::{GITHUB_HEADER_SIGNATURE, sign_github, verify_github};
+pub use asymmetric::{PUBLIC_KEY_PREFIX, SIGNING_KEY_PREFIX, WebhookPublicKey, WebhookSigningKey};
+pub use github::{
+    GITHUB_HEADER_DELIVERY, GITHUB_HEADER_SIGNATURE, MAX_DELIVERY_LEN, sign_github, verify_github,
+};
 pub use secret::{
     DEFAULT_SECRET_LEN, MAX_SECRET_LEN, MIN_SECRET_LEN, SECRET_PREFIX, WebhookSecret,
 };
-pub use sign::{SignedHeaders, sign};
-pub use verify::{DEFAULT_MAX_PAYLOAD, DEFAULT_TOLERANCE, VerifiedMessage, Verifier, verify};
+pub use sign::{SignedHeaders, sign, sign_asymmetric};
+pub use verify::{
+    DEFAULT_MAX_PAYLOAD, DEFAULT_TOLERANCE, VerifiedMessage, Verifier, verify, verify_asymmetric,
+};
+
+/// The two Standard Webhooks signature schemes, named by the version tag
+/// their `webhook-signature` entries carry.
+///
+/// ```
+/// use secrets_core::webhook::SignatureVersion;
+///
+/// assert_eq!(SignatureVersion::V1.as_str(), "v1");
+/// assert_eq!(SignatureVersion::V1a.as_str(), "v1a");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum SignatureVersion {
+    /// Symmetric: HMAC-SHA256 under a shared `whsec_` secret.
+    V1,
+    /// Asymmetric: Ed25519 under a `whsk_` signing key, verified with its
+    /// `whpk_` public key.
+    V1a,
+}
+
+impl SignatureVersion {
+    /// `v1` or `v1a`, as in the header.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::V1 => "v1",
+            Self::V1a => "v1a",
+        }
+    }
+}
 
 /// The longest accepted message id, in bytes.
 ///
@@ -125,7 +175,8 @@ pub const HEADER_ID: &str = "webhook-id";
 /// ```
 pub const HEADER_TIMESTAMP: &str = "webhook-timestamp";
 
-/// The header carrying the space-separated `v1,<base64>` signatures.
+/// The header carrying the space-separated `v1,<base64>` (or
+/// `v1a,<base64>`) signatures.
 ///
 /// ```
 /// # fn main() -> Result<(), secrets_core::Error> {

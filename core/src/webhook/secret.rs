@@ -57,7 +57,21 @@ pub const DEFAULT_SECRET_LEN: usize = 32;
 /// Length of the padded base64 of [`MAX_SECRET_LEN`] bytes.
 const MAX_SECRET_B64_LEN: usize = 4 * MAX_SECRET_LEN.div_ceil(3);
 
-/// Standard alphabet, padding optional: only for [`WebhookSecret::parse_lenient`].
+/// The reference libraries' decoding, for [`WebhookSecret::parse_lenient`]:
+/// standard alphabet, `=` padding optional, and non-zero trailing bits
+/// accepted and dropped (the bits of the last character beyond the last
+/// whole byte). Python's `standardwebhooks` decodes with
+/// `base64.b64decode(secret + "==")`, which does both; a secret a provider
+/// hands out is usable there, so it is usable here.
+const B64_LENIENT: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
+
+/// Padding optional, trailing bits strict: only to tell, in an error, a
+/// missing padding from non-zero trailing bits.
 const B64_PADDING_OPTIONAL: GeneralPurpose = GeneralPurpose::new(
     &base64::alphabet::STANDARD,
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
@@ -156,19 +170,23 @@ impl WebhookSecret {
         Self::decode_body(body, &B64)
     }
 
-    /// Parses the text form as the specification's own libraries do: the
-    /// `whsec_` prefix may be missing and the `=` padding may be left out.
-    /// The rest is as strict as [`parse`](Self::parse): standard base64
-    /// alphabet, 24 to 64 decoded bytes.
+    /// Parses the text form as the specification's reference libraries
+    /// (Python and JavaScript `standardwebhooks`) do: the `whsec_` prefix
+    /// may be missing, the `=` padding may be left out, and the last
+    /// character may carry non-zero bits beyond the last whole byte (they
+    /// are dropped, as Python's `base64.b64decode` drops them). The rest is
+    /// as strict as [`parse`](Self::parse): standard base64 alphabet only
+    /// (no whitespace inside, no URL-safe `-` `_`), 24 to 64 decoded bytes.
     ///
-    /// Use it to read secrets issued by providers that hand them out without
-    /// the prefix; prefer [`parse`](Self::parse) for secrets this library
-    /// generated.
+    /// Use it to read secrets issued by other providers; prefer
+    /// [`parse`](Self::parse) for secrets this library generated.
     ///
     /// # Errors
     ///
     /// [`Error::InvalidInput`] (field `webhook secret`) for text that is not
-    /// base64 or decodes to a length outside 24..=64.
+    /// base64 even so (a character outside the alphabet, or a length one
+    /// more than a multiple of 4, which no byte string encodes to), or that
+    /// decodes to a length outside 24..=64.
     ///
     /// ```
     /// # fn main() -> Result<(), secrets_core::Error> {
@@ -177,12 +195,19 @@ impl WebhookSecret {
     /// let a = WebhookSecret::parse_lenient("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")?;
     /// let b = WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")?;
     /// assert_eq!(a.expose_secret(), b.expose_secret());
+    ///
+    /// // 34 characters: no padding, and `r` sets 4 bits past the 25th byte.
+    /// // The reference libraries accept it (25 bytes); `parse` names both causes.
+    /// let c = WebhookSecret::parse_lenient("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwBr")?;
+    /// assert_eq!(c.expose_secret().len(), 25);
+    /// let err = WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwBr").unwrap_err();
+    /// assert!(err.to_string().contains("non-zero trailing bits"));
     /// # Ok(()) }
     /// ```
     pub fn parse_lenient(text: &str) -> Result<Self> {
         let text = text.trim();
         let body = text.strip_prefix(SECRET_PREFIX).unwrap_or(text);
-        Self::decode_body(body, &B64_PADDING_OPTIONAL)
+        Self::decode_body(body, &B64_LENIENT)
     }
 
     /// A secret from its raw key bytes (24 to 64), as stored by a host that
@@ -321,7 +346,7 @@ fn check_secret_len(field: &'static str, len: usize) -> Result<()> {
 /// valid secret with it, and explains the base64-versus-raw trap.
 fn missing_prefix(text: &str) -> Error {
     let mut buf = Zeroizing::new([0u8; 2 * MAX_SECRET_LEN]);
-    let decodes = B64_PADDING_OPTIONAL
+    let decodes = B64_LENIENT
         .decode_slice(text.as_bytes(), buf.as_mut_slice())
         .is_ok_and(|len| (MIN_SECRET_LEN..=MAX_SECRET_LEN).contains(&len));
     let reason = if decodes {
@@ -334,18 +359,34 @@ fn missing_prefix(text: &str) -> Error {
     Error::invalid("webhook secret", reason)
 }
 
-/// The error for a body that is not strict base64, naming the likely cause.
+/// The error for a body that is not strict base64, naming the real cause:
+/// the URL-safe alphabet, a length no byte string encodes to, non-zero
+/// trailing bits, a missing padding, or anything else.
 fn not_base64(body: &str) -> Error {
     let data = body.trim_end_matches('=');
     let standard = |b: u8| b.is_ascii_alphanumeric() || b == b'+' || b == b'/';
     let url_safe = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+    let unpadded = data.len() == body.len() && !body.len().is_multiple_of(4);
+    let mut buf = Zeroizing::new([0u8; 2 * MAX_SECRET_LEN]);
+    let mut decodes = |engine: &GeneralPurpose| {
+        engine
+            .decode_slice(body.as_bytes(), buf.as_mut_slice())
+            .is_ok()
+    };
+    let lenient = decodes(&B64_LENIENT);
+    let canonical_bits = decodes(&B64_PADDING_OPTIONAL);
     let reason = if data.bytes().all(url_safe) && data.bytes().any(|b| b == b'-' || b == b'_') {
         "is not valid base64 after `whsec_`: it uses the URL-safe alphabet (`-`, `_`); the secret is standard base64 (`+`, `/`, `=` padding) of the key bytes"
-    } else if data.len() == body.len()
-        && data.bytes().all(standard)
-        && !body.len().is_multiple_of(4)
-    {
-        "is not valid base64 after `whsec_`: the `=` padding is missing; the secret is standard base64 with padding of the key bytes (the lenient parser accepts it without)"
+    } else if data.bytes().all(standard) && data.len() % 4 == 1 {
+        "is not valid base64 after `whsec_`: its length is one more than a multiple of 4, which no byte string encodes to (a character is missing or extra: was the secret cut short or pasted twice?)"
+    } else if lenient && !canonical_bits && unpadded {
+        "is not valid base64 after `whsec_`: the `=` padding is missing and the last character has non-zero trailing bits (bits beyond the last whole byte), so it is not the canonical base64 of any key; \
+         `WebhookSecret::parse_lenient` decodes it as the reference Standard Webhooks libraries do, dropping those bits"
+    } else if lenient && !canonical_bits {
+        "is not valid base64 after `whsec_`: the last character has non-zero trailing bits (bits beyond the last whole byte), so it is not the canonical base64 of any key; \
+         `WebhookSecret::parse_lenient` decodes it as the reference Standard Webhooks libraries do, dropping those bits"
+    } else if lenient && unpadded {
+        "is not valid base64 after `whsec_`: the `=` padding is missing; the secret is standard base64 with padding of the key bytes (`WebhookSecret::parse_lenient` accepts it without)"
     } else {
         "is not valid base64 after `whsec_`; the text after the prefix is the standard base64 (with `=` padding) of the key bytes, not the key itself"
     };

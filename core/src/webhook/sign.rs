@@ -1,7 +1,10 @@
-//! Signing outbound webhooks: one `v1` signature per secret.
+//! Signing outbound webhooks: one `v1` signature per secret, or one `v1a`
+//! signature per Ed25519 key.
 
 use crate::error::{Error, Result};
 
+use super::asymmetric::{SIGNATURE_B64_LEN as V1A_B64_LEN, WebhookSigningKey};
+use super::header::V1A;
 use super::mac::{SIGNATURE_B64_LEN, V1, v1_signature};
 use super::message::{IdProblem, LOOKS_LIKE_MILLIS};
 use super::secret::WebhookSecret;
@@ -28,8 +31,9 @@ pub struct SignedHeaders {
     pub id: String,
     /// The `webhook-timestamp` value: unix seconds of this attempt.
     pub timestamp: i64,
-    /// The `webhook-signature` value: one `v1,<base64>` per secret, separated
-    /// by single spaces. Not secret.
+    /// The `webhook-signature` value: one `v1,<base64>` per secret (or
+    /// `v1a,<base64>` per signing key), separated by single spaces. Not
+    /// secret.
     pub signature: String,
 }
 
@@ -95,6 +99,72 @@ pub fn sign(
             "is empty; sign with at least one secret",
         ));
     }
+    let ts = check_message(msg_id, timestamp)?;
+    let mut signature = String::with_capacity(secrets.len() * (V1.len() + 2 + SIGNATURE_B64_LEN));
+    for secret in secrets {
+        let b64 = v1_signature(secret.expose_secret(), msg_id, &ts, payload)?;
+        push_entry(&mut signature, V1, &b64);
+    }
+    Ok(SignedHeaders {
+        id: msg_id.to_owned(),
+        timestamp,
+        signature,
+    })
+}
+
+/// Signs an outbound webhook with the asymmetric scheme: the Ed25519
+/// signature (RFC 8032, deterministic) of `msg_id.timestamp.payload` under
+/// each key, in order, each written `v1a,` + base64 of its 64 bytes.
+/// Receivers verify with the [`public_key`](WebhookSigningKey::public_key)s
+/// ([`Verifier::verify_asymmetric`](super::Verifier::verify_asymmetric)) and
+/// cannot sign themselves.
+///
+/// # Errors
+///
+/// As [`sign`](fn@sign), with "no keys" for an empty `keys`.
+///
+/// ```
+/// # fn main() -> Result<(), secrets_core::Error> {
+/// use secrets_core::webhook::{self, WebhookSigningKey};
+///
+/// // The Go library's published vector.
+/// let key = WebhookSigningKey::parse("whsk_VEVTVFNJR05JTkdLRVlET05PVFVTRVRISVNGT1JBTlk=")?;
+/// let signed = webhook::sign_asymmetric(&[&key], "msg_p5jXN8AQM9LWM0D4loKWxJek", 1_614_265_330, br#"{"test": 2432232314}"#)?;
+/// assert_eq!(
+///     signed.signature,
+///     "v1a,tQ9V2XOqn7jL/DQenEFpqIugdBVtiMmER5mhSkXBNwM0mkATuDe6KYYUuxqtaiHeYGb7KaaBRdM5WqyeFiL8Ag==",
+/// );
+/// # Ok(()) }
+/// ```
+pub fn sign_asymmetric(
+    keys: &[&WebhookSigningKey],
+    msg_id: &str,
+    timestamp: i64,
+    payload: &[u8],
+) -> Result<SignedHeaders> {
+    if keys.is_empty() {
+        return Err(Error::invalid(
+            "keys",
+            "is empty; sign with at least one key",
+        ));
+    }
+    let ts = check_message(msg_id, timestamp)?;
+    let parts: [&[u8]; 5] = [msg_id.as_bytes(), b".", ts.as_bytes(), b".", payload];
+    let mut signature = String::with_capacity(keys.len() * (V1A.len() + 2 + V1A_B64_LEN));
+    for key in keys {
+        let b64 = key.sign_parts(&parts)?;
+        push_entry(&mut signature, V1A, &b64);
+    }
+    Ok(SignedHeaders {
+        id: msg_id.to_owned(),
+        timestamp,
+        signature,
+    })
+}
+
+/// Checks the id and the timestamp of a message to sign, and returns the
+/// timestamp as it is signed and sent.
+fn check_message(msg_id: &str, timestamp: i64) -> Result<String> {
     IdProblem::check(msg_id).map_err(IdProblem::argument)?;
     if timestamp < 0 {
         return Err(Error::invalid(
@@ -108,22 +178,17 @@ pub fn sign(
             "looks like milliseconds; `webhook-timestamp` is unix seconds",
         ));
     }
-    let ts = timestamp.to_string();
-    let mut signature = String::with_capacity(secrets.len() * (V1.len() + 2 + SIGNATURE_B64_LEN));
-    for secret in secrets {
-        let b64 = v1_signature(secret.expose_secret(), msg_id, &ts, payload)?;
-        if !signature.is_empty() {
-            signature.push(' ');
-        }
-        signature.push_str(V1);
-        signature.push(',');
-        for &b in &b64 {
-            signature.push(char::from(b));
-        }
+    Ok(timestamp.to_string())
+}
+
+/// Appends `version,base64` to a `webhook-signature` value.
+fn push_entry(header: &mut String, version: &str, b64: &[u8]) {
+    if !header.is_empty() {
+        header.push(' ');
     }
-    Ok(SignedHeaders {
-        id: msg_id.to_owned(),
-        timestamp,
-        signature,
-    })
+    header.push_str(version);
+    header.push(',');
+    for &b in b64 {
+        header.push(char::from(b));
+    }
 }

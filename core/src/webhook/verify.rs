@@ -10,7 +10,10 @@ use subtle::{Choice, ConstantTimeEq as _};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 
-use super::mac::{V1, v1_signature};
+use super::SignatureVersion;
+use super::asymmetric::WebhookPublicKey;
+use super::header::{Entry, parse_signature_header};
+use super::mac::v1_signature;
 use super::message::{IdProblem, LOOKS_LIKE_MILLIS, parse_timestamp};
 use super::secret::WebhookSecret;
 use super::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
@@ -220,37 +223,123 @@ impl Verifier {
                 "is empty; verify against at least one secret",
             ));
         }
-        self.check_payload(payload)?;
-
-        let inbound = InboundHeaders::find(headers)?;
-        IdProblem::check(inbound.id).map_err(IdProblem::header)?;
-        let timestamp = parse_timestamp(inbound.timestamp)?;
-        check_signature_header(inbound.signature)?;
-        self.check_time(timestamp, now)?;
-
+        let inbound = self.inbound(headers, payload, now, SignatureVersion::V1)?;
         let mut matched = Choice::from(0);
         for secret in secrets {
             let expected = v1_signature(
                 secret.expose_secret(),
                 inbound.id,
-                inbound.timestamp,
+                inbound.timestamp_text,
                 payload,
             )?;
-            for candidate in v1_values(inbound.signature) {
-                // Length is public (always 44 for a real signature).
-                matched |= expected.as_slice().ct_eq(candidate.as_bytes());
+            for entry in &inbound.entries {
+                if let Entry::V1(candidate) = entry {
+                    // Length is public (always 44 for a real signature).
+                    matched |= expected.as_slice().ct_eq(candidate.as_bytes());
+                }
             }
         }
-        if bool::from(matched) {
-            Ok(VerifiedMessage {
-                id: inbound.id.to_owned(),
-                timestamp,
-            })
-        } else {
-            Err(Error::Webhook {
-                reason: WebhookRejection::NoMatchingSignature,
-            })
+        inbound.finish(bool::from(matched))
+    }
+
+    /// Verifies a Standard Webhooks message signed with the asymmetric
+    /// scheme: as [`verify`](Self::verify), but against the `v1a` entries
+    /// (Ed25519 signatures) of `webhook-signature` and the sender's public
+    /// keys. `v1` entries are ignored: an HMAC signature never counts here,
+    /// and a `v1a` signature never counts in [`verify`](Self::verify).
+    ///
+    /// A `v1a` value that is not the canonical base64 (with padding) of 64
+    /// bytes never verifies. Signatures are checked with RFC 8032's strict
+    /// rules (ed25519-dalek's `verify_strict`); public keys are not secret,
+    /// so this comparison need not be constant-time.
+    ///
+    /// # Errors
+    ///
+    /// As [`verify`](Self::verify), with `no supported signature
+    /// (webhook-signature has no v1a entry)` when only other versions are
+    /// present; [`Error::InvalidInput`] when `keys` is empty.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), secrets_core::Error> {
+    /// use secrets_core::Timestamp;
+    /// use secrets_core::webhook::{Verifier, WebhookPublicKey};
+    ///
+    /// // The Go library's published vector (key `TESTSIGNINGKEYDONOTUSETHISFORANY`).
+    /// let public = WebhookPublicKey::parse("whpk_ZlN4eg7dSSqi0moX9hQUk3orrOouK3QVQSlJa248c/g=")?;
+    /// let headers = [
+    ///     ("webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek"),
+    ///     ("webhook-timestamp", "1614265330"),
+    ///     ("webhook-signature", "v1a,tQ9V2XOqn7jL/DQenEFpqIugdBVtiMmER5mhSkXBNwM0mkATuDe6KYYUuxqtaiHeYGb7KaaBRdM5WqyeFiL8Ag=="),
+    /// ];
+    /// let payload = br#"{"test": 2432232314}"#;
+    /// let now = Timestamp::from_unix_seconds(1_614_265_330);
+    /// let msg = Verifier::default().verify_asymmetric(&headers, payload, &[&public], now)?;
+    /// assert_eq!(msg.id, "msg_p5jXN8AQM9LWM0D4loKWxJek");
+    /// assert!(Verifier::default().verify_asymmetric(&headers, b"{}", &[&public], now).is_err());
+    /// # Ok(()) }
+    /// ```
+    pub fn verify_asymmetric(
+        &self,
+        headers: &[(&str, &str)],
+        payload: &[u8],
+        keys: &[&WebhookPublicKey],
+        now: Timestamp,
+    ) -> Result<VerifiedMessage> {
+        if keys.is_empty() {
+            return Err(Error::invalid(
+                "keys",
+                "is empty; verify against at least one public key",
+            ));
         }
+        let inbound = self.inbound(headers, payload, now, SignatureVersion::V1a)?;
+        let parts: [&[u8]; 5] = [
+            inbound.id.as_bytes(),
+            b".",
+            inbound.timestamp_text.as_bytes(),
+            b".",
+            payload,
+        ];
+        let matched = inbound.entries.iter().any(|entry| match entry {
+            Entry::V1a(Some(signature)) => keys.iter().any(|k| k.verifies(&parts, signature)),
+            _ => false,
+        });
+        inbound.finish(matched)
+    }
+
+    /// Everything but the signature check, in the documented order: the
+    /// payload size, the three headers, the id, the timestamp's form, the
+    /// signature header's form and that it has an entry of `version`, then
+    /// the timestamp window.
+    fn inbound<'h>(
+        &self,
+        headers: &[(&str, &'h str)],
+        payload: &[u8],
+        now: Timestamp,
+        version: SignatureVersion,
+    ) -> Result<Inbound<'h>> {
+        self.check_payload(payload)?;
+        let found = InboundHeaders::find(headers)?;
+        IdProblem::check(found.id).map_err(IdProblem::header)?;
+        let timestamp = parse_timestamp(found.timestamp)?;
+        let entries = parse_signature_header(found.signature)?;
+        let wanted = |e: &Entry<'_>| match version {
+            SignatureVersion::V1 => matches!(e, Entry::V1(_)),
+            SignatureVersion::V1a => matches!(e, Entry::V1a(_)),
+        };
+        if !entries.iter().any(wanted) {
+            let reason = match version {
+                SignatureVersion::V1 => WebhookRejection::NoSupportedSignature,
+                SignatureVersion::V1a => WebhookRejection::NoSupportedAsymmetricSignature,
+            };
+            return Err(Error::Webhook { reason });
+        }
+        self.check_time(timestamp, now)?;
+        Ok(Inbound {
+            id: found.id,
+            timestamp_text: found.timestamp,
+            timestamp,
+            entries,
+        })
     }
 
     pub(super) fn check_payload(&self, payload: &[u8]) -> Result<()> {
@@ -317,6 +406,39 @@ pub fn verify(
     Verifier::default().verify(headers, payload, secrets, now)
 }
 
+/// Verifies a Standard Webhooks `v1a` (Ed25519) message with the default
+/// [`Verifier`] (5 minutes of tolerance, payloads up to 1 MiB).
+///
+/// # Errors
+///
+/// As [`Verifier::verify_asymmetric`].
+///
+/// ```
+/// # fn main() -> Result<(), secrets_core::Error> {
+/// use secrets_core::Timestamp;
+/// use secrets_core::webhook::{self, WebhookSecret, WebhookSigningKey};
+///
+/// let key = WebhookSigningKey::generate()?;
+/// let signed = webhook::sign_asymmetric(&[&key], "msg_1", 1_700_000_000, b"{}")?;
+/// let pairs = signed.pairs();
+/// let headers: Vec<(&str, &str)> = pairs.iter().map(|(n, v)| (*n, v.as_str())).collect();
+/// let now = Timestamp::from_unix_seconds(1_700_000_000);
+/// webhook::verify_asymmetric(&headers, b"{}", &[&key.public_key()], now)?;
+///
+/// // A v1a signature never checks against an HMAC secret.
+/// let secret = WebhookSecret::generate()?;
+/// assert!(webhook::verify(&headers, b"{}", &[&secret], now).is_err());
+/// # Ok(()) }
+/// ```
+pub fn verify_asymmetric(
+    headers: &[(&str, &str)],
+    payload: &[u8],
+    keys: &[&WebhookPublicKey],
+    now: Timestamp,
+) -> Result<VerifiedMessage> {
+    Verifier::default().verify_asymmetric(headers, payload, keys, now)
+}
+
 /// The three Standard Webhooks headers, each found exactly once.
 struct InboundHeaders<'a> {
     id: &'a str,
@@ -355,45 +477,25 @@ impl<'a> InboundHeaders<'a> {
     }
 }
 
-/// The entries of a `webhook-signature` header (runs of spaces tolerated).
-fn signature_entries(header: &str) -> impl Iterator<Item = &str> {
-    header.split(' ').filter(|entry| !entry.is_empty())
+/// A message whose headers passed every check but the signature.
+struct Inbound<'h> {
+    id: &'h str,
+    timestamp_text: &'h str,
+    timestamp: i64,
+    entries: Vec<Entry<'h>>,
 }
 
-/// The values of the `v1` entries.
-fn v1_values(header: &str) -> impl Iterator<Item = &str> {
-    signature_entries(header).filter_map(|entry| match entry.split_once(',') {
-        Some((V1, value)) => Some(value),
-        _ => None,
-    })
-}
-
-/// Every entry is `version,value` with both non-empty, and one is `v1`.
-fn check_signature_header(header: &str) -> Result<()> {
-    let mut any = false;
-    let mut v1 = false;
-    for entry in signature_entries(header) {
-        any = true;
-        match entry.split_once(',') {
-            Some((version, value)) if !version.is_empty() && !value.is_empty() => {
-                v1 |= version == V1;
-            }
-            _ => {
-                return Err(Error::Webhook {
-                    reason: WebhookRejection::MalformedSignature,
-                });
-            }
+impl Inbound<'_> {
+    fn finish(self, matched: bool) -> Result<VerifiedMessage> {
+        if matched {
+            Ok(VerifiedMessage {
+                id: self.id.to_owned(),
+                timestamp: self.timestamp,
+            })
+        } else {
+            Err(Error::Webhook {
+                reason: WebhookRejection::NoMatchingSignature,
+            })
         }
     }
-    if !any {
-        return Err(Error::Webhook {
-            reason: WebhookRejection::EmptySignature,
-        });
-    }
-    if !v1 {
-        return Err(Error::Webhook {
-            reason: WebhookRejection::NoSupportedSignature,
-        });
-    }
-    Ok(())
 }

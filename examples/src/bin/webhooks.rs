@@ -1,12 +1,13 @@
 //! A webhook round trip: sign outbound, verify inbound, and refuse a replay
-//! and a stale timestamp.
+//! and a stale timestamp; then the same with asymmetric (`v1a`) signatures,
+//! where the receiver holds only a public key.
 //!
 //! ```sh
 //! cargo run -p secrets-core-examples --bin webhooks
 //! ```
 //!
 //! The sender is a Vault with a registered endpoint; the receiver is another
-//! tenant that stores the endpoint's secret in its settings. Both run on one
+//! tenant that registers the sender as an inbound source. Both run on one
 //! in-memory store with a manual clock, so the example can step time.
 
 #![allow(clippy::print_stdout)] // an example talks to its reader
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 use secrets_core::crypto::{KeyRing, MasterKey};
 use secrets_core::store::MemoryStore;
-use secrets_core::vault::{Caller, Vault, VaultConfig};
+use secrets_core::vault::{Caller, SourceStyle, Vault, VaultConfig};
 use secrets_core::{Error, ManualClock, SecretString, TenantId, Timestamp};
 
 #[tokio::main]
@@ -56,12 +57,14 @@ async fn main() -> Result<(), Error> {
         "registered endpoint {} with a whsec_ secret (shown once)",
         endpoint.id
     );
-    // The receiver stores it in its settings, sealed.
+    // The receiver registers the sender as a source: the secret is checked
+    // now and sealed.
     vault
-        .set_setting_secret(
+        .register_webhook_source(
             &receiver_system,
-            "webhook/sender",
-            endpoint.secret.expose_secret().as_bytes(),
+            "sender",
+            SourceStyle::Standard,
+            endpoint.secret.expose_secret(),
         )
         .await?;
 
@@ -80,7 +83,11 @@ async fn main() -> Result<(), Error> {
     let msg = vault
         .verify_inbound_webhook(receiver, "sender", &headers, payload, None)
         .await?;
-    println!("verified message {} sent at {}", msg.id, msg.timestamp);
+    println!(
+        "verified message {} sent at {}",
+        msg.id,
+        msg.timestamp.unwrap_or_default()
+    );
 
     // The same delivery again is a replay.
     match vault
@@ -125,6 +132,39 @@ async fn main() -> Result<(), Error> {
         Err(e @ Error::Webhook { .. }) => println!("tampered payload refused: {e}"),
         other => return Err(unexpected("a tampered payload", other.is_ok())),
     }
+
+    // Asymmetric: the sender keeps the Ed25519 signing key sealed; the
+    // receiver registers only the public key, so it can verify deliveries
+    // but never forge one.
+    let v1a = vault
+        .register_asymmetric_webhook_endpoint(
+            &sender_system,
+            "https://receiver.example/hooks/v1a",
+            "deploy events, signed with Ed25519",
+        )
+        .await?;
+    println!(
+        "registered endpoint {} with public key {}",
+        v1a.id,
+        v1a.public_key.to_text()
+    );
+    vault
+        .register_webhook_source(
+            &receiver_system,
+            "sender-v1a",
+            SourceStyle::StandardV1a,
+            &v1a.public_key.to_text(),
+        )
+        .await?;
+    let signed = vault
+        .sign_webhook(&sender_system, &v1a.id, "msg_5e1f00", payload)
+        .await?;
+    let pairs = signed.pairs();
+    let headers: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let msg = vault
+        .verify_inbound_webhook(receiver, "sender-v1a", &headers, payload, None)
+        .await?;
+    println!("verified v1a message {}", msg.id);
     Ok(())
 }
 

@@ -16,7 +16,8 @@ use secrets_core::gate::{Finding, LintResult, Profile, Severity};
 use secrets_core::oauth::TokenSet;
 use secrets_core::store::{Batch, Change, Kind, ListQuery, Row, Tenant};
 use secrets_core::vault::OAuthRefresher;
-use secrets_core::webhook::{self, WebhookSecret, sign_github};
+use secrets_core::vault::SourceStyle;
+use secrets_core::webhook::{self, WebhookSecret, WebhookSigningKey, sign_github};
 use secrets_core::{Clock, Error, Result};
 
 /// The headers of a signed message, as a receiver's framework hands them over.
@@ -33,19 +34,28 @@ fn borrowed(h: &[(String, String)]) -> Vec<(&str, &str)> {
 }
 
 impl Fx {
-    /// Configures an inbound Standard Webhooks secret for `source`.
-    async fn inbound_secret(&self, setting: &str) -> WebhookSecret {
+    /// Registers an inbound Standard Webhooks source with a fresh secret.
+    async fn inbound_source(&self, source: &str) -> WebhookSecret {
         let secret = WebhookSecret::generate().unwrap();
         self.vault
-            .set_setting_secret(
+            .register_webhook_source(
                 &self.admin,
-                setting,
-                secret.to_text().expose_secret().as_bytes(),
+                source,
+                SourceStyle::Standard,
+                secret.to_text().expose_secret(),
             )
             .await
             .unwrap();
         secret
     }
+}
+
+/// The headers of a GitHub delivery.
+fn github(delivery: &str, signature: &str) -> Vec<(String, String)> {
+    vec![
+        ("X-GitHub-Delivery".to_owned(), delivery.to_owned()),
+        ("X-Hub-Signature-256".to_owned(), signature.to_owned()),
+    ]
 }
 
 // --- 10. Webhook endpoint URLs -------------------------------------------
@@ -154,7 +164,7 @@ vault_test!(
 
 vault_test!(
     async fn a_message_is_not_accepted_again_after_a_prune_in_its_last_second(fx) {
-        let secret = fx.inbound_secret("webhook/billing").await;
+        let secret = fx.inbound_source("billing").await;
         let t = fx.now().unix_seconds();
         let signed = webhook::sign(&[&secret], "msg_edge", t, b"{\"paid\":1}").unwrap();
         let h = headers(&signed);
@@ -199,23 +209,37 @@ vault_test!(
 );
 
 vault_test!(
-    async fn a_message_is_not_accepted_again_under_the_previous_secret_name(fx) {
+    async fn a_message_under_the_previous_secret_is_accepted_once(fx) {
         // Mid-rotation: the sender still signs with the old secret.
-        let old = fx.inbound_secret("webhook/billing.previous").await;
-        fx.inbound_secret("webhook/billing").await;
+        let old = fx.inbound_source("billing").await;
+        let new = WebhookSecret::generate().unwrap();
+        fx.vault
+            .rotate_webhook_source(
+                &fx.admin,
+                "billing",
+                new.to_text().expose_secret(),
+                Duration::from_secs(3600),
+            )
+            .await
+            .unwrap();
         let signed = webhook::sign(&[&old], "msg_rot", fx.now().unix_seconds(), b"{}").unwrap();
         let h = headers(&signed);
         fx.vault
             .verify_inbound_webhook(fx.tenant, "billing", &borrowed(&h), b"{}", None)
             .await
             .unwrap();
-        for source in ["billing.previous", "billing"] {
+        // Again, and re-signed with the new secret (the same id): replays.
+        let resigned = webhook::sign(&[&new], "msg_rot", fx.now().unix_seconds(), b"{}").unwrap();
+        for h in [h, headers(&resigned)] {
             let err = fx
                 .vault
-                .verify_inbound_webhook(fx.tenant, source, &borrowed(&h), b"{}", None)
+                .verify_inbound_webhook(fx.tenant, "billing", &borrowed(&h), b"{}", None)
                 .await
                 .unwrap_err();
-            assert!(matches!(err, Error::Webhook { .. }), "{source}: {err}");
+            assert!(
+                matches!(err, Error::Webhook { reason: WebhookRejection::Replayed }),
+                "{err}"
+            );
         }
         let allowed = fx
             .audited("webhook.receive")
@@ -232,13 +256,19 @@ const DELIVERY: &str = "72d3162e-cc78-11e3-81ab-4c9367dc0958";
 vault_test!(
     async fn a_github_delivery_is_accepted_once_and_audited(fx) {
         fx.vault
-            .set_setting_secret(&fx.admin, "webhook/github", b"It's a Secret to Everybody")
+            .register_webhook_source(
+                &fx.admin,
+                "github",
+                SourceStyle::Github,
+                "It's a Secret to Everybody",
+            )
             .await
             .unwrap();
         let body = br#"{"action":"opened"}"#;
         let sig = sign_github(body, b"It's a Secret to Everybody");
+        let h = github(DELIVERY, &sig);
         fx.vault
-            .verify_github_webhook(fx.tenant, "github", DELIVERY, &sig, body, Some("192.0.2.9"))
+            .verify_inbound_webhook(fx.tenant, "github", &borrowed(&h), body, Some("192.0.2.9"))
             .await
             .unwrap();
         // The captured delivery, replayed, even a month less a second later
@@ -247,7 +277,7 @@ vault_test!(
         fx.vault.prune(&Caller::system(fx.tenant)).await.unwrap();
         let err = fx
             .vault
-            .verify_github_webhook(fx.tenant, "github", DELIVERY, &sig, body, None)
+            .verify_inbound_webhook(fx.tenant, "github", &borrowed(&h), body, None)
             .await
             .unwrap_err();
         assert!(
@@ -257,7 +287,7 @@ vault_test!(
         // Without a delivery id there is no replay protection: refused.
         let err = fx
             .vault
-            .verify_github_webhook(fx.tenant, "github", "", &sig, body, None)
+            .verify_inbound_webhook(fx.tenant, "github", &borrowed(&github("", &sig)), body, None)
             .await
             .unwrap_err();
         assert!(
@@ -277,17 +307,28 @@ vault_test!(
 
 vault_test!(
     async fn senders_get_one_generic_failure_and_the_audit_log_says_which(fx) {
-        let secret = fx.inbound_secret("webhook/billing").await;
-        // A secret stored without its `whsec_` encoding: misconfigured.
+        let secret = fx.inbound_source("billing").await;
+        // Sources of the other styles: a delivery in the Standard `v1` style
+        // is no more use to them than to an unknown source.
         fx.vault
-            .set_setting_secret(&fx.admin, "webhook/broken", b"plain text, not whsec")
+            .register_webhook_source(&fx.admin, "gh", SourceStyle::Github, "It's a Secret to Everybody")
+            .await
+            .unwrap();
+        let partner = WebhookSigningKey::generate().unwrap();
+        fx.vault
+            .register_webhook_source(
+                &fx.admin,
+                "partner",
+                SourceStyle::StandardV1a,
+                &partner.public_key().to_text(),
+            )
             .await
             .unwrap();
         let forged = WebhookSecret::generate().unwrap();
         let signed = webhook::sign(&[&forged], "msg_x", fx.now().unix_seconds(), b"{}").unwrap();
         let h = headers(&signed);
         let mut texts = Vec::new();
-        for source in ["nosuch", "broken", "billing"] {
+        for source in ["nosuch", "gh", "partner", "billing", "Not/A/Source"] {
             let err = fx
                 .vault
                 .verify_inbound_webhook(fx.tenant, source, &borrowed(&h), b"{}", Some("198.51.100.7"))
@@ -298,42 +339,53 @@ vault_test!(
         }
         assert!(texts.iter().all(|t| *t == texts[0]), "{texts:?}");
         for t in &texts {
-            for leak in ["webhook/", "setting", "whsec", "broken", "nosuch", "base64"] {
+            for leak in ["webhook_source", "github", "whsec", "v1a", "partner", "nosuch", "style"] {
                 assert!(!t.contains(leak), "{t} leaks {leak}");
             }
         }
-        // A stale message gets the same answer whether the source exists.
+        // A stale message gets the same answer whatever the source.
         let stale = webhook::sign(&[&secret], "msg_s", fx.now().unix_seconds() - 3600, b"{}").unwrap();
         let hs = headers(&stale);
-        let a = fx
-            .vault
-            .verify_inbound_webhook(fx.tenant, "billing", &borrowed(&hs), b"{}", None)
-            .await
-            .unwrap_err()
-            .to_string();
-        let b = fx
-            .vault
-            .verify_inbound_webhook(fx.tenant, "nosuch", &borrowed(&hs), b"{}", None)
-            .await
-            .unwrap_err()
-            .to_string();
-        assert_eq!(a, b);
+        let mut stale_texts = Vec::new();
+        for source in ["billing", "nosuch", "gh", "partner"] {
+            stale_texts.push(
+                fx.vault
+                    .verify_inbound_webhook(fx.tenant, source, &borrowed(&hs), b"{}", None)
+                    .await
+                    .unwrap_err()
+                    .to_string(),
+            );
+        }
+        assert!(stale_texts.iter().all(|t| *t == stale_texts[0]), "{stale_texts:?}");
+        // So does a `v1a`-only delivery, stale or not, and a header with
+        // only unknown versions.
+        for ts in [fx.now().unix_seconds(), fx.now().unix_seconds() - 3600] {
+            let attacker = WebhookSigningKey::generate().unwrap();
+            let v1a = webhook::sign_asymmetric(&[&attacker], "msg_a", ts, b"{}").unwrap();
+            let mut unknown = headers(&v1a);
+            unknown[2].1 = "v2,abc".into();
+            for h in [headers(&v1a), unknown] {
+                let mut answers = Vec::new();
+                for source in ["billing", "nosuch", "gh", "partner"] {
+                    answers.push(
+                        fx.vault
+                            .verify_inbound_webhook(fx.tenant, source, &borrowed(&h), b"{}", None)
+                            .await
+                            .unwrap_err()
+                            .to_string(),
+                    );
+                }
+                assert!(answers.iter().all(|t| *t == answers[0]), "{answers:?}");
+            }
+        }
 
-        // GitHub style: the same three cases, one answer.
-        fx.vault
-            .set_setting_secret(&fx.admin, "webhook/gh", b"It's a Secret to Everybody")
-            .await
-            .unwrap();
-        fx.vault
-            .set_setting_secret(&fx.admin, "webhook/gh-empty", b"")
-            .await
-            .unwrap();
+        // GitHub style: the same cases, one answer, and the same as above.
         let sig = sign_github(b"{}", b"guessed");
         let mut gh = Vec::new();
-        for source in ["gh-nosuch", "gh-empty", "gh"] {
+        for source in ["gh-nosuch", "billing", "partner", "gh"] {
             let err = fx
                 .vault
-                .verify_github_webhook(fx.tenant, source, DELIVERY, &sig, b"{}", None)
+                .verify_inbound_webhook(fx.tenant, source, &borrowed(&github(DELIVERY, &sig)), b"{}", None)
                 .await
                 .unwrap_err();
             assert!(matches!(err, Error::Webhook { .. }), "{source}: {err}");
@@ -349,7 +401,11 @@ vault_test!(
             .filter(|r| r.event.outcome == Outcome::Denied)
             .map(|r| r.event.details.get("reason").cloned().unwrap_or_default())
             .collect();
-        for want in ["unknown source", "misconfigured secret", "no matching signature"] {
+        for want in [
+            "unknown source",
+            "signed in another style than the source's",
+            "no matching signature",
+        ] {
             assert!(
                 denied.iter().filter(|r| r.as_str() == want).count() >= 2,
                 "{want}: {denied:?}"
