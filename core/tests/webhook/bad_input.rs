@@ -519,3 +519,118 @@ fn nothing_prints_a_secret_or_a_signature() {
         }
     }
 }
+
+/// Issue 10, item 11: `MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwBr` (34 characters:
+/// no padding, and `r` sets 4 bits past the 25th byte) is accepted by the
+/// reference libraries (Python's `base64.b64decode(s + "==")`); the lenient
+/// parser accepts it too, and the strict parser names both real causes.
+#[test]
+fn the_issue_secret_parses_leniently_and_strictly_names_the_cause() {
+    const ISSUE: &str = "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwBr";
+    // What Python's standardwebhooks decodes it to: the 24 bytes of the
+    // 32 characters before `Br`, then `B` (000001) and the top 2 bits of
+    // `r` (101011): 0b0000_0110.
+    let mut want = WebhookSecret::parse_lenient("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+        .unwrap()
+        .expose_secret()
+        .to_vec();
+    want.push(0x06);
+    for text in [
+        ISSUE.to_owned(),
+        format!("whsec_{ISSUE}"),
+        format!("whsec_{ISSUE}=="),
+        format!("  whsec_{ISSUE}\n"),
+    ] {
+        let secret = WebhookSecret::parse_lenient(&text).unwrap();
+        assert_eq!(secret.expose_secret(), want.as_slice(), "{text:?}");
+    }
+    // The canonical spelling of the same 25 bytes is `Bg==`: strict accepts that.
+    let canonical = WebhookSecret::parse(&format!("whsec_{}Bg==", &ISSUE[..32])).unwrap();
+    assert_eq!(canonical.expose_secret(), want.as_slice());
+
+    let (field, reason) = invalid(WebhookSecret::parse(&format!("whsec_{ISSUE}")));
+    assert_eq!(field, "webhook secret");
+    assert!(reason.contains("non-zero trailing bits"), "{reason}");
+    assert!(reason.contains("padding is missing"), "{reason}");
+    assert!(reason.contains("parse_lenient"), "{reason}");
+    assert!(!reason.contains(ISSUE));
+    // Padded, the padding is no longer blamed.
+    let (_, reason) = invalid(WebhookSecret::parse(&format!("whsec_{ISSUE}==")));
+    assert!(reason.contains("non-zero trailing bits"), "{reason}");
+    assert!(!reason.contains("padding is missing"), "{reason}");
+    // A length one more than a multiple of 4 is no base64 at all, for
+    // either parser (Python refuses it too), and the error says so.
+    for parse in [WebhookSecret::parse, WebhookSecret::parse_lenient] {
+        let (_, reason) = invalid(parse(&format!("whsec_{}", &ISSUE[..33])));
+        assert!(reason.contains("one more than a multiple of 4"), "{reason}");
+    }
+}
+
+#[test]
+fn v1a_key_text_errors_name_the_mix_up() {
+    use secrets_core::webhook::{WebhookPublicKey, WebhookSigningKey};
+    let key = WebhookSigningKey::from_bytes(&[0x11; 32]).unwrap();
+    let sk = key.to_text().expose_secret().to_owned();
+    let pk = key.public_key().to_text();
+    let cases: Vec<(Result<(), Error>, &str, &str)> = vec![
+        (
+            WebhookPublicKey::parse(&sk).map(drop),
+            "webhook public key",
+            "private key",
+        ),
+        (
+            WebhookPublicKey::parse(TEXT).map(drop),
+            "webhook public key",
+            "`whsec_` shared secret",
+        ),
+        (
+            WebhookPublicKey::parse(&pk[5..]).map(drop),
+            "webhook public key",
+            "does not start with `whpk_`",
+        ),
+        (
+            WebhookPublicKey::parse(&pk.replace('=', "")).map(drop),
+            "webhook public key",
+            "not the standard base64",
+        ),
+        (
+            WebhookSigningKey::parse(&pk).map(drop),
+            "webhook signing key",
+            "`whpk_` public key",
+        ),
+        (
+            WebhookSigningKey::parse(TEXT).map(drop),
+            "webhook signing key",
+            "`whsec_` shared secret",
+        ),
+        (
+            WebhookSigningKey::parse(&format!("whsk_{}", {
+                use base64::Engine as _;
+                base64::engine::general_purpose::STANDARD.encode([0x11u8; 64])
+            }))
+            .map(drop),
+            "webhook signing key",
+            "libsodium",
+        ),
+        (
+            WebhookSigningKey::from_bytes(sk.as_bytes()).map(drop),
+            "webhook signing key",
+            "text form",
+        ),
+        (
+            WebhookSigningKey::from_bytes(&[1; 31]).map(drop),
+            "webhook signing key",
+            "is 31 bytes",
+        ),
+    ];
+    for (i, (result, want_field, want)) in cases.into_iter().enumerate() {
+        match result {
+            Err(Error::InvalidInput { field, reason }) => {
+                assert_eq!(field, want_field, "case {i}");
+                assert!(reason.contains(want), "case {i}: `{reason}` lacks `{want}`");
+                assert!(!reason.contains(&sk[5..]), "case {i} echoes the key");
+            }
+            other => panic!("case {i}: {other:?}"),
+        }
+    }
+}

@@ -5,7 +5,10 @@ use secrets_core::error::WebhookRejection;
 use std::time::Duration;
 
 use proptest::prelude::*;
-use secrets_core::webhook::{self, MAX_SECRET_LEN, MIN_SECRET_LEN, Verifier, WebhookSecret};
+use secrets_core::webhook::{
+    self, MAX_SECRET_LEN, MIN_SECRET_LEN, Verifier, WebhookPublicKey, WebhookSecret,
+    WebhookSigningKey,
+};
 use secrets_core::{Error, Timestamp};
 
 use crate::{Owned, at, secret};
@@ -259,5 +262,157 @@ fn generated_secrets_differ_and_have_the_requested_length() {
                 .expose_secret(),
             s.expose_secret()
         );
+    }
+}
+
+fn seeds() -> impl Strategy<Value = [u8; 32]> {
+    any::<[u8; 32]>().prop_filter("not the text form", |b| !b.starts_with(b"whsk_"))
+}
+
+fn v1a_headers(seed: &[u8; 32], id: &str, ts: i64, payload: &[u8]) -> Owned {
+    let key = WebhookSigningKey::from_bytes(seed).unwrap();
+    Owned::from_signed(&webhook::sign_asymmetric(&[&key], id, ts, payload).unwrap())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn v1a_sign_then_verify_round_trips(
+        seed in seeds(),
+        id in ids(),
+        ts in timestamps(),
+        payload in payloads(),
+        skew in -300i64..=300,
+    ) {
+        let key = WebhookSigningKey::from_bytes(&seed).unwrap();
+        let headers = v1a_headers(&seed, &id, ts, &payload);
+        let public = WebhookPublicKey::parse(&key.public_key().to_text()).unwrap();
+        let msg = webhook::verify_asymmetric(&headers.borrowed(), &payload, &[&public], at(ts + skew)).unwrap();
+        prop_assert_eq!((msg.id, msg.timestamp), (id, ts));
+        let again = WebhookSigningKey::parse(key.to_text().expose_secret()).unwrap();
+        prop_assert_eq!(again.expose_secret(), &seed);
+    }
+
+    #[test]
+    fn v1a_any_tampering_is_detected(
+        seed in seeds(),
+        id in ids(),
+        ts in timestamps(),
+        payload in proptest::collection::vec(any::<u8>(), 1..512),
+        bit in any::<prop::sample::Index>(),
+        sig_bit in 0usize..512,
+    ) {
+        let public = WebhookSigningKey::from_bytes(&seed).unwrap().public_key();
+        let headers = v1a_headers(&seed, &id, ts, &payload);
+        let mut altered = payload.clone();
+        let i = bit.index(altered.len() * 8);
+        altered[i / 8] ^= 1 << (i % 8);
+        prop_assert!(no_match(webhook::verify_asymmetric(&headers.borrowed(), &altered, &[&public], at(ts))));
+        // One bit of the signature itself, re-encoded canonically.
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let sig = headers.0[2].1.strip_prefix("v1a,").unwrap().to_owned();
+        let mut raw = b64.decode(&sig).unwrap();
+        raw[sig_bit / 8] ^= 1 << (sig_bit % 8);
+        let mut forged = Owned(headers.0.clone());
+        forged.set("webhook-signature", &format!("v1a,{}", b64.encode(&raw)));
+        prop_assert!(no_match(webhook::verify_asymmetric(&forged.borrowed(), &payload, &[&public], at(ts))));
+    }
+
+    /// Algorithm confusion, both ways: a `v1a` signature never counts for
+    /// an HMAC receiver (even one keyed with the public key's bytes, which
+    /// everyone knows), nor a `v1` signature for a public-key receiver (even
+    /// one made with the public key's bytes as the HMAC key). A header with
+    /// both verifies for each receiver on its own entry.
+    #[test]
+    fn v1_and_v1a_never_stand_in_for_each_other(
+        seed in seeds(),
+        id in ids(),
+        ts in timestamps(),
+        payload in payloads(),
+    ) {
+        let public = WebhookSigningKey::from_bytes(&seed).unwrap().public_key();
+        let as_hmac = WebhookSecret::from_bytes(public.as_bytes()).unwrap();
+        let v1a = v1a_headers(&seed, &id, ts, &payload);
+        let v1 = Owned::from_signed(&webhook::sign(&[&as_hmac], &id, ts, &payload).unwrap());
+        let hmac_on_v1a = matches!(
+            webhook::verify(&v1a.borrowed(), &payload, &[&as_hmac], at(ts)),
+            Err(Error::Webhook { reason: WebhookRejection::NoSupportedSignature })
+        );
+        prop_assert!(hmac_on_v1a);
+        let public_on_v1 = matches!(
+            webhook::verify_asymmetric(&v1.borrowed(), &payload, &[&public], at(ts)),
+            Err(Error::Webhook { reason: WebhookRejection::NoSupportedAsymmetricSignature })
+        );
+        prop_assert!(public_on_v1);
+        // A v1a value relabelled v1, and a v1 value relabelled v1a.
+        let mut relabelled = Owned(v1a.0.clone());
+        relabelled.set("webhook-signature", &v1a.0[2].1.replacen("v1a,", "v1,", 1));
+        prop_assert!(no_match(webhook::verify(&relabelled.borrowed(), &payload, &[&as_hmac], at(ts))));
+        let mut relabelled = Owned(v1.0.clone());
+        relabelled.set("webhook-signature", &v1.0[2].1.replacen("v1,", "v1a,", 1));
+        prop_assert!(no_match(webhook::verify_asymmetric(&relabelled.borrowed(), &payload, &[&public], at(ts))));
+        // Both entries in one header: each receiver verifies its own.
+        let mut both = Owned(v1.0.clone());
+        both.set("webhook-signature", &format!("{} {}", v1a.0[2].1, v1.0[2].1));
+        webhook::verify(&both.borrowed(), &payload, &[&as_hmac], at(ts)).unwrap();
+        webhook::verify_asymmetric(&both.borrowed(), &payload, &[&public], at(ts)).unwrap();
+    }
+
+    /// What the reference libraries accept, `parse_lenient` accepts: any
+    /// value of the last character's unused bits, padding or not; `parse`
+    /// refuses a non-zero value and says so.
+    #[test]
+    fn lenient_parsing_drops_trailing_bits(
+        key in proptest::collection::vec(any::<u8>(), MIN_SECRET_LEN..=MAX_SECRET_LEN)
+            .prop_filter("a partial last group", |k| k.len() % 3 != 0),
+        junk in 1u8..16,
+        padded in any::<bool>(),
+    ) {
+        use base64::Engine as _;
+        let text = base64::engine::general_purpose::STANDARD.encode(&key);
+        let data = text.trim_end_matches('=');
+        // 1 byte left over: 2 characters, 4 unused bits; 2 bytes: 3, 2.
+        let unused = if key.len() % 3 == 1 { 4 } else { 2 };
+        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let last = data.as_bytes()[data.len() - 1];
+        let value = alphabet.iter().position(|&c| c == last).unwrap() as u8;
+        let junked = value | (junk & ((1 << unused) - 1));
+        prop_assume!(junked != value);
+        let mut altered = data[..data.len() - 1].to_owned();
+        altered.push(char::from(alphabet[usize::from(junked)]));
+        if padded {
+            altered.push_str(&text[data.len()..]);
+        }
+        let with_prefix = format!("whsec_{altered}");
+        let lenient = WebhookSecret::parse_lenient(&with_prefix).unwrap();
+        prop_assert_eq!(lenient.expose_secret(), &key[..]);
+        let bare = WebhookSecret::parse_lenient(&altered).unwrap();
+        prop_assert_eq!(bare.expose_secret(), &key[..]);
+        match WebhookSecret::parse(&with_prefix) {
+            Err(Error::InvalidInput { reason, .. }) => {
+                prop_assert!(reason.contains("non-zero trailing bits"), "{}", reason);
+                prop_assert_eq!(reason.contains("padding is missing"), !padded, "{}", reason);
+            }
+            other => prop_assert!(false, "{:?}", other),
+        }
+    }
+
+    #[test]
+    fn v1a_parsing_never_panics(
+        text in "\\PC{0,120}",
+        sig in "\\PC{0,300}",
+        payload in payloads(),
+    ) {
+        let _ = WebhookPublicKey::parse(&text);
+        let _ = WebhookSigningKey::parse(&text);
+        let _ = WebhookPublicKey::parse(&format!("whpk_{text}"));
+        let _ = WebhookSigningKey::parse(&format!("whsk_{text}"));
+        let public = WebhookSigningKey::from_bytes(&[3; 32]).unwrap().public_key();
+        for header in [sig.clone(), format!("v1a,{sig}"), format!("v1,x v1a,{sig} v1a,{sig}")] {
+            let headers = [("webhook-id", "msg_1"), ("webhook-timestamp", "1700000000"), ("webhook-signature", header.as_str())];
+            let _ = webhook::verify_asymmetric(&headers, &payload, &[&public], at(1_700_000_000));
+        }
     }
 }
