@@ -145,7 +145,10 @@ impl Vault {
     /// # use secrets_core::store::MemoryStore;
     /// # use secrets_core::vault::{Caller, Vault, VaultConfig};
     /// # use secrets_core::{SystemClock, TenantId};
-    /// # let vault = Vault::new(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new(MasterKey::generate()?)), Arc::new(SystemClock), VaultConfig::default()).await?;
+    /// # let mut config = VaultConfig::default();
+    /// # config.password_cost = 10;
+    /// # let vault = Vault::new(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new(MasterKey::generate()?)), Arc::new(SystemClock), config).await?;
+    /// # vault.bootstrap(TenantId::DEFAULT, "acme", "ada@example.com", &secrets_core::SecretString::from("correct horse battery"), None).await?;
     /// let system = Caller::system(TenantId::DEFAULT);
     /// let ep = vault.register_webhook_endpoint(&system, "https://hooks.example.com/in", "deploys").await?;
     /// assert!(ep.secret.expose_secret().starts_with("whsec_"));
@@ -200,7 +203,10 @@ impl Vault {
     /// # use secrets_core::store::MemoryStore;
     /// # use secrets_core::vault::{Caller, Vault, VaultConfig};
     /// # use secrets_core::{SystemClock, TenantId, Timestamp};
-    /// # let vault = Vault::new(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new(MasterKey::generate()?)), Arc::new(SystemClock), VaultConfig::default()).await?;
+    /// # let mut config = VaultConfig::default();
+    /// # config.password_cost = 10;
+    /// # let vault = Vault::new(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new(MasterKey::generate()?)), Arc::new(SystemClock), config).await?;
+    /// # vault.bootstrap(TenantId::DEFAULT, "acme", "ada@example.com", &secrets_core::SecretString::from("correct horse battery"), None).await?;
     /// use secrets_core::webhook;
     ///
     /// let system = Caller::system(TenantId::DEFAULT);
@@ -299,7 +305,10 @@ impl Vault {
     /// # use secrets_core::store::MemoryStore;
     /// # use secrets_core::vault::{Caller, Vault, VaultConfig};
     /// # use secrets_core::{SystemClock, TenantId};
-    /// # let vault = Vault::new(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new(MasterKey::generate()?)), Arc::new(SystemClock), VaultConfig::default()).await?;
+    /// # let mut config = VaultConfig::default();
+    /// # config.password_cost = 10;
+    /// # let vault = Vault::new(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new(MasterKey::generate()?)), Arc::new(SystemClock), config).await?;
+    /// # vault.bootstrap(TenantId::DEFAULT, "acme", "ada@example.com", &secrets_core::SecretString::from("correct horse battery"), None).await?;
     /// use std::time::Duration;
     ///
     /// let system = Caller::system(TenantId::DEFAULT);
@@ -349,7 +358,10 @@ impl Vault {
     /// # use secrets_core::store::MemoryStore;
     /// # use secrets_core::vault::{Caller, Vault, VaultConfig};
     /// # use secrets_core::{SystemClock, TenantId};
-    /// # let vault = Vault::new(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new(MasterKey::generate()?)), Arc::new(SystemClock), VaultConfig::default()).await?;
+    /// # let mut config = VaultConfig::default();
+    /// # config.password_cost = 10;
+    /// # let vault = Vault::new(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new(MasterKey::generate()?)), Arc::new(SystemClock), config).await?;
+    /// # vault.bootstrap(TenantId::DEFAULT, "acme", "ada@example.com", &secrets_core::SecretString::from("correct horse battery"), None).await?;
     /// use std::time::Duration;
     ///
     /// let system = Caller::system(TenantId::DEFAULT);
@@ -457,7 +469,10 @@ impl Vault {
     /// # use secrets_core::store::MemoryStore;
     /// # use secrets_core::vault::{Caller, Vault, VaultConfig};
     /// # use secrets_core::{SystemClock, TenantId};
-    /// # let vault = Vault::new(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new(MasterKey::generate()?)), Arc::new(SystemClock), VaultConfig::default()).await?;
+    /// # let mut config = VaultConfig::default();
+    /// # config.password_cost = 10;
+    /// # let vault = Vault::new(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new(MasterKey::generate()?)), Arc::new(SystemClock), config).await?;
+    /// # vault.bootstrap(TenantId::DEFAULT, "acme", "ada@example.com", &secrets_core::SecretString::from("correct horse battery"), None).await?;
     /// let system = Caller::system(TenantId::DEFAULT);
     /// let ep = vault.register_webhook_endpoint(&system, "https://hooks.example.com/in", "deploys").await?;
     /// let signed = vault.sign_webhook(&system, &ep.id, "msg_1", br#"{"type":"ping"}"#).await?;
@@ -543,7 +558,10 @@ impl Vault {
     /// # use secrets_core::store::MemoryStore;
     /// # use secrets_core::vault::{Caller, Vault, VaultConfig};
     /// # use secrets_core::{SystemClock, TenantId};
-    /// # let vault = Vault::new(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new(MasterKey::generate()?)), Arc::new(SystemClock), VaultConfig::default()).await?;
+    /// # let mut config = VaultConfig::default();
+    /// # config.password_cost = 10;
+    /// # let vault = Vault::new(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new(MasterKey::generate()?)), Arc::new(SystemClock), config).await?;
+    /// # vault.bootstrap(TenantId::DEFAULT, "acme", "ada@example.com", &secrets_core::SecretString::from("correct horse battery"), None).await?;
     /// use secrets_core::webhook::SignatureVersion;
     ///
     /// let system = Caller::system(TenantId::DEFAULT);
@@ -598,7 +616,10 @@ impl Vault {
     /// # use secrets_core::store::MemoryStore;
     /// # use secrets_core::vault::{Caller, Vault, VaultConfig};
     /// # use secrets_core::{SystemClock, TenantId};
-    /// # let vault = Vault::new(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new(MasterKey::generate()?)), Arc::new(SystemClock), VaultConfig::default()).await?;
+    /// # let mut config = VaultConfig::default();
+    /// # config.password_cost = 10;
+    /// # let vault = Vault::new(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new(MasterKey::generate()?)), Arc::new(SystemClock), config).await?;
+    /// # vault.bootstrap(TenantId::DEFAULT, "acme", "ada@example.com", &secrets_core::SecretString::from("correct horse battery"), None).await?;
     /// let system = Caller::system(TenantId::DEFAULT);
     /// let ep = vault.register_webhook_endpoint(&system, "https://hooks.example.com/in", "x").await?;
     /// vault.delete_webhook_endpoint(&system, &ep.id).await?;

@@ -65,8 +65,11 @@ pub struct VerifiedMessage {
     pub timestamp: i64,
 }
 
-/// Verifies inbound webhooks: Standard Webhooks ([`verify`](Self::verify))
-/// and GitHub-style ([`verify_github`](Self::verify_github)).
+/// Verifies inbound webhooks: Standard Webhooks, symmetric
+/// ([`verify`](Self::verify)) or asymmetric
+/// ([`verify_asymmetric`](Self::verify_asymmetric)), and GitHub-style
+/// ([`verify_github`](Self::verify_github),
+/// [`verify_github_headers`](Self::verify_github_headers)).
 ///
 /// ```
 /// # fn main() -> Result<(), secrets_core::Error> {

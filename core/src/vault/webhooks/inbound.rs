@@ -405,7 +405,10 @@ impl Vault {
     /// # use secrets_core::store::MemoryStore;
     /// # use secrets_core::vault::{Caller, Vault, VaultConfig};
     /// # use secrets_core::{SystemClock, TenantId};
-    /// # let vault = Vault::new(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new(MasterKey::generate()?)), Arc::new(SystemClock), VaultConfig::default()).await?;
+    /// # let mut config = VaultConfig::default();
+    /// # config.password_cost = 10;
+    /// # let vault = Vault::new(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new(MasterKey::generate()?)), Arc::new(SystemClock), config).await?;
+    /// # vault.bootstrap(TenantId::DEFAULT, "acme", "ada@example.com", &secrets_core::SecretString::from("correct horse battery"), None).await?;
     /// use secrets_core::vault::SourceStyle;
     ///
     /// let admin = Caller::system(TenantId::DEFAULT);
@@ -478,7 +481,10 @@ impl Vault {
     /// # use secrets_core::store::MemoryStore;
     /// # use secrets_core::vault::{Caller, Vault, VaultConfig};
     /// # use secrets_core::{SystemClock, TenantId};
-    /// # let vault = Vault::new(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new(MasterKey::generate()?)), Arc::new(SystemClock), VaultConfig::default()).await?;
+    /// # let mut config = VaultConfig::default();
+    /// # config.password_cost = 10;
+    /// # let vault = Vault::new(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new(MasterKey::generate()?)), Arc::new(SystemClock), config).await?;
+    /// # vault.bootstrap(TenantId::DEFAULT, "acme", "ada@example.com", &secrets_core::SecretString::from("correct horse battery"), None).await?;
     /// use std::time::Duration;
     /// use secrets_core::vault::SourceStyle;
     ///
@@ -561,7 +567,10 @@ impl Vault {
     /// # use secrets_core::store::MemoryStore;
     /// # use secrets_core::vault::{Caller, Vault, VaultConfig};
     /// # use secrets_core::{SystemClock, TenantId};
-    /// # let vault = Vault::new(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new(MasterKey::generate()?)), Arc::new(SystemClock), VaultConfig::default()).await?;
+    /// # let mut config = VaultConfig::default();
+    /// # config.password_cost = 10;
+    /// # let vault = Vault::new(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new(MasterKey::generate()?)), Arc::new(SystemClock), config).await?;
+    /// # vault.bootstrap(TenantId::DEFAULT, "acme", "ada@example.com", &secrets_core::SecretString::from("correct horse battery"), None).await?;
     /// use secrets_core::vault::SourceStyle;
     ///
     /// let admin = Caller::system(TenantId::DEFAULT);
@@ -613,7 +622,10 @@ impl Vault {
     /// # use secrets_core::store::MemoryStore;
     /// # use secrets_core::vault::{Caller, Vault, VaultConfig};
     /// # use secrets_core::{SystemClock, TenantId};
-    /// # let vault = Vault::new(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new(MasterKey::generate()?)), Arc::new(SystemClock), VaultConfig::default()).await?;
+    /// # let mut config = VaultConfig::default();
+    /// # config.password_cost = 10;
+    /// # let vault = Vault::new(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new(MasterKey::generate()?)), Arc::new(SystemClock), config).await?;
+    /// # vault.bootstrap(TenantId::DEFAULT, "acme", "ada@example.com", &secrets_core::SecretString::from("correct horse battery"), None).await?;
     /// use secrets_core::vault::SourceStyle;
     ///
     /// let admin = Caller::system(TenantId::DEFAULT);
@@ -687,7 +699,10 @@ impl Vault {
     /// # use secrets_core::store::MemoryStore;
     /// # use secrets_core::vault::{Caller, Vault, VaultConfig};
     /// # use secrets_core::{SystemClock, TenantId};
-    /// # let vault = Vault::new(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new(MasterKey::generate()?)), Arc::new(SystemClock), VaultConfig::default()).await?;
+    /// # let mut config = VaultConfig::default();
+    /// # config.password_cost = 10;
+    /// # let vault = Vault::new(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new(MasterKey::generate()?)), Arc::new(SystemClock), config).await?;
+    /// # vault.bootstrap(TenantId::DEFAULT, "acme", "ada@example.com", &secrets_core::SecretString::from("correct horse battery"), None).await?;
     /// use secrets_core::vault::SourceStyle;
     /// use secrets_core::webhook::sign_github;
     ///
