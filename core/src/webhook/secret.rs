@@ -275,6 +275,14 @@ impl WebhookSecret {
         &self.0
     }
 
+    /// A key as stored by the Vault (the bytes a text form decoded to):
+    /// checked for length only, since a key a sender handed out may decode
+    /// to anything, `whsec_` included.
+    pub(crate) fn from_key_bytes(bytes: &[u8]) -> Result<Self> {
+        check_secret_len("webhook secret", bytes.len())?;
+        Ok(Self::from_checked(bytes))
+    }
+
     /// `bytes` already checked for length.
     fn from_checked(bytes: &[u8]) -> Self {
         let mut v = Zeroizing::new(Vec::with_capacity(bytes.len()));

@@ -651,6 +651,24 @@ vault_test!(
             .verify_inbound_webhook(fx.tenant, "issue", &borrowed(&owned(&signed)), b"{}", None)
             .await
             .unwrap();
+        // A sender's key may decode to anything, even bytes that spell
+        // `whsec_`: it is stored and used as given.
+        let odd_key = [b"whsec_".as_slice(), &[0x5a; 26]].concat();
+        let odd = {
+            use base64::Engine as _;
+            format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(&odd_key))
+        };
+        fx.vault
+            .register_webhook_source(&fx.admin, "odd", SourceStyle::Standard, &odd)
+            .await
+            .unwrap();
+        let odd_secret = WebhookSecret::parse(&odd).unwrap();
+        assert_eq!(odd_secret.expose_secret(), odd_key.as_slice());
+        let signed = webhook::sign(&[&odd_secret], "msg_2", fx.now().unix_seconds(), b"{}").unwrap();
+        fx.vault
+            .verify_inbound_webhook(fx.tenant, "odd", &borrowed(&owned(&signed)), b"{}", None)
+            .await
+            .unwrap();
         // An id is registered once.
         assert!(matches!(
             fx.vault

@@ -242,7 +242,7 @@ impl SourceKey {
     /// A key as stored (the bytes of [`bytes`](Self::bytes)).
     fn from_stored(style: SourceStyle, bytes: &[u8]) -> Result<Self> {
         match style {
-            SourceStyle::Standard => WebhookSecret::from_bytes(bytes).map(Self::Standard),
+            SourceStyle::Standard => WebhookSecret::from_key_bytes(bytes).map(Self::Standard),
             SourceStyle::StandardV1a => WebhookPublicKey::from_bytes(bytes).map(Self::V1a),
             SourceStyle::Github => Self::github(bytes),
         }
