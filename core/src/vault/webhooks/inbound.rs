@@ -663,7 +663,9 @@ impl Vault {
     ///   `webhook-signature`, with a `v1` entry matching the source's
     ///   secret or a `v1a` entry verifying under its public key (entries of
     ///   the other kind are never checked against it).
-    /// - GitHub: `X-GitHub-Delivery` and `X-Hub-Signature-256`.
+    /// - GitHub: `X-GitHub-Delivery` and `X-Hub-Signature-256` (and no
+    ///   `webhook-signature`: a delivery that carries one is a Standard
+    ///   Webhooks delivery).
     ///
     /// During a rotation the previous secret is accepted too. A message id
     /// (a delivery id for GitHub) already accepted from `source` is refused
