@@ -360,7 +360,7 @@ vault_test!(
             .await
             .unwrap();
         assert_eq!(got.id, "msg_a");
-        assert_eq!(got.timestamp, Some(now.unix_seconds()));
+        assert_eq!(got.timestamp, Some(now));
         assert_eq!(got.style, SourceStyle::Standard);
         // The same message again: a replay.
         assert_eq!(

@@ -86,7 +86,7 @@ async fn main() -> Result<(), Error> {
     println!(
         "verified message {} sent at {}",
         msg.id,
-        msg.timestamp.unwrap_or_default()
+        msg.timestamp.map_or(0, |t| t.unix_seconds())
     );
 
     // The same delivery again is a replay.

@@ -13,13 +13,14 @@ use crate::rbac::Role;
 use crate::secret::SecretString;
 use crate::store::AuditQuery;
 use crate::vault::{
-    AgentSessionInfo, ApiTokenInfo, ConnectionInfo, EndpointInfo, OAuthStart, PruneReport,
-    SecretInfo, UserInfo,
+    AgentSessionInfo, ApiTokenInfo, AsymmetricEndpoint, ConnectionInfo, EndpointInfo, OAuthStart,
+    PruneReport, ReceivedWebhook, SecretInfo, SourceInfo, SourceStyle, UserInfo,
 };
 
 const TOKEN: &str = "scp_0123456789abcdefghijABCDEFGHIJ012345";
 const REFRESH: &str = "scr_0123456789abcdefghijABCDEFGHIJ543210";
 const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const WHPK: &str = "whpk_11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=";
 
 fn at(ms: i64) -> Timestamp {
     Timestamp::from_unix_millis(ms)
@@ -132,6 +133,35 @@ fn samples() -> BTreeMap<&'static str, Value> {
             description: "billing".into(),
             created_at: at(1_750_000_000_000),
             previous_secret_until: Some(at(1_750_086_400_000)),
+            version: crate::webhook::SignatureVersion::V1,
+            public_key: None,
+        }),
+    );
+    let public = crate::webhook::WebhookPublicKey::parse(WHPK).unwrap();
+    m.insert(
+        "AsymmetricEndpoint",
+        json!(AsymmetricEndpoint {
+            id: "ep_2".into(),
+            public_key: public,
+        }),
+    );
+    m.insert(
+        "SourceInfo",
+        json!(SourceInfo {
+            id: "partner".into(),
+            style: SourceStyle::StandardV1a,
+            created_at: at(1_750_000_000_000),
+            rotated_at: Some(at(1_750_000_600_000)),
+            previous_until: Some(at(1_750_004_200_000)),
+            public_key: Some(WHPK.into()),
+        }),
+    );
+    m.insert(
+        "ReceivedWebhook",
+        json!(ReceivedWebhook {
+            id: "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W".into(),
+            timestamp: Some(at(1_750_000_000_000)),
+            style: SourceStyle::Standard,
         }),
     );
     let registered = RegisteredEndpoint {
@@ -354,6 +384,9 @@ fn listings_read_back_what_they_write() {
         ApiTokenInfo = "ApiTokenInfo",
         UserInfo = "UserInfo",
         EndpointInfo = "EndpointInfo",
+        AsymmetricEndpoint = "AsymmetricEndpoint",
+        SourceInfo = "SourceInfo",
+        ReceivedWebhook = "ReceivedWebhook",
         AgentSessionInfo = "AgentSessionInfo",
         OAuthStart = "OAuthStart",
         ConnectionInfo = "ConnectionInfo",

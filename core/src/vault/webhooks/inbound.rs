@@ -74,8 +74,9 @@ impl SourceStyle {
 }
 
 /// An inbound source as listings show it (never its secret; the public key
-/// of a `standard_v1a` source, which is not one).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// of a `standard_v1a` source, which is not one). Serialises with times in
+/// RFC 3339 ([`crate::clock`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct SourceInfo {
     /// Its id.
@@ -83,23 +84,30 @@ pub struct SourceInfo {
     /// How its deliveries are signed.
     pub style: SourceStyle,
     /// When registered.
+    #[serde(with = "crate::clock::rfc3339")]
     pub created_at: Timestamp,
     /// When its secret last changed, if ever.
+    #[serde(default, with = "crate::clock::rfc3339::option")]
     pub rotated_at: Option<Timestamp>,
     /// Until when the previous secret is still accepted, during a rotation.
+    #[serde(default, with = "crate::clock::rfc3339::option")]
     pub previous_until: Option<Timestamp>,
     /// For `standard_v1a`: the `whpk_` public key deliveries verify against.
+    #[serde(default)]
     pub public_key: Option<String>,
 }
 
-/// A delivery that verified, and was not seen before.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A delivery that verified, and was not seen before. Serialises with its
+/// time in RFC 3339 ([`crate::clock`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ReceivedWebhook {
     /// The message id: `webhook-id`, or `X-GitHub-Delivery`.
     pub id: String,
-    /// The `webhook-timestamp`, unix seconds (GitHub signs none: `None`).
-    pub timestamp: Option<i64>,
+    /// The `webhook-timestamp` (whole seconds); `None` for GitHub, which
+    /// signs no time.
+    #[serde(default, with = "crate::clock::rfc3339::option")]
+    pub timestamp: Option<Timestamp>,
     /// The source's style.
     pub style: SourceStyle,
 }
@@ -775,7 +783,7 @@ impl Vault {
         self.remember(tenant, &receive, seen, &id, replayed).await?;
         Ok(ReceivedWebhook {
             id,
-            timestamp,
+            timestamp: timestamp.map(Timestamp::from_unix_seconds),
             style,
         })
     }
