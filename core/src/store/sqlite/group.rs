@@ -34,9 +34,11 @@
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
@@ -98,6 +100,8 @@ pub(super) struct Job {
 pub(super) struct Committer {
     /// `None` only while dropping: closing it ends the thread.
     queue: Option<Sender<Job>>,
+    /// Jobs sent that the writer thread has not taken yet.
+    queued: Arc<AtomicUsize>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -105,13 +109,47 @@ impl Committer {
     /// Starts the writer thread on `writer`.
     pub(super) fn start(writer: Arc<Mutex<Connection>>) -> Result<Self> {
         let (queue, jobs) = mpsc::channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let jobs = Queue {
+            jobs,
+            queued: Arc::clone(&queued),
+        };
         let thread = std::thread::Builder::new()
             .name("secrets-core-sqlite-writer".into())
             .spawn(move || write_groups(&writer, &jobs))
             .map_err(|e| Error::storage_from("could not start the SQLite writer thread", e))?;
         Ok(Self {
             queue: Some(queue),
+            queued,
             thread: Some(thread),
+        })
+    }
+
+    /// Whether no batch is waiting for the writer thread.
+    pub(super) fn idle(&self) -> bool {
+        self.queued.load(Ordering::Acquire) == 0
+    }
+
+    /// Commits `batch` alone, at once, on the calling thread, on `conn`:
+    /// the writer connection, locked by a caller that found the committer
+    /// [idle](Self::idle) and the writer free. A lone writer then pays no
+    /// hop to the writer thread and back.
+    pub(super) fn commit_alone(
+        conn: &mut Connection,
+        batch: Checked,
+        linker: Arc<dyn AuditLinker>,
+    ) -> Result<AuditRecord> {
+        let (ticket, mut outcome) = Ticket::new();
+        let job = Job {
+            batch,
+            linker,
+            ticket,
+        };
+        commit(conn, vec![job], &mut || None);
+        outcome.try_recv().unwrap_or_else(|_| {
+            Err(Error::Internal {
+                what: "a batch committed alone was left without an answer",
+            })
         })
     }
 
@@ -127,9 +165,11 @@ impl Committer {
         let queue = self.queue.as_ref().ok_or(Error::Internal {
             what: "the SQLite store was used while it was being dropped",
         })?;
+        self.queued.fetch_add(1, Ordering::AcqRel);
         // The thread only ends when the queue closes, or if it panicked
         // outside a commit (a bug): then the job comes back, unapplied.
         queue.send(job).map_err(|_| {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
             Error::storage("the SQLite writer thread has stopped; the batch was not applied")
         })?;
         Ok(outcome)
@@ -146,23 +186,87 @@ impl Drop for Committer {
     }
 }
 
+/// The writer thread's end of the queue, counting what it takes.
+struct Queue {
+    jobs: Receiver<Job>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl Queue {
+    fn took(&self, job: Job) -> Job {
+        self.queued.fetch_sub(1, Ordering::AcqRel);
+        job
+    }
+
+    fn recv(&self) -> Option<Job> {
+        self.jobs.recv().ok().map(|j| self.took(j))
+    }
+
+    fn try_recv(&self) -> Option<Job> {
+        self.jobs.try_recv().ok().map(|j| self.took(j))
+    }
+
+    fn recv_timeout(&self, timeout: Duration) -> Option<Job> {
+        self.jobs.recv_timeout(timeout).ok().map(|j| self.took(j))
+    }
+}
+
 /// The writer thread: commits the queued jobs group by group until the
 /// queue closes.
-fn write_groups(writer: &Mutex<Connection>, jobs: &Receiver<Job>) {
-    while let Ok(first) = jobs.recv() {
+fn write_groups(writer: &Mutex<Connection>, jobs: &Queue) {
+    // How the previous group went: its size and how long it took.
+    let mut last = (1_usize, Duration::ZERO);
+    while let Some(first) = jobs.recv() {
+        let started = Instant::now();
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
             match jobs.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
+                Some(job) => group.push(job),
+                None => break,
             }
         }
+        let mut size = group.len();
+        // The callers the previous group answered are on their way back
+        // with their next batch: wait for them a little (at most half what
+        // that group took, and never when it was one batch), since each one
+        // that makes it saves a commit of its own.
+        let gather = Gather {
+            expect: last.0,
+            until: started + last.1 / 2,
+        };
         // See `Inner::writer` on why a poisoned lock is sound.
         let mut conn = writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut more = || {
+            let job = jobs.try_recv().or_else(|| gather.wait(jobs, size))?;
+            size += 1;
+            Some(job)
+        };
         // A panic unwinds through the transaction's drop (a rollback) and
         // the unanswered tickets (an error each); the next group starts on
         // a clean connection.
-        let _ = catch_unwind(AssertUnwindSafe(|| commit(&mut conn, group)));
+        let _ = catch_unwind(AssertUnwindSafe(|| commit(&mut conn, group, &mut more)));
+        last = (size, started.elapsed());
+    }
+}
+
+/// How long a group waits for late batches before it commits.
+#[derive(Clone, Copy, Debug)]
+struct Gather {
+    /// The size of the previous group: with fewer, someone is missing.
+    expect: usize,
+    /// Wait no later than this.
+    until: Instant,
+}
+
+impl Gather {
+    /// The next job, if one arrives before the group has the size it
+    /// expects or the time is up.
+    fn wait(self, jobs: &Queue, size: usize) -> Option<Job> {
+        if size >= self.expect {
+            return None;
+        }
+        let left = self.until.checked_duration_since(Instant::now())?;
+        jobs.recv_timeout(left)
     }
 }
 
@@ -176,8 +280,10 @@ pub(super) fn run(
 }
 
 /// Commits `jobs` in one transaction on `conn` (the locked writer), each in
-/// its own savepoint, and answers every job's caller.
-pub(super) fn commit(conn: &mut Connection, jobs: Vec<Job>) {
+/// its own savepoint, and answers every job's caller. Once `jobs` are run,
+/// the group takes in the jobs `more` still has (those queued while these
+/// ran), up to [`MAX_GROUP`] in all, before it commits.
+pub(super) fn commit(conn: &mut Connection, jobs: Vec<Job>, more: &mut dyn FnMut() -> Option<Job>) {
     let fail_all = |jobs: VecDeque<Job>, e: &Error| {
         for job in jobs {
             job.ticket.finish(Err(Error::storage(store_message(e))));
@@ -201,6 +307,11 @@ pub(super) fn commit(conn: &mut Connection, jobs: Vec<Job>) {
     if jobs.len() == 1
         && let Some(job) = jobs.pop_front()
     {
+        if let Some(next) = more() {
+            // Not alone after all.
+            jobs.extend([job, next]);
+            return commit_group(tx, jobs, more);
+        }
         // Alone: no savepoint, the transaction is the batch.
         let result = run(&tx, job.batch, job.linker.as_ref()).and_then(|record| {
             tx.commit().map_err(db("commit"))?;
@@ -209,8 +320,28 @@ pub(super) fn commit(conn: &mut Connection, jobs: Vec<Job>) {
         // On error, dropping the transaction rolled it back.
         return job.ticket.finish(result);
     }
+    commit_group(tx, jobs, more);
+}
+
+/// The batches of a group, each in its savepoint, then one commit.
+fn commit_group(
+    tx: rusqlite::Transaction<'_>,
+    mut jobs: VecDeque<Job>,
+    more: &mut dyn FnMut() -> Option<Job>,
+) {
+    let fail_all = |jobs: VecDeque<Job>, e: &Error| {
+        for job in jobs {
+            job.ticket.finish(Err(Error::storage(store_message(e))));
+        }
+    };
+    let mut taken = jobs.len();
     let mut done: Vec<(Ticket, Result<AuditRecord>)> = Vec::with_capacity(jobs.len());
-    while let Some(job) = jobs.pop_front() {
+    while let Some(job) = jobs.pop_front().or_else(|| {
+        (taken < MAX_GROUP)
+            .then(&mut *more)
+            .flatten()
+            .inspect(|_| taken += 1)
+    }) {
         match in_savepoint(&tx, job.batch, job.linker.as_ref()) {
             Ok(result) => done.push((job.ticket, result)),
             Err(e) => {
@@ -317,7 +448,7 @@ mod tests {
             ))
             .with(Change::Insert(row("taken")));
         let (job, slot) = fx.job(setup);
-        commit(&mut fx.conn, vec![job]);
+        commit(&mut fx.conn, vec![job], &mut || None);
         slot.take().unwrap().unwrap();
         fx
     }
@@ -383,7 +514,7 @@ mod tests {
         );
         let (c, slot_c) = fx.insert("c", "w");
         let (d, slot_d) = fx.insert("d", "w");
-        commit(&mut fx.conn, vec![a, bad, c, d]);
+        commit(&mut fx.conn, vec![a, bad, c, d], &mut || None);
 
         let seqs: Vec<u64> = [slot_a, slot_c, slot_d]
             .iter()
@@ -418,7 +549,7 @@ mod tests {
                 .with(Change::Insert(row("taken"))),
         );
         let (c, slot_c) = fx.insert("c", "w");
-        commit(&mut fx.conn, vec![a, doomed, bad, c]);
+        commit(&mut fx.conn, vec![a, doomed, bad, c], &mut || None);
 
         for slot in [slot_a, slot_doomed, slot_c] {
             let err = slot.take().unwrap().unwrap_err();
@@ -438,7 +569,7 @@ mod tests {
 
         // The writer is usable again.
         let (e, slot_e) = fx.insert("e", "w");
-        commit(&mut fx.conn, vec![e]);
+        commit(&mut fx.conn, vec![e], &mut || None);
         assert_eq!(slot_e.take().unwrap().unwrap().seq, 2);
     }
 
@@ -449,6 +580,24 @@ mod tests {
         drop(job);
         assert!(matches!(slot.take(), Some(Err(Error::Storage { .. }))));
         assert!(slot.take().is_none(), "a slot is filled once");
+    }
+
+    /// The writer's hot statements are compiled once, not on every use
+    /// from the statement cache (the query planner stability guarantee).
+    #[test]
+    fn the_audit_head_statement_is_not_compiled_again_on_every_use() {
+        let fx = fixture();
+        for _ in 0..5 {
+            let mut stmt = fx
+                .conn
+                .prepare_cached(super::super::tx::AUDIT_HEAD)
+                .unwrap();
+            let seq: i64 = stmt
+                .query_row([fx.tenant.as_bytes().as_slice()], |r| r.get(0))
+                .unwrap();
+            assert_eq!(seq, 1);
+            assert_eq!(stmt.get_status(rusqlite::StatementStatus::RePrepare), 0);
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ mod tx;
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::Duration;
 use std::{fmt, io};
 
@@ -714,6 +714,23 @@ impl Store for SqliteStore {
             let inner = Arc::clone(&self.inner);
             return off_worker(move || inner.apply_alone(batch, linker.as_ref())).await;
         };
+        // A lone writer on a multi-threaded runtime commits in place; under
+        // load the batch joins the writer thread's next group.
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if multi_thread && committer.idle() {
+            let free = match self.inner.writer.try_lock() {
+                Ok(conn) => Some(conn),
+                // See `Inner::writer` on why a poisoned lock is sound.
+                Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+                Err(TryLockError::WouldBlock) => None,
+            };
+            if let Some(mut conn) = free {
+                return tokio::task::block_in_place(|| {
+                    Committer::commit_alone(&mut conn, batch, linker)
+                });
+            }
+        }
         committer
             .submit(batch, linker)?
             .await

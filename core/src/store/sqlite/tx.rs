@@ -18,6 +18,10 @@ use crate::id::TenantId;
 use crate::store::apply::{Head, Owned, Tx};
 use crate::store::{Kind, Row, Tenant};
 
+/// The newest audit event of a tenant (its chain head).
+pub(super) const AUDIT_HEAD: &str =
+    "SELECT seq, hash FROM audit_events WHERE tenant_id = ?1 ORDER BY seq DESC LIMIT 1";
+
 /// A transaction (or savepoint) open on the writer connection.
 pub(super) struct SqliteTx<'c> {
     conn: &'c Connection,
@@ -206,9 +210,7 @@ impl<'c> SqliteTx<'c> {
     fn audit_head_now(&self, tenant: TenantId) -> Result<Option<(u64, [u8; 32])>> {
         let last: Option<(i64, Vec<u8>)> = self
             .conn
-            .prepare_cached(
-                "SELECT seq, hash FROM audit_events WHERE tenant_id = ?1 ORDER BY seq DESC LIMIT 1",
-            )
+            .prepare_cached(AUDIT_HEAD)
             .map_err(db("read the audit log head"))?
             .query_row([tenant.as_bytes().as_slice()], |r| {
                 Ok((r.get(0)?, r.get(1)?))
