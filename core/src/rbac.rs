@@ -22,6 +22,30 @@
 //! assert_eq!(policy.decide(Role::Admin, &read_only, Permission::WriteSecrets), Decision::Deny);
 //! # Ok(()) }
 //! ```
+//!
+//! ## Who holds what
+//!
+//! The built-in permissions and the roles that hold them by default (a
+//! test checks this table against [`Policy::new`]). Scopes narrow them; a
+//! host registers more with [`Policy::register`].
+//!
+//! | permission | allows | Viewer | Developer | Admin |
+//! |---|---|:-:|:-:|:-:|
+//! | `apps:read` | see apps and their configuration | yes | yes | yes |
+//! | `secrets:list` | list secret names and metadata, never values | yes | yes | yes |
+//! | `secrets:write` | set, delete and roll back secrets; archive and restore apps | – | yes | yes |
+//! | `secrets:inject` | receive secret values to inject into a runtime | – | yes | yes |
+//! | `agents:start` | start an agent session acting on one's behalf | – | yes | yes |
+//! | `webhooks:manage` | register, list and delete webhook endpoints | – | yes | yes |
+//! | `integrations:connect` | connect and disconnect one's OAuth integrations | – | yes | yes |
+//! | `tokens:own` | mint, list and revoke one's own API tokens, within one's own rights | – | yes | yes |
+//! | `tokens:manage` | mint, list and revoke everyone's API tokens | – | – | yes |
+//! | `users:manage` | create users, change roles, disable, enable and delete them | – | – | yes |
+//! | `settings:manage` | settings secrets, inbound webhook sources, the agent switch | – | – | yes |
+//! | `audit:read` | query and verify the audit log, take checkpoints | – | – | yes |
+//! | `gate:override` | let a held deploy proceed | – | – | yes |
+//! | `webhooks:sign` | sign an arbitrary payload as the platform | – | – | yes |
+//! | `webhooks:rotate` | rotate an endpoint's secret or signing key (which reveals the new one) | – | – | yes |
 
 use std::fmt;
 

@@ -137,3 +137,39 @@ fn custom_permissions() {
     }
     assert!(policy.register("one-too-many", &[]).is_err());
 }
+
+/// The role table in the module docs says what `Policy::new` grants.
+#[test]
+fn the_documented_role_table_is_the_policy() {
+    let source = include_str!("../rbac.rs");
+    let policy = Policy::new();
+    let mut seen = Vec::new();
+    for line in source.lines().filter_map(|l| l.strip_prefix("//! | `")) {
+        let cells: Vec<&str> = line.split(" | ").map(str::trim).collect();
+        let name = cells[0].trim_end_matches('`');
+        let permission = policy.permission(name).unwrap_or_else(|| panic!("{name}"));
+        let roles: Vec<bool> = cells[2..5]
+            .iter()
+            .map(
+                |c| match c.trim_end_matches(" |").trim_end_matches('|').trim() {
+                    "yes" => true,
+                    "–" => false,
+                    other => panic!("{name}: `{other}`"),
+                },
+            )
+            .collect();
+        for (role, want) in Role::ALL.into_iter().zip(roles) {
+            let got = policy.decide(role, &Scopes::all(), permission).is_allowed();
+            assert_eq!(got, want, "{name} for {role}");
+        }
+        seen.push(name.to_owned());
+    }
+    let all: Vec<String> = policy
+        .permissions()
+        .map(|p| policy.name(p).to_owned())
+        .collect();
+    seen.sort();
+    let mut all_sorted = all.clone();
+    all_sorted.sort();
+    assert_eq!(seen, all_sorted, "one row per permission");
+}
