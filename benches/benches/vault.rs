@@ -5,7 +5,7 @@
 //!   the same three-role model (the model and policy lines are below), with
 //!   its in-memory adapter. One allowed and one denied decision, and the
 //!   whole 3 × 12 matrix per iteration. Before timing, both sides are checked
-//!   to agree on all 36 decisions.
+//!   to agree on all 45 decisions.
 //! - `jwt_validate`: [`JwtSigner::validate`] beside bare
 //!   `jsonwebtoken::decode` of the same token with the same key and the same
 //!   checks (HS256 pinned, `exp`, `nbf`, `iss`, `aud`, 30 s leeway).
@@ -60,7 +60,7 @@ use common::{NOW, TOKENS, fill_tokens, open_raw_reader, raw_find, raw_find_with_
 const OURS: &str = "secrets-core";
 
 /// Every built-in permission, in the order of `Policy::permissions`.
-const PERMISSIONS: [Permission; 12] = [
+const PERMISSIONS: [Permission; 15] = [
     Permission::ReadApps,
     Permission::ListSecretNames,
     Permission::WriteSecrets,
@@ -73,6 +73,9 @@ const PERMISSIONS: [Permission; 12] = [
     Permission::ManageSettings,
     Permission::ReadAuditLog,
     Permission::OverrideDeployGate,
+    Permission::ManageOwnApiTokens,
+    Permission::SignWebhooks,
+    Permission::RotateWebhookSecrets,
 ];
 
 /// RBAC with role inheritance: a request names a role and a permission.
@@ -95,7 +98,7 @@ m = g(r.sub, p.sub) && r.act == p.act
 
 /// The three roles of `secrets_core::rbac`: each role's own permissions,
 /// and `g` lines for admin ⊇ developer ⊇ viewer.
-const CASBIN_POLICY: [(&str, &str); 12] = [
+const CASBIN_POLICY: [(&str, &str); 15] = [
     ("viewer", "apps:read"),
     ("viewer", "secrets:list"),
     ("developer", "secrets:write"),
@@ -108,6 +111,9 @@ const CASBIN_POLICY: [(&str, &str); 12] = [
     ("admin", "settings:manage"),
     ("admin", "audit:read"),
     ("admin", "gate:override"),
+    ("developer", "tokens:own"),
+    ("admin", "webhooks:sign"),
+    ("admin", "webhooks:rotate"),
 ];
 const CASBIN_ROLES: [(&str, &str); 2] = [("developer", "viewer"), ("admin", "developer")];
 
@@ -136,7 +142,8 @@ fn rbac_decide(c: &mut Criterion) {
     let all = Scopes::all();
     let enforcer = casbin_enforcer(&rt);
 
-    // Both sides take all 36 decisions the same way.
+    // Both sides take all 45 decisions the same way, over every permission.
+    assert_eq!(PERMISSIONS.len(), policy.permissions().count());
     for role in Role::ALL {
         for p in PERMISSIONS {
             let ours = policy.decide(role, &all, p).is_allowed();
