@@ -83,6 +83,11 @@ pub use sessions::Session;
 pub use tokens::{ApiTokenInfo, MintedToken};
 pub use users::UserInfo;
 pub use webhooks::{EndpointInfo, RegisteredEndpoint};
+// The fuzz harnesses' way in (`crate::fuzz`).
+#[cfg(feature = "fuzzing")]
+pub(crate) use integrity::row_tag_verifies;
+#[cfg(feature = "fuzzing")]
+pub(crate) use webhooks::check_endpoint_url;
 
 /// How a [`Vault`] behaves. `Default` gives the documented defaults.
 #[derive(Clone, Debug)]
