@@ -90,6 +90,15 @@ write("oauth_token_response", {
     # Unknown members are skipped without recursion: deep nesting is fine
     # there, and refused (at serde_json's limit of 128) in a known member.
     "ok_deep_unknown_member": '{"access_token":"at-1","token_type":"Bearer","x":' + "[" * 200 + "]" * 200 + "}",
+    # Unknown members are skipped without decoding (as serde_json skips
+    # ignored values): invalid UTF-8 or a lone surrogate there is not read.
+    # The first is the input the fuzzer found (the harness assumed
+    # otherwise).
+    "ok_fuzz_invalid_utf8_in_unknown_member":
+        b'{"v":1,"token_type":"Bearer","access_token":"atm1","refrs_at_ms":170000\n,'
+        b'"s\'copes":["repo","re\xe1d:org"]}',
+    "ok_lone_surrogate_in_unknown_member": '{"access_token":"at-1","token_type":"Bearer","x":"\\ud800"}',
+    "bad_lone_surrogate_in_token": '{"access_token":"at-1\\ud800","token_type":"Bearer"}',
     "bad_deep_scope": '{"access_token":"at-1","token_type":"Bearer","scope":' + "[" * 200 + "]" * 200 + "}",
 })
 
@@ -121,6 +130,10 @@ write("endpoint_url", {
     "bad_tab_inside": "https://app.exa\tmple/cb",
     "bad_relative": "/oauth/callback",
     "bad_native_userinfo": "com.example.app://user@cb",
+    # Found by the fuzzer: the text before the first `://` is not a scheme;
+    # the parser reads `https` with a host before it.
+    "bad_fuzz_scheme_with_slash": "https:/.://htt`://u54\\a%",
+    "bad_scheme_before_host": "https:/evil.example/a://b",
 })
 
 # --- pkce_verifier ------------------------------------------------------------

@@ -10,7 +10,7 @@
 //! accepted: the replay test pins committed seeds named `ok_*` (accepted)
 //! and `bad_*` (refused), so the corpus is a table of known answers too.
 //!
-//! Several harnesses read the same text layout ([`split_message`]): `name:
+//! Several harnesses read the same text layout (`split_message`): `name:
 //! value` lines up to the first blank line, then a body.
 //!
 //! Bearer values (`Vault::authenticate_bearer`'s parsing, issue 10 item 1)

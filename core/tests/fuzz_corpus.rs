@@ -106,6 +106,28 @@ fn every_corpus_directory_has_a_harness() {
     }
 }
 
+/// Every `[[bin]]` of `fuzz/Cargo.toml` is replayed here: a target added
+/// there without a line in [`HARNESSES`] would never run in `cargo test`.
+#[test]
+fn every_cargo_fuzz_target_has_a_harness() {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/Cargo.toml");
+    let manifest = fs::read_to_string(&manifest).unwrap();
+    let mut targets = 0;
+    for block in manifest.split("[[bin]]").skip(1) {
+        let name = block
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("name = \""))
+            .and_then(|l| l.strip_suffix('"'))
+            .unwrap_or_else(|| panic!("a [[bin]] without a name in fuzz/Cargo.toml"));
+        assert!(
+            HARNESSES.iter().any(|(n, _)| *n == name),
+            "fuzz target `{name}` has no harness in HARNESSES"
+        );
+        targets += 1;
+    }
+    assert_eq!(targets, HARNESSES.len(), "a harness without a fuzz target");
+}
+
 #[test]
 fn every_harness_replays_its_corpus_without_panicking() {
     let root = corpus_root();

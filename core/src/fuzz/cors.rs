@@ -28,7 +28,7 @@ static FIXED: LazyLock<Option<Cors>> = LazyLock::new(|| {
 
 /// Feeds a request's `Origin`, `Access-Control-Request-Method` and
 /// `Access-Control-Request-Headers` (header lines as in
-/// [`split_message`](super::split_message); a header absent when its line
+/// `split_message`; a header absent when its line
 /// is) to [`Cors::preflight`], [`Cors::simple`] and [`Cors::is_allowed`],
 /// for the fixed configuration and for one the input describes:
 /// `x-allow: <origins separated by spaces>`, optional `x-methods`,

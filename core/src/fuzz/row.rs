@@ -18,7 +18,7 @@ const MASTER: [u8; 32] = [0x42; 32];
 
 static RING: LazyLock<KeyRing> = LazyLock::new(|| KeyRing::new(MasterKey::from_array(MASTER)));
 
-/// Which optional fields a row has (the flags byte of [`decode`]).
+/// Which optional fields a row has (the flags byte of `decode`).
 const PARENT: u8 = 0x01;
 const OWNER: u8 = 0x02;
 const LOOKUP: u8 = 0x04;

@@ -32,7 +32,7 @@ static SECRETS: LazyLock<Option<Secrets>> = LazyLock::new(|| {
 });
 
 /// Feeds Standard Webhooks headers and a payload (the layout of
-/// [`split_message`](super::split_message)) to [`Verifier::verify`] with two
+/// `split_message`) to [`Verifier::verify`] with two
 /// secrets, as during a rotation. In the `webhook-signature` value, `$a`
 /// and `$b` stand for the `v1` entry of the message's own id, timestamp and
 /// payload under the first or second secret, so that mutations of the id,
@@ -233,7 +233,7 @@ fn check_secret(secret: &WebhookSecret) {
 const GITHUB_SECRET: &str = "It's a Secret to Everybody";
 
 /// Feeds `X-Hub-Signature-256` values and a payload (the layout of
-/// [`split_message`](super::split_message); every header line's value is
+/// `split_message`; every header line's value is
 /// tried as a signature, `x-secret` sets the secret) to
 /// [`Verifier::verify_github`]. In a value, `$sig` stands for the correct
 /// signature of the payload, `$SIG` for it with upper-case hex. Returns
