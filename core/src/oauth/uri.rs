@@ -101,6 +101,16 @@ pub(crate) fn check_url_chars(field: &'static str, url: &str, ascii_only: bool) 
 /// the parsed host, never on a string prefix: `localhost.evil.example`,
 /// `127.0.0.1.nip.io` and `localhost@evil.example` are not loopback.
 pub(crate) fn check_web_url(field: &'static str, url: &str, scheme: &str) -> Result<()> {
+    // `scheme` is the caller's reading of the text before `://`. Unless it
+    // is a scheme (no `:` or `/` in it), the parser sees an earlier one and
+    // the checks below would read the wrong part of the text:
+    // `https:/evil.example/a://b` is `https` with the host `evil.example`.
+    if !crate::headers::is_uri_scheme(scheme) {
+        return Err(Error::invalid(
+            field,
+            "must be of the form `https://host/path`",
+        ));
+    }
     let rest = url
         .get(scheme.len()..)
         .and_then(|r| r.strip_prefix("://"))

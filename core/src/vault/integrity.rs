@@ -142,6 +142,13 @@ fn canonical(tenant: TenantId, row: &Row, version: u64, mut out: impl FnMut(&[u8
     opt(&mut out, row.sealed.as_deref());
 }
 
+/// Whether `row`'s tag verifies in `tenant` under `ring`'s row key: the
+/// check of every read, for the fuzz harness (`crate::fuzz::stored_row`).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn row_tag_verifies(ring: &KeyRing, tenant: TenantId, row: &Row) -> bool {
+    RowKey::new(ring).verifies(tenant, row)
+}
+
 /// The check value of `ring`'s master key: `HMAC-SHA256(derive_subkey(
 /// "key-check"), "secrets-core/v1/key-check")`. Reveals nothing of the key
 /// (it is a MAC under a key derived for this purpose alone).

@@ -92,6 +92,11 @@ pub use users::{Bootstrapped, CallerKind, Profile, UserInfo};
 pub use webhooks::{
     AsymmetricEndpoint, EndpointInfo, ReceivedWebhook, RegisteredEndpoint, SourceInfo, SourceStyle,
 };
+// The fuzz harnesses' way in (`crate::fuzz`).
+#[cfg(feature = "fuzzing")]
+pub(crate) use integrity::row_tag_verifies;
+#[cfg(feature = "fuzzing")]
+pub(crate) use webhooks::check_endpoint_url;
 
 /// How a [`Vault`] behaves. `Default` gives the documented defaults.
 #[derive(Clone, Debug)]

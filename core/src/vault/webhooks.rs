@@ -95,7 +95,7 @@ const MAX_ENDPOINT_URL_LEN: usize = 2048;
 /// a host, or `http://` only when the host is exactly loopback
 /// (`localhost`, 127.0.0.0/8, `[::1]`) for development; no userinfo, no
 /// fragment, no spaces or control characters, at most 2048 bytes.
-fn check_endpoint_url(url: &str) -> Result<()> {
+pub(crate) fn check_endpoint_url(url: &str) -> Result<()> {
     if url.len() > MAX_ENDPOINT_URL_LEN {
         return Err(Error::invalid(
             "url",

@@ -862,6 +862,27 @@ fn authorization_url_endpoint_rules() {
     }
 }
 
+/// Found by the `endpoint_url` fuzz target: the text before the first `://`
+/// was taken for the scheme, so the raw-text checks (a host, no userinfo)
+/// read the wrong part of an endpoint like `https:/evil.example/a://b`,
+/// which the URL parser forgives into `https://evil.example/a://b`.
+#[test]
+fn authorization_url_endpoint_scheme_is_the_one_the_parser_sees() {
+    let ch = challenge();
+    for bad in [
+        "https:/evil.example/a://b",
+        "https:evil.example/a://b",
+        "HTTPS:/localhost/x://y",
+        "http:/localhost/x://y",
+        "https:/.://htt`://u54\\a%",
+    ] {
+        let err = oauth::authorization_url(bad, "c", "https://app.example/cb", &["s"], STATE, &ch)
+            .unwrap_err();
+        let msg = invalid_reason(&err);
+        assert!(msg.starts_with("endpoint: "), "{bad}: {msg}");
+    }
+}
+
 #[test]
 fn authorization_url_argument_rules() {
     let ch = challenge();
