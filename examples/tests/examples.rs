@@ -164,6 +164,8 @@ fn quickstart_takes_the_key_from_the_environment_and_writes_no_key_file() {
 fn app_secrets_lists_names_and_injects_values() {
     let out = run(env!("CARGO_BIN_EXE_app_secrets"), &[]);
     for line in [
+        "set 2 secrets at once for app web",
+        "a batch with a bad name is refused whole: true, REDIS_URL written: false",
         "set DATABASE_URL and STRIPE_KEY (now version 2) for app web",
         "  listed: DATABASE_URL (version 1, set by user:",
         "  listed: STRIPE_KEY (version 2, set by user:",

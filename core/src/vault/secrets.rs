@@ -43,6 +43,12 @@ impl Vault {
     /// Sets an app secret; the value it replaces is kept for one-step
     /// rollback. Needs `secrets:write`. Returns the new version.
     ///
+    /// `app` is an [`AppName`](crate::names::AppName): 1 to 64 ASCII
+    /// letters, digits, `-`, `_` or `.`, starting with a letter or digit.
+    /// `name` is an environment-variable name, `[A-Za-z_][A-Za-z0-9_]*`, at
+    /// most 128 bytes; the value is any bytes, at most 64 KiB. The same rules
+    /// hold for every method that takes an app or a secret name.
+    ///
     /// # Errors
     ///
     /// [`Error::Forbidden`]; [`Error::InvalidInput`] for an app name or a

@@ -44,18 +44,39 @@ async fn main() -> Result<(), Error> {
     let dev = login(&vault, "dev@example.com", &pw).await?;
     let viewer = login(&vault, "viv@example.com", &pw).await?;
 
-    // A developer sets secrets; setting one again keeps the old value for rollback.
-    vault
-        .set_secret(
+    // A developer sets secrets, several at once: all are written or none
+    // (one bad name leaves everything as it was), in one audited event.
+    let versions = vault
+        .set_secrets(
             &dev,
             "web",
-            "DATABASE_URL",
-            b"postgres://app:example@db/app",
+            [
+                ("DATABASE_URL", &b"postgres://app:example@db/app"[..]),
+                ("STRIPE_KEY", &b"sk_test_one"[..]),
+            ],
         )
         .await?;
-    vault
-        .set_secret(&dev, "web", "STRIPE_KEY", b"sk_test_one")
-        .await?;
+    println!("set {} secrets at once for app web", versions.len());
+    let refused = vault
+        .set_secrets(
+            &dev,
+            "web",
+            [
+                ("REDIS_URL", &b"redis://cache"[..]),
+                ("not a name", &b"x"[..]),
+            ],
+        )
+        .await;
+    println!(
+        "a batch with a bad name is refused whole: {}, REDIS_URL written: {}",
+        refused.is_err(),
+        vault
+            .list_secrets(&dev, "web")
+            .await?
+            .iter()
+            .any(|s| s.name == "REDIS_URL")
+    );
+    // Setting one again keeps the old value for rollback.
     let version = vault
         .set_secret(&dev, "web", "STRIPE_KEY", b"sk_test_two")
         .await?;
