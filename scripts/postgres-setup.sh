@@ -4,6 +4,7 @@
 # on the machine's server, then prints the app role's URL on stdout (the
 # owner's URL, for migrations, is the same with the owner's name).
 # Idempotent: a second run finds everything in place and prints the same URL.
+# With `--owner-url`, it prints the owner's URL instead (for migrations).
 #
 # The server: PGHOST (127.0.0.1), PGPORT (5432), reached as PGSUPERUSER
 # (postgres) with the server's own authentication (trust on CI machines).
@@ -30,4 +31,9 @@ SQL
 psql_as_super -d "$db" -v owner="$owner" -v app="$app" \
     -f core/src/store/postgres/bootstrap.sql >/dev/null
 
-echo "postgres://${app}@${host}:${port}/${db}?sslmode=disable"
+# Plaintext, explicitly: the machine's server listens on loopback only.
+if [ "${1:-}" = "--owner-url" ]; then
+    echo "postgres://${owner}@${host}:${port}/${db}?sslmode=disable"
+else
+    echo "postgres://${app}@${host}:${port}/${db}?sslmode=disable"
+fi

@@ -21,4 +21,21 @@ fi
 export SECRETS_CORE_PYTHON="$PWD/$venv/bin/python"
 export SECRETS_CORE_INTEROP=required
 
-exec cargo test --workspace "$@"
+# PostgreSQL: when a server answers on this machine, a scratch database and
+# the two roles (scripts/postgres-setup.sh), and the tests with the
+# `postgres` feature, connecting as the app role (the owner only migrates).
+# Without a server they are not built, and this says so.
+features=()
+if command -v psql >/dev/null 2>&1 &&
+    psql -X -q -h "${PGHOST:-127.0.0.1}" -p "${PGPORT:-5432}" -U "${PGSUPERUSER:-postgres}" \
+        -d postgres -tAc 'SELECT 1' >/dev/null 2>&1; then
+    echo "== setting up PostgreSQL (scripts/postgres-setup.sh)"
+    SECRETS_CORE_POSTGRES_URL="$(scripts/postgres-setup.sh)"
+    SECRETS_CORE_POSTGRES_OWNER_URL="$(scripts/postgres-setup.sh --owner-url)"
+    export SECRETS_CORE_POSTGRES_URL SECRETS_CORE_POSTGRES_OWNER_URL
+    features=(--features secrets-core/postgres)
+else
+    echo "== no PostgreSQL server answers: the PostgreSQL tests are not run"
+fi
+
+exec cargo test --workspace "${features[@]}" "$@"
