@@ -39,7 +39,10 @@ mod tls;
 mod tx;
 
 use std::fmt;
+use std::future::{Future, poll_fn};
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -337,11 +340,44 @@ impl PostgresStore {
             .await
             .map_err(db("begin a transaction"))?;
         let context = tenant.to_string();
-        // One round trip: no prepare for the context statement.
-        tx.query_typed(sql::SET_TENANT, &[(&context, Type::TEXT)])
-            .await
-            .map_err(db("set the tenant context"))?;
-        let out = f(&tx, &self.sql).await?;
+        // The context statement goes out pipelined with the first query,
+        // ahead of it on the wire: unprepared (`query_typed` writes its
+        // messages on its first poll, with no prepare round trip), and
+        // polled before the work each time. The server runs them in the
+        // order sent, so the work never runs without its tenant; were the
+        // context to fail, the work would see no row and write none (and
+        // the transaction is aborted and rolled back).
+        let params: [(&(dyn ToSql + Sync), Type); 1] = [(&context, Type::TEXT)];
+        let (set_out, work_out) = {
+            let mut set = pin!(tx.query_typed(sql::SET_TENANT, &params));
+            let mut work = pin!(f(&tx, &self.sql));
+            let (mut set_out, mut work_out) = (None, None);
+            poll_fn(|cx| {
+                if set_out.is_none()
+                    && let Poll::Ready(r) = set.as_mut().poll(cx)
+                {
+                    set_out = Some(r);
+                }
+                if work_out.is_none()
+                    && let Poll::Ready(r) = work.as_mut().poll(cx)
+                {
+                    work_out = Some(r);
+                }
+                if set_out.is_some() && work_out.is_some() {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            })
+            .await;
+            (set_out, work_out)
+        };
+        if let Some(Err(e)) = set_out {
+            return Err(db("set the tenant context")(e));
+        }
+        let out = work_out.ok_or(Error::Internal {
+            what: "a PostgreSQL transaction ended without its result",
+        })??;
         tx.commit().await.map_err(commit_error)?;
         Ok(out)
     }
