@@ -572,3 +572,128 @@ async fn concurrent_migrations_apply_each_step_once() {
     let expected: Vec<i32> = (1..=i32::try_from(POSTGRES_SCHEMA_VERSION).unwrap()).collect();
     assert_eq!(versions, expected);
 }
+
+/// The plan of `sql` (a statement as the store sends it, values inlined)
+/// as the app role under `tenant`.
+async fn plan(client: &mut tokio_postgres::Client, tenant: TenantId, sql: &str) -> String {
+    let tx = client.transaction().await.unwrap();
+    tx.execute(
+        "SELECT set_config('app.tenant', $1, true)",
+        &[&tenant.to_string()],
+    )
+    .await
+    .unwrap();
+    let lines: Vec<String> = tx
+        .query(&format!("EXPLAIN {sql}"), &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    tx.commit().await.unwrap();
+    lines.join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hot_statements_use_an_index_that_leads_with_the_tenant() {
+    let Some(s) = Scratch::new().await else {
+        return;
+    };
+    let store = s.open(2).await;
+    let tenants: Vec<TenantId> = (0..5).map(|_| TenantId::generate()).collect();
+    let sc = &s.schema;
+    let mut client = raw(&s.app_url).await;
+    for (i, t) in tenants.iter().enumerate() {
+        seed(&store, *t, 0, u8::try_from(i).unwrap()).await;
+        // 1,200 users, secrets, tokens and audit events per tenant,
+        // written in bulk as the app role (row-level security checks each).
+        let tx = client.transaction().await.unwrap();
+        tx.execute(
+            "SELECT set_config('app.tenant', $1, true)",
+            &[&t.to_string()],
+        )
+        .await
+        .unwrap();
+        tx.batch_execute(&format!(
+            "INSERT INTO {sc}.records (tenant_id, kind, id, version, body) \
+               SELECT '{t}', 'app_secret', 'web/K' || g, 1, '\\x7b7d' FROM generate_series(1, 1200) g; \
+             INSERT INTO {sc}.records (tenant_id, kind, id, lookup, version, body) \
+               SELECT '{t}', 'api_token', 'bulk-' || g, sha256(('{t}' || g)::bytea), 1, '\\x7b7d' \
+               FROM generate_series(1, 1200) g; \
+             INSERT INTO {sc}.lookup_directory (kind, lookup, tenant_id) \
+               SELECT 'api_token', sha256(('{t}' || g)::bytea), '{t}' FROM generate_series(1, 1200) g; \
+             INSERT INTO {sc}.users (tenant_id, kind, id, lookup, version, body) \
+               SELECT '{t}', 'user', 'bulk-' || g, ('login-' || g)::bytea, 1, '\\x7b7d' \
+               FROM generate_series(1, 1200) g; \
+             INSERT INTO {sc}.audit_events (tenant_id, seq, at, actor, action, target, outcome, \
+               details, prev_hash, hash) \
+               SELECT '{t}', g, 0, 'system', 'x', 'x', 'allowed', '{{}}', \
+               decode(repeat('00', 32), 'hex'), decode(repeat('00', 32), 'hex') \
+               FROM generate_series(2, 1201) g"
+        ))
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+    let owner = raw(&s.owner_url).await;
+    owner.batch_execute(&format!("ANALYZE {sc}.records; ANALYZE {sc}.audit_events; ANALYZE {sc}.users; ANALYZE {sc}.lookup_directory"))
+        .await
+        .unwrap();
+    let t = tenants[2];
+    let cols = "kind, id, parent, owner_id, lookup, expires_at, version, body, sealed, tag";
+    let hot = [
+        (
+            "point get",
+            format!(
+                "SELECT {cols} FROM {sc}.records WHERE tenant_id = '{t}' AND kind = 'app_secret' AND id = 'web/K7'"
+            ),
+        ),
+        (
+            "lookup",
+            format!(
+                "SELECT {cols} FROM {sc}.records WHERE tenant_id = '{t}' AND kind = 'api_token' AND lookup = '\\x00'"
+            ),
+        ),
+        (
+            "list page",
+            format!(
+                "SELECT {cols} FROM {sc}.records WHERE tenant_id = '{t}' AND kind = 'app_secret' AND id > 'web/K5' ORDER BY id LIMIT 100"
+            ),
+        ),
+        (
+            "audit page",
+            format!(
+                "SELECT seq FROM {sc}.audit_events WHERE tenant_id = '{t}' AND seq > 10 ORDER BY seq LIMIT 100"
+            ),
+        ),
+        (
+            "audit head",
+            format!(
+                "SELECT seq, hash FROM {sc}.audit_events WHERE tenant_id = '{t}' ORDER BY seq DESC LIMIT 1"
+            ),
+        ),
+        (
+            "user get",
+            format!(
+                "SELECT {cols} FROM {sc}.users WHERE tenant_id = '{t}' AND kind = 'user' AND id = 'u-1'"
+            ),
+        ),
+    ];
+    for (what, sql) in &hot {
+        let p = plan(&mut client, t, sql).await;
+        assert!(!p.contains("Seq Scan"), "{what}: a sequential scan\n{p}");
+        assert!(
+            p.lines()
+                .any(|l| l.contains("Index Cond") && l.contains("tenant_id")),
+            "{what}: no index condition on tenant_id\n{p}"
+        );
+    }
+    // The directory is keyed by (kind, lookup): one probe, no tenant.
+    let p = plan(
+        &mut client,
+        t,
+        &format!("SELECT tenant_id FROM {sc}.lookup_directory WHERE kind = 'api_token' AND lookup = '\\x00'"),
+    )
+    .await;
+    assert!(!p.contains("Seq Scan") && p.contains("Index Cond"), "{p}");
+}
