@@ -38,4 +38,13 @@ else
     echo "== no PostgreSQL server answers: the PostgreSQL tests are not run"
 fi
 
-exec cargo test --workspace "${features[@]}" "$@"
+cargo test --workspace "${features[@]}" "$@"
+
+# The Vault suite once more on PostgreSQL with unprepared statements (the
+# conformance suite runs in both modes above): what works behind PgBouncer
+# in transaction mode before 1.21. Only for a full run (no extra arguments).
+if [ ${#features[@]} -gt 0 ] && [ $# -eq 0 ]; then
+    echo "== the Vault suite on PostgreSQL, unprepared statements"
+    SECRETS_CORE_POSTGRES_STATEMENTS=unprepared \
+        cargo test -p secrets-core --features postgres --test vault postgres
+fi

@@ -77,7 +77,7 @@ pub use batch::{AuditQuery, Batch, Change, ListQuery, MAX_BATCH, MAX_PAGE};
 pub use ext::{RewrapProgress, StoreExt};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
-pub use postgres::{POSTGRES_SCHEMA_VERSION, PostgresOptions, PostgresStore};
+pub use postgres::{POSTGRES_SCHEMA_VERSION, PostgresOptions, PostgresStore, StatementMode};
 pub use records::{Record, Stored};
 pub use row::{Kind, MAX_BODY_LEN, MAX_ID_LEN, MAX_LOOKUP_LEN, MAX_SEALED_LEN, Row, Tenant};
 #[cfg(feature = "sqlite")]

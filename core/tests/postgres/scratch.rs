@@ -16,7 +16,8 @@ use std::sync::Arc;
 
 use secrets_core::audit::{AuditLinker, AuditRecord};
 use secrets_core::store::{
-    AuditQuery, Batch, Kind, ListQuery, PostgresOptions, PostgresStore, Row, Store, Tenant,
+    AuditQuery, Batch, Kind, ListQuery, PostgresOptions, PostgresStore, Row, StatementMode, Store,
+    Tenant,
 };
 use secrets_core::{Result, TenantId};
 
@@ -132,10 +133,28 @@ pub(crate) struct ScratchStore {
 }
 
 impl ScratchStore {
-    /// A store on a new schema, or `None` when no server is configured.
+    /// A store on a new schema, or `None` when no server is configured, in
+    /// the statement mode `SECRETS_CORE_POSTGRES_STATEMENTS` names
+    /// (`unprepared`; prepared otherwise): how the Vault suite is run in the
+    /// other mode.
     pub(crate) async fn new(max_connections: usize) -> Option<Self> {
+        let mode = match std::env::var("SECRETS_CORE_POSTGRES_STATEMENTS").as_deref() {
+            Ok("unprepared") => StatementMode::Unprepared,
+            _ => StatementMode::Prepared,
+        };
+        Self::with_mode(max_connections, mode).await
+    }
+
+    /// The same, in statement mode `mode`.
+    pub(crate) async fn with_mode(max_connections: usize, mode: StatementMode) -> Option<Self> {
         let scratch = Scratch::new().await?;
-        let store = scratch.open(max_connections).await;
+        let options = scratch
+            .options()
+            .max_connections(max_connections)
+            .statement_mode(mode);
+        let store = PostgresStore::open(&scratch.app_url, options)
+            .await
+            .unwrap();
         Some(Self { store, scratch })
     }
 }

@@ -50,7 +50,7 @@ use deadpool_postgres::{Client, Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 
-use self::sql::{Sql, col, db, decode_audit, decode_row, limit, uuid};
+use self::sql::{Conn, Sql, col, db, decode_audit, decode_row, limit, uuid};
 use self::tx::{PgTx, query};
 use crate::audit::{AuditLinker, AuditRecord};
 use crate::error::{Error, Result};
@@ -79,6 +79,30 @@ pub struct PostgresOptions {
     schema: String,
     max_connections: usize,
     root_certificates: Option<Vec<u8>>,
+    statement_mode: StatementMode,
+}
+
+/// How statements reach the server.
+///
+/// ```
+/// use secrets_core::store::{PostgresOptions, StatementMode};
+///
+/// let behind_old_pgbouncer = PostgresOptions::default().statement_mode(StatementMode::Unprepared);
+/// assert_eq!(behind_old_pgbouncer.statement_mode_value(), StatementMode::Unprepared);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StatementMode {
+    /// Each statement is prepared once per connection and cached (the
+    /// default): one round trip per statement after the first.
+    #[default]
+    Prepared,
+    /// No named statement is left on the server: each statement is parsed,
+    /// bound and run in one message, with its parameter types given. For
+    /// PgBouncer in transaction mode before 1.21 (Debian 12 ships 1.18),
+    /// where a statement prepared on one server connection may be missing
+    /// on the next. Costs a parse per statement.
+    Unprepared,
 }
 
 impl fmt::Debug for PostgresOptions {
@@ -87,6 +111,7 @@ impl fmt::Debug for PostgresOptions {
             .field("schema", &self.schema)
             .field("max_connections", &self.max_connections)
             .field("root_certificates", &self.root_certificates.is_some())
+            .field("statement_mode", &self.statement_mode)
             .finish()
     }
 }
@@ -99,6 +124,7 @@ impl Default for PostgresOptions {
             schema: "secrets_core".into(),
             max_connections: 16,
             root_certificates: None,
+            statement_mode: StatementMode::Prepared,
         }
     }
 }
@@ -154,6 +180,33 @@ impl PostgresOptions {
     #[must_use]
     pub fn max_connections_value(&self) -> usize {
         self.max_connections
+    }
+
+    /// How statements reach the server ([`StatementMode::Prepared`] by
+    /// default).
+    ///
+    /// ```
+    /// use secrets_core::store::{PostgresOptions, StatementMode};
+    ///
+    /// let options = PostgresOptions::default().statement_mode(StatementMode::Unprepared);
+    /// # let _ = options;
+    /// ```
+    #[must_use]
+    pub fn statement_mode(mut self, mode: StatementMode) -> Self {
+        self.statement_mode = mode;
+        self
+    }
+
+    /// The statement mode.
+    ///
+    /// ```
+    /// use secrets_core::store::{PostgresOptions, StatementMode};
+    ///
+    /// assert_eq!(PostgresOptions::default().statement_mode_value(), StatementMode::Prepared);
+    /// ```
+    #[must_use]
+    pub fn statement_mode_value(&self) -> StatementMode {
+        self.statement_mode
     }
 
     /// The CA certificates (PEM) that verify the server under
@@ -291,7 +344,10 @@ impl PostgresStore {
         drop(client);
         Ok(Self {
             pool,
-            sql: Arc::new(Sql::new(&options.schema)),
+            sql: Arc::new(Sql::new(
+                &options.schema,
+                options.statement_mode == StatementMode::Prepared,
+            )),
         })
     }
 
@@ -439,21 +495,23 @@ async fn jitter(attempt: u32) {
     tokio::time::sleep(Duration::from_millis(wait)).await;
 }
 
-/// The values of a dynamically built statement.
-type Values = Vec<Box<dyn ToSql + Sync + Send>>;
+/// The values of a dynamically built statement, with their types.
+type Values = Vec<(Box<dyn ToSql + Sync + Send>, Type)>;
 
-fn refs(values: &Values) -> Vec<&(dyn ToSql + Sync)> {
+fn refs(values: &Values) -> Vec<(&(dyn ToSql + Sync), Type)> {
     values
         .iter()
-        .map(|v| v.as_ref() as &(dyn ToSql + Sync))
+        .map(|(v, t)| (v.as_ref() as &(dyn ToSql + Sync), t.clone()))
         .collect()
 }
 
 #[async_trait]
 impl Store for PostgresStore {
     async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>> {
-        self.in_tenant(id, async |tx, sql| tx::tenant(tx, &sql.tenant, id).await)
-            .await
+        self.in_tenant(id, async |tx, sql| {
+            tx::tenant(tx, sql, &sql.tenant, id).await
+        })
+        .await
     }
 
     async fn directory_tenants(
@@ -465,20 +523,25 @@ impl Store for PostgresStore {
         // No tenant context: the directory's read policy is open to all.
         let client = checkout(&self.pool).await?;
         let n = limit(limit_n);
+        let prepared = self.sql.prepared;
         let rows = match after {
             None => {
-                let stmt = client
-                    .prepare_cached(&self.sql.directory_tenants_first)
+                client
+                    .rows(
+                        prepared,
+                        &self.sql.directory_tenants_first,
+                        &[(&n, Type::INT8)],
+                    )
                     .await
-                    .map_err(db(D))?;
-                client.query(&stmt, &[&n]).await
             }
             Some(a) => {
-                let stmt = client
-                    .prepare_cached(&self.sql.directory_tenants_after)
+                client
+                    .rows(
+                        prepared,
+                        &self.sql.directory_tenants_after,
+                        &[(&n, Type::INT8), (&uuid(a), Type::UUID)],
+                    )
                     .await
-                    .map_err(db(D))?;
-                client.query(&stmt, &[&n, &uuid(a)]).await
             }
         }
         .map_err(db(D))?;
@@ -491,9 +554,14 @@ impl Store for PostgresStore {
         self.in_tenant(tenant, async |tx, sql| {
             let rows = query(
                 tx,
+                sql,
                 "read a row",
                 &sql.table(kind).get,
-                &[&uuid(tenant), &kind.as_str(), &id],
+                &[
+                    (&uuid(tenant), Type::UUID),
+                    (&kind.as_str(), Type::TEXT),
+                    (&id, Type::TEXT),
+                ],
             )
             .await?;
             rows.first().map(decode_row).transpose()
@@ -510,9 +578,14 @@ impl Store for PostgresStore {
         self.in_tenant(tenant, async |tx, sql| {
             let rows = query(
                 tx,
+                sql,
                 "read a row by lookup key",
                 &sql.table(kind).by_lookup,
-                &[&uuid(tenant), &kind.as_str(), &lookup],
+                &[
+                    (&uuid(tenant), Type::UUID),
+                    (&kind.as_str(), Type::TEXT),
+                    (&lookup, Type::BYTEA),
+                ],
             )
             .await?;
             rows.first().map(decode_row).transpose()
@@ -524,12 +597,12 @@ impl Store for PostgresStore {
         const D: &str = "read the directory";
         apply::check_directory_kind(kind)?;
         let client = checkout(&self.pool).await?;
-        let stmt = client
-            .prepare_cached(&self.sql.directory_lookup)
-            .await
-            .map_err(db(D))?;
         let rows = client
-            .query(&stmt, &[&kind.as_str(), &lookup])
+            .rows(
+                self.sql.prepared,
+                &self.sql.directory_lookup,
+                &[(&kind.as_str(), Type::TEXT), (&lookup, Type::BYTEA)],
+            )
             .await
             .map_err(db(D))?;
         rows.first()
@@ -539,38 +612,45 @@ impl Store for PostgresStore {
 
     async fn list(&self, tenant: TenantId, q: &ListQuery) -> Result<Vec<Row>> {
         let mut sql = self.sql.table(q.kind).list.clone();
-        let mut values: Values = vec![Box::new(uuid(tenant)), Box::new(q.kind.as_str())];
-        let mut add = |cond: &str, v: Box<dyn ToSql + Sync + Send>, values: &mut Values| {
+        let mut values: Values = vec![
+            (Box::new(uuid(tenant)), Type::UUID),
+            (Box::new(q.kind.as_str()), Type::TEXT),
+        ];
+        let mut add = |cond: &str, v: (Box<dyn ToSql + Sync + Send>, Type), values: &mut Values| {
             values.push(v);
             sql.push_str(&format!(" AND {cond}${}", values.len()));
         };
         if let Some(p) = &q.parent {
-            add("parent = ", Box::new(p.clone()), &mut values);
+            add("parent = ", (Box::new(p.clone()), Type::TEXT), &mut values);
         }
         if let Some(o) = q.owner {
-            add("owner_id = ", Box::new(o.to_string()), &mut values);
+            add(
+                "owner_id = ",
+                (Box::new(o.to_string()), Type::TEXT),
+                &mut values,
+            );
         }
         if let Some(t) = q.expires_before {
             add(
                 "expires_at IS NOT NULL AND expires_at < ",
-                Box::new(t.unix_millis()),
+                (Box::new(t.unix_millis()), Type::INT8),
                 &mut values,
             );
         }
         if let Some(k) = q.sealed_not_under {
             add(
                 "key_id IS NOT NULL AND key_id <> ",
-                Box::new(i64::from(k.get())),
+                (Box::new(i64::from(k.get())), Type::INT8),
                 &mut values,
             );
         }
         if let Some(a) = &q.after {
-            add("id > ", Box::new(a.clone()), &mut values);
+            add("id > ", (Box::new(a.clone()), Type::TEXT), &mut values);
         }
-        values.push(Box::new(limit(q.effective_limit())));
+        values.push((Box::new(limit(q.effective_limit())), Type::INT8));
         sql.push_str(&format!(" ORDER BY id LIMIT ${}", values.len()));
-        self.in_tenant(tenant, async |tx, _| {
-            query(tx, "list rows", &sql, &refs(&values))
+        self.in_tenant(tenant, async |tx, sql_set| {
+            query(tx, sql_set, "list rows", &sql, &refs(&values))
                 .await?
                 .iter()
                 .map(decode_row)
@@ -600,8 +680,8 @@ impl Store for PostgresStore {
 
     async fn audit_events(&self, tenant: TenantId, q: &AuditQuery) -> Result<Vec<AuditRecord>> {
         let mut sql = self.sql.audit_list.clone();
-        let mut values: Values = vec![Box::new(uuid(tenant))];
-        let mut add = |cond: &str, v: Box<dyn ToSql + Sync + Send>, values: &mut Values| {
+        let mut values: Values = vec![(Box::new(uuid(tenant)), Type::UUID)];
+        let mut add = |cond: &str, v: (Box<dyn ToSql + Sync + Send>, Type), values: &mut Values| {
             values.push(v);
             sql.push_str(&format!(" AND {cond}${}", values.len()));
         };
@@ -610,27 +690,39 @@ impl Store for PostgresStore {
             let Ok(s) = i64::try_from(s) else {
                 return Ok(Vec::new());
             };
-            add("seq > ", Box::new(s), &mut values);
+            add("seq > ", (Box::new(s), Type::INT8), &mut values);
         }
         if let Some(a) = &q.actor {
-            add("actor = ", Box::new(a.to_string()), &mut values);
+            add(
+                "actor = ",
+                (Box::new(a.to_string()), Type::TEXT),
+                &mut values,
+            );
         }
         if let Some(a) = &q.action {
-            add("action = ", Box::new(a.clone()), &mut values);
+            add("action = ", (Box::new(a.clone()), Type::TEXT), &mut values);
         }
         if let Some(t) = &q.target {
-            add("target = ", Box::new(t.clone()), &mut values);
+            add("target = ", (Box::new(t.clone()), Type::TEXT), &mut values);
         }
         if let Some(f) = q.from {
-            add("at >= ", Box::new(f.unix_millis()), &mut values);
+            add(
+                "at >= ",
+                (Box::new(f.unix_millis()), Type::INT8),
+                &mut values,
+            );
         }
         if let Some(u) = q.until {
-            add("at < ", Box::new(u.unix_millis()), &mut values);
+            add(
+                "at < ",
+                (Box::new(u.unix_millis()), Type::INT8),
+                &mut values,
+            );
         }
-        values.push(Box::new(limit(q.effective_limit())));
+        values.push((Box::new(limit(q.effective_limit())), Type::INT8));
         sql.push_str(&format!(" ORDER BY seq LIMIT ${}", values.len()));
-        self.in_tenant(tenant, async |tx, _| {
-            query(tx, "read the audit log", &sql, &refs(&values))
+        self.in_tenant(tenant, async |tx, sql_set| {
+            query(tx, sql_set, "read the audit log", &sql, &refs(&values))
                 .await?
                 .iter()
                 .map(|r| decode_audit(tenant, r))
@@ -650,8 +742,10 @@ impl Store for PostgresStore {
         const D: &str = "read a store setting";
         check_meta(name, &[])?;
         let client = checkout(&self.pool).await?;
-        let stmt = client.prepare_cached(&self.sql.meta).await.map_err(db(D))?;
-        let rows = client.query(&stmt, &[&name]).await.map_err(db(D))?;
+        let rows = client
+            .rows(self.sql.prepared, &self.sql.meta, &[(&name, Type::TEXT)])
+            .await
+            .map_err(db(D))?;
         rows.first().map(|r| col(r, 0, D)).transpose()
     }
 
@@ -662,20 +756,29 @@ impl Store for PostgresStore {
         // One statement each way, atomic against every other writer: an
         // insert that a present row turns into nothing, or an update at the
         // expected value.
+        let prepared = self.sql.prepared;
         let written = match expected {
             None => {
-                let stmt = client
-                    .prepare_cached(&self.sql.meta_insert)
+                client
+                    .count(
+                        prepared,
+                        &self.sql.meta_insert,
+                        &[(&name, Type::TEXT), (&value, Type::BYTEA)],
+                    )
                     .await
-                    .map_err(db(D))?;
-                client.execute(&stmt, &[&name, &value]).await
             }
             Some(old) => {
-                let stmt = client
-                    .prepare_cached(&self.sql.meta_update)
+                client
+                    .count(
+                        prepared,
+                        &self.sql.meta_update,
+                        &[
+                            (&name, Type::TEXT),
+                            (&value, Type::BYTEA),
+                            (&old, Type::BYTEA),
+                        ],
+                    )
                     .await
-                    .map_err(db(D))?;
-                client.execute(&stmt, &[&name, &value, &old]).await
             }
         }
         .map_err(db(D))?;

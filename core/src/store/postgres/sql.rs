@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use tokio_postgres::types::{ToSql, Type};
+
 use crate::audit::{Actor, AuditDraft, AuditRecord, Outcome};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
@@ -75,6 +77,8 @@ impl TableSql {
 #[derive(Debug)]
 pub(super) struct Sql {
     pub(super) schema: String,
+    /// Statements are prepared and cached per connection (else unprepared).
+    pub(super) prepared: bool,
     pub(super) users: TableSql,
     pub(super) records: TableSql,
     pub(super) tenant: String,
@@ -99,9 +103,10 @@ pub(super) struct Sql {
 
 impl Sql {
     /// The statements for the (already checked) schema name `s`.
-    pub(super) fn new(s: &str) -> Self {
+    pub(super) fn new(s: &str, prepared: bool) -> Self {
         Self {
             schema: s.to_owned(),
+            prepared,
             users: TableSql::new(s, "users"),
             records: TableSql::new(s, "records"),
             tenant: format!("SELECT version, body FROM {s}.tenants WHERE id = $1"),
@@ -301,3 +306,70 @@ pub(super) fn decode_audit(tenant: TenantId, r: &tokio_postgres::Row) -> Result<
         hash: hash32(hash)?,
     })
 }
+
+/// One statement's parameters, each with its type: what an unprepared
+/// statement (`query_typed`) must say, and what a prepared one is prepared
+/// with.
+pub(super) type Params<'p> = [(&'p (dyn ToSql + Sync), Type)];
+
+/// A connection or transaction that runs one statement in the store's
+/// [`StatementMode`](super::StatementMode): prepared once per connection and
+/// cached, or unprepared (parse, bind and execute in one message, no named
+/// statement left on the server: what works behind PgBouncer in transaction
+/// mode before 1.21).
+pub(super) trait Conn: Sync {
+    /// The rows of `sql`.
+    async fn rows(
+        &self,
+        prepared: bool,
+        sql: &str,
+        params: &Params<'_>,
+    ) -> std::result::Result<Vec<tokio_postgres::Row>, tokio_postgres::Error>;
+
+    /// How many rows `sql` changed.
+    async fn count(
+        &self,
+        prepared: bool,
+        sql: &str,
+        params: &Params<'_>,
+    ) -> std::result::Result<u64, tokio_postgres::Error>;
+}
+
+macro_rules! conn_impl {
+    ($t:ty) => {
+        impl Conn for $t {
+            async fn rows(
+                &self,
+                prepared: bool,
+                sql: &str,
+                params: &Params<'_>,
+            ) -> std::result::Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+                if !prepared {
+                    return self.query_typed(sql, params).await;
+                }
+                let types: Vec<Type> = params.iter().map(|(_, t)| t.clone()).collect();
+                let values: Vec<&(dyn ToSql + Sync)> = params.iter().map(|(v, _)| *v).collect();
+                let stmt = self.prepare_typed_cached(sql, &types).await?;
+                self.query(&stmt, &values).await
+            }
+
+            async fn count(
+                &self,
+                prepared: bool,
+                sql: &str,
+                params: &Params<'_>,
+            ) -> std::result::Result<u64, tokio_postgres::Error> {
+                if !prepared {
+                    return self.execute_typed(sql, params).await;
+                }
+                let types: Vec<Type> = params.iter().map(|(_, t)| t.clone()).collect();
+                let values: Vec<&(dyn ToSql + Sync)> = params.iter().map(|(v, _)| *v).collect();
+                let stmt = self.prepare_typed_cached(sql, &types).await?;
+                self.execute(&stmt, &values).await
+            }
+        }
+    };
+}
+
+conn_impl!(deadpool_postgres::Transaction<'_>);
+conn_impl!(deadpool_postgres::Client);

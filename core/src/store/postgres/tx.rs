@@ -11,18 +11,17 @@ use std::future::Future;
 
 use deadpool_postgres::Transaction;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{ToSql, Type};
 
-use super::sql::{Sql, col, corrupt, db, decode_tenant, uuid, version_from, version_to};
+use super::sql::{
+    Conn, Params, Sql, col, corrupt, db, decode_tenant, uuid, version_from, version_to,
+};
 use crate::audit::AuditRecord;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::id::TenantId;
 use crate::store::apply::{Head, Owned, Tx};
 use crate::store::{Kind, Row, Tenant};
-
-/// Parameters of one statement.
-type Params<'p> = [&'p (dyn ToSql + Sync)];
 
 /// A transaction open on a pooled connection, inside a tenant's context.
 pub(super) struct PgTx<'a, 'c> {
@@ -37,36 +36,41 @@ impl<'a, 'c> PgTx<'a, 'c> {
     }
 }
 
-/// Runs one statement (prepared once per connection) and returns its rows.
+/// Runs one statement in the store's statement mode and returns its rows.
 pub(super) async fn query(
     tx: &Transaction<'_>,
+    sql_set: &Sql,
     doing: &'static str,
     sql: &str,
     params: &Params<'_>,
 ) -> Result<Vec<tokio_postgres::Row>> {
-    let stmt = tx.prepare_cached(sql).await.map_err(db(doing))?;
-    tx.query(&stmt, params).await.map_err(db(doing))
+    tx.rows(sql_set.prepared, sql, params)
+        .await
+        .map_err(db(doing))
 }
 
 /// Runs one statement and returns how many rows it changed.
 pub(super) async fn execute(
     tx: &Transaction<'_>,
+    sql_set: &Sql,
     doing: &'static str,
     sql: &str,
     params: &Params<'_>,
 ) -> Result<u64> {
-    let stmt = tx.prepare_cached(sql).await.map_err(db(doing))?;
-    tx.execute(&stmt, params).await.map_err(db(doing))
+    tx.count(sql_set.prepared, sql, params)
+        .await
+        .map_err(db(doing))
 }
 
 /// Reads a tenant (with `sql` plain or `FOR UPDATE`).
 pub(super) async fn tenant(
     tx: &Transaction<'_>,
+    sql_set: &Sql,
     sql: &str,
     id: TenantId,
 ) -> Result<Option<Tenant>> {
     const D: &str = "read a tenant";
-    let rows = query(tx, D, sql, &[&uuid(id)]).await?;
+    let rows = query(tx, sql_set, D, sql, &[(&uuid(id), Type::UUID)]).await?;
     rows.first()
         .map(|r| {
             let version: i64 = col(r, 0, D)?;
@@ -97,17 +101,25 @@ impl PgTx<'_, '_> {
         })?;
         let id = uuid(t.id);
         let version = version_to(t.version)?;
-        let stmt = self.tx.prepare_cached(sql).await.map_err(db(D))?;
         self.tx
-            .execute(&stmt, &[&id, &version, &body])
+            .count(
+                self.sql.prepared,
+                sql,
+                &[
+                    (&id, Type::UUID),
+                    (&version, Type::INT8),
+                    (&body, Type::BYTEA),
+                ],
+            )
             .await
             .map_err(|e| constraint_error(e, D, "tenant", &t.id.to_string()))?;
         if insert {
             execute(
                 self.tx,
+                self.sql,
                 "add a tenant directory entry",
                 &self.sql.insert_tenant_directory,
-                &[&id],
+                &[(&id, Type::UUID)],
             )
             .await?;
         }
@@ -118,9 +130,14 @@ impl PgTx<'_, '_> {
         const D: &str = "read a row version";
         let rows = query(
             self.tx,
+            self.sql,
             D,
             &self.sql.table(kind).head,
-            &[&uuid(tenant), &kind.as_str(), &id],
+            &[
+                (&uuid(tenant), Type::UUID),
+                (&kind.as_str(), Type::TEXT),
+                (&id, Type::TEXT),
+            ],
         )
         .await?;
         rows.first()
@@ -137,9 +154,14 @@ impl PgTx<'_, '_> {
         const D: &str = "check a lookup key";
         let rows = query(
             self.tx,
+            self.sql,
             D,
             &self.sql.table(kind).lookup_holder,
-            &[&uuid(tenant), &kind.as_str(), &lookup],
+            &[
+                (&uuid(tenant), Type::UUID),
+                (&kind.as_str(), Type::TEXT),
+                (&lookup, Type::BYTEA),
+            ],
         )
         .await?;
         rows.first().map(|r| col(r, 0, D)).transpose()
@@ -158,31 +180,30 @@ impl PgTx<'_, '_> {
         let expected = expected.map(version_to).transpose()?;
         let tenant_id = uuid(tenant);
         let kind = row.kind.as_str();
-        let mut params: Vec<&(dyn ToSql + Sync)> = vec![
-            &tenant_id,
-            &kind,
-            &row.id,
-            &row.parent,
-            &owner,
-            &row.lookup,
-            &expires_at,
-            &version,
-            &row.body,
-            &row.sealed,
-            &key_id,
-            &tag,
+        let mut params: Vec<(&(dyn ToSql + Sync), Type)> = vec![
+            (&tenant_id, Type::UUID),
+            (&kind, Type::TEXT),
+            (&row.id, Type::TEXT),
+            (&row.parent, Type::TEXT),
+            (&owner, Type::TEXT),
+            (&row.lookup, Type::BYTEA),
+            (&expires_at, Type::INT8),
+            (&version, Type::INT8),
+            (&row.body, Type::BYTEA),
+            (&row.sealed, Type::BYTEA),
+            (&key_id, Type::INT8),
+            (&tag, Type::BYTEA),
         ];
         let sql = match &expected {
             None => &t.insert,
             Some(v) => {
-                params.push(v);
+                params.push((v, Type::INT8));
                 &t.update
             }
         };
-        let stmt = self.tx.prepare_cached(sql).await.map_err(db(D))?;
         let written = self
             .tx
-            .execute(&stmt, &params)
+            .count(self.sql.prepared, sql, &params)
             .await
             .map_err(|e| match e.code() {
                 Some(c) if *c == SqlState::FOREIGN_KEY_VIOLATION => match row.owner {
@@ -208,9 +229,15 @@ impl PgTx<'_, '_> {
     async fn delete(&self, tenant: TenantId, kind: Kind, id: &str, expected: u64) -> Result<bool> {
         let deleted = execute(
             self.tx,
+            self.sql,
             "delete a row",
             &self.sql.table(kind).delete,
-            &[&uuid(tenant), &kind.as_str(), &id, &version_to(expected)?],
+            &[
+                (&uuid(tenant), Type::UUID),
+                (&kind.as_str(), Type::TEXT),
+                (&id, Type::TEXT),
+                (&version_to(expected)?, Type::INT8),
+            ],
         )
         .await?;
         Ok(deleted == 1)
@@ -219,7 +246,14 @@ impl PgTx<'_, '_> {
     async fn owned(&self, tenant: TenantId, owner: &str) -> Result<Vec<Owned>> {
         const D: &str = "list a user's rows";
         // Users own no users: `records` holds every ownable row.
-        let rows = query(self.tx, D, &self.sql.owned, &[&uuid(tenant), &owner]).await?;
+        let rows = query(
+            self.tx,
+            self.sql,
+            D,
+            &self.sql.owned,
+            &[(&uuid(tenant), Type::UUID), (&owner, Type::TEXT)],
+        )
+        .await?;
         rows.iter()
             .map(|r| {
                 let kind: String = col(r, 0, D)?;
@@ -239,9 +273,10 @@ impl PgTx<'_, '_> {
         const D: &str = "read the directory";
         let rows = query(
             self.tx,
+            self.sql,
             D,
             &self.sql.directory_lookup,
-            &[&kind.as_str(), &lookup],
+            &[(&kind.as_str(), Type::TEXT), (&lookup, Type::BYTEA)],
         )
         .await?;
         rows.first()
@@ -251,13 +286,13 @@ impl PgTx<'_, '_> {
 
     async fn directory_add(&self, tenant: TenantId, kind: Kind, lookup: &[u8]) -> Result<()> {
         const D: &str = "add a directory entry";
-        let stmt = self
-            .tx
-            .prepare_cached(&self.sql.directory_insert)
-            .await
-            .map_err(db(D))?;
+        let params: &Params<'_> = &[
+            (&kind.as_str(), Type::TEXT),
+            (&lookup, Type::BYTEA),
+            (&uuid(tenant), Type::UUID),
+        ];
         self.tx
-            .execute(&stmt, &[&kind.as_str(), &lookup, &uuid(tenant)])
+            .count(self.sql.prepared, &self.sql.directory_insert, params)
             .await
             .map_err(|e| constraint_error(e, D, &format!("{kind} lookup key"), ""))?;
         Ok(())
@@ -266,9 +301,14 @@ impl PgTx<'_, '_> {
     async fn directory_drop(&self, tenant: TenantId, kind: Kind, lookup: &[u8]) -> Result<()> {
         execute(
             self.tx,
+            self.sql,
             "remove a directory entry",
             &self.sql.directory_remove,
-            &[&kind.as_str(), &lookup, &uuid(tenant)],
+            &[
+                (&kind.as_str(), Type::TEXT),
+                (&lookup, Type::BYTEA),
+                (&uuid(tenant), Type::UUID),
+            ],
         )
         .await
         .map(drop)
@@ -276,7 +316,14 @@ impl PgTx<'_, '_> {
 
     async fn audit_head_now(&self, tenant: TenantId) -> Result<Option<(u64, [u8; 32])>> {
         const D: &str = "read the audit log head";
-        let rows = query(self.tx, D, &self.sql.audit_head, &[&uuid(tenant)]).await?;
+        let rows = query(
+            self.tx,
+            self.sql,
+            D,
+            &self.sql.audit_head,
+            &[(&uuid(tenant), Type::UUID)],
+        )
+        .await?;
         rows.first()
             .map(|r| {
                 let seq: i64 = col(r, 0, D)?;
@@ -300,20 +347,21 @@ impl PgTx<'_, '_> {
         let hash = r.hash.as_slice();
         execute(
             self.tx,
+            self.sql,
             "write an audit event",
             &self.sql.audit_insert,
             &[
-                &uuid(r.tenant),
-                &seq,
-                &at,
-                &actor,
-                &r.event.action,
-                &r.event.target,
-                &r.event.source,
-                &outcome,
-                &details,
-                &prev,
-                &hash,
+                (&uuid(r.tenant), Type::UUID),
+                (&seq, Type::INT8),
+                (&at, Type::INT8),
+                (&actor, Type::TEXT),
+                (&r.event.action, Type::TEXT),
+                (&r.event.target, Type::TEXT),
+                (&r.event.source, Type::TEXT),
+                (&outcome, Type::TEXT),
+                (&details, Type::TEXT),
+                (&prev, Type::BYTEA),
+                (&hash, Type::BYTEA),
             ],
         )
         .await
@@ -323,7 +371,14 @@ impl PgTx<'_, '_> {
     async fn erase(&self, tenant: TenantId) -> Result<()> {
         let id = uuid(tenant);
         for sql in &self.sql.erase {
-            execute(self.tx, "erase a tenant", sql, &[&id]).await?;
+            execute(
+                self.tx,
+                self.sql,
+                "erase a tenant",
+                sql,
+                &[(&id, Type::UUID)],
+            )
+            .await?;
         }
         Ok(())
     }
@@ -332,7 +387,7 @@ impl PgTx<'_, '_> {
 impl Tx for PgTx<'_, '_> {
     fn tenant(&mut self, id: TenantId) -> impl Future<Output = Result<Option<Tenant>>> + Send {
         // The tenant's row lock, held to the end of the transaction.
-        tenant(self.tx, &self.sql.tenant_for_update, id)
+        tenant(self.tx, self.sql, &self.sql.tenant_for_update, id)
     }
 
     fn insert_tenant(&mut self, t: &Tenant) -> impl Future<Output = Result<()>> + Send {
