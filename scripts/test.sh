@@ -34,6 +34,15 @@ if command -v psql >/dev/null 2>&1 &&
     SECRETS_CORE_POSTGRES_OWNER_URL="$(scripts/postgres-setup.sh --owner-url)"
     export SECRETS_CORE_POSTGRES_URL SECRETS_CORE_POSTGRES_OWNER_URL
     features=(--features secrets-core/postgres)
+    # Two throwaway clusters for the TLS tests (ssl on with a throwaway CA,
+    # and ssl off), removed on exit.
+    echo "== starting throwaway PostgreSQL clusters for the TLS tests (scripts/postgres-tls.sh)"
+    tls_dir="$(mktemp -d /tmp/secrets-core-pg-tls.XXXXXX)"
+    trap 'scripts/postgres-tls.sh stop "$tls_dir"' EXIT
+    tls_port="${SECRETS_CORE_POSTGRES_TLS_PORT:-55432}"
+    while IFS='=' read -r name value; do
+        export "$name=$value"
+    done < <(scripts/postgres-tls.sh start "$tls_dir" "$tls_port")
 else
     echo "== no PostgreSQL server answers: the PostgreSQL tests are not run"
 fi

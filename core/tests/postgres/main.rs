@@ -697,3 +697,139 @@ async fn hot_statements_use_an_index_that_leads_with_the_tenant() {
     .await;
     assert!(!p.contains("Seq Scan") && p.contains("Index Cond"), "{p}");
 }
+
+/// The throwaway clusters of `scripts/postgres-tls.sh` (TLS port, plain
+/// port, directory), or `None`, after saying so, when none was started.
+fn tls_clusters() -> Option<(u16, u16, String)> {
+    let port = std::env::var("SECRETS_CORE_POSTGRES_TLS_PORT").ok();
+    let plain = std::env::var("SECRETS_CORE_POSTGRES_PLAIN_PORT").ok();
+    let dir = std::env::var("SECRETS_CORE_POSTGRES_TLS_DIR").ok();
+    if let (Some(p), Some(q), Some(d)) = (port, plain, dir) {
+        return Some((p.parse().unwrap(), q.parse().unwrap(), d));
+    }
+    // scripts/test.sh starts them whenever it sets PostgreSQL up.
+    let required = std::env::var("SECRETS_CORE_INTEROP").as_deref() == Ok("required")
+        && std::env::var("SECRETS_CORE_POSTGRES_URL").is_ok();
+    assert!(
+        !required,
+        "PostgreSQL is configured and required, but the TLS clusters are not: \
+         run scripts/test.sh (it starts them with scripts/postgres-tls.sh)"
+    );
+    eprintln!("skipped: no TLS clusters (scripts/postgres-tls.sh start DIR PORT)");
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_is_verified_and_never_falls_back_to_plaintext() {
+    let Some((port, plain_port, dir)) = tls_clusters() else {
+        return;
+    };
+    let ca = format!("{dir}/certs/ca.pem");
+    let other_ca = format!("{dir}/certs/other-ca.pem");
+    let url = |user: &str, host: &str, port: u16, tail: &str| {
+        format!("postgres://{user}@{host}:{port}/secrets_core_test?{tail}")
+    };
+    let schema = scratch::fresh_schema();
+    let options = secrets_core::store::PostgresOptions::default().schema(&schema);
+
+    // verify-full (the default mode), the CA from `sslrootcert=`: the owner
+    // migrates and the app role opens and writes, both over TLS.
+    let verified = format!("sslmode=verify-full&sslrootcert={ca}");
+    PostgresStore::migrate(
+        &url("secrets_core_owner", "localhost", port, &verified),
+        &options,
+    )
+    .await
+    .unwrap();
+    let store = PostgresStore::open(
+        &url("secrets_core_app", "localhost", port, &verified),
+        options.clone(),
+    )
+    .await
+    .unwrap();
+    seed(&store, TenantId::generate(), 1, 0x01).await;
+    // The CA given in the options instead, and the mode left to its default.
+    let pem = std::fs::read(&ca).unwrap();
+    let by_option = PostgresStore::open(
+        &format!("postgres://secrets_core_app@localhost:{port}/secrets_core_test"),
+        options.clone().root_certificates_pem(pem),
+    )
+    .await
+    .unwrap();
+    assert!(by_option.directory_tenants(None, 10).await.unwrap().len() == 1);
+    // The server agrees: every session of the app role is encrypted.
+    let su = raw(&format!(
+        "host={dir} port={port} user=postgres dbname=secrets_core_test"
+    ))
+    .await;
+    let row = su
+        .query_one(
+            "SELECT count(*), coalesce(bool_and(s.ssl), false) FROM pg_stat_ssl s \
+             JOIN pg_stat_activity a USING (pid) WHERE a.usename = 'secrets_core_app'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (sessions, all_ssl): (i64, bool) = (row.get(0), row.get(1));
+    assert!(
+        sessions >= 1 && all_ssl,
+        "{sessions} sessions, all ssl: {all_ssl}"
+    );
+    drop((store, by_option));
+
+    // Plaintext, asked for, is refused by the server (hostnossl reject).
+    let r = PostgresStore::open(
+        &url("secrets_core_app", "127.0.0.1", port, "sslmode=disable"),
+        options.clone(),
+    )
+    .await;
+    match r {
+        Err(Error::Storage { message, .. }) => assert!(message.contains("28000"), "{message}"),
+        other => panic!("plaintext was not refused: {other:?}"),
+    }
+    // Another CA: the certificate does not verify.
+    let r = PostgresStore::open(
+        &url(
+            "secrets_core_app",
+            "localhost",
+            port,
+            &format!("sslrootcert={other_ca}"),
+        ),
+        options.clone(),
+    )
+    .await;
+    assert!(storage_error_says(&r, "UnknownIssuer"), "{r:?}");
+    // The right CA, the wrong name (the certificate names localhost only).
+    let r = PostgresStore::open(
+        &url(
+            "secrets_core_app",
+            "127.0.0.1",
+            port,
+            &format!("sslrootcert={ca}"),
+        ),
+        options.clone(),
+    )
+    .await;
+    assert!(storage_error_says(&r, "not valid for name"), "{r:?}");
+    // A server without TLS: the default mode fails instead of falling back.
+    let r = PostgresStore::open(
+        &url(
+            "postgres",
+            "localhost",
+            plain_port,
+            &format!("sslrootcert={ca}"),
+        ),
+        options.clone(),
+    )
+    .await;
+    assert!(storage_error_says(&r, "does not support TLS"), "{r:?}");
+
+    su.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .unwrap();
+}
+
+/// Whether `r` is a store error whose message contains `what`.
+fn storage_error_says(r: &Result<PostgresStore, Error>, what: &str) -> bool {
+    matches!(r, Err(Error::Storage { message, .. }) if message.contains(what))
+}
