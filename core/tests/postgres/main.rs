@@ -369,6 +369,25 @@ async fn open_refuses_roles_and_tables_that_row_level_security_does_not_bind() {
         .unwrap();
     let reason = refused_role(r);
     assert!(reason.contains("BYPASSRLS"), "{reason}");
+
+    // The app role made a member of the owner, even without inheriting its
+    // privileges (it could SET ROLE to it): refused.
+    let (owner_role, app_role) = (user_of(&s.owner_url), user_of(&s.app_url));
+    su.batch_execute(&format!("GRANT {owner_role} TO {app_role}"))
+        .await
+        .unwrap();
+    let r = PostgresStore::open(&s.app_url, s.options()).await;
+    su.batch_execute(&format!("REVOKE {owner_role} FROM {app_role}"))
+        .await
+        .unwrap();
+    let reason = refused_role(r);
+    assert!(reason.contains("owns"), "{reason}");
+}
+
+/// The user name in `url`.
+fn user_of(url: &str) -> String {
+    let (_, rest) = url.split_once("://").unwrap();
+    rest.split_once('@').unwrap().0.to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

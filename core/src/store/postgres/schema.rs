@@ -313,13 +313,15 @@ pub(super) async fn check_app_role(client: &Client, schema: &str) -> Result<()> 
             ),
         ));
     }
+    // MEMBER, not USAGE: a member that does not inherit the owner's
+    // privileges can still `SET ROLE` to it and turn row-level security off.
     let owned = client
         .query(
             "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') \
-             AND pg_has_role(current_user, c.relowner, 'USAGE') \
+             AND pg_has_role(current_user, c.relowner, 'MEMBER') \
              UNION ALL SELECT n.nspname::text FROM pg_namespace n \
-             WHERE n.nspname = $1 AND pg_has_role(current_user, n.nspowner, 'USAGE')",
+             WHERE n.nspname = $1 AND pg_has_role(current_user, n.nspowner, 'MEMBER')",
             &[&schema],
         )
         .await
