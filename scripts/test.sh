@@ -21,4 +21,39 @@ fi
 export SECRETS_CORE_PYTHON="$PWD/$venv/bin/python"
 export SECRETS_CORE_INTEROP=required
 
-exec cargo test --workspace "$@"
+# PostgreSQL: when a server answers on this machine, a scratch database and
+# the two roles (scripts/postgres-setup.sh), and the tests with the
+# `postgres` feature, connecting as the app role (the owner only migrates).
+# Without a server they are not built, and this says so.
+features=()
+if command -v psql >/dev/null 2>&1 &&
+    psql -X -q -h "${PGHOST:-127.0.0.1}" -p "${PGPORT:-5432}" -U "${PGSUPERUSER:-postgres}" \
+        -d postgres -tAc 'SELECT 1' >/dev/null 2>&1; then
+    echo "== setting up PostgreSQL (scripts/postgres-setup.sh)"
+    SECRETS_CORE_POSTGRES_URL="$(scripts/postgres-setup.sh)"
+    SECRETS_CORE_POSTGRES_OWNER_URL="$(scripts/postgres-setup.sh --owner-url)"
+    export SECRETS_CORE_POSTGRES_URL SECRETS_CORE_POSTGRES_OWNER_URL
+    features=(--features secrets-core/postgres)
+    # Two throwaway clusters for the TLS tests (ssl on with a throwaway CA,
+    # and ssl off), removed on exit.
+    echo "== starting throwaway PostgreSQL clusters for the TLS tests (scripts/postgres-tls.sh)"
+    tls_dir="$(mktemp -d /tmp/secrets-core-pg-tls.XXXXXX)"
+    trap 'scripts/postgres-tls.sh stop "$tls_dir"' EXIT
+    tls_port="${SECRETS_CORE_POSTGRES_TLS_PORT:-55432}"
+    while IFS='=' read -r name value; do
+        export "$name=$value"
+    done < <(scripts/postgres-tls.sh start "$tls_dir" "$tls_port")
+else
+    echo "== no PostgreSQL server answers: the PostgreSQL tests are not run"
+fi
+
+cargo test --workspace "${features[@]}" "$@"
+
+# The Vault suite once more on PostgreSQL with unprepared statements (the
+# conformance suite runs in both modes above): what works behind PgBouncer
+# in transaction mode before 1.21. Only for a full run (no extra arguments).
+if [ ${#features[@]} -gt 0 ] && [ $# -eq 0 ]; then
+    echo "== the Vault suite on PostgreSQL, unprepared statements"
+    SECRETS_CORE_POSTGRES_STATEMENTS=unprepared \
+        cargo test -p secrets-core --features postgres --test vault postgres
+fi

@@ -195,10 +195,11 @@ where
     let rt = match runtime {
         Runtime::MultiThread => tokio::runtime::Builder::new_multi_thread()
             .worker_threads(4)
-            .enable_time()
+            // Time, and I/O for a networked backend (PostgreSQL).
+            .enable_all()
             .build(),
         Runtime::CurrentThread => tokio::runtime::Builder::new_current_thread()
-            .enable_time()
+            .enable_all()
             .build(),
     }
     .expect("a tokio runtime");

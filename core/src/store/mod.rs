@@ -52,6 +52,8 @@ pub(crate) mod page;
 // The stored record types are the library's own business (a `User` holds a
 // password hash): hosts see the Vault's `*Info` types. Backend authors' and
 // this crate's integration tests reach them through `conformance`.
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "conformance")]
 #[doc(hidden)]
 pub mod records;
@@ -74,6 +76,8 @@ use crate::id::TenantId;
 pub use batch::{AuditQuery, Batch, Change, ListQuery, MAX_BATCH, MAX_PAGE};
 pub use ext::{RewrapProgress, StoreExt};
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres::{POSTGRES_SCHEMA_VERSION, PostgresOptions, PostgresStore, StatementMode};
 pub use records::{Record, Stored};
 pub use row::{Kind, MAX_BODY_LEN, MAX_ID_LEN, MAX_LOOKUP_LEN, MAX_SEALED_LEN, Row, Tenant};
 #[cfg(feature = "sqlite")]

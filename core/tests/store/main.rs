@@ -37,6 +37,36 @@ secrets_core::conformance_tests!(sqlite, sqlite_store);
 #[cfg(feature = "sqlite")]
 secrets_core::conformance_tests!(sqlite_current_thread, CurrentThread, sqlite_store);
 
+#[cfg(feature = "postgres")]
+#[path = "../postgres/scratch.rs"]
+mod scratch;
+
+/// A scratch schema on the configured PostgreSQL server (migrated as the
+/// owner, opened as the app role, dropped when the case ends), or `None`
+/// (the case says it is skipped) when no server is configured.
+#[cfg(feature = "postgres")]
+async fn postgres_store() -> Option<Fresh> {
+    let store = scratch::ScratchStore::new(8).await?;
+    let store: Arc<dyn Store> = Arc::new(store);
+    Some((store, Box::new(()) as Box<dyn Any + Send>))
+}
+
+#[cfg(feature = "postgres")]
+secrets_core::conformance_tests!(postgres, postgres_store);
+
+/// The same, with unprepared statements (what works behind PgBouncer in
+/// transaction mode before 1.21).
+#[cfg(feature = "postgres")]
+async fn postgres_unprepared_store() -> Option<Fresh> {
+    let mode = secrets_core::store::StatementMode::Unprepared;
+    let store = scratch::ScratchStore::with_mode(8, mode).await?;
+    let store: Arc<dyn Store> = Arc::new(store);
+    Some((store, Box::new(()) as Box<dyn Any + Send>))
+}
+
+#[cfg(feature = "postgres")]
+secrets_core::conformance_tests!(postgres_unprepared, postgres_unprepared_store);
+
 /// A case runs on a configured backend, and is skipped, never reaching its
 /// body, on a backend that is not configured here.
 #[test]

@@ -32,7 +32,22 @@ pub(crate) const PASSWORD: &str = "correct horse battery staple";
 pub(crate) enum Backend {
     Memory,
     Sqlite,
+    /// A scratch schema on the configured server (`tests/postgres/scratch.rs`);
+    /// only with the `postgres` feature (the variant exists without it, so
+    /// that tests which write the store directly can name it alongside
+    /// memory, but no test runs on it).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    Postgres,
 }
+
+#[cfg(feature = "postgres")]
+#[path = "../postgres/scratch.rs"]
+pub(crate) mod scratch;
+
+/// The file, in a PostgreSQL store's directory, naming its schema (what a
+/// second handle opens).
+#[cfg(feature = "postgres")]
+const SCHEMA_FILE: &str = "postgres-schema";
 
 impl Backend {
     /// A fresh, empty store of this backend, and the temporary directory
@@ -47,6 +62,19 @@ impl Backend {
                     .unwrap();
                 (Arc::new(store), Some(dir))
             }
+            // The store drops its schema with itself; the directory names
+            // the schema for `second_handle`.
+            #[cfg(feature = "postgres")]
+            Self::Postgres => {
+                let store = scratch::ScratchStore::new(8)
+                    .await
+                    .expect("the caller checked that PostgreSQL is configured");
+                let dir = tempfile::tempdir().unwrap();
+                std::fs::write(dir.path().join(SCHEMA_FILE), &store.scratch.schema).unwrap();
+                (Arc::new(store), Some(dir))
+            }
+            #[cfg(not(feature = "postgres"))]
+            Self::Postgres => unreachable!("built without the `postgres` feature"),
         }
     }
 
@@ -64,6 +92,21 @@ impl Backend {
                 let path = dir.expect("a SQLite store has its directory").path();
                 Arc::new(SqliteStore::open(path.join("vault.db")).await.unwrap())
             }
+            // Another pool on the same schema, as another app instance.
+            #[cfg(feature = "postgres")]
+            Self::Postgres => {
+                let path = dir.expect("a PostgreSQL store has its directory").path();
+                let schema = std::fs::read_to_string(path.join(SCHEMA_FILE)).unwrap();
+                let (app_url, _) = scratch::urls().unwrap();
+                let options = secrets_core::store::PostgresOptions::default().schema(schema);
+                Arc::new(
+                    secrets_core::store::PostgresStore::open(&app_url, options)
+                        .await
+                        .unwrap(),
+                )
+            }
+            #[cfg(not(feature = "postgres"))]
+            Self::Postgres => unreachable!("built without the `postgres` feature"),
         }
     }
 }
@@ -371,6 +414,15 @@ macro_rules! vault_test {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn sqlite() {
             $run($crate::fixture::Backend::Sqlite).await;
+        }
+
+        // Skipped (and says so) when no server is configured.
+        #[cfg(feature = "postgres")]
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn postgres() {
+            if $crate::fixture::scratch::urls().is_some() {
+                $run($crate::fixture::Backend::Postgres).await;
+            }
         }
     };
 }

@@ -52,7 +52,9 @@ fn raw_db(fx: &Fx) -> Connection {
 /// (every column, the tag as given), through the raw store in memory.
 async fn plant(fx: &Fx, tenant: TenantId, row: Row) {
     match fx.backend {
-        Backend::Memory => raw_apply(fx, tenant, vec![Change::Insert(row)]).await,
+        Backend::Memory | Backend::Postgres => {
+            raw_apply(fx, tenant, vec![Change::Insert(row)]).await
+        }
         Backend::Sqlite => {
             let table = if row.kind == Kind::User {
                 "users"
@@ -150,7 +152,7 @@ vault_test!(
                     .unwrap();
                 assert_eq!(n, 1);
             }
-            Backend::Memory => {
+            Backend::Memory | Backend::Postgres => {
                 let mut row = fx
                     .store
                     .get(fx.tenant, Kind::User, &id)
@@ -244,7 +246,7 @@ vault_test!(
             .unwrap();
         assert!(row.tag.is_some());
         match fx.backend {
-            Backend::Memory => raw_apply(&fx, fx.tenant, vec![Change::Insert(row)]).await,
+            Backend::Memory | Backend::Postgres => raw_apply(&fx, fx.tenant, vec![Change::Insert(row)]).await,
             Backend::Sqlite => {
                 raw_db(&fx)
                     .execute(
@@ -278,7 +280,7 @@ vault_test!(
             .await
             .unwrap();
         match fx.backend {
-            Backend::Memory => {
+            Backend::Memory | Backend::Postgres => {
                 let mut row = fx
                     .store
                     .get(fx.tenant, Kind::ApiToken, &minted.id)

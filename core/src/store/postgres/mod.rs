@@ -1,0 +1,787 @@
+//! The PostgreSQL backend (feature `postgres`): the store for deployments
+//! that outgrow one machine, with tenant isolation enforced a second time by
+//! the server's row-level security.
+//!
+//! - **Roles.** `bootstrap.sql` (beside this file) creates an owner role,
+//!   which owns the schema and runs the migrations
+//!   ([`PostgresStore::migrate`]), and an app role (LOGIN, NOSUPERUSER,
+//!   NOBYPASSRLS, owner of nothing, only SELECT/INSERT/UPDATE/DELETE), which
+//!   [`PostgresStore::open`] connects as and checks it is.
+//! - **Isolation.** Every table forces row-level security; every tenant
+//!   table has one policy, `tenant_id = <schema>.current_tenant()`, and
+//!   every transaction sets `app.tenant` first, transaction-locally, as a
+//!   bound parameter (`sql::SET_TENANT`). A query that forgot its tenant
+//!   predicate still sees only the current tenant; a session without a
+//!   tenant sees nothing.
+//! - **Directories.** The two cross-tenant reads ([`Store::directory_lookup`],
+//!   [`Store::directory_tenants`]) read tables whose policies let every
+//!   session read and only the entry's own tenant write, so no role needs
+//!   BYPASSRLS.
+//! - **Concurrency.** READ COMMITTED; `apply` locks the tenant's row first
+//!   (`SELECT ... FOR UPDATE`), so one tenant's batches run one after the
+//!   other (gapless audit sequence numbers) and other tenants' in parallel.
+//!   Serialization failures and deadlocks (SQLSTATE 40001, 40P01) are
+//!   retried a bounded number of times with jitter; a connection lost during
+//!   `COMMIT` is reported as an unknown outcome, never retried.
+//! - **Transport.** `sslmode=verify-full` (CA from `sslrootcert=` or
+//!   [`PostgresOptions::root_certificates_pem`], host name checked) is the
+//!   default, and the driver's own mode is then `require`: a server without
+//!   TLS is an error, never a plaintext fallback. Plaintext only with an
+//!   explicit `sslmode=disable`.
+//!
+//! The schema is in `schema.rs`, statements and decoding in `sql.rs`, the
+//! writes of a batch in `tx.rs`, the connection string and TLS in `tls.rs`,
+//! and what a batch checks in the shared rules (`store/apply.rs`).
+
+mod schema;
+mod sql;
+mod tls;
+mod tx;
+
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Client, Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::{ToSql, Type};
+
+use self::sql::{Conn, Sql, col, db, decode_audit, decode_row, limit, uuid};
+use self::tx::{PgTx, query};
+use crate::audit::{AuditLinker, AuditRecord};
+use crate::error::{Error, Result};
+use crate::id::TenantId;
+use crate::store::apply::{self, Checked};
+use crate::store::{AuditQuery, Batch, Kind, ListQuery, Row, Store, Tenant, check_meta};
+
+pub use self::schema::POSTGRES_SCHEMA_VERSION;
+
+/// How many times a batch that hit a serialization failure or a deadlock
+/// is tried in all.
+const MAX_ATTEMPTS: u32 = 5;
+
+/// How a [`PostgresStore`] connects: the schema its tables live in, the
+/// pool size, and the CA that verifies the server.
+///
+/// ```
+/// use secrets_core::store::PostgresOptions;
+///
+/// let options = PostgresOptions::default().schema("tenant_data").max_connections(8);
+/// assert_eq!(options.schema_name(), "tenant_data");
+/// ```
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct PostgresOptions {
+    schema: String,
+    max_connections: usize,
+    root_certificates: Option<Vec<u8>>,
+    statement_mode: StatementMode,
+}
+
+/// How statements reach the server.
+///
+/// ```
+/// use secrets_core::store::{PostgresOptions, StatementMode};
+///
+/// let behind_old_pgbouncer = PostgresOptions::default().statement_mode(StatementMode::Unprepared);
+/// assert_eq!(behind_old_pgbouncer.statement_mode_value(), StatementMode::Unprepared);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StatementMode {
+    /// Each statement is prepared once per connection and cached (the
+    /// default): one round trip per statement after the first.
+    #[default]
+    Prepared,
+    /// No named statement is left on the server: each statement is parsed,
+    /// bound and run in one message, with its parameter types given. For
+    /// PgBouncer in transaction mode before 1.21 (Debian 12 ships 1.18),
+    /// where a statement prepared on one server connection may be missing
+    /// on the next. Costs a parse per statement.
+    Unprepared,
+}
+
+impl fmt::Debug for PostgresOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresOptions")
+            .field("schema", &self.schema)
+            .field("max_connections", &self.max_connections)
+            .field("root_certificates", &self.root_certificates.is_some())
+            .field("statement_mode", &self.statement_mode)
+            .finish()
+    }
+}
+
+impl Default for PostgresOptions {
+    /// Schema `secrets_core`, 16 connections, no CA given (then
+    /// `sslrootcert=` must name one, or the URL must say `sslmode=disable`).
+    fn default() -> Self {
+        Self {
+            schema: "secrets_core".into(),
+            max_connections: 16,
+            root_certificates: None,
+            statement_mode: StatementMode::Prepared,
+        }
+    }
+}
+
+impl PostgresOptions {
+    /// The schema that holds the tables (`secrets_core` by default): 1 to
+    /// 63 bytes of `a-z`, `0-9` and `_`, checked when the store opens.
+    ///
+    /// ```
+    /// use secrets_core::store::PostgresOptions;
+    ///
+    /// assert_eq!(PostgresOptions::default().schema_name(), "secrets_core");
+    /// ```
+    #[must_use]
+    pub fn schema(mut self, name: impl Into<String>) -> Self {
+        self.schema = name.into();
+        self
+    }
+
+    /// The schema's name.
+    ///
+    /// ```
+    /// use secrets_core::store::PostgresOptions;
+    ///
+    /// assert_eq!(PostgresOptions::default().schema("s1").schema_name(), "s1");
+    /// ```
+    #[must_use]
+    pub fn schema_name(&self) -> &str {
+        &self.schema
+    }
+
+    /// The most connections the pool opens (at least 1; 16 by default).
+    ///
+    /// ```
+    /// use secrets_core::store::PostgresOptions;
+    ///
+    /// let one = PostgresOptions::default().max_connections(0);
+    /// assert_eq!(one.max_connections_value(), 1);
+    /// ```
+    #[must_use]
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n.max(1);
+        self
+    }
+
+    /// The pool size.
+    ///
+    /// ```
+    /// use secrets_core::store::PostgresOptions;
+    ///
+    /// assert_eq!(PostgresOptions::default().max_connections_value(), 16);
+    /// ```
+    #[must_use]
+    pub fn max_connections_value(&self) -> usize {
+        self.max_connections
+    }
+
+    /// How statements reach the server ([`StatementMode::Prepared`] by
+    /// default).
+    ///
+    /// ```
+    /// use secrets_core::store::{PostgresOptions, StatementMode};
+    ///
+    /// let options = PostgresOptions::default().statement_mode(StatementMode::Unprepared);
+    /// # let _ = options;
+    /// ```
+    #[must_use]
+    pub fn statement_mode(mut self, mode: StatementMode) -> Self {
+        self.statement_mode = mode;
+        self
+    }
+
+    /// The statement mode.
+    ///
+    /// ```
+    /// use secrets_core::store::{PostgresOptions, StatementMode};
+    ///
+    /// assert_eq!(PostgresOptions::default().statement_mode_value(), StatementMode::Prepared);
+    /// ```
+    #[must_use]
+    pub fn statement_mode_value(&self) -> StatementMode {
+        self.statement_mode
+    }
+
+    /// The CA certificates (PEM) that verify the server under
+    /// `sslmode=verify-full`, instead of a `sslrootcert=` file.
+    ///
+    /// ```
+    /// use secrets_core::store::PostgresOptions;
+    ///
+    /// let options = PostgresOptions::default().root_certificates_pem(b"-----BEGIN CERTIFICATE-----\n...".to_vec());
+    /// # let _ = options;
+    /// ```
+    #[must_use]
+    pub fn root_certificates_pem(mut self, pem: Vec<u8>) -> Self {
+        self.root_certificates = Some(pem);
+        self
+    }
+}
+
+/// A [`Store`] in a PostgreSQL database, under row-level security.
+///
+/// Open it as the app role with [`PostgresStore::open`]; create and upgrade
+/// its schema as the owner role with [`PostgresStore::migrate`] (see
+/// `bootstrap.sql` beside this module for both roles). Every method runs in
+/// its own transaction on a pooled connection, inside its tenant's context.
+///
+/// ```no_run
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), secrets_core::Error> {
+/// use secrets_core::store::{PostgresOptions, PostgresStore, Store};
+/// use secrets_core::TenantId;
+///
+/// let options = PostgresOptions::default();
+/// // Once per deployment and upgrade, as the owner role:
+/// PostgresStore::migrate("postgres://owner@db.internal/app?sslmode=verify-full&sslrootcert=/etc/ca.pem", &options).await?;
+/// // In every app instance, as the app role:
+/// let store = PostgresStore::open("postgres://app@db.internal/app?sslmode=verify-full&sslrootcert=/etc/ca.pem", options).await?;
+/// assert!(store.tenant(TenantId::DEFAULT).await?.is_none());
+/// # Ok(()) }
+/// ```
+pub struct PostgresStore {
+    pool: Pool,
+    sql: Arc<Sql>,
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("schema", &self.sql.schema)
+            .field("max_connections", &self.pool.status().max_size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A pool over `url` with `options` (no connection is made yet).
+fn pool(url: &str, options: &PostgresOptions, size: usize) -> Result<Pool> {
+    let (config, tls) = tls::parse(url, options.root_certificates.as_deref())?;
+    let manager = match tls {
+        tls::Transport::Plain => Manager::from_config(
+            config,
+            tokio_postgres::NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        ),
+        tls::Transport::Tls(connect) => Manager::from_config(
+            config,
+            connect,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        ),
+    };
+    Pool::builder(manager)
+        .max_size(size)
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .wait_timeout(Some(Duration::from_secs(30)))
+        .create_timeout(Some(Duration::from_secs(15)))
+        .build()
+        .map_err(|_| Error::Internal {
+            what: "building the PostgreSQL connection pool",
+        })
+}
+
+/// A pooled connection, or the reason none could be had.
+async fn checkout(pool: &Pool) -> Result<Client> {
+    pool.get().await.map_err(|e| match e {
+        deadpool_postgres::PoolError::Backend(e) => db("connect to PostgreSQL")(e),
+        deadpool_postgres::PoolError::Timeout(_) => {
+            Error::storage("could not connect to PostgreSQL: timed out")
+        }
+        other => Error::storage(format!("could not connect to PostgreSQL: {other}")),
+    })
+}
+
+impl PostgresStore {
+    /// Connects as the app role at `url` and checks, before serving
+    /// anything, that row-level security binds it: the role is not a
+    /// superuser, has no BYPASSRLS, owns neither the schema nor a table (nor
+    /// is a member of their owner), the schema is at
+    /// [`POSTGRES_SCHEMA_VERSION`], and every table has ENABLE and FORCE
+    /// ROW LEVEL SECURITY. It never issues DDL.
+    ///
+    /// `url` is a libpq-style URL or key-value string; besides the driver's
+    /// own parameters it takes `sslmode=verify-full` (the default) or
+    /// `sslmode=disable` (plaintext, explicitly), and `sslrootcert=` (a PEM
+    /// file of CA certificates).
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), secrets_core::Error> {
+    /// use secrets_core::store::{PostgresOptions, PostgresStore};
+    ///
+    /// let store = PostgresStore::open(
+    ///     "postgres://secrets_core_app@127.0.0.1/secrets?sslmode=disable",
+    ///     PostgresOptions::default(),
+    /// )
+    /// .await?;
+    /// # let _ = store;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a malformed URL, an unknown `sslmode`, a
+    /// bad schema name, and (field `postgres role` or `postgres schema`) for
+    /// a role or schema that row-level security would not bind;
+    /// [`Error::SchemaTooNew`] for a newer schema; [`Error::Storage`] when
+    /// the server cannot be reached, refuses the login, or the schema was
+    /// never migrated.
+    pub async fn open(url: &str, options: PostgresOptions) -> Result<Self> {
+        schema::check_schema_name(&options.schema)?;
+        let pool = pool(url, &options, options.max_connections)?;
+        let client = checkout(&pool).await?;
+        schema::check_app_role(&client, &options.schema).await?;
+        drop(client);
+        Ok(Self {
+            pool,
+            sql: Arc::new(Sql::new(
+                &options.schema,
+                options.statement_mode == StatementMode::Prepared,
+            )),
+        })
+    }
+
+    /// Creates or upgrades the schema to [`POSTGRES_SCHEMA_VERSION`], as the
+    /// owner role at `url`: in one transaction under a transaction-scoped
+    /// advisory lock, so concurrent migrations apply each step once. The app
+    /// role receives its privileges through the owner's default privileges
+    /// (`bootstrap.sql`).
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), secrets_core::Error> {
+    /// use secrets_core::store::{PostgresOptions, PostgresStore};
+    ///
+    /// let url = "postgres://secrets_core_owner@127.0.0.1/secrets?sslmode=disable";
+    /// PostgresStore::migrate(url, &PostgresOptions::default()).await?;
+    /// // A second run finds the schema current and changes nothing.
+    /// PostgresStore::migrate(url, &PostgresOptions::default()).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] as for [`PostgresStore::open`];
+    /// [`Error::SchemaTooNew`] if a newer build migrated the schema;
+    /// [`Error::Storage`] if the server refuses (nothing is changed then).
+    pub async fn migrate(url: &str, options: &PostgresOptions) -> Result<()> {
+        schema::check_schema_name(&options.schema)?;
+        let pool = pool(url, options, 1)?;
+        let mut client = checkout(&pool).await?;
+        schema::migrate(&mut client, &options.schema).await
+    }
+
+    /// A pooled connection inside a new transaction whose tenant context is
+    /// `tenant`: `f` runs in it, and the transaction commits if `f`
+    /// succeeds. Dropping the returned future (a cancelled request) drops
+    /// the transaction, which rolls it back before the connection's next use.
+    async fn in_tenant<T>(
+        &self,
+        tenant: TenantId,
+        f: impl AsyncFnOnce(&deadpool_postgres::Transaction<'_>, &Sql) -> Result<T>,
+    ) -> Result<T> {
+        let mut client = checkout(&self.pool).await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(db("begin a transaction"))?;
+        let context = tenant.to_string();
+        // The context statement goes out pipelined with the first query,
+        // ahead of it on the wire: unprepared (`query_typed` writes its
+        // messages on its first poll, with no prepare round trip), and
+        // polled before the work each time. The server runs them in the
+        // order sent, so the work never runs without its tenant; were the
+        // context to fail, the work would see no row and write none (and
+        // the transaction is aborted and rolled back).
+        let params: [(&(dyn ToSql + Sync), Type); 1] = [(&context, Type::TEXT)];
+        let (set_out, work_out) = {
+            let mut set = pin!(tx.query_typed(sql::SET_TENANT, &params));
+            let mut work = pin!(f(&tx, &self.sql));
+            let (mut set_out, mut work_out) = (None, None);
+            poll_fn(|cx| {
+                if set_out.is_none()
+                    && let Poll::Ready(r) = set.as_mut().poll(cx)
+                {
+                    set_out = Some(r);
+                }
+                if work_out.is_none()
+                    && let Poll::Ready(r) = work.as_mut().poll(cx)
+                {
+                    work_out = Some(r);
+                }
+                if set_out.is_some() && work_out.is_some() {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            })
+            .await;
+            (set_out, work_out)
+        };
+        if let Some(Err(e)) = set_out {
+            return Err(db("set the tenant context")(e));
+        }
+        let out = work_out.ok_or(Error::Internal {
+            what: "a PostgreSQL transaction ended without its result",
+        })??;
+        tx.commit().await.map_err(commit_error)?;
+        Ok(out)
+    }
+
+    /// One attempt at a checked batch.
+    async fn apply_once(
+        &self,
+        tenant: TenantId,
+        batch: Checked,
+        linker: &dyn AuditLinker,
+    ) -> Result<AuditRecord> {
+        self.in_tenant(tenant, async |tx, sql| {
+            apply::apply(&mut PgTx::new(tx, sql), batch, linker).await
+        })
+        .await
+    }
+}
+
+/// A failed `COMMIT`: the server's refusal as a store error; a connection
+/// lost on the way as an unknown outcome (the server may have committed),
+/// which the caller must not retry blindly.
+fn commit_error(e: tokio_postgres::Error) -> Error {
+    if e.as_db_error().is_some() {
+        return db("commit")(e);
+    }
+    Error::storage_from(
+        "the connection failed during COMMIT: the outcome is unknown (the change may or may \
+         not have been applied); read it back before retrying",
+        e,
+    )
+}
+
+/// Whether `e` is a serialization failure or a deadlock, which a new attempt
+/// of the whole transaction may not meet.
+fn retryable(e: &Error) -> bool {
+    let Error::Storage {
+        source: Some(source),
+        ..
+    } = e
+    else {
+        return false;
+    };
+    source
+        .downcast_ref::<tokio_postgres::Error>()
+        .and_then(tokio_postgres::Error::code)
+        .is_some_and(|c| {
+            *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED
+        })
+}
+
+/// A short random pause before attempt `n` (from 1): up to 2^n ms.
+async fn jitter(attempt: u32) {
+    let mut b = [0u8; 2];
+    let wait = if getrandom::fill(&mut b).is_ok() {
+        u64::from(u16::from_le_bytes(b)) % (1_u64 << attempt.min(8))
+    } else {
+        1
+    };
+    tokio::time::sleep(Duration::from_millis(wait)).await;
+}
+
+/// The values of a dynamically built statement, with their types.
+type Values = Vec<(Box<dyn ToSql + Sync + Send>, Type)>;
+
+fn refs(values: &Values) -> Vec<(&(dyn ToSql + Sync), Type)> {
+    values
+        .iter()
+        .map(|(v, t)| (v.as_ref() as &(dyn ToSql + Sync), t.clone()))
+        .collect()
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>> {
+        self.in_tenant(id, async |tx, sql| {
+            tx::tenant(tx, sql, &sql.tenant, id).await
+        })
+        .await
+    }
+
+    async fn directory_tenants(
+        &self,
+        after: Option<TenantId>,
+        limit_n: usize,
+    ) -> Result<Vec<TenantId>> {
+        const D: &str = "list tenants";
+        // No tenant context: the directory's read policy is open to all.
+        let client = checkout(&self.pool).await?;
+        let n = limit(limit_n);
+        let prepared = self.sql.prepared;
+        let rows = match after {
+            None => {
+                client
+                    .rows(
+                        prepared,
+                        &self.sql.directory_tenants_first,
+                        &[(&n, Type::INT8)],
+                    )
+                    .await
+            }
+            Some(a) => {
+                client
+                    .rows(
+                        prepared,
+                        &self.sql.directory_tenants_after,
+                        &[(&n, Type::INT8), (&uuid(a), Type::UUID)],
+                    )
+                    .await
+            }
+        }
+        .map_err(db(D))?;
+        rows.iter()
+            .map(|r| col::<uuid::Uuid>(r, 0, D).map(TenantId::from_uuid))
+            .collect()
+    }
+
+    async fn get(&self, tenant: TenantId, kind: Kind, id: &str) -> Result<Option<Row>> {
+        self.in_tenant(tenant, async |tx, sql| {
+            let rows = query(
+                tx,
+                sql,
+                "read a row",
+                &sql.table(kind).get,
+                &[
+                    (&uuid(tenant), Type::UUID),
+                    (&kind.as_str(), Type::TEXT),
+                    (&id, Type::TEXT),
+                ],
+            )
+            .await?;
+            rows.first().map(decode_row).transpose()
+        })
+        .await
+    }
+
+    async fn get_by_lookup(
+        &self,
+        tenant: TenantId,
+        kind: Kind,
+        lookup: &[u8],
+    ) -> Result<Option<Row>> {
+        self.in_tenant(tenant, async |tx, sql| {
+            let rows = query(
+                tx,
+                sql,
+                "read a row by lookup key",
+                &sql.table(kind).by_lookup,
+                &[
+                    (&uuid(tenant), Type::UUID),
+                    (&kind.as_str(), Type::TEXT),
+                    (&lookup, Type::BYTEA),
+                ],
+            )
+            .await?;
+            rows.first().map(decode_row).transpose()
+        })
+        .await
+    }
+
+    async fn directory_lookup(&self, kind: Kind, lookup: &[u8]) -> Result<Option<TenantId>> {
+        const D: &str = "read the directory";
+        apply::check_directory_kind(kind)?;
+        let client = checkout(&self.pool).await?;
+        let rows = client
+            .rows(
+                self.sql.prepared,
+                &self.sql.directory_lookup,
+                &[(&kind.as_str(), Type::TEXT), (&lookup, Type::BYTEA)],
+            )
+            .await
+            .map_err(db(D))?;
+        rows.first()
+            .map(|r| col::<uuid::Uuid>(r, 0, D).map(TenantId::from_uuid))
+            .transpose()
+    }
+
+    async fn list(&self, tenant: TenantId, q: &ListQuery) -> Result<Vec<Row>> {
+        let mut sql = self.sql.table(q.kind).list.clone();
+        let mut values: Values = vec![
+            (Box::new(uuid(tenant)), Type::UUID),
+            (Box::new(q.kind.as_str()), Type::TEXT),
+        ];
+        let mut add = |cond: &str, v: (Box<dyn ToSql + Sync + Send>, Type), values: &mut Values| {
+            values.push(v);
+            sql.push_str(&format!(" AND {cond}${}", values.len()));
+        };
+        if let Some(p) = &q.parent {
+            add("parent = ", (Box::new(p.clone()), Type::TEXT), &mut values);
+        }
+        if let Some(o) = q.owner {
+            add(
+                "owner_id = ",
+                (Box::new(o.to_string()), Type::TEXT),
+                &mut values,
+            );
+        }
+        if let Some(t) = q.expires_before {
+            add(
+                "expires_at IS NOT NULL AND expires_at < ",
+                (Box::new(t.unix_millis()), Type::INT8),
+                &mut values,
+            );
+        }
+        if let Some(k) = q.sealed_not_under {
+            add(
+                "key_id IS NOT NULL AND key_id <> ",
+                (Box::new(i64::from(k.get())), Type::INT8),
+                &mut values,
+            );
+        }
+        if let Some(a) = &q.after {
+            add("id > ", (Box::new(a.clone()), Type::TEXT), &mut values);
+        }
+        values.push((Box::new(limit(q.effective_limit())), Type::INT8));
+        sql.push_str(&format!(" ORDER BY id LIMIT ${}", values.len()));
+        self.in_tenant(tenant, async |tx, sql_set| {
+            query(tx, sql_set, "list rows", &sql, &refs(&values))
+                .await?
+                .iter()
+                .map(decode_row)
+                .collect()
+        })
+        .await
+    }
+
+    async fn apply(
+        &self,
+        tenant: TenantId,
+        batch: Batch,
+        linker: &Arc<dyn AuditLinker>,
+    ) -> Result<AuditRecord> {
+        let mut attempt = 1;
+        loop {
+            let checked = Checked::new(tenant, batch.clone())?;
+            match self.apply_once(tenant, checked, linker.as_ref()).await {
+                Err(e) if attempt < MAX_ATTEMPTS && retryable(&e) => {
+                    jitter(attempt).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn audit_events(&self, tenant: TenantId, q: &AuditQuery) -> Result<Vec<AuditRecord>> {
+        let mut sql = self.sql.audit_list.clone();
+        let mut values: Values = vec![(Box::new(uuid(tenant)), Type::UUID)];
+        let mut add = |cond: &str, v: (Box<dyn ToSql + Sync + Send>, Type), values: &mut Values| {
+            values.push(v);
+            sql.push_str(&format!(" AND {cond}${}", values.len()));
+        };
+        if let Some(s) = q.after_seq {
+            // Sequence numbers are stored as bigint: none is after one beyond it.
+            let Ok(s) = i64::try_from(s) else {
+                return Ok(Vec::new());
+            };
+            add("seq > ", (Box::new(s), Type::INT8), &mut values);
+        }
+        if let Some(a) = &q.actor {
+            add(
+                "actor = ",
+                (Box::new(a.to_string()), Type::TEXT),
+                &mut values,
+            );
+        }
+        if let Some(a) = &q.action {
+            add("action = ", (Box::new(a.clone()), Type::TEXT), &mut values);
+        }
+        if let Some(t) = &q.target {
+            add("target = ", (Box::new(t.clone()), Type::TEXT), &mut values);
+        }
+        if let Some(f) = q.from {
+            add(
+                "at >= ",
+                (Box::new(f.unix_millis()), Type::INT8),
+                &mut values,
+            );
+        }
+        if let Some(u) = q.until {
+            add(
+                "at < ",
+                (Box::new(u.unix_millis()), Type::INT8),
+                &mut values,
+            );
+        }
+        values.push((Box::new(limit(q.effective_limit())), Type::INT8));
+        sql.push_str(&format!(" ORDER BY seq LIMIT ${}", values.len()));
+        self.in_tenant(tenant, async |tx, sql_set| {
+            query(tx, sql_set, "read the audit log", &sql, &refs(&values))
+                .await?
+                .iter()
+                .map(|r| decode_audit(tenant, r))
+                .collect()
+        })
+        .await
+    }
+
+    async fn erase_tenant(&self, tenant: TenantId) -> Result<()> {
+        self.in_tenant(tenant, async |tx, sql| {
+            apply::erase(&mut PgTx::new(tx, sql), tenant).await
+        })
+        .await
+    }
+
+    async fn meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        const D: &str = "read a store setting";
+        check_meta(name, &[])?;
+        let client = checkout(&self.pool).await?;
+        let rows = client
+            .rows(self.sql.prepared, &self.sql.meta, &[(&name, Type::TEXT)])
+            .await
+            .map_err(db(D))?;
+        rows.first().map(|r| col(r, 0, D)).transpose()
+    }
+
+    async fn set_meta(&self, name: &str, value: &[u8], expected: Option<&[u8]>) -> Result<bool> {
+        const D: &str = "write a store setting";
+        check_meta(name, value)?;
+        let client = checkout(&self.pool).await?;
+        // One statement each way, atomic against every other writer: an
+        // insert that a present row turns into nothing, or an update at the
+        // expected value.
+        let prepared = self.sql.prepared;
+        let written = match expected {
+            None => {
+                client
+                    .count(
+                        prepared,
+                        &self.sql.meta_insert,
+                        &[(&name, Type::TEXT), (&value, Type::BYTEA)],
+                    )
+                    .await
+            }
+            Some(old) => {
+                client
+                    .count(
+                        prepared,
+                        &self.sql.meta_update,
+                        &[
+                            (&name, Type::TEXT),
+                            (&value, Type::BYTEA),
+                            (&old, Type::BYTEA),
+                        ],
+                    )
+                    .await
+            }
+        }
+        .map_err(db(D))?;
+        Ok(written == 1)
+    }
+}
