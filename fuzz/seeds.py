@@ -112,8 +112,12 @@ write("endpoint_url", {
     "ok_loopback_ipv6": "http://[::1]:3000/cb",
     "ok_localhost_upper": "HTTP://LOCALHOST:5173/cb",
     "ok_native_app": "com.example.app:/oauth2redirect",
-    # Both views put the host at evil.example: a path, not userinfo.
-    "ok_backslash_is_a_path": "https://evil.example\\@app.example/",
+    # The url crate reads the host evil.example (`\\` ends the authority),
+    # Python's urllib app.example (after userinfo): no backslash anywhere.
+    "bad_backslash_before_at": "https://evil.example\\@app.example/",
+    "bad_backslash_in_path": "https://app.example/c\\b",
+    "bad_backslash_native_app": "com.example.app:/c\\b",
+    "ok_percent_encoded_backslash": "https://app.example/c%5Cb",
     "ok_percent_in_path": "https://hooks.example.com/in/%E2%82%AC?t=1",
     # Unpinned: refused as an endpoint (it would downgrade PKCE), accepted
     # as a redirect URI.
