@@ -112,8 +112,12 @@ write("endpoint_url", {
     "ok_loopback_ipv6": "http://[::1]:3000/cb",
     "ok_localhost_upper": "HTTP://LOCALHOST:5173/cb",
     "ok_native_app": "com.example.app:/oauth2redirect",
-    # Both views put the host at evil.example: a path, not userinfo.
-    "ok_backslash_is_a_path": "https://evil.example\\@app.example/",
+    # The url crate reads the host evil.example (`\\` ends the authority),
+    # Python's urllib app.example (after userinfo): no backslash anywhere.
+    "bad_backslash_before_at": "https://evil.example\\@app.example/",
+    "bad_backslash_in_path": "https://app.example/c\\b",
+    "bad_backslash_native_app": "com.example.app:/c\\b",
+    "ok_percent_encoded_backslash": "https://app.example/c%5Cb",
     "ok_percent_in_path": "https://hooks.example.com/in/%E2%82%AC?t=1",
     # Unpinned: refused as an endpoint (it would downgrade PKCE), accepted
     # as a redirect URI.
@@ -233,7 +237,17 @@ write("webhook_headers", {
     "bad_duplicate_signature": message([("webhook-id", "msg_1"), ("webhook-timestamp", str(NOW)),
                                         ("webhook-signature", "$a"), ("webhook-signature", "$a")], PING),
     "bad_missing_id": webhook(msg_id=None),
-    "bad_only_v1a": webhook(sig="v1a,bm90IGFuIGVkMjU1MTkgc2lnbmF0dXJl"),
+    # Not a signature (too short for one): refused by both schemes.
+    "bad_only_garbage_v1a": webhook(sig="v1a,bm90IGFuIGVkMjU1MTkgc2lnbmF0dXJl"),
+    # `$v1a`: the Ed25519 (`v1a`) entry under the harness's fixed key.
+    "ok_only_v1a": webhook(sig="$v1a"),
+    "ok_v1a_beside_v1": webhook(sig="$v1a $a"),
+    "ok_v1a_beside_garbage_v1": webhook(sig="v1," + "A" * 43 + "= $v1a"),
+    "ok_v1a_header_case": webhook(sig="$v1a", names=("Webhook-Id", "WEBHOOK-TIMESTAMP", "Webhook-Signature")),
+    "ok_v1a_empty_payload": webhook(sig="$v1a", body=b""),
+    "bad_v1a_stale": webhook(ts=NOW - 301, sig="$v1a"),
+    "bad_v1a_inside_v1_entry": webhook(sig="v1,$v1a"),
+    "bad_v1a_trailing_text": webhook(sig="$v1aA"),
     "bad_garbage_v1": webhook(sig="v1," + "A" * 43 + "="),
     "bad_empty_entry_value": webhook(sig="v1, $a"),
 })
@@ -381,6 +395,39 @@ write("stored_row", {
                               tag_of={"sealed": SEALED}),
     "bad_truncated": row(**VECTOR)[:40],
     "bad_kind_out_of_range": T + bytes([200, 0]) + bytes(8) + b"\x00\x01x",
+})
+
+# --- bearer_value -------------------------------------------------------------
+
+# Shapes only: parse_bearer routes by prefix and never checks a checksum.
+API = "scp_" + "0123456789abcdefghijABCDEFGHIJ012345"
+AGENT = "sca_" + "Zyxwvutsrqponmlkji9876543210ZYXWVUT"
+REFRESH = "scr_" + "0123456789abcdefghijABCDEFGHIJ012345"
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"
+MAX_BEARER_LEN = 8192 + 64
+write("bearer_value", {
+    "ok_api_bare": API,
+    "ok_api_bearer": "Bearer " + API,
+    "ok_agent_upper_scheme": "BEARER " + AGENT,
+    "ok_jwt_many_spaces": "bEaReR    " + JWT,
+    "ok_jwt_bare": JWT,
+    "ok_dot_beats_prefix": "scr_" + JWT,
+    "ok_at_limit": "Bearer " + "a" * (MAX_BEARER_LEN - 7 - len(".b")) + ".b",
+    "bad_refresh": "Bearer " + REFRESH,
+    "bad_other_prefix": "ghp_" + "0123456789abcdefghijABCDEFGHIJ012345",
+    "bad_no_underscore": "scp",
+    "bad_upper_prefix": "SCP_" + "0123456789abcdefghijABCDEFGHIJ012345",
+    "bad_double_scheme": "Bearer Bearer " + JWT,
+    "bad_tab_after_scheme": "Bearer\t" + JWT,
+    "bad_no_space_after_scheme": "Bearer" + API,
+    "bad_leading_space": " " + API,
+    "bad_trailing_newline": API + "\n",
+    "bad_nul": API[:10] + "\0" + API[10:],
+    "bad_non_ascii": API + "\u00e9",
+    "bad_padding": JWT + "=",
+    "bad_scheme_only": "Bearer ",
+    "bad_empty": "",
+    "bad_too_large": "Bearer " + "a" * (MAX_BEARER_LEN - 8) + ".b",
 })
 
 print("seed corpora written under", CORPUS)

@@ -52,8 +52,7 @@ const HARNESSES: &[(&str, Harness)] = &[
     ("stored_row", Says(fuzz::stored_row)),
     ("webhook_headers", Says(fuzz::webhook_headers)),
     ("webhook_secret", Says(fuzz::webhook_secret)),
-    // With issue 10 item 1 (`Vault::authenticate_bearer`):
-    // ("bearer_value", Says(fuzz::bearer_value)),
+    ("bearer_value", Says(fuzz::bearer_value)),
 ];
 
 /// Fewer files than this in a target's corpus means it went missing.

@@ -237,7 +237,8 @@ const MAX_ENDPOINT_URL_LEN: usize = 2048;
 ///
 /// Must never panic, and what is accepted must be what the `url` crate (as
 /// HTTP clients parse) calls an `https` URL with a host, or an `http` URL
-/// whose host is exactly loopback, with no userinfo and no fragment; a
+/// whose host is exactly loopback, with no userinfo and no fragment, and
+/// never holds a backslash (which parsers read differently); a
 /// native-app redirect URI must have a reverse-domain scheme (never
 /// `javascript:`, `data:`, `file:`...). The authorization URL built must
 /// carry each parameter exactly once, with the values given: an endpoint's
@@ -282,9 +283,10 @@ pub fn endpoint_url(data: &[u8]) -> bool {
 }
 
 /// `https://` with a host or `http://` to exactly a loopback host, as the
-/// `url` crate parses it; no userinfo, no fragment, no whitespace or
-/// control character; ASCII only when `ascii_only`.
+/// `url` crate parses it; no userinfo, no fragment, no backslash, no
+/// whitespace or control character; ASCII only when `ascii_only`.
 fn assert_web_url(text: &str, ascii_only: bool) {
+    assert!(!text.contains('\\'), "a URL with a backslash was accepted");
     assert!(!text.chars().any(|c| c.is_whitespace() || c.is_control()));
     assert!(!text.contains('#'));
     assert!(!ascii_only || text.is_ascii());
@@ -331,6 +333,10 @@ fn assert_redirect_uri(text: &str) {
         assert_web_url(text, false);
         return;
     }
+    assert!(
+        !text.contains('\\'),
+        "a redirect URI with a backslash was accepted"
+    );
     assert!(!text.chars().any(|c| c.is_whitespace() || c.is_control()));
     assert!(!text.contains('#') && !text.contains('@'));
     assert!(scheme.contains('.'), "a redirect URI scheme without a dot");

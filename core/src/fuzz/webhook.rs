@@ -4,7 +4,7 @@ use std::sync::LazyLock;
 
 use crate::clock::Timestamp;
 use crate::error::{Error, WebhookRejection};
-use crate::webhook::{self, Verifier, WebhookSecret};
+use crate::webhook::{self, Verifier, WebhookPublicKey, WebhookSecret, WebhookSigningKey};
 
 use super::{find, header_lines, split_message};
 
@@ -31,13 +31,69 @@ static SECRETS: LazyLock<Option<Secrets>> = LazyLock::new(|| {
     })
 });
 
+/// The sender's fixed Ed25519 key pair (`v1a`), the public key of another
+/// pair, and the public key's 32 bytes read as an HMAC secret.
+struct Keys {
+    signing: WebhookSigningKey,
+    public: WebhookPublicKey,
+    wrong: WebhookPublicKey,
+    public_as_secret: WebhookSecret,
+}
+
+static KEYS: LazyLock<Option<Keys>> = LazyLock::new(|| {
+    let signing = WebhookSigningKey::from_bytes(&[0x21; 32]).ok()?;
+    let public = signing.public_key();
+    let public_as_secret = WebhookSecret::from_bytes(public.as_bytes()).ok()?;
+    Some(Keys {
+        signing,
+        public,
+        wrong: WebhookSigningKey::from_bytes(&[0x22; 32])
+            .ok()?
+            .public_key(),
+        public_as_secret,
+    })
+});
+
+/// The `webhook-signature` value with only the entries `keep` says.
+fn only_entries(value: &str, keep: impl Fn(&str) -> bool) -> String {
+    value
+        .split(' ')
+        .filter(|e| !e.is_empty() && keep(e))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `headers` with each `webhook-signature` value changed by `f`.
+fn map_signature(headers: &[(&str, &str)], f: impl Fn(&str) -> String) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(n, v)| {
+            let v = if n.eq_ignore_ascii_case(webhook::HEADER_SIGNATURE) {
+                f(v)
+            } else {
+                (*v).to_owned()
+            };
+            ((*n).to_owned(), v)
+        })
+        .collect()
+}
+
+fn borrowed(headers: &[(String, String)]) -> Vec<(&str, &str)> {
+    headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect()
+}
+
 /// Feeds Standard Webhooks headers and a payload (the layout of
 /// `split_message`) to [`Verifier::verify`] with two
-/// secrets, as during a rotation. In the `webhook-signature` value, `$a`
+/// secrets, as during a rotation, and to [`Verifier::verify_asymmetric`]
+/// with a fixed public key. In the `webhook-signature` value, `$a`
 /// and `$b` stand for the `v1` entry of the message's own id, timestamp and
-/// payload under the first or second secret, so that mutations of the id,
+/// payload under the first or second secret, and `$v1a` for its `v1a` entry
+/// under the fixed Ed25519 signing key, so that mutations of the id,
 /// timestamp and payload still reach signature checking. Returns whether
-/// the message verified.
+/// the message verified either way.
 ///
 /// Must never panic, and a verified message:
 /// - is the one the headers name: its id and timestamp are the header
@@ -47,11 +103,17 @@ static SECRETS: LazyLock<Option<Secrets>> = LazyLock::new(|| {
 ///   with a payload one byte longer or with its first byte changed are
 ///   refused, as they are with only a secret that is not the endpoint's;
 /// - verifies the same with the secrets in the other order and with the
-///   header names in upper case.
+///   header names in upper case;
+/// - the same holds of a message verified by the public key (a `v1a` entry
+///   that the signing key computes over exactly this payload; refused with
+///   another payload or only another public key);
+/// - its `v1a` entries alone never verify against an HMAC secret (not even
+///   the public key's bytes as one), and its `v1` entries alone never
+///   verify against a public key.
 ///
 /// A refusal never repeats a signature value.
 pub fn webhook_headers(data: &[u8]) -> bool {
-    let Some(secrets) = SECRETS.as_ref() else {
+    let (Some(secrets), Some(keys)) = (SECRETS.as_ref(), KEYS.as_ref()) else {
         return false;
     };
     let (head, payload) = split_message(data);
@@ -65,6 +127,11 @@ pub fn webhook_headers(data: &[u8]) -> bool {
             .map(|signed| signed.signature)
     };
     let (entry_a, entry_b) = (entry(&secrets.a), entry(&secrets.b));
+    let entry_v1a = timestamp
+        .and_then(|ts| ts.parse::<i64>().ok())
+        .zip(id)
+        .and_then(|(ts, id)| webhook::sign_asymmetric(&[&keys.signing], id, ts, payload).ok())
+        .map(|signed| signed.signature);
     let values: Vec<String> = lines
         .iter()
         .map(|(name, value)| {
@@ -72,6 +139,9 @@ pub fn webhook_headers(data: &[u8]) -> bool {
                 return (*value).to_owned();
             }
             let mut value = (*value).to_owned();
+            if let Some(v1a) = &entry_v1a {
+                value = value.replace("$v1a", v1a);
+            }
             if let Some(a) = &entry_a {
                 value = value.replace("$a", a);
             }
@@ -89,6 +159,7 @@ pub fn webhook_headers(data: &[u8]) -> bool {
 
     let verifier = Verifier::default().with_max_payload(MAX_PAYLOAD);
     let now = Timestamp::from_unix_seconds(NOW);
+    let asymmetric = check_v1a(&verifier, &headers, payload, keys, secrets, now);
     let verified = verifier.verify(&headers, payload, &[&secrets.a, &secrets.b], now);
     let Ok(msg) = verified else {
         if let Err(e) = verified {
@@ -105,7 +176,7 @@ pub fn webhook_headers(data: &[u8]) -> bool {
                 assert!(!text.contains(signature), "a refusal repeats a signature");
             }
         }
-        return false;
+        return asymmetric;
     };
 
     assert_eq!(Some(msg.id.as_str()), id);
@@ -162,10 +233,87 @@ pub fn webhook_headers(data: &[u8]) -> bool {
             .ok(),
         Some(msg)
     );
-    // v1a (issue 10 item 9): once `Verifier` checks `v1a` entries, a `$v1a`
-    // placeholder (the entry under a fixed Ed25519 key) goes beside `$a`
-    // and `$b`, and the checks above apply to a message verified by its
-    // public key: refused with another payload or another key.
+    // Its `v1` entries alone are not a `v1a` signature.
+    let v1_only = map_signature(&headers, |v| only_entries(v, |e| !e.starts_with("v1a,")));
+    assert!(
+        verifier
+            .verify_asymmetric(&borrowed(&v1_only), payload, &[&keys.public], now)
+            .is_err(),
+        "v1 entries verified against a public key"
+    );
+    true
+}
+
+/// The `v1a` half of [`webhook_headers`]: verifies `headers` with the
+/// fixed public key and checks what must hold of a verified message.
+/// Returns whether it verified.
+fn check_v1a(
+    verifier: &Verifier,
+    headers: &[(&str, &str)],
+    payload: &[u8],
+    keys: &Keys,
+    secrets: &Secrets,
+    now: Timestamp,
+) -> bool {
+    let Ok(msg) = verifier.verify_asymmetric(headers, payload, &[&keys.public], now) else {
+        return false;
+    };
+    assert_eq!(
+        Some(msg.id.as_str()),
+        find(headers, webhook::HEADER_ID),
+        "v1a: another id"
+    );
+    assert_eq!(
+        Some(msg.timestamp.to_string().as_str()),
+        find(headers, webhook::HEADER_TIMESTAMP)
+    );
+    assert!((NOW - msg.timestamp).abs() <= 300);
+    // Ed25519 signing is deterministic and verification strict: without
+    // the signing key, the only signature that verifies is its own.
+    let signature = find(headers, webhook::HEADER_SIGNATURE).unwrap_or_default();
+    let signed = webhook::sign_asymmetric(&[&keys.signing], &msg.id, msg.timestamp, payload);
+    assert!(
+        signed.is_ok_and(|s| signature.split(' ').any(|e| e == s.signature)),
+        "verified, but no v1a entry signs this payload"
+    );
+
+    let mut longer = payload.to_vec();
+    longer.push(b'\n');
+    let mut changed = payload.to_vec();
+    if let Some(first) = changed.first_mut() {
+        *first ^= 0x01;
+    }
+    for other in [&longer, &changed] {
+        if other.as_slice() != payload {
+            assert!(
+                verifier
+                    .verify_asymmetric(headers, other, &[&keys.public], now)
+                    .is_err(),
+                "v1a verified with a payload other than the one signed"
+            );
+        }
+    }
+    assert!(matches!(
+        verifier.verify_asymmetric(headers, payload, &[&keys.wrong], now),
+        Err(Error::Webhook {
+            reason: WebhookRejection::NoMatchingSignature
+        })
+    ));
+    assert_eq!(
+        verifier
+            .verify_asymmetric(headers, payload, &[&keys.wrong, &keys.public], now)
+            .ok(),
+        Some(msg)
+    );
+    // Its `v1a` entries alone are no HMAC signature, under any secret.
+    let v1a_only = map_signature(headers, |v| only_entries(v, |e| e.starts_with("v1a,")));
+    let v1a_only = borrowed(&v1a_only);
+    for secret in [&secrets.a, &secrets.b, &keys.public_as_secret] {
+        assert!(
+            verifier.verify(&v1a_only, payload, &[secret], now).is_err(),
+            "v1a entries verified against an HMAC secret"
+        );
+    }
     true
 }
 

@@ -64,11 +64,23 @@ pub(crate) fn check_web_redirect_uri(uri: &str) -> Result<()> {
     check_web_url("redirect_uri", uri, scheme)
 }
 
-/// No fragment, no whitespace or control characters; non-ASCII only where
-/// it is data (`redirect_uri` paths), never in an endpoint.
+/// No fragment, no whitespace or control characters, no backslash;
+/// non-ASCII only where it is data (`redirect_uri` paths), never in an
+/// endpoint.
+///
+/// A backslash is not a URI character (RFC 3986; `%5C` is) and parsers
+/// disagree on it: the WHATWG parser reads `https://evil.example\@app.example/`
+/// as the host `evil.example` (a `\` ends the authority), Python's
+/// `urllib.parse` as `app.example` (after the userinfo).
 pub(crate) fn check_url_chars(field: &'static str, url: &str, ascii_only: bool) -> Result<()> {
     if url.is_empty() {
         return Err(Error::invalid(field, "is empty"));
+    }
+    if url.contains('\\') {
+        return Err(Error::invalid(
+            field,
+            "contains a backslash (`\\`), which is not a URI character (RFC 3986) and which parsers read differently; write it `%5C`",
+        ));
     }
     if url.contains('#') {
         return Err(Error::invalid(

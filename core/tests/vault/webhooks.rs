@@ -82,6 +82,39 @@ impl Fx {
 // --- Outbound ---------------------------------------------------------------
 
 vault_test!(
+    /// A backslash reads differently to different parsers: the WHATWG
+    /// parser (the `url` crate, the host's HTTP client) sends
+    /// `https://evil.example\@hooks.example.com/` to `evil.example`, while
+    /// Python's `urllib.parse` reads the host `hooks.example.com`, so a
+    /// reviewer or an allowlist written in Python would be misled.
+    async fn endpoint_urls_with_a_backslash_are_refused(fx) {
+        for bad in [
+            "https://evil.example\\@hooks.example.com/",
+            "https://hooks.example.com\\evil.example/in",
+            "http://localhost\\@evil.example/",
+            "https://hooks.example.com/in\\x",
+            "https:\\\\hooks.example.com/in",
+        ] {
+            let err = fx
+                .vault
+                .register_webhook_endpoint(&fx.admin, bad, "attack")
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&err, Error::InvalidInput { field: "url", reason } if reason.contains("backslash")),
+                "{bad}: {err}"
+            );
+        }
+        assert!(
+            fx.vault
+                .register_webhook_endpoint(&fx.admin, "https://hooks.example.com/in%5Cx", "ok")
+                .await
+                .is_ok()
+        );
+    }
+);
+
+vault_test!(
     async fn outbound_endpoints_sign_and_rotate(fx) {
         let (_, viewer) = fx.user("viv@example.com", Role::Viewer).await;
         assert!(matches!(

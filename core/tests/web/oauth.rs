@@ -883,6 +883,44 @@ fn authorization_url_endpoint_scheme_is_the_one_the_parser_sees() {
     }
 }
 
+/// A backslash reads differently to different parsers: the WHATWG parser
+/// (the `url` crate, browsers) takes `https://evil.example\@app.example/`
+/// for the host `evil.example`, Python's `urllib.parse` for `app.example`.
+/// RFC 3986 has no `\` in a URI, so none is accepted anywhere in an
+/// endpoint or a redirect URI.
+#[test]
+fn a_backslash_is_refused_in_endpoints_and_redirect_uris() {
+    let ch = challenge();
+    let endpoint = "https://provider.example/authorize";
+    let redirect = "https://app.example/cb";
+    for bad in [
+        "https://evil.example\\@app.example/",
+        "https://app.example\\evil.example/cb",
+        "https://app.example/c\\b",
+        "https://app.example/cb?x=\\",
+        "http://localhost\\@evil.example/cb",
+        "https:\\\\evil.example/cb",
+    ] {
+        let msg = invalid_reason(
+            &oauth::authorization_url(bad, "c", redirect, &[], STATE, &ch).unwrap_err(),
+        );
+        assert!(msg.starts_with("endpoint: "), "{bad}: {msg}");
+        assert!(msg.contains("backslash"), "{bad}: {msg}");
+        let msg = invalid_reason(
+            &oauth::authorization_url(endpoint, "c", bad, &[], STATE, &ch).unwrap_err(),
+        );
+        assert!(msg.starts_with("redirect_uri: "), "{bad}: {msg}");
+        assert!(msg.contains("backslash"), "{bad}: {msg}");
+    }
+    let msg = invalid_reason(
+        &oauth::authorization_url(endpoint, "c", "com.example.app:/c\\b", &[], STATE, &ch)
+            .unwrap_err(),
+    );
+    assert!(msg.contains("backslash"), "{msg}");
+    // Percent-encoded, it is data.
+    oauth::authorization_url(endpoint, "c", "https://app.example/c%5Cb", &[], STATE, &ch).unwrap();
+}
+
 #[test]
 fn authorization_url_argument_rules() {
     let ch = challenge();
