@@ -518,3 +518,38 @@ vault_test!(
         assert_eq!(later.whoami(&caller).await.unwrap().permissions, ["apps:read", "deploy:promote"]);
     }
 );
+
+// Attack: a Developer's personal token leaks; the attacker authenticates
+// with it, the Developer revokes it, and the attacker's request goes on to
+// mint a child token. The child must not outlive the revocation of the
+// token that minted it: a revoked token mints nothing, even with a caller
+// authenticated before the revocation (invariant I4, revocation never
+// loses a race).
+vault_test!(
+    async fn a_token_revoked_mid_request_mints_no_child(fx) {
+        let (dev_id, dev) = fx.user("dev@example.com", Role::Developer).await;
+        let leaked = fx
+            .vault
+            .mint_api_token(&dev, dev_id, "laptop", &["*"], None)
+            .await
+            .unwrap();
+        let attacker = fx
+            .vault
+            .authenticate_api_token(leaked.token.expose_secret(), None)
+            .await
+            .unwrap();
+        fx.vault.revoke_api_token(&dev, &leaked.id).await.unwrap();
+        let r = fx
+            .vault
+            .mint_api_token(&attacker, dev_id, "persist", &["*"], None)
+            .await;
+        assert!(
+            matches!(r, Err(Error::InvalidToken { reason: TokenRejection::Revoked })),
+            "{r:?}"
+        );
+        let listed = fx.vault.list_own_api_tokens(&dev, None).await.unwrap();
+        assert_eq!(listed.len(), 1, "{listed:?}");
+        let denied = fx.audited("api_token.mint").await.pop().unwrap();
+        assert_eq!(denied.event.outcome, secrets_core::audit::Outcome::Denied);
+    }
+);
