@@ -497,12 +497,12 @@ impl Vault {
     }
 
     /// For a token minted by an API token: that token's row, re-read now,
-    /// rewritten unchanged under its version, so that the mint and a
-    /// revocation of the minting token cannot both succeed whatever their
-    /// order (invariant I4): a token revoked (or expired) since its caller
-    /// was authenticated is refused, audited, and a revocation committed
-    /// between this read and the write makes the write conflict and read
-    /// again. `None` for any other caller.
+    /// rewritten unchanged under its version, so that no token is minted
+    /// after the revocation of the token minting it (invariant I4): a
+    /// token revoked (or expired) since its caller was authenticated is
+    /// refused, audited, and a revocation committed between this read and
+    /// the write makes the write conflict and read again. `None` for any
+    /// other caller.
     async fn minting_token_guard(
         &self,
         caller: &Caller,
