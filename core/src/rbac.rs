@@ -165,9 +165,31 @@ pub enum Permission {
     Custom(CustomPermission),
 }
 
-/// A host-registered permission: an index into its [`Policy`].
+/// A host-registered permission: an index into its [`Policy`], and a
+/// fingerprint of its name, so that a permission taken from another policy
+/// that put a different name at the same index is never read as that one.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub struct CustomPermission(u8);
+pub struct CustomPermission {
+    index: u8,
+    name: u64,
+}
+
+impl CustomPermission {
+    fn new(index: u8, name: &str) -> Self {
+        Self {
+            index,
+            name: fingerprint(name),
+        }
+    }
+}
+
+/// FNV-1a (64 bits) of a permission name: not secret, only to tell names
+/// apart.
+fn fingerprint(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
 
 const BUILTIN: [(Permission, &str); 15] = [
     (Permission::ReadApps, "apps:read"),
@@ -208,7 +230,7 @@ impl Permission {
             Self::ManageOwnApiTokens => 12,
             Self::SignWebhooks => 13,
             Self::RotateWebhookSecrets => 14,
-            Self::Custom(CustomPermission(i)) => u32::from(i),
+            Self::Custom(c) => u32::from(c.index),
         };
         1u128.checked_shl(index).unwrap_or(0)
     }
@@ -420,7 +442,7 @@ impl Policy {
                     format!("at most {MAX_PERMISSIONS} permissions"),
                 )
             })?;
-        let p = Permission::Custom(CustomPermission(index));
+        let p = Permission::Custom(CustomPermission::new(index, name));
         self.custom.push(name.to_owned());
         for role in roles {
             if let Some(mask) = self.roles.get_mut(role.index()) {
@@ -436,14 +458,45 @@ impl Policy {
         self.permissions().find(|p| self.name(*p) == name)
     }
 
+    /// Whether `p` is one of this policy's permissions: a built-in one, or
+    /// a custom one registered here under the same name at the same index
+    /// (a permission of another policy that registered in another order is
+    /// not).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), secrets_core::Error> {
+    /// use secrets_core::rbac::{Permission, Policy, Role};
+    ///
+    /// let (mut ours, mut theirs) = (Policy::new(), Policy::new());
+    /// let promote = ours.register("deploy:promote", &[Role::Admin])?;
+    /// let refund = theirs.register("billing:refund", &[Role::Admin])?;
+    /// assert!(ours.knows(promote) && ours.knows(Permission::ReadApps));
+    /// assert!(!ours.knows(refund)); // same position, another name
+    /// assert_eq!(ours.name(refund), "unknown");
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn knows(&self, p: Permission) -> bool {
+        match p {
+            Permission::Custom(c) => self.custom_name(c).is_some(),
+            _ => true,
+        }
+    }
+
+    /// The name this policy registered at `c`'s index, if it is `c`'s own.
+    fn custom_name(&self, c: CustomPermission) -> Option<&str> {
+        usize::from(c.index)
+            .checked_sub(BUILTIN.len())
+            .and_then(|j| self.custom.get(j))
+            .filter(|name| fingerprint(name) == c.name)
+            .map(String::as_str)
+    }
+
     /// A permission's name.
     #[must_use]
     pub fn name(&self, p: Permission) -> &str {
         match p {
-            Permission::Custom(CustomPermission(i)) => usize::from(i)
-                .checked_sub(BUILTIN.len())
-                .and_then(|j| self.custom.get(j))
-                .map_or("unknown", String::as_str),
+            Permission::Custom(c) => self.custom_name(c).unwrap_or("unknown"),
             builtin => BUILTIN
                 .iter()
                 .find(|(b, _)| *b == builtin)
@@ -453,10 +506,10 @@ impl Policy {
 
     /// Every permission, built-in first, then custom in registration order.
     pub fn permissions(&self) -> impl Iterator<Item = Permission> + '_ {
-        let custom = (0..self.custom.len()).filter_map(|j| {
+        let custom = self.custom.iter().enumerate().filter_map(|(j, name)| {
             u8::try_from(BUILTIN.len() + j)
                 .ok()
-                .map(|i| Permission::Custom(CustomPermission(i)))
+                .map(|i| Permission::Custom(CustomPermission::new(i, name)))
         });
         BUILTIN.iter().map(|(p, _)| *p).chain(custom)
     }
@@ -488,6 +541,9 @@ impl Policy {
     /// anything unknown is denied.
     #[must_use]
     pub fn decide(&self, role: Role, scopes: &Scopes, p: Permission) -> Decision {
+        if !self.knows(p) {
+            return Decision::Deny;
+        }
         let bit = p.bit();
         let role_mask = self.roles.get(role.index()).copied().unwrap_or(0);
         if bit != 0 && role_mask & scopes.0 & bit == bit {

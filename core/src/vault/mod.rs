@@ -526,6 +526,11 @@ impl Vault {
                 ),
             ));
         }
+        if !self.inner.config.policy.knows(permission) {
+            // Another policy's permission: never held here, whatever this
+            // policy put at its position.
+            return Err(self.deny(caller, permission, action, target).await);
+        }
         self.authorize(caller, permission, action, target)
             .await
             .map(drop)

@@ -190,10 +190,14 @@ impl Vault {
             .detail("name", name)
             .detail("display_prefix", record.display_prefix.clone())
             .detail("scopes", record.scopes.join(" "));
-        self.write(
-            caller.tenant,
-            Batch::new(draft).with(Change::Insert(record.to_row(None)?)),
-        )
+        let row = record.to_row(None)?;
+        retry("the minting api token", Race::Conflict, || async {
+            let mut batch = Batch::new(draft.clone()).with(Change::Insert(row.clone()));
+            if let Some(guard) = self.minting_token_guard(caller, action, target).await? {
+                batch.push(guard);
+            }
+            self.write(caller.tenant, batch).await.map(drop)
+        })
         .await?;
         Ok(MintedToken {
             id: record.id,
@@ -490,6 +494,53 @@ impl Vault {
             Permission::ManageApiTokens
         };
         Err(self.deny(caller, needed, action, target).await)
+    }
+
+    /// For a token minted by an API token: that token's row, re-read now,
+    /// rewritten unchanged under its version, so that no token is minted
+    /// after the revocation of the token minting it (invariant I4): a
+    /// token revoked (or expired) since its caller was authenticated is
+    /// refused, audited, and a revocation committed between this read and
+    /// the write makes the write conflict and read again. `None` for any
+    /// other caller.
+    async fn minting_token_guard(
+        &self,
+        caller: &Caller,
+        action: &str,
+        target: &str,
+    ) -> Result<Option<Change>> {
+        let Actor::ApiToken { token, .. } = &caller.actor else {
+            return Ok(None);
+        };
+        let stored = self
+            .inner
+            .store
+            .get_record::<ApiToken>(caller.tenant, token)
+            .await?;
+        let refused = match &stored {
+            None => Some(TokenRejection::Revoked),
+            Some(t) if t.record.revoked_at.is_some() => Some(TokenRejection::Revoked),
+            Some(t) if t.record.expires_at.is_some_and(|e| self.now() >= e) => {
+                Some(TokenRejection::Expired)
+            }
+            Some(_) => None,
+        };
+        match (stored, refused) {
+            (Some(t), None) => Ok(Some(Change::Update {
+                row: t.record.to_row(None)?,
+                expected_version: t.version,
+            })),
+            (_, reason) => Err(self
+                .refuse_credential(
+                    caller.tenant,
+                    caller.actor.clone(),
+                    action,
+                    target.to_owned(),
+                    reason.unwrap_or(TokenRejection::Revoked),
+                    caller.source.as_deref(),
+                )
+                .await),
+        }
     }
 
     /// Records a token's use (coalesced). A lost race means another request

@@ -154,3 +154,31 @@ vault_test!(
         assert!(event.event.target.len() <= secrets_core::audit::MAX_TARGET_LEN);
     }
 );
+
+// Attack (host confusion): a permission taken from another policy whose
+// custom permissions were registered in another order sits at a position
+// this Vault's policy gives to a different permission. It names another
+// permission, so it is never held here, whoever holds the one at that
+// position (a Developer's `deploy:run` must not pass for `billing:refund`).
+vault_test!(
+    config = host_config();
+    async fn a_foreign_permission_at_a_taken_position_is_never_held(fx) {
+        let mut other = Policy::new();
+        let refund = other.register("billing:refund", &[Role::Admin]).unwrap();
+        let export = other.register("billing:export", &[Role::Admin]).unwrap();
+        let (_, dev) = fx.user("dev@example.com", Role::Developer).await;
+        for (caller, p) in [(&fx.admin, refund), (&dev, export), (&fx.admin, export)] {
+            let r = fx.vault.require(caller, p, "billing.refund", "invoice/1").await;
+            assert!(matches!(&r, Err(Error::Forbidden { action }) if action == "unknown"), "{r:?}");
+            let policy = fx.vault.policy();
+            assert_eq!(policy.name(p), "unknown");
+            assert!(!policy.decide(Role::Admin, &secrets_core::rbac::Scopes::all(), p).is_allowed());
+        }
+        // The same name at the same position is the same permission.
+        let mut same = Policy::new();
+        same.register("deploy:promote", &[Role::Admin]).unwrap();
+        let promote = same.register("deploy:run", &[]).unwrap();
+        assert_eq!(Some(promote), fx.vault.policy().permission("deploy:run"));
+        fx.vault.require(&dev, promote, "deploy.run", "app/web").await.unwrap();
+    }
+);

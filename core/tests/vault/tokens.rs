@@ -518,3 +518,87 @@ vault_test!(
         assert_eq!(later.whoami(&caller).await.unwrap().permissions, ["apps:read", "deploy:promote"]);
     }
 );
+
+// Attack: a Developer's personal token leaks; the attacker authenticates
+// with it, the Developer revokes it, and the attacker's request goes on to
+// mint a child token. The child must not outlive the revocation of the
+// token that minted it: a revoked token mints nothing, even with a caller
+// authenticated before the revocation (invariant I4, revocation never
+// loses a race).
+vault_test!(
+    async fn a_token_revoked_mid_request_mints_no_child(fx) {
+        let (dev_id, dev) = fx.user("dev@example.com", Role::Developer).await;
+        let leaked = fx
+            .vault
+            .mint_api_token(&dev, dev_id, "laptop", &["*"], None)
+            .await
+            .unwrap();
+        let attacker = fx
+            .vault
+            .authenticate_api_token(leaked.token.expose_secret(), None)
+            .await
+            .unwrap();
+        fx.vault.revoke_api_token(&dev, &leaked.id).await.unwrap();
+        let r = fx
+            .vault
+            .mint_api_token(&attacker, dev_id, "persist", &["*"], None)
+            .await;
+        assert!(
+            matches!(r, Err(Error::InvalidToken { reason: TokenRejection::Revoked })),
+            "{r:?}"
+        );
+        let listed = fx.vault.list_own_api_tokens(&dev, None).await.unwrap();
+        assert_eq!(listed.len(), 1, "{listed:?}");
+        let denied = fx.audited("api_token.mint").await.pop().unwrap();
+        assert_eq!(denied.event.outcome, secrets_core::audit::Outcome::Denied);
+    }
+);
+
+// The same race, run for real: the owner revokes a token while requests
+// authenticated with it mint. Whichever wins, no child is written after
+// the revocation (the audit log's order is the commit order).
+vault_test!(
+    async fn no_child_is_minted_after_its_minter_is_revoked(fx) {
+        let (dev_id, dev) = fx.user("dev@example.com", Role::Developer).await;
+        for round in 0..12 {
+            let parent = fx
+                .vault
+                .mint_api_token(&dev, dev_id, "parent", &["*"], None)
+                .await
+                .unwrap();
+            let caller = fx
+                .vault
+                .authenticate_api_token(parent.token.expose_secret(), None)
+                .await
+                .unwrap();
+            let (v1, v2, dev2, pid) = (fx.vault.clone(), fx.vault.clone(), dev.clone(), parent.id.clone());
+            let mint = tokio::spawn(async move {
+                v1.mint_api_token(&caller, dev_id, "child", &["apps:read"], None).await
+            });
+            let revoke = tokio::spawn(async move { v2.revoke_api_token(&dev2, &pid).await });
+            let (minted, revoked) = (mint.await.unwrap(), revoke.await.unwrap());
+            revoked.unwrap();
+            let log = fx.audit().await;
+            let seq_of = |action: &str, target: &str| {
+                log.iter()
+                    .find(|e| {
+                        e.event.action == action
+                            && e.event.target == target
+                            && e.event.outcome == Outcome::Allowed
+                    })
+                    .map(|e| e.seq)
+            };
+            let revoked_at = seq_of("api_token.revoke", &format!("api_token/{}", parent.id)).unwrap();
+            match minted {
+                Ok(child) => {
+                    let minted_at = seq_of("api_token.mint", &format!("api_token/{}", child.id)).unwrap();
+                    assert!(minted_at < revoked_at, "round {round}: minted after the revocation");
+                }
+                Err(e) => assert!(
+                    matches!(e, Error::InvalidToken { .. } | Error::Contended { .. }),
+                    "round {round}: {e:?}"
+                ),
+            }
+        }
+    }
+);

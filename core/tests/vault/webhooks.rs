@@ -863,3 +863,43 @@ vault_test!(
             .unwrap();
     }
 );
+
+// Attack: GitHub signs the body alone, never `X-GitHub-Delivery`. An
+// attacker who captured one delivery (a proxy log, a request dump) replays
+// it with a delivery id of their own, and every copy is a new delivery if
+// the replay store is keyed by that unsigned id alone. The signed content
+// (the body) must be what is remembered.
+vault_test!(
+    async fn a_github_delivery_replayed_under_a_fresh_delivery_id_is_refused(fx) {
+        fx.vault
+            .register_webhook_source(&fx.admin, "github", SourceStyle::Github, GITHUB_SECRET)
+            .await
+            .unwrap();
+        let body = br#"{"action":"released","release":{"tag_name":"v1.0.0"}}"#;
+        let sig = sign_github(body, GITHUB_SECRET.as_bytes());
+        let h = github_headers(DELIVERY, &sig);
+        fx.vault
+            .verify_inbound_webhook(fx.tenant, "github", &borrowed(&h), body, None)
+            .await
+            .unwrap();
+        for forged in ["attacker-1", "72d3162e-cc78-11e3-81ab-4c9367dc0959"] {
+            let replay = github_headers(forged, &sig);
+            assert_eq!(
+                rejection(
+                    fx.vault
+                        .verify_inbound_webhook(fx.tenant, "github", &borrowed(&replay), body, None)
+                        .await
+                ),
+                WebhookRejection::ReplayedDelivery,
+                "{forged}"
+            );
+        }
+        // A different body (another event) is a new delivery.
+        let other = br#"{"action":"released","release":{"tag_name":"v1.0.1"}}"#;
+        let h = github_headers("d-other", &sign_github(other, GITHUB_SECRET.as_bytes()));
+        fx.vault
+            .verify_inbound_webhook(fx.tenant, "github", &borrowed(&h), other, None)
+            .await
+            .unwrap();
+    }
+);

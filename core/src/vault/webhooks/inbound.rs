@@ -121,6 +121,10 @@ const MIN_GITHUB_SECRET_LEN: usize = 16;
 const MAX_GITHUB_SECRET_LEN: usize = 1024;
 /// How long a GitHub delivery id is remembered (GitHub signs no timestamp).
 const GITHUB_DELIVERY_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+/// The start of the replay key of a GitHub delivery's signed body
+/// (`body-` + hex SHA-256 of the body), beside the one of its delivery id
+/// (64 hex digits, never starting so).
+const GITHUB_BODY_KEY: &str = "body-";
 
 /// A source id: 1 to 64 of `a-z`, `0-9`, `-`, `_`, `.`, starting with a
 /// letter or digit (it ends URLs, and never holds the `/` that separates it
@@ -680,8 +684,10 @@ impl Vault {
     /// as a replay: Standard Webhooks ids are remembered until the
     /// timestamp check would refuse the message anyway, GitHub delivery ids
     /// for 30 days (GitHub signs no timestamp; a delivery replayed after
-    /// that is accepted again). Accepted deliveries and refusals are
-    /// audited (`webhook.receive`).
+    /// that is accepted again). GitHub does not sign the delivery id, so
+    /// the body is remembered as long: a captured delivery sent again under
+    /// a new delivery id is a replay too. Accepted deliveries and refusals
+    /// are audited (`webhook.receive`).
     ///
     /// The sender is not authenticated until the signature verifies, so it
     /// learns nothing about the configuration: an unknown source, a source
@@ -775,11 +781,22 @@ impl Vault {
                 WebhookRejection::ReplayedDelivery,
             ),
         };
-        let seen = SeenWebhook {
+        let mut seen = vec![SeenWebhook {
             source: source.to_owned(),
             message_id: hex_sha256(id.as_bytes()),
             expires_at,
-        };
+        }];
+        if timestamp.is_none() {
+            // GitHub signs the body alone: its delivery id is the sender's
+            // word, which anyone replaying a captured delivery rewrites. The
+            // signed body is remembered too, so a copy under a fresh
+            // delivery id is a replay all the same.
+            seen.push(SeenWebhook {
+                source: source.to_owned(),
+                message_id: format!("{GITHUB_BODY_KEY}{}", hex_sha256(payload)),
+                expires_at,
+            });
+        }
         self.remember(tenant, &receive, seen, &id, replayed).await?;
         Ok(ReceivedWebhook {
             id,
@@ -875,16 +892,18 @@ impl Vault {
         &self,
         tenant: TenantId,
         receive: &Receive<'_>,
-        seen: SeenWebhook,
+        seen: Vec<SeenWebhook>,
         id: &str,
         replayed: WebhookRejection,
     ) -> Result<()> {
-        let batch = Batch::new(
+        let mut batch = Batch::new(
             receive
                 .draft(Outcome::Allowed)
                 .detail("message_id", truncate(id)),
-        )
-        .with(Change::Insert(seen.to_row(None)?));
+        );
+        for row in seen {
+            batch.push(Change::Insert(row.to_row(None)?));
+        }
         match self.write(tenant, batch).await {
             Ok(_) => Ok(()),
             Err(Error::AlreadyExists { .. }) => {
