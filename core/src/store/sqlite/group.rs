@@ -145,7 +145,10 @@ impl Committer {
             linker,
             ticket,
         };
-        commit(conn, vec![job], &mut || None);
+        // As on the writer thread, a panic (a bug, or a host's linker)
+        // unwinds through the transaction's drop (a rollback) and the
+        // ticket (an error), and goes no further.
+        let _ = catch_unwind(AssertUnwindSafe(|| commit(conn, vec![job], &mut || None)));
         outcome.try_recv().unwrap_or_else(|_| {
             Err(Error::Internal {
                 what: "a batch committed alone was left without an answer",
@@ -655,6 +658,34 @@ mod tests {
         );
         drop(conn);
         drop(dir);
+    }
+
+    #[test]
+    fn a_panic_while_committing_alone_fails_that_batch_only() {
+        #[derive(Debug)]
+        struct Panicking;
+        impl AuditLinker for Panicking {
+            #[allow(clippy::panic)]
+            fn link(&self, _: &AuditRecord) -> Result<[u8; 32]> {
+                panic!("a host linker with a bug")
+            }
+        }
+        let mut fx = fixture();
+        let batch = |id: &str| {
+            Checked::new(
+                fx.tenant,
+                Batch::new(AuditDraft::new(Actor::System, "w", id, now()))
+                    .with(Change::Insert(row(id))),
+            )
+            .unwrap()
+        };
+        let (p, q) = (batch("p"), batch("q"));
+        let failed = Committer::commit_alone(&mut fx.conn, p, Arc::new(Panicking));
+        assert!(matches!(failed, Err(Error::Storage { .. })), "{failed:?}");
+        assert!(fx.conn.is_autocommit(), "rolled back");
+        let record = Committer::commit_alone(&mut fx.conn, q, Arc::clone(&fx.chain)).unwrap();
+        assert_eq!(record.seq, 2);
+        assert!(!fx.stored("p"));
     }
 
     #[test]
