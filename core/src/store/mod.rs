@@ -43,6 +43,8 @@
 
 mod apply;
 mod batch;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod columns;
 #[cfg(feature = "conformance")]
 #[doc(hidden)]
 pub mod conformance;

@@ -10,7 +10,7 @@ use crate::audit::{Actor, AuditDraft, AuditRecord, Outcome};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::id::{TenantId, UserId};
-use crate::store::{Kind, MAX_PAGE, Row, Tenant};
+use crate::store::{Kind, Row, Tenant};
 
 /// The columns of a row, in the order [`decode_row`] reads them.
 pub(super) const ROW_COLUMNS: &str =
@@ -211,22 +211,10 @@ fn short(e: &tokio_postgres::Error) -> String {
     }
 }
 
-pub(super) fn corrupt(what: &str) -> Error {
-    Error::storage(format!(
-        "the database holds a malformed {what}; restore it from a backup"
-    ))
-}
-
-pub(super) fn version_from(v: i64) -> Result<u64> {
-    u64::try_from(v).map_err(|_| corrupt("version"))
-}
+pub(super) use crate::store::columns::{corrupt, limit, version_from};
 
 pub(super) fn version_to(v: u64) -> Result<i64> {
-    i64::try_from(v).map_err(|_| Error::storage("a version outgrew PostgreSQL's bigint"))
-}
-
-pub(super) fn limit(n: usize) -> i64 {
-    i64::try_from(n.min(MAX_PAGE)).unwrap_or(i64::MAX)
+    crate::store::columns::version_to(v, "PostgreSQL's bigint")
 }
 
 /// A tenant id as the `uuid` the server stores.

@@ -11,7 +11,7 @@ use crate::audit::{Actor, AuditDraft, AuditRecord, Outcome};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::id::{TenantId, UserId};
-use crate::store::{AuditQuery, Kind, ListQuery, MAX_PAGE, Row, Tenant};
+use crate::store::{AuditQuery, Kind, ListQuery, Row, Tenant};
 
 /// A rusqlite error as [`Error::Storage`], saying what was being done. The
 /// message carries SQLite's own text (which names tables, columns and
@@ -51,22 +51,10 @@ fn describe(context: &str, e: &rusqlite::Error) -> String {
     format!("could not {context}: {what}")
 }
 
-pub(super) fn corrupt(what: &str) -> Error {
-    Error::storage(format!(
-        "the database holds a malformed {what}; restore it from a backup"
-    ))
-}
-
-pub(super) fn version_from(v: i64) -> Result<u64> {
-    u64::try_from(v).map_err(|_| corrupt("version"))
-}
+pub(super) use crate::store::columns::{corrupt, limit, version_from};
 
 pub(super) fn version_to(v: u64) -> Result<i64> {
-    i64::try_from(v).map_err(|_| Error::storage("a version outgrew SQLite's integers"))
-}
-
-pub(super) fn limit(n: usize) -> i64 {
-    i64::try_from(n.min(MAX_PAGE)).unwrap_or(i64::MAX)
+    crate::store::columns::version_to(v, "SQLite's integers")
 }
 
 // ---------------------------------------------------------------------------
