@@ -67,6 +67,7 @@ fn quickstart_runs_on_sqlite_and_can_run_again() {
         let out = Command::new(env!("CARGO_BIN_EXE_quickstart"))
             .current_dir(dir.path())
             .env_remove("SECRETS_CORE_MASTER_KEY")
+            .env_remove("SECRETS_CORE_POSTGRES_URL")
             .output()
             .unwrap();
         let stdout = String::from_utf8(out.stdout).unwrap();
@@ -139,11 +140,92 @@ fn quickstart_runs_on_sqlite_and_can_run_again() {
     }
 }
 
+/// The quickstart on PostgreSQL (`--features postgres`, the server from
+/// `scripts/postgres-setup.sh`), twice: skipped, saying so, when no server
+/// is configured, failed when `SECRETS_CORE_INTEROP=required` and none is.
+/// Its own schema, bound to this test's master key; a new tenant each run.
+#[test]
+fn quickstart_runs_on_postgres_and_can_run_again() {
+    let required = std::env::var("SECRETS_CORE_INTEROP").as_deref() == Ok("required");
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let (Some(app), Some(owner)) = (
+        var("SECRETS_CORE_POSTGRES_URL"),
+        var("SECRETS_CORE_POSTGRES_OWNER_URL"),
+    ) else {
+        assert!(
+            !required,
+            "SECRETS_CORE_INTEROP=required but SECRETS_CORE_POSTGRES_URL and \
+             SECRETS_CORE_POSTGRES_OWNER_URL are not both set: run scripts/test.sh"
+        );
+        eprintln!("skipped: no PostgreSQL configured (SECRETS_CORE_POSTGRES_URL)");
+        return;
+    };
+    if !cfg!(feature = "postgres") {
+        assert!(
+            !required,
+            "SECRETS_CORE_INTEROP=required and PostgreSQL is configured, but the examples \
+             were built without `--features secrets-core-examples/postgres`"
+        );
+        eprintln!("skipped: built without the `postgres` feature");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for run in 0..2 {
+        let out = Command::new(env!("CARGO_BIN_EXE_quickstart"))
+            .current_dir(dir.path())
+            .env("SECRETS_CORE_POSTGRES_URL", &app)
+            .env("SECRETS_CORE_POSTGRES_OWNER_URL", &owner)
+            .env("SECRETS_CORE_POSTGRES_SCHEMA", "sc_examples_quickstart")
+            .env(
+                "SECRETS_CORE_MASTER_KEY",
+                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+            )
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            out.status.success(),
+            "run {run}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+        );
+        for line in [
+            "migrated the schema as the owner",
+            "opened PostgreSQL as the app role",
+            "layout: the database on the server",
+            "bootstrapped admin ada@example.com and logged in",
+            "created dev@example.com (developer) and viv@example.com (viewer)",
+            "authenticated with it as token:",
+            "viewer denied: forbidden: the caller may not `users:manage`",
+            "ci token denied: forbidden: the caller may not `deploy:promote`",
+            "and holds 2 of their own (with the CI token)",
+            "refreshed: new access token until",
+            "tenant.bootstrap",
+            "audit chain verified:",
+        ] {
+            assert!(
+                stdout.contains(line),
+                "run {run}: missing {line:?} in:\n{stdout}"
+            );
+        }
+        assert!(!stdout.contains("SQLite"), "{stdout}");
+        for url in [&app, &owner] {
+            assert!(
+                !stdout.contains(url.as_str()),
+                "the URL was printed:\n{stdout}"
+            );
+        }
+    }
+    // Nothing written beside it: no SQLite file, no key file.
+    assert!(!dir.path().join("data").exists());
+    assert!(!dir.path().join("keys").exists());
+}
+
 #[test]
 fn quickstart_takes_the_key_from_the_environment_and_writes_no_key_file() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_quickstart"))
         .current_dir(dir.path())
+        .env_remove("SECRETS_CORE_POSTGRES_URL")
         .env(
             "SECRETS_CORE_MASTER_KEY",
             "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",

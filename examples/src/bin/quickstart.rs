@@ -4,6 +4,22 @@
 //! cargo run -p secrets-core-examples --bin quickstart
 //! ```
 //!
+//! Or on PostgreSQL, built with the `postgres` feature, with the app
+//! role's URL in `SECRETS_CORE_POSTGRES_URL` and the owner's (who migrates
+//! the schema first) in `SECRETS_CORE_POSTGRES_OWNER_URL`, as
+//! `scripts/postgres-setup.sh` prints them:
+//!
+//! ```sh
+//! export SECRETS_CORE_POSTGRES_URL="$(scripts/postgres-setup.sh)"
+//! export SECRETS_CORE_POSTGRES_OWNER_URL="$(scripts/postgres-setup.sh --owner-url)"
+//! cargo run -p secrets-core-examples --features postgres --bin quickstart
+//! ```
+//!
+//! The database keeps what earlier runs wrote there, so each run on
+//! PostgreSQL works in a tenant of its own (in the default schema, or the
+//! one `SECRETS_CORE_POSTGRES_SCHEMA` names). The schema is bound to the
+//! master key of its first run: keep `keys/master.key`.
+//!
 //! It bootstraps an Admin, creates a Developer and a Viewer, mints an API
 //! token and authenticates with it (every credential through the one
 //! `authenticate_bearer` call, as an `Authorization` header brings it),
@@ -29,18 +45,12 @@ use std::sync::Arc;
 
 use secrets_core::crypto::{KeyRing, MasterKey};
 use secrets_core::rbac::Role;
-use secrets_core::store::{AuditQuery, SqliteStore};
+use secrets_core::store::{AuditQuery, SqliteStore, Store};
 use secrets_core::vault::{Vault, VaultConfig};
 use secrets_core::{SecretString, SystemClock, TenantId};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let data = Path::new("data");
-    std::fs::create_dir_all(data)?;
-    let db = data.join("quickstart.db");
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
-    }
     let keys = Path::new("keys");
     let master = load_master_key(keys)?;
 
@@ -49,22 +59,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = VaultConfig::default();
     let promote = config.policy.register("deploy:promote", &[Role::Admin])?;
 
-    let store = SqliteStore::open(&db).await?;
+    let (store, tenant) = open_store().await?;
     let vault = Vault::new(
-        Arc::new(store),
+        store,
         Arc::new(KeyRing::new(master)),
         Arc::new(SystemClock),
         config,
     )
     .await?;
-    println!("opened {} (SQLite, embedded)", db.display());
-    println!(
-        "layout: the database in data/, the master key in keys/ (or the environment): back them up apart, never together"
-    );
 
     // 1. The first Admin of the tenant: created on the first start, a
     //    cheap no-op on every later one.
-    let tenant = TenantId::DEFAULT;
     let ada_pw = SecretString::from("ada: correct horse battery staple");
     vault
         .ensure_bootstrapped(
@@ -184,6 +189,60 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let summary = vault.verify_audit_log(&ada).await?;
     println!("audit chain verified: {} events, untampered", summary.count);
     Ok(())
+}
+
+/// The store and the tenant to work in: PostgreSQL when built with the
+/// `postgres` feature and `SECRETS_CORE_POSTGRES_URL` is set (the schema
+/// migrated first as the owner when `SECRETS_CORE_POSTGRES_OWNER_URL` is),
+/// in a new tenant; else `data/quickstart.db`, afresh, in the default one.
+async fn open_store() -> Result<(Arc<dyn Store>, TenantId), Box<dyn std::error::Error>> {
+    let url = std::env::var("SECRETS_CORE_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    #[cfg(feature = "postgres")]
+    if let Some(url) = url {
+        use secrets_core::store::{PostgresOptions, PostgresStore};
+        let mut options = PostgresOptions::default();
+        // Another schema than the default, if named (the tests use their own).
+        if let Some(schema) = std::env::var("SECRETS_CORE_POSTGRES_SCHEMA")
+            .ok()
+            .filter(|s| !s.is_empty())
+        {
+            options = options.schema(schema);
+        }
+        if let Some(owner) = std::env::var("SECRETS_CORE_POSTGRES_OWNER_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        {
+            PostgresStore::migrate(&owner, &options).await?;
+            println!("migrated the schema as the owner (SECRETS_CORE_POSTGRES_OWNER_URL)");
+        }
+        let store = PostgresStore::open(&url, options).await?;
+        // Never the URL itself: it may carry a password.
+        println!("opened PostgreSQL as the app role (SECRETS_CORE_POSTGRES_URL)");
+        println!(
+            "layout: the database on the server, the master key in keys/ (or the environment): back them up apart, never together"
+        );
+        return Ok((Arc::new(store), TenantId::generate()));
+    }
+    #[cfg(not(feature = "postgres"))]
+    if url.is_some() {
+        println!(
+            "SECRETS_CORE_POSTGRES_URL is set, but this build has no `postgres` feature: using SQLite"
+        );
+    }
+    let data = Path::new("data");
+    std::fs::create_dir_all(data)?;
+    let db = data.join("quickstart.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    let store = SqliteStore::open(&db).await?;
+    println!("opened {} (SQLite, embedded)", db.display());
+    println!(
+        "layout: the database in data/, the master key in keys/ (or the environment): back them up apart, never together"
+    );
+    Ok((Arc::new(store), TenantId::DEFAULT))
 }
 
 /// The master key: from `SECRETS_CORE_MASTER_KEY`, else from
