@@ -454,7 +454,10 @@ async fn one_pooled_connection_carries_no_tenant_and_no_transaction_over() {
     let Some(s) = Scratch::new().await else {
         return;
     };
-    let store = s.open(1).await;
+    // Named, so that the check at the end looks at this pool's session
+    // only, not at those of the tests running beside this one.
+    let name = format!("sc_one_pool_{}", TenantId::generate().as_uuid().simple());
+    let store = s.open_named(1, &name).await;
     let (a, b) = (TenantId::generate(), TenantId::generate());
     seed(&store, a, 1, 0xaa).await;
     seed(&store, b, 1, 0xbb).await;
@@ -538,20 +541,22 @@ async fn one_pooled_connection_carries_no_tenant_and_no_transaction_over() {
             .unwrap()
             .is_none()
     );
-    // The server agrees: the app role's other sessions are idle, not idle
-    // in a transaction.
+    // The server agrees: the pool's session is idle, not idle in a
+    // transaction.
     let states: Vec<String> = holder
         .query(
-            "SELECT state FROM pg_stat_activity WHERE usename = current_user \
-             AND pid <> pg_backend_pid() AND datname = current_database()",
-            &[],
+            "SELECT state FROM pg_stat_activity WHERE application_name = $1",
+            &[&name],
         )
         .await
         .unwrap()
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert!(states.iter().all(|s| s == "idle"), "{states:?}");
+    assert!(
+        !states.is_empty() && states.iter().all(|s| s == "idle"),
+        "{states:?}"
+    );
 }
 
 fn uuid(t: TenantId) -> uuid::Uuid {

@@ -87,6 +87,19 @@ impl Scratch {
         .await
         .unwrap()
     }
+
+    /// [`open`](Self::open), with the pool's sessions named `name` in
+    /// `pg_stat_activity` (`application_name`), so a test can tell them
+    /// from the sessions of the tests running beside it.
+    pub(crate) async fn open_named(&self, max_connections: usize, name: &str) -> PostgresStore {
+        let separator = if self.app_url.contains('?') { '&' } else { '?' };
+        PostgresStore::open(
+            &format!("{}{separator}application_name={name}", self.app_url),
+            self.options().max_connections(max_connections),
+        )
+        .await
+        .unwrap()
+    }
 }
 
 /// A raw driver connection at `url` (plaintext: the test server's URLs say
