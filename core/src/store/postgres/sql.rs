@@ -10,7 +10,7 @@ use crate::audit::{Actor, AuditDraft, AuditRecord, Outcome};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::id::{TenantId, UserId};
-use crate::store::{Kind, Row, Tenant};
+use crate::store::{Kind, Row};
 
 /// The columns of a row, in the order [`decode_row`] reads them.
 pub(super) const ROW_COLUMNS: &str =
@@ -211,7 +211,7 @@ fn short(e: &tokio_postgres::Error) -> String {
     }
 }
 
-pub(super) use crate::store::columns::{corrupt, limit, version_from};
+pub(super) use crate::store::columns::{corrupt, decode_tenant, limit, tag_from, version_from};
 
 pub(super) fn version_to(v: u64) -> Result<i64> {
     crate::store::columns::version_to(v, "PostgreSQL's bigint")
@@ -251,20 +251,8 @@ pub(super) fn decode_row(r: &tokio_postgres::Row) -> Result<Row> {
         version: version_from(version)?,
         body: col(r, 7, D)?,
         sealed: col(r, 8, D)?,
-        tag: tag
-            .map(|t| <[u8; 32]>::try_from(t).map_err(|_| corrupt("row tag")))
-            .transpose()?,
+        tag: tag_from(tag)?,
     })
-}
-
-/// A tenant record from its stored version and body.
-pub(super) fn decode_tenant(id: TenantId, version: i64, body: &[u8]) -> Result<Tenant> {
-    let mut t: Tenant = serde_json::from_slice(body).map_err(|_| corrupt("tenant record"))?;
-    if t.id != id {
-        return Err(corrupt("tenant record"));
-    }
-    t.version = version_from(version)?;
-    Ok(t)
 }
 
 /// Decodes [`AUDIT_COLUMNS`].

@@ -51,7 +51,7 @@ fn describe(context: &str, e: &rusqlite::Error) -> String {
     format!("could not {context}: {what}")
 }
 
-pub(super) use crate::store::columns::{corrupt, limit, version_from};
+pub(super) use crate::store::columns::{corrupt, decode_tenant, limit, tag_from, version_from};
 
 pub(super) fn version_to(v: u64) -> Result<i64> {
     crate::store::columns::version_to(v, "SQLite's integers")
@@ -184,19 +184,8 @@ fn decode_row_at(r: &rusqlite::Row<'_>, at: usize) -> Result<Row> {
         version: version_from(version)?,
         body: r.get(at + 7).map_err(&get)?,
         sealed: r.get(at + 8).map_err(&get)?,
-        tag: tag
-            .map(|t| <[u8; 32]>::try_from(t).map_err(|_| corrupt("row tag")))
-            .transpose()?,
+        tag: tag_from(tag)?,
     })
-}
-
-pub(super) fn decode_tenant(id: TenantId, version: i64, body: &[u8]) -> Result<Tenant> {
-    let mut t: Tenant = serde_json::from_slice(body).map_err(|_| corrupt("tenant record"))?;
-    if t.id != id {
-        return Err(corrupt("tenant record"));
-    }
-    t.version = version_from(version)?;
-    Ok(t)
 }
 
 const AUDIT_COLUMNS: &str =
