@@ -44,6 +44,10 @@ if command -v psql >/dev/null 2>&1 &&
         export "$name=$value"
     done < <(scripts/postgres-tls.sh start "$tls_dir" "$tls_port")
 else
+    if [ "${SECRETS_CORE_REQUIRE_POSTGRES:-}" = 1 ]; then
+        echo "== no PostgreSQL server answers, and SECRETS_CORE_REQUIRE_POSTGRES=1: stopping" >&2
+        exit 1
+    fi
     echo "== no PostgreSQL server answers: the PostgreSQL tests are not run"
 fi
 
