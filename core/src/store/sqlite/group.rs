@@ -44,7 +44,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use super::sql::db;
-use super::tx::SqliteTx;
+use super::tx::{Memo, SqliteTx};
 use crate::audit::{AuditLinker, AuditRecord};
 use crate::error::{Error, Result};
 use crate::store::apply::{self, Checked};
@@ -273,13 +273,15 @@ impl Gather {
     }
 }
 
-/// Applies one batch on `conn`, which is inside a transaction.
+/// Applies one batch on `conn`, which is inside a transaction that `memo`
+/// has followed so far.
 pub(super) fn run(
     conn: &Connection,
+    memo: &mut Memo,
     batch: Checked,
     linker: &dyn AuditLinker,
 ) -> Result<AuditRecord> {
-    apply::run_now(apply::apply(&mut SqliteTx::new(conn), batch, linker))
+    apply::run_now(apply::apply(&mut SqliteTx::new(conn, memo), batch, linker))
 }
 
 /// Commits `jobs` in one transaction on `conn` (the locked writer), each in
@@ -316,10 +318,11 @@ pub(super) fn commit(conn: &mut Connection, jobs: Vec<Job>, more: &mut dyn FnMut
             return commit_group(tx, jobs, more);
         }
         // Alone: no savepoint, the transaction is the batch.
-        let result = run(&tx, job.batch, job.linker.as_ref()).and_then(|record| {
-            tx.commit().map_err(db("commit"))?;
-            Ok(record)
-        });
+        let result =
+            run(&tx, &mut Memo::default(), job.batch, job.linker.as_ref()).and_then(|record| {
+                tx.commit().map_err(db("commit"))?;
+                Ok(record)
+            });
         // On error, dropping the transaction rolled it back.
         return job.ticket.finish(result);
     }
@@ -338,6 +341,7 @@ fn commit_group(
         }
     };
     let mut taken = jobs.len();
+    let mut memo = Memo::default();
     let mut done: Vec<(Ticket, Result<AuditRecord>)> = Vec::with_capacity(jobs.len());
     while let Some(job) = jobs.pop_front().or_else(|| {
         (taken < MAX_GROUP)
@@ -345,7 +349,7 @@ fn commit_group(
             .flatten()
             .inspect(|_| taken += 1)
     }) {
-        match in_savepoint(&tx, job.batch, job.linker.as_ref()) {
+        match in_savepoint(&tx, &mut memo, job.batch, job.linker.as_ref()) {
             Ok(result) => done.push((job.ticket, result)),
             Err(e) => {
                 // The savepoint machinery itself failed: the transaction's
@@ -380,6 +384,7 @@ fn commit_group(
 /// own failure; the inner result is the batch's.
 fn in_savepoint(
     conn: &Connection,
+    memo: &mut Memo,
     batch: Checked,
     linker: &dyn AuditLinker,
 ) -> Result<Result<AuditRecord>> {
@@ -390,8 +395,11 @@ fn in_savepoint(
             .map_err(db(doing))
     };
     exec("SAVEPOINT batch", "open a savepoint")?;
-    let result = run(conn, batch, linker);
+    let result = run(conn, memo, batch, linker);
     if result.is_err() {
+        // What the batch wrote before it failed is undone: so is what the
+        // memo learnt from it.
+        memo.forget();
         exec("ROLLBACK TO batch", "roll back to a savepoint")?;
     }
     exec("RELEASE batch", "release a savepoint")?;
@@ -531,6 +539,76 @@ mod tests {
         assert!(!fx.stored("b"), "the failed batch's first change was kept");
         assert_eq!(fx.verified_log(), 4);
         assert!(fx.conn.is_autocommit());
+    }
+
+    #[test]
+    fn a_batch_rolled_back_leaves_no_trace_for_the_next_one_in_its_group() {
+        let mut fx = fixture();
+        let tenant = sql::tenant(&fx.conn, fx.tenant).unwrap().unwrap();
+        let update = |name: &str| Change::UpdateTenant {
+            tenant: Tenant {
+                name: name.into(),
+                ..tenant.clone()
+            },
+            expected_version: tenant.version,
+        };
+        // Moves the tenant to the next version, then fails: the update is
+        // rolled back, and the tenant stays at its version.
+        let (bad, slot_bad) = fx.job(
+            Batch::new(AuditDraft::new(Actor::System, "w", "bad", now()))
+                .with(update("bad"))
+                .with(Change::Insert(row("taken"))),
+        );
+        // Expects the version the tenant really has.
+        let (good, slot_good) = fx.job(
+            Batch::new(AuditDraft::new(Actor::System, "w", "good", now())).with(update("good")),
+        );
+        commit(&mut fx.conn, vec![bad, good], &mut || None);
+
+        assert!(slot_bad.take().unwrap().is_err());
+        assert_eq!(slot_good.take().unwrap().unwrap().seq, 2);
+        let stored = sql::tenant(&fx.conn, fx.tenant).unwrap().unwrap();
+        assert_eq!(
+            (stored.name.as_str(), stored.version),
+            ("good", tenant.version + 1)
+        );
+        assert_eq!(fx.verified_log(), 2);
+    }
+
+    #[test]
+    fn batches_of_a_group_read_what_the_ones_before_them_wrote() {
+        let mut fx = fixture();
+        let tenant = sql::tenant(&fx.conn, fx.tenant).unwrap().unwrap();
+        let mut jobs = Vec::new();
+        let mut slots = Vec::new();
+        // Each update expects the version the one before it left.
+        for i in 0..4 {
+            let (job, slot) = fx.job(
+                Batch::new(AuditDraft::new(Actor::System, "w", "t", now())).with(
+                    Change::UpdateTenant {
+                        tenant: Tenant {
+                            name: format!("v{i}"),
+                            ..tenant.clone()
+                        },
+                        expected_version: tenant.version + i,
+                    },
+                ),
+            );
+            jobs.push(job);
+            slots.push(slot);
+        }
+        commit(&mut fx.conn, jobs, &mut || None);
+        let seqs: Vec<u64> = slots
+            .iter()
+            .map(|s| s.take().unwrap().unwrap().seq)
+            .collect();
+        assert_eq!(seqs, [2, 3, 4, 5]);
+        let stored = sql::tenant(&fx.conn, fx.tenant).unwrap().unwrap();
+        assert_eq!(
+            (stored.name.as_str(), stored.version),
+            ("v3", tenant.version + 4)
+        );
+        assert_eq!(fx.verified_log(), 5);
     }
 
     #[test]

@@ -395,7 +395,7 @@ impl Inner {
     /// Applies one checked batch in a transaction of its own (group commit
     /// off).
     fn apply_alone(&self, batch: Checked, linker: &dyn AuditLinker) -> Result<AuditRecord> {
-        self.write(|tx| group::run(tx, batch, linker))
+        self.write(|tx| group::run(tx, &mut tx::Memo::default(), batch, linker))
     }
 
     /// Runs `f` inside an immediate transaction on the writer, and commits
@@ -748,7 +748,10 @@ impl Store for SqliteStore {
     async fn erase_tenant(&self, tenant: TenantId) -> Result<()> {
         let inner = Arc::clone(&self.inner);
         off_worker(move || {
-            inner.write(|tx| apply::run_now(apply::erase(&mut tx::SqliteTx::new(tx), tenant)))?;
+            inner.write(|tx| {
+                let mut memo = tx::Memo::default();
+                apply::run_now(apply::erase(&mut tx::SqliteTx::new(tx, &mut memo), tenant))
+            })?;
             inner.truncate_log();
             Ok(())
         })
