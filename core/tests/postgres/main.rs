@@ -15,6 +15,7 @@
 
 #[path = "scratch.rs"]
 mod scratch;
+mod retry;
 mod two_processes;
 
 use std::sync::Arc;
