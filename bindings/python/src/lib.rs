@@ -50,7 +50,10 @@ mod _native {
         scan, security_headers, sign_github, token_hash, verify_github, verify_password,
     };
     #[pymodule_export]
-    use super::vault::{AsyncVault, Caller, RefreshLease, Vault, postgres_migrate};
+    use super::vault::{
+        _bench_rust_authenticate_api_token, AsyncVault, Caller, RefreshLease, Vault,
+        postgres_migrate,
+    };
 
     use pyo3::prelude::*;
 

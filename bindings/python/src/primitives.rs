@@ -605,14 +605,18 @@ pub(crate) struct JwtSigner(CoreJwtSigner);
 #[pymethods]
 impl JwtSigner {
     #[new]
-    #[pyo3(signature = (key_ring, *, issuer = None, audience = None, ttl = None))]
+    #[pyo3(signature = (key_ring, *, issuer = None, audience = None, ttl = None, algorithm = None))]
     fn new(
         key_ring: &KeyRing,
         issuer: Option<String>,
         audience: Option<String>,
         ttl: Option<f64>,
+        algorithm: Option<&str>,
     ) -> PyResult<Self> {
         let mut config = JwtConfig::default();
+        if let Some(alg) = algorithm {
+            config.algorithm = jwt_algorithm(alg)?;
+        }
         if let Some(i) = issuer {
             config.issuer = i;
         }
@@ -652,6 +656,12 @@ impl JwtSigner {
             .map_err(py_err)
     }
 
+    /// The public keys that verify EdDSA tokens (a JWKS document; empty
+    /// for HS256).
+    fn jwks(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        to_py(py, &self.0.jwks())
+    }
+
     /// The claims of a valid token (signature, issuer, audience, times);
     /// raises `InvalidToken` otherwise.
     #[pyo3(signature = (token, *, now = None))]
@@ -659,4 +669,18 @@ impl JwtSigner {
         let claims = self.0.validate(token, now_or(now)).map_err(py_err)?;
         to_py(py, &claims)
     }
+}
+
+/// A JWT algorithm by its JOSE name (`HS256`, `EdDSA`).
+pub(crate) fn jwt_algorithm(name: &str) -> PyResult<secrets_core::jwt::JwtAlgorithm> {
+    use secrets_core::jwt::JwtAlgorithm;
+    [JwtAlgorithm::Hs256, JwtAlgorithm::EdDsa]
+        .into_iter()
+        .find(|a| a.as_str().eq_ignore_ascii_case(name))
+        .ok_or_else(|| {
+            py_err(Error::invalid(
+                "jwt_algorithm",
+                "must be `HS256` or `EdDSA`",
+            ))
+        })
 }

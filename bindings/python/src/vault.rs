@@ -17,7 +17,6 @@ use pyo3::types::PyDict;
 use secrets_core::audit::Checkpoint;
 use secrets_core::crypto::KeyRing as CoreKeyRing;
 use secrets_core::gate::{Finding, LintResult, Profile as GateProfile};
-use secrets_core::jwt::JwtAlgorithm;
 use secrets_core::oauth::TokenSet;
 use secrets_core::rbac::Role;
 use secrets_core::store::{AuditQuery, MemoryStore, SqliteStore, Store};
@@ -284,16 +283,7 @@ impl Settings {
             c.jwt.audience = a;
         }
         if let Some(alg) = self.jwt_algorithm {
-            c.jwt.algorithm = match alg.as_str() {
-                "HS256" | "hs256" => JwtAlgorithm::Hs256,
-                "EdDSA" | "eddsa" => JwtAlgorithm::EdDsa,
-                _ => {
-                    return Err(py_err(Error::invalid(
-                        "jwt_algorithm",
-                        "must be `HS256` or `EdDSA`",
-                    )));
-                }
-            };
+            c.jwt.algorithm = crate::primitives::jwt_algorithm(&alg)?;
         }
         for (name, roles) in self.permissions.unwrap_or_default() {
             let roles = roles
@@ -1184,4 +1174,28 @@ vault_ops! {
         let c = caller.0.clone();
         op(async move { Ok(json(v.prune(&c).await?)) })
     }
+}
+
+/// Benchmark support (benches/python): `iterations` API-token
+/// authentications of `token` made from Rust on `vault`'s own core, awaited
+/// one after another inside one `block_on`, as a Rust host would; returns
+/// the seconds taken. It puts the binding's per-call cost beside the same
+/// call made from Rust, in the same process and the same run.
+#[pyfunction]
+pub(crate) fn _bench_rust_authenticate_api_token(
+    py: Python<'_>,
+    vault: &Vault,
+    token: String,
+    iterations: u32,
+) -> PyResult<f64> {
+    let v = vault.0.core(py, "Vault")?;
+    let op: Op = Box::pin(async move {
+        let start = std::time::Instant::now();
+        for _ in 0..iterations {
+            std::hint::black_box(v.authenticate_api_token(&token, None).await?);
+        }
+        let took = start.elapsed().as_secs_f64();
+        Ok(value(took))
+    });
+    block(py, op)?.extract(py)
 }
