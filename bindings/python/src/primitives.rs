@@ -552,31 +552,50 @@ pub(crate) fn depythonize<T: serde::de::DeserializeOwned>(
 
 /// Roles and permissions (the built-in ones and any registered), for RBAC
 /// decisions without a Vault.
-#[pyclass(module = "secrets_core._native")]
-pub(crate) struct Policy(pub(crate) CorePolicy);
+///
+/// Frozen like every class here: the policy sits behind a read-write lock,
+/// so `register` from one thread and `decide` from others are safe without
+/// the GIL too.
+#[pyclass(frozen, module = "secrets_core._native")]
+pub(crate) struct Policy(std::sync::RwLock<CorePolicy>);
+
+impl Policy {
+    /// The policy, for reading (a poisoned lock still holds a whole
+    /// policy: `register` changes it in one step).
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, CorePolicy> {
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
 
 #[pymethods]
 impl Policy {
     #[new]
     fn new() -> Self {
-        Self(CorePolicy::new())
+        Self(std::sync::RwLock::new(CorePolicy::new()))
     }
 
     /// Registers a host permission granted to `roles`.
-    fn register(&mut self, name: &str, roles: Vec<String>) -> PyResult<()> {
+    fn register(&self, name: &str, roles: Vec<String>) -> PyResult<()> {
         let roles = roles
             .iter()
             .map(|r| Role::parse(r))
             .collect::<Result<Vec<_>, _>>()
             .map_err(py_err)?;
-        self.0.register(name, &roles).map(|_| ()).map_err(py_err)
+        let mut policy = self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        policy.register(name, &roles).map(|_| ()).map_err(py_err)
     }
 
     /// Every permission's name.
     fn permissions(&self) -> Vec<String> {
-        self.0
+        let policy = self.read();
+        policy
             .permissions()
-            .map(|p| self.0.name(p).to_owned())
+            .map(|p| policy.name(p).to_owned())
             .collect()
     }
 
@@ -585,14 +604,15 @@ impl Policy {
     #[pyo3(signature = (role, permission, scopes = None))]
     fn decide(&self, role: &str, permission: &str, scopes: Option<Vec<String>>) -> PyResult<bool> {
         let role = Role::parse(role).map_err(py_err)?;
-        let Some(p) = self.0.permission(permission) else {
+        let policy = self.read();
+        let Some(p) = policy.permission(permission) else {
             return Ok(false);
         };
         let scopes = match scopes {
             None => Scopes::all(),
-            Some(names) => Scopes::parse(&self.0, &names).map_err(py_err)?,
+            Some(names) => Scopes::parse(&policy, &names).map_err(py_err)?,
         };
-        Ok(self.0.decide(role, &scopes, p).is_allowed())
+        Ok(policy.decide(role, &scopes, p).is_allowed())
     }
 }
 
