@@ -51,6 +51,9 @@ else
     echo "== no PostgreSQL server answers: the PostgreSQL tests are not run"
 fi
 
+# The C ABI's C tests (plain, ASan + UBSan, valgrind) and its example host.
+scripts/c-test.sh
+
 cargo test --workspace "${features[@]}" "$@"
 
 # The Vault suite once more on PostgreSQL with unprepared statements (the
