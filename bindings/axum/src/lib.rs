@@ -12,8 +12,10 @@
 )]
 
 mod auth;
+mod layer;
 mod problem;
 
 pub use auth::{AuthRejection, Authenticated, Authenticator};
+pub use layer::{CarriesToken, ResponseFuture, SecurityLayer, SecurityService, TokenResponse};
 pub use problem::ApiError;
 
