@@ -203,10 +203,13 @@ async fn serialization_failures_and_deadlocks_are_retried_a_bounded_number_of_ti
     assert_eq!(verified_log(&store, tenant, &linker).await, 1);
 }
 
-/// Whether `e` is the unknown-outcome error of a failed `COMMIT`.
+/// Whether `e` is the unknown-outcome error of a failed `COMMIT`: its own
+/// kind, which is not retryable, and a message that says so.
 fn outcome_unknown(e: &Error) -> bool {
-    matches!(e, Error::Storage { message, .. }
-        if message.contains("during COMMIT") && message.contains("the outcome is unknown"))
+    e.kind() == ErrorKind::OutcomeUnknown
+        && !e.kind().is_retryable()
+        && matches!(e, Error::OutcomeUnknown { message, .. } if message.contains("during COMMIT"))
+        && e.to_string().contains("the outcome is unknown")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

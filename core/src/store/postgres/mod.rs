@@ -472,19 +472,18 @@ fn commit_error(e: tokio_postgres::Error) -> Error {
     let message = match e.as_db_error() {
         Some(d) if matches!(d.parsed_severity(), Some(Severity::Fatal | Severity::Panic)) => {
             format!(
-                "the server ended the session during COMMIT ({} (SQLSTATE {})): the outcome \
-                 is unknown (the change may or may not have been applied); read it back \
-                 before retrying",
+                "the server ended the session during COMMIT ({} (SQLSTATE {}))",
                 d.message(),
                 d.code().code()
             )
         }
         Some(_) => return db("commit")(e),
-        None => "the connection failed during COMMIT: the outcome is unknown (the change may \
-                 or may not have been applied); read it back before retrying"
-            .to_owned(),
+        None => "the connection failed during COMMIT".to_owned(),
     };
-    Error::storage_from(message, e)
+    Error::OutcomeUnknown {
+        message,
+        source: Some(Box::new(e)),
+    }
 }
 
 /// Whether `e` is a serialization failure or a deadlock, which a new attempt
