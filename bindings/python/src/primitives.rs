@@ -27,6 +27,20 @@ use crate::errors::py_err;
 /// Headers from a mapping (`dict`, an HTTP framework's headers object:
 /// anything with `items()`) or a sequence of `(name, value)` pairs.
 pub(crate) fn headers_arg(obj: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>> {
+    let refused =
+        || PyTypeError::new_err("headers must be a mapping of str to str or (str, str) pairs");
+    // A plain dict (the common case) is read directly, without calling
+    // `items()`.
+    if let Ok(dict) = obj.cast::<PyDict>() {
+        let mut out = Vec::with_capacity(dict.len());
+        for (name, value) in dict.iter() {
+            out.push((
+                name.extract().map_err(|_| refused())?,
+                value.extract().map_err(|_| refused())?,
+            ));
+        }
+        return Ok(out);
+    }
     let pairs = if obj.hasattr("items")? {
         obj.call_method0("items")?
     } else {
@@ -34,9 +48,7 @@ pub(crate) fn headers_arg(obj: &Bound<'_, PyAny>) -> PyResult<Vec<(String, Strin
     };
     let mut out = Vec::new();
     for item in pairs.try_iter()? {
-        let (name, value): (String, String) = item?.extract().map_err(|_| {
-            PyTypeError::new_err("headers must be a mapping of str to str or (str, str) pairs")
-        })?;
+        let (name, value): (String, String) = item?.extract().map_err(|_| refused())?;
         out.push((name, value));
     }
     Ok(out)
