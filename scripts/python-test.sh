@@ -39,7 +39,7 @@ cd "$root/bindings/python/tests"
 echo "== Python binding: stubtest"
 "$py" -m mypy.stubtest secrets_core._native
 echo "== Python binding: mypy --strict"
-"$py" -m mypy --strict --no-incremental typing/usage.py
+"$py" -m mypy --strict --no-incremental typed/usage.py
 "$py" -m mypy --strict --no-incremental -p secrets_core
 echo "== Python binding: pytest"
 SECRETS_CORE_WHEEL_TEST=1 "$py" -m pytest -p no:cacheprovider -q --timeout 300 "$@"

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use pyo3::exceptions::PyTypeError;
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
 use secrets_core::crypto::{Context, KeyId, KeyRing as CoreKeyRing, MasterKey};
@@ -26,6 +27,20 @@ use crate::errors::py_err;
 /// Headers from a mapping (`dict`, an HTTP framework's headers object:
 /// anything with `items()`) or a sequence of `(name, value)` pairs.
 pub(crate) fn headers_arg(obj: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>> {
+    let refused =
+        || PyTypeError::new_err("headers must be a mapping of str to str or (str, str) pairs");
+    // A plain dict (the common case) is read directly, without calling
+    // `items()`.
+    if let Ok(dict) = obj.cast::<PyDict>() {
+        let mut out = Vec::with_capacity(dict.len());
+        for (name, value) in dict.iter() {
+            out.push((
+                name.extract().map_err(|_| refused())?,
+                value.extract().map_err(|_| refused())?,
+            ));
+        }
+        return Ok(out);
+    }
     let pairs = if obj.hasattr("items")? {
         obj.call_method0("items")?
     } else {
@@ -33,9 +48,7 @@ pub(crate) fn headers_arg(obj: &Bound<'_, PyAny>) -> PyResult<Vec<(String, Strin
     };
     let mut out = Vec::new();
     for item in pairs.try_iter()? {
-        let (name, value): (String, String) = item?.extract().map_err(|_| {
-            PyTypeError::new_err("headers must be a mapping of str to str or (str, str) pairs")
-        })?;
+        let (name, value): (String, String) = item?.extract().map_err(|_| refused())?;
         out.push((name, value));
     }
     Ok(out)
@@ -686,8 +699,22 @@ impl JwtSigner {
     /// raises `InvalidToken` otherwise.
     #[pyo3(signature = (token, *, now = None))]
     fn validate(&self, py: Python<'_>, token: &str, now: Option<i64>) -> PyResult<Py<PyAny>> {
-        let claims = self.0.validate(token, now_or(now)).map_err(py_err)?;
-        to_py(py, &claims)
+        let c = self.0.validate(token, now_or(now)).map_err(py_err)?;
+        // The claims' serde shape (`AccessClaims`), built directly with
+        // interned keys: this is the hot path of every request.
+        let d = PyDict::new(py);
+        d.set_item(intern!(py, "sub"), c.sub.to_string())?;
+        d.set_item(intern!(py, "tid"), c.tid.to_string())?;
+        d.set_item(intern!(py, "role"), c.role.as_str())?;
+        d.set_item(intern!(py, "scopes"), c.scopes)?;
+        d.set_item(intern!(py, "epoch"), c.epoch)?;
+        d.set_item(intern!(py, "jti"), c.jti)?;
+        d.set_item(intern!(py, "iat"), c.iat)?;
+        d.set_item(intern!(py, "nbf"), c.nbf)?;
+        d.set_item(intern!(py, "exp"), c.exp)?;
+        d.set_item(intern!(py, "iss"), c.iss)?;
+        d.set_item(intern!(py, "aud"), c.aud)?;
+        Ok(d.into_any().unbind())
     }
 }
 

@@ -204,3 +204,21 @@ def test_jwt_signer_issue_and_validate() -> None:
         signer.validate(token, now=claims["exp"] + 3600)
     with pytest.raises(sc.InvalidToken):
         sc.JwtSigner(ring, issuer="other").validate(token)
+
+
+def test_jwt_claims_have_the_core_s_serde_shape() -> None:
+    # validate() builds the dict by hand (a hot path): it must stay the
+    # claims' serde shape, which the Vault's JSON outputs use too.
+    ring = sc.KeyRing.from_base64(sc.generate_master_key())
+    signer = sc.JwtSigner(ring)
+    user = "0190d9a0-0000-7000-8000-000000000001"
+    claims = signer.validate(signer.issue(user, sc.DEFAULT_TENANT, "admin", ["a:b"], epoch=3))
+    assert set(claims) == {"sub", "tid", "role", "scopes", "epoch", "jti", "iat", "nbf", "exp", "iss", "aud"}
+    assert (claims["sub"], claims["tid"], claims["role"], claims["scopes"], claims["epoch"]) == (
+        user,
+        sc.DEFAULT_TENANT,
+        "admin",
+        ["a:b"],
+        3,
+    )
+    assert claims["exp"] - claims["iat"] == 900 and claims["aud"] == "secrets-core"

@@ -7,4 +7,4 @@ import runpy
 
 
 def test_the_typed_usage_file_runs() -> None:
-    runpy.run_path(str(pathlib.Path(__file__).parent / "typing" / "usage.py"), run_name="__main__")
+    runpy.run_path(str(pathlib.Path(__file__).parent / "typed" / "usage.py"), run_name="__main__")
