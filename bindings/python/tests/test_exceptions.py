@@ -15,7 +15,7 @@ from conftest import ADMIN, PASSWORD, TENANT
 
 def test_every_core_kind_has_its_own_class_with_its_code() -> None:
     kinds = sc._native.error_kinds()
-    assert len(kinds) == 24
+    assert len(kinds) == 25
     classes = set()
     for number, code, status in kinds:
         cls = ex.BY_NUMBER[number]

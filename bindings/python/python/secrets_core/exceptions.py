@@ -45,6 +45,7 @@ __all__ = [
     "Corrupt",
     "InternalError",
     "RngError",
+    "OutcomeUnknown",
     "BY_CODE",
     "BY_NUMBER",
 ]
@@ -233,6 +234,13 @@ class RngError(SecretsCoreError, OSError):
     code, number, http_status = "rng", 24, 500
 
 
+class OutcomeUnknown(SecretsCoreError, OSError):
+    """The store's connection was lost while a change was being committed:
+    it may or may not have been applied. Read it back before retrying."""
+
+    code, number, http_status = "outcome_unknown", 25, 500
+
+
 _KINDS: tuple[Type[SecretsCoreError], ...] = (
     InvalidInput,
     TooLarge,
@@ -258,6 +266,7 @@ _KINDS: tuple[Type[SecretsCoreError], ...] = (
     Corrupt,
     InternalError,
     RngError,
+    OutcomeUnknown,
 )
 
 #: The class of each stable kind number.
