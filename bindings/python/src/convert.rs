@@ -159,14 +159,15 @@ impl SecretValue {
 
     /// Constant-time comparison with another `SecretValue` or `bytes`.
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
-        let theirs: Option<Vec<u8>> = if let Ok(v) = other.cast::<SecretValue>() {
-            Some(v.get().0.expose_secret().to_vec())
+        // Compared where they are: no copy of either secret is made.
+        let mine = self.0.expose_secret();
+        if let Ok(v) = other.cast::<SecretValue>() {
+            bool::from(mine.ct_eq(v.get().0.expose_secret()))
         } else if let Ok(b) = other.cast::<PyBytes>() {
-            Some(b.as_bytes().to_vec())
+            bool::from(mine.ct_eq(b.as_bytes()))
         } else {
-            None
-        };
-        theirs.is_some_and(|t| bool::from(self.0.expose_secret().ct_eq(&t)))
+            false
+        }
     }
 
     /// Not picklable: a secret never leaves the process by accident.
