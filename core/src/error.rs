@@ -250,7 +250,9 @@ pub enum Error {
     /// may not have been applied, so it is not retried. Read it back before
     /// trying again: a blind retry could apply it twice (a second token, a
     /// second audit event).
-    #[error("{message}: the outcome is unknown (the change may or may not have been applied); read it back before retrying")]
+    #[error(
+        "{message}: the outcome is unknown (the change may or may not have been applied); read it back before retrying"
+    )]
     OutcomeUnknown {
         /// What happened, for the operator.
         message: String,
