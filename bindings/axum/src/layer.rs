@@ -191,13 +191,15 @@ where
             let method = text(headers, &header::ACCESS_CONTROL_REQUEST_METHOD);
             let asked = text(headers, &header::ACCESS_CONTROL_REQUEST_HEADERS);
             let answer = cors.preflight(origin, method, asked);
-            let status = match answer {
-                Preflight::Allowed(_) => StatusCode::NO_CONTENT,
-                Preflight::Refused(_) => StatusCode::FORBIDDEN,
+            // The granted headers are moved, not copied; a refusal sends
+            // what the core says it sends (`Vary`).
+            let (status, list) = match answer {
+                Preflight::Allowed(list) => (StatusCode::NO_CONTENT, list),
+                refused @ Preflight::Refused(_) => (StatusCode::FORBIDDEN, refused.headers()),
             };
             let mut response = Response::new(Body::empty());
             *response.status_mut() = status;
-            apply(response.headers_mut(), answer.headers());
+            apply(response.headers_mut(), list);
             finish(&self.config, &mut response);
             return ResponseFuture {
                 state: State::Answered {
