@@ -7,10 +7,12 @@
 # `start` makes, under DIR: a throwaway CA and a second, unrelated one; a
 # server certificate for `localhost` (no IP address in it) signed by the
 # first; a cluster on 127.0.0.1:PORT with ssl on, `hostssl` allowed and
-# `hostnossl` rejected, holding the database and roles of bootstrap.sql;
-# and a cluster on PORT+1 with ssl off. The clusters run as the `postgres`
-# OS user (initdb refuses root; CI runs as root, hence runuser). `stop`
-# stops both and removes DIR. Needs initdb (Debian: postgresql), openssl.
+# `hostnossl` rejected, holding the database and roles of bootstrap.sql
+# plus a second app role that must log in with a password (scram-sha-256;
+# every other role is trusted), whose name and random password are printed
+# too; and a cluster on PORT+1 with ssl off. The clusters run as the
+# `postgres` OS user (initdb refuses root; CI runs as root, hence runuser).
+# `stop` stops both and removes DIR. Needs initdb (Debian: postgresql), openssl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -61,8 +63,12 @@ ssl = on
 ssl_cert_file = '$dir/certs/server.pem'
 ssl_key_file = '$dir/certs/server.key'
 CONF
+password_role=secrets_core_app_pw
+password="$(openssl rand -hex 16)"
+# First match wins: the password role's line comes before the trust lines.
 cat > "$dir/tls/pg_hba.conf" <<HBA
 local     all all              trust
+hostssl   all $password_role 127.0.0.1/32 scram-sha-256
 hostssl   all all 127.0.0.1/32 trust
 hostnossl all all 127.0.0.1/32 reject
 HBA
@@ -81,7 +87,14 @@ psql -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" -U postgres -d postgres \
     -c "CREATE DATABASE secrets_core_test" >/dev/null
 psql -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" -U postgres -d secrets_core_test \
     -f core/src/store/postgres/bootstrap.sql >/dev/null
+# The same app role again, under another name and with a password (stored
+# as a SCRAM verifier: PostgreSQL 14+'s default password_encryption).
+psql -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" -U postgres -d secrets_core_test \
+    -v app="$password_role" -v app_password="$password" \
+    -f core/src/store/postgres/bootstrap.sql >/dev/null
 
 echo "SECRETS_CORE_POSTGRES_TLS_PORT=$port"
 echo "SECRETS_CORE_POSTGRES_PLAIN_PORT=$plain_port"
 echo "SECRETS_CORE_POSTGRES_TLS_DIR=$dir"
+echo "SECRETS_CORE_POSTGRES_TLS_PASSWORD_ROLE=$password_role"
+echo "SECRETS_CORE_POSTGRES_TLS_PASSWORD=$password"

@@ -60,6 +60,12 @@ else
     echo "== no PostgreSQL server answers: the PostgreSQL tests are not run"
 fi
 
+# The Python binding, against its release wheel (scripts/python-test.sh),
+# before cargo so that the run still closes on cargo's summary.
+scripts/python-test.sh
+# The C ABI's C tests (plain, ASan + UBSan, valgrind) and its example host.
+scripts/c-test.sh
+
 cargo test --workspace "${features[@]}" "$@"
 
 # The Vault suite once more on PostgreSQL with unprepared statements (the

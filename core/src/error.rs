@@ -245,6 +245,20 @@ pub enum Error {
     #[error("the operating system's random number generator failed: {0}")]
     Rng(String),
 
+    /// The connection to the store was lost while a change was being
+    /// committed (or the server ended the session then): the change may or
+    /// may not have been applied, so it is not retried. Read it back before
+    /// trying again: a blind retry could apply it twice (a second token, a
+    /// second audit event).
+    #[error("{message}: the outcome is unknown (the change may or may not have been applied); read it back before retrying")]
+    OutcomeUnknown {
+        /// What happened, for the operator.
+        message: String,
+        /// The backend's error, kept for logs.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    },
+
     /// A race was lost again and again: the operation was retried and other
     /// writers kept winning. Nothing was changed; retry the request later.
     #[error("{what} kept changing concurrently; nothing was changed, retry later")]
@@ -315,6 +329,7 @@ impl Error {
             Self::Corrupt { .. } => ErrorKind::Corrupt,
             Self::Internal { .. } => ErrorKind::Internal,
             Self::Rng(_) => ErrorKind::Rng,
+            Self::OutcomeUnknown { .. } => ErrorKind::OutcomeUnknown,
         }
     }
 

@@ -344,6 +344,10 @@ fn one_of_each_kind() -> Vec<Error> {
             what: "SECRET-DETAIL",
         },
         Error::Rng("SECRET-DETAIL".into()),
+        Error::OutcomeUnknown {
+            message: "SECRET-DETAIL".into(),
+            source: Some(Box::new(std::io::Error::other("SECRET-DETAIL"))),
+        },
     ]
 }
 

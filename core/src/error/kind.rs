@@ -39,6 +39,7 @@ use std::fmt;
 /// | 22 | `corrupt` | 500 | stored data does not parse as what it must be |
 /// | 23 | `internal` | 500 | a bug or an environment failure (a task panicked, no runtime) |
 /// | 24 | `rng` | 500 | the operating system's random number generator failed |
+/// | 25 | `outcome_unknown` | 500 | the store's connection was lost while a change was committed: it may or may not be applied; read it back before retrying |
 ///
 /// 4xx kinds describe the request and may be shown to its sender (the axum
 /// front end still sends only the code and a fixed message); 5xx kinds
@@ -106,11 +107,15 @@ pub enum ErrorKind {
     Internal = 23,
     /// The operating system's random number generator failed.
     Rng = 24,
+    /// The connection to the store was lost while a change was being
+    /// committed: it may or may not have been applied. Not retryable as
+    /// is: read the change back first.
+    OutcomeUnknown = 25,
 }
 
 impl ErrorKind {
     /// Every kind, in number order.
-    pub const ALL: [Self; 24] = [
+    pub const ALL: [Self; 25] = [
         Self::InvalidInput,
         Self::TooLarge,
         Self::InvalidCredentials,
@@ -135,6 +140,7 @@ impl ErrorKind {
         Self::Corrupt,
         Self::Internal,
         Self::Rng,
+        Self::OutcomeUnknown,
     ];
 
     /// The kind's fixed number (C result codes are this, negated or not as
@@ -178,6 +184,7 @@ impl ErrorKind {
             Self::Corrupt => "corrupt",
             Self::Internal => "internal",
             Self::Rng => "rng",
+            Self::OutcomeUnknown => "outcome_unknown",
         }
     }
 
@@ -202,7 +209,8 @@ impl ErrorKind {
             | Self::SchemaTooNew
             | Self::Corrupt
             | Self::Internal
-            | Self::Rng => 500,
+            | Self::Rng
+            | Self::OutcomeUnknown => 500,
         }
     }
 
@@ -260,6 +268,7 @@ mod tests {
             (22, "corrupt", 500),
             (23, "internal", 500),
             (24, "rng", 500),
+            (25, "outcome_unknown", 500),
         ];
         assert_eq!(pinned.len(), ErrorKind::ALL.len());
         for (kind, (n, code, status)) in ErrorKind::ALL.into_iter().zip(pinned) {
@@ -271,6 +280,6 @@ mod tests {
             assert_eq!(kind.to_string(), code);
         }
         assert_eq!(ErrorKind::from_number(0), None);
-        assert_eq!(ErrorKind::from_number(25), None);
+        assert_eq!(ErrorKind::from_number(26), None);
     }
 }

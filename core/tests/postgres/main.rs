@@ -13,6 +13,7 @@
     clippy::indexing_slicing
 )]
 
+mod retry;
 #[path = "scratch.rs"]
 mod scratch;
 mod two_processes;
@@ -343,12 +344,32 @@ async fn open_refuses_roles_and_tables_that_row_level_security_does_not_bind() {
         PostgresStore::migrate(&s.owner_url, &s.options()).await,
         Err(Error::SchemaTooNew { .. })
     ));
+    // Neither touched the schema: its versions and its tables as they were.
+    let shape = format!(
+        "SELECT (SELECT array_agg(version ORDER BY version) FROM {sc}.schema_version),          (SELECT count(*) FROM pg_tables WHERE schemaname = '{sc}')",
+        sc = s.schema
+    );
+    let row = owner.query_one(&shape, &[]).await.unwrap();
+    let (versions, tables): (Vec<i32>, i64) = (row.get(0), row.get(1));
+    let expected: Vec<i32> = (1..=i32::try_from(POSTGRES_SCHEMA_VERSION + 1).unwrap()).collect();
+    assert_eq!(versions, expected);
+    assert_eq!(tables, i64::try_from(ALL_TABLES.len()).unwrap());
     // A schema never migrated: a clear error, no DDL from the app role.
-    let fresh = s.options().schema(scratch::fresh_schema());
+    let fresh_name = scratch::fresh_schema();
+    let fresh = s.options().schema(&fresh_name);
     assert!(matches!(
         PostgresStore::open(&s.app_url, fresh).await,
         Err(Error::Storage { .. })
     ));
+    let created: i64 = owner
+        .query_one(
+            "SELECT count(*) FROM pg_namespace WHERE nspname = $1",
+            &[&fresh_name],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(created, 0, "open created the schema");
 
     // The superuser, and a role with BYPASSRLS.
     let superuser = as_user(&s.owner_url, "postgres");
@@ -857,4 +878,190 @@ async fn tls_is_verified_and_never_falls_back_to_plaintext() {
 /// Whether `r` is a store error whose message contains `what`.
 fn storage_error_says(r: &Result<PostgresStore, Error>, what: &str) -> bool {
     matches!(r, Err(Error::Storage { message, .. }) if message.contains(what))
+}
+
+/// The password role of the TLS cluster (`scripts/postgres-tls.sh`): its
+/// name and password, or `None`, after saying so, when none was set up.
+fn password_role() -> Option<(String, String)> {
+    let role = std::env::var("SECRETS_CORE_POSTGRES_TLS_PASSWORD_ROLE").ok();
+    let password = std::env::var("SECRETS_CORE_POSTGRES_TLS_PASSWORD").ok();
+    if let (Some(r), Some(p)) = (role, password) {
+        return Some((r, p));
+    }
+    assert!(
+        std::env::var("SECRETS_CORE_INTEROP").as_deref() != Ok("required"),
+        "the TLS clusters run, but without the password role: run scripts/test.sh \
+         (scripts/postgres-tls.sh sets it up)"
+    );
+    eprintln!("skipped: no password role (scripts/postgres-tls.sh start DIR PORT)");
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_fails_clearly_without_showing_it() {
+    let Some((port, _, dir)) = tls_clusters() else {
+        return;
+    };
+    let Some((role, password)) = password_role() else {
+        return;
+    };
+    let at = |user: &str| {
+        format!(
+            "postgres://{user}@localhost:{port}/secrets_core_test?sslrootcert={dir}/certs/ca.pem"
+        )
+    };
+    let schema = scratch::fresh_schema();
+    let options = secrets_core::store::PostgresOptions::default().schema(&schema);
+    PostgresStore::migrate(&at("secrets_core_owner"), &options)
+        .await
+        .unwrap();
+
+    // A wrong password, and none: refused by the server (28P01) or the
+    // driver, saying what failed and never what was given.
+    let wrong = format!("wrong{}", TenantId::generate().as_uuid().simple());
+    for (user, says) in [
+        (format!("{role}:{wrong}"), "28P01"),
+        (role.clone(), "password"),
+    ] {
+        let e = PostgresStore::open(&at(&user), options.clone())
+            .await
+            .expect_err("opened without the right password");
+        let shown = format!("{e} {e:?}");
+        assert!(matches!(e, Error::Storage { .. }), "{shown}");
+        assert!(e.to_string().contains(says), "{e}");
+        assert!(
+            !shown.contains(&wrong) && !shown.contains(&password),
+            "a password in the error: {shown}"
+        );
+    }
+    // The right one opens and writes; the refused attempts wrote nothing.
+    let store = PostgresStore::open(&at(&format!("{role}:{password}")), options.clone())
+        .await
+        .unwrap();
+    assert!(!format!("{store:?}").contains(&password));
+    assert!(store.directory_tenants(None, 10).await.unwrap().is_empty());
+    seed(&store, TenantId::generate(), 1, 0x05).await;
+    assert_eq!(store.directory_tenants(None, 10).await.unwrap().len(), 1);
+    drop(store);
+
+    let su = raw(&format!(
+        "host={dir} port={port} user=postgres dbname=secrets_core_test"
+    ))
+    .await;
+    su.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unix_socket_is_served_without_tls() {
+    let Some(s) = Scratch::new().await else {
+        return;
+    };
+    // Where the server's socket is, if it is on this machine: the
+    // directory `SECRETS_CORE_POSTGRES_SOCKET_DIR` names, or a usual one
+    // (`unix_socket_directories` is for superusers only). The store opening
+    // on the scratch schema below proves it is the same server.
+    let app = raw(&s.app_url).await;
+    let row = app
+        .query_one(
+            "SELECT current_setting('port'), current_user::text, current_database()::text",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (port, user, db): (String, String, String) = (row.get(0), row.get(1), row.get(2));
+    let candidates = std::env::var("SECRETS_CORE_POSTGRES_SOCKET_DIR")
+        .map(|d| vec![d])
+        .unwrap_or_else(|_| {
+            vec![
+                "/var/run/postgresql".into(),
+                "/run/postgresql".into(),
+                "/tmp".into(),
+            ]
+        });
+    let Some(dir) = candidates.into_iter().find(|d| {
+        std::path::Path::new(d)
+            .join(format!(".s.PGSQL.{port}"))
+            .exists()
+    }) else {
+        eprintln!(
+            "skipped: no socket of the server on this machine (set \
+             SECRETS_CORE_POSTGRES_SOCKET_DIR)"
+        );
+        return;
+    };
+    let encoded = dir.replace('/', "%2F");
+    // Each store's sessions named apart from the others'.
+    let names: Vec<String> = (0..3)
+        .map(|i| format!("sc_socket_{i}_{}", TenantId::generate().as_uuid().simple()))
+        .collect();
+    let [a, b, c] = [&names[0], &names[1], &names[2]];
+    for (i, (name, url)) in [
+        // No sslmode (verify-full, the default), no CA: plaintext there.
+        (
+            a,
+            format!("host={dir} port={port} user={user} dbname={db} application_name={a}"),
+        ),
+        (
+            b,
+            format!("postgres://{user}@{encoded}:{port}/{db}?application_name={b}"),
+        ),
+        // Named: the same (TLS does not exist on a socket; libpq ignores it).
+        (
+            c,
+            format!(
+                "host={dir} port={port} user={user} dbname={db} application_name={c} \
+                 sslmode=verify-full"
+            ),
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let store = PostgresStore::open(&url, s.options().max_connections(1))
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+        let tenant = TenantId::generate();
+        seed(&store, tenant, 1, 0x70 + u8::try_from(i).unwrap()).await;
+        assert!(
+            store
+                .get(tenant, Kind::AppSecret, "web/S0")
+                .await
+                .unwrap()
+                .is_some()
+        );
+        // The server agrees: the session came over the socket (no client
+        // address), unencrypted.
+        let row = app
+            .query_one(
+                "SELECT count(*), coalesce(bool_or(a.client_addr IS NOT NULL), false), \
+                 coalesce(bool_or(l.ssl), false) FROM pg_stat_activity a \
+                 JOIN pg_stat_ssl l USING (pid) WHERE a.application_name = $1",
+                &[name],
+            )
+            .await
+            .unwrap();
+        let (sessions, tcp, ssl): (i64, bool, bool) = (row.get(0), row.get(1), row.get(2));
+        assert!(
+            sessions == 1 && !tcp && !ssl,
+            "{url}: {sessions} {tcp} {ssl}"
+        );
+    }
+    // A socket and a TCP host in one list, under verify-full: refused.
+    let r = PostgresStore::open(
+        &format!("host={dir},localhost port={port} user={user} dbname={db}"),
+        s.options(),
+    )
+    .await;
+    assert!(
+        matches!(
+            r,
+            Err(Error::InvalidInput {
+                field: "postgres url",
+                ..
+            })
+        ),
+        "{r:?}"
+    );
 }

@@ -27,7 +27,8 @@
 //!   [`PostgresOptions::root_certificates_pem`], host name checked) is the
 //!   default, and the driver's own mode is then `require`: a server without
 //!   TLS is an error, never a plaintext fallback. Plaintext only with an
-//!   explicit `sslmode=disable`.
+//!   explicit `sslmode=disable`, or over a Unix-domain socket (which
+//!   PostgreSQL serves without TLS, and which never leaves the machine).
 //!
 //! The schema is in `schema.rs`, statements and decoding in `sql.rs`, the
 //! writes of a batch in `tx.rs`, the connection string and TLS in `tls.rs`,
@@ -312,7 +313,9 @@ impl PostgresStore {
     /// `url` is a libpq-style URL or key-value string; besides the driver's
     /// own parameters it takes `sslmode=verify-full` (the default) or
     /// `sslmode=disable` (plaintext, explicitly), and `sslrootcert=` (a PEM
-    /// file of CA certificates).
+    /// file of CA certificates). A Unix-domain socket (`host=/run/postgresql`
+    /// or the directory percent-encoded as the URL's host) is plaintext
+    /// without a CA, as with libpq: PostgreSQL has no TLS there.
     ///
     /// ```no_run
     /// # #[tokio::main(flavor = "current_thread")]
@@ -452,18 +455,35 @@ impl PostgresStore {
     }
 }
 
-/// A failed `COMMIT`: the server's refusal as a store error; a connection
-/// lost on the way as an unknown outcome (the server may have committed),
-/// which the caller must not retry blindly.
+/// A failed `COMMIT`: the server's refusal (an `ERROR`: the transaction was
+/// rolled back) as a store error, which `apply` retries if it is a
+/// serialization failure or a deadlock; anything else as an unknown
+/// outcome, which is never retried and which the caller must not retry
+/// blindly.
+///
+/// "Anything else" is a connection lost on the way (the server may have
+/// committed before the reply was lost) and a `FATAL` or `PANIC` reply: the
+/// server is ending the session (terminated by an administrator, shutting
+/// down, crashing), and such a reply does not say on which side of the
+/// commit record it was raised. A `PANIC` while the commit record is
+/// flushed, for one, may leave the change committed after crash recovery.
 fn commit_error(e: tokio_postgres::Error) -> Error {
-    if e.as_db_error().is_some() {
-        return db("commit")(e);
+    use tokio_postgres::error::Severity;
+    let message = match e.as_db_error() {
+        Some(d) if matches!(d.parsed_severity(), Some(Severity::Fatal | Severity::Panic)) => {
+            format!(
+                "the server ended the session during COMMIT ({} (SQLSTATE {}))",
+                d.message(),
+                d.code().code()
+            )
+        }
+        Some(_) => return db("commit")(e),
+        None => "the connection failed during COMMIT".to_owned(),
+    };
+    Error::OutcomeUnknown {
+        message,
+        source: Some(Box::new(e)),
     }
-    Error::storage_from(
-        "the connection failed during COMMIT: the outcome is unknown (the change may or may \
-         not have been applied); read it back before retrying",
-        e,
-    )
 }
 
 /// Whether `e` is a serialization failure or a deadlock, which a new attempt

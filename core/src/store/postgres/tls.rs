@@ -9,13 +9,20 @@
 //! - `disable`: plaintext, only when asked for by name.
 //! - Anything else (`prefer`, `require`, `verify-ca`, ...) is refused: each
 //!   either falls back to plaintext or skips a check.
+//! - A Unix-domain socket (`host=/var/run/postgresql`, or the directory
+//!   percent-encoded as the URL's host) is plaintext whatever the mode, as
+//!   libpq has it: PostgreSQL offers no TLS there, and the socket never
+//!   leaves the machine (its file permissions and the server's `local`
+//!   rules guard it). No CA is needed then. A host list that mixes sockets
+//!   with TCP hosts under `verify-full` is refused, since the sockets in it
+//!   could never connect.
 
 use std::str::FromStr;
 use std::sync::Arc;
 
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
-use tokio_postgres::config::SslMode;
+use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::error::{Error, Result};
@@ -71,11 +78,21 @@ pub(super) fn parse(
             format!("the driver refused it ({e}); see the libpq connection string format"),
         )
     })?;
-    match sslmode.as_deref().unwrap_or("verify-full") {
-        "disable" => {
-            config.ssl_mode(SslMode::Disable);
-            Ok((config, Transport::Plain))
-        }
+    let mode = sslmode.as_deref().unwrap_or("verify-full");
+    let sockets = config.get_hosts().iter().filter(|h| is_socket(h)).count();
+    // `hostaddr=` sends every host over TCP (the host is then only a name).
+    let only_sockets =
+        config.get_hostaddrs().is_empty() && sockets > 0 && sockets == config.get_hosts().len();
+    if mode == "disable" || (mode == "verify-full" && only_sockets) {
+        config.ssl_mode(SslMode::Disable);
+        return Ok((config, Transport::Plain));
+    }
+    match mode {
+        "verify-full" if sockets > 0 && config.get_hostaddrs().is_empty() => Err(Error::invalid(
+            "postgres url",
+            "the host list mixes Unix sockets with TCP hosts: TLS (verify-full) is not \
+                 available over a Unix socket, so list only sockets or only TCP hosts",
+        )),
         "verify-full" => {
             config.ssl_mode(SslMode::Require);
             let pem = match (&rootcert, ca_pem) {
@@ -104,6 +121,15 @@ pub(super) fn parse(
                  plaintext, `disable`"
             ),
         )),
+    }
+}
+
+/// Whether `host` is a Unix-domain socket directory.
+fn is_socket(host: &Host) -> bool {
+    match host {
+        Host::Tcp(_) => false,
+        #[cfg(unix)]
+        Host::Unix(_) => true,
     }
 }
 
@@ -210,5 +236,54 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_unix_socket_is_plaintext_without_a_ca_and_is_not_mixed_with_tcp() {
+        for url in [
+            "host=/var/run/postgresql user=app dbname=db",
+            "host=/var/run/postgresql user=app dbname=db sslmode=verify-full",
+            "host=/var/run/postgresql user=app dbname=db sslmode=disable",
+            "postgres://app@%2Fvar%2Frun%2Fpostgresql/db",
+            "postgres://app@/db?host=/var/run/postgresql",
+        ] {
+            let (c, t) = parse(url, None).unwrap();
+            assert!(matches!(t, Transport::Plain), "{url}");
+            assert_eq!(c.get_ssl_mode(), SslMode::Disable, "{url}");
+        }
+        // A weak or unknown mode is refused there too.
+        assert!(matches!(
+            parse("host=/var/run/postgresql user=app sslmode=prefer", None),
+            Err(Error::InvalidInput {
+                field: "sslmode",
+                ..
+            })
+        ));
+        // Mixed with a TCP host under verify-full: refused, CA or not.
+        for ca in [None, Some(&b"not read"[..])] {
+            assert!(matches!(
+                parse("host=/var/run/postgresql,localhost user=app", ca),
+                Err(Error::InvalidInput {
+                    field: "postgres url",
+                    ..
+                })
+            ));
+        }
+        // `hostaddr=` makes it TCP: verify-full, which needs a CA.
+        assert!(matches!(
+            parse("host=/var/run/postgresql hostaddr=127.0.0.1 user=app", None),
+            Err(Error::InvalidInput {
+                field: "sslmode",
+                ..
+            })
+        ));
+        // Mixed, plaintext asked for: every host plaintext.
+        let (_, t) = parse(
+            "host=/var/run/postgresql,localhost user=app sslmode=disable",
+            None,
+        )
+        .unwrap();
+        assert!(matches!(t, Transport::Plain));
     }
 }

@@ -1,0 +1,215 @@
+//! `sc_vault`: a Vault with its own multi-threaded tokio runtime, on which
+//! every call blocks.
+
+use std::ffi::c_char;
+use std::sync::Arc;
+use std::time::Duration;
+
+use core_lib::store::{MemoryStore, SqliteStore, Store};
+use core_lib::vault::{Vault, VaultConfig};
+use core_lib::{Error, SystemClock};
+
+use crate::boundary::{Fail, Out, guard, handle, text};
+use crate::keyring::sc_keyring;
+use crate::result::sc_result;
+
+/// A vault: the store, the key ring, and a tokio runtime of its own.
+///
+/// Thread-safe (`Vault` is `Send + Sync`): any number of threads may call
+/// functions on one `sc_vault` at once. Used in a child process after
+/// `fork()`, every call returns `SC_USED_AFTER_FORK` at once (the runtime's
+/// threads do not exist there), and `sc_vault_free` in the child frees
+/// nothing (it leaks the handle rather than wait for threads that are
+/// gone): open a new vault in the child.
+#[allow(non_camel_case_types)]
+pub struct sc_vault {
+    /// The process that created it.
+    pid: u32,
+    /// `None` only while being freed.
+    runtime: Option<tokio::runtime::Runtime>,
+    vault: Option<Vault>,
+}
+
+impl std::fmt::Debug for sc_vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("sc_vault")
+            .field("pid", &self.pid)
+            .field("vault", &self.vault)
+            .finish_non_exhaustive()
+    }
+}
+
+impl sc_vault {
+    /// Runs `f` on the vault, blocking the calling thread on the runtime.
+    pub(crate) fn run<T, F>(&self, f: impl FnOnce(Vault) -> F) -> Result<T, Fail>
+    where
+        F: Future<Output = core_lib::Result<T>>,
+    {
+        if std::process::id() != self.pid {
+            return Err(Fail::Fork("sc_vault"));
+        }
+        let (Some(runtime), Some(vault)) = (&self.runtime, &self.vault) else {
+            return Err(Error::Internal {
+                what: "the vault is being freed",
+            }
+            .into());
+        };
+        runtime.block_on(f(vault.clone())).map_err(Fail::Core)
+    }
+}
+
+/// The bcrypt cost the vault uses when `password_cost` is 0.
+pub const SC_DEFAULT_PASSWORD_COST: u32 = 12;
+// A literal above, so that the header can carry it; equal to the core's.
+const _: () = assert!(SC_DEFAULT_PASSWORD_COST == core_lib::password::DEFAULT_COST);
+
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("secrets-core")
+        .build()
+        .map_err(|_| Error::Internal {
+            what: "the tokio runtime could not be started",
+        })
+}
+
+async fn open_store(url: &str) -> Result<Arc<dyn Store>, Error> {
+    if url == "memory:" || url == "memory://" {
+        return Ok(Arc::new(MemoryStore::new()));
+    }
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        if path.is_empty() {
+            return Err(Error::invalid(
+                "url",
+                "names no SQLite file after `sqlite:`",
+            ));
+        }
+        return Ok(Arc::new(SqliteStore::open(path).await?));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return open_postgres(url).await;
+    }
+    Err(Error::invalid(
+        "url",
+        "must be `memory:`, `sqlite:PATH` or `postgres://...`",
+    ))
+}
+
+#[cfg(feature = "postgres")]
+async fn open_postgres(url: &str) -> Result<Arc<dyn Store>, Error> {
+    use core_lib::store::{PostgresOptions, PostgresStore};
+    Ok(Arc::new(
+        PostgresStore::open(url, PostgresOptions::default()).await?,
+    ))
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn open_postgres(_url: &str) -> Result<Arc<dyn Store>, Error> {
+    Err(Error::invalid(
+        "url",
+        "PostgreSQL needs a build of libsecrets_core with the `postgres` feature",
+    ))
+}
+
+/// Opens a vault on the store at `url` with the key ring `ring`:
+/// `memory:` (nothing kept), `sqlite:PATH` (a file, created if missing) or
+/// `postgres://user:password@host/db` (when built with the `postgres`
+/// feature; connect as the app role). `password_cost` is the bcrypt cost
+/// for new hashes (0 for the default, 12; never under 10). The master key
+/// is checked against the store (`SC_ERR_WRONG_MASTER_KEY`).
+///
+/// # Safety
+///
+/// `url` NULL or valid for `url_len` bytes; `ring` NULL or live;
+/// `vault_out` NULL or valid for one write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sc_vault_open(
+    url: *const c_char,
+    url_len: usize,
+    ring: *const sc_keyring,
+    password_cost: u32,
+    vault_out: *mut *mut sc_vault,
+) -> sc_result {
+    guard("sc_vault_open", || {
+        // SAFETY: the caller's contract above.
+        let url = unsafe { text("url", url, url_len) }?;
+        // SAFETY: as above.
+        let ring = unsafe { handle("ring", ring) }?;
+        // SAFETY: as above.
+        let out = unsafe { Out::new("vault_out", vault_out) }?;
+        let mut config = VaultConfig::default();
+        if password_cost != 0 {
+            config.password_cost = password_cost;
+        }
+        let runtime = runtime()?;
+        let ring = Arc::clone(&ring.ring);
+        let vault = runtime.block_on(async move {
+            let store = open_store(url).await?;
+            Vault::new(store, ring, Arc::new(SystemClock), config).await
+        });
+        match vault {
+            Ok(vault) => {
+                out.write_box(sc_vault {
+                    pid: std::process::id(),
+                    runtime: Some(runtime),
+                    vault: Some(vault),
+                });
+                Ok(())
+            }
+            Err(e) => {
+                runtime.shutdown_timeout(SHUTDOWN_TIMEOUT);
+                Err(e.into())
+            }
+        }
+    })
+}
+
+/// How long freeing a vault waits for its runtime's threads.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Frees `vault`: drops the vault (closing the store) inside its runtime,
+/// then shuts the runtime down, waiting for its threads, so nothing is
+/// left running or allocated. NULL is a no-op. In a child process after
+/// `fork()` it leaks the handle instead (see `sc_vault`).
+///
+/// # Safety
+///
+/// `vault` is NULL or a live `sc_vault`, not used afterwards, and no other
+/// thread is inside a call on it.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sc_vault_free(vault: *mut sc_vault) {
+    let _ = guard("sc_vault_free", || {
+        if vault.is_null() {
+            return Ok(());
+        }
+        // SAFETY: from `Box::into_raw` here, handed back once.
+        let mut boxed = unsafe { Box::from_raw(vault) };
+        if boxed.pid != std::process::id() {
+            // The runtime's threads live in the parent: joining them here
+            // would wait forever.
+            std::mem::forget(boxed);
+            return Ok(());
+        }
+        if let Some(runtime) = boxed.runtime.take() {
+            {
+                let _inside = runtime.enter();
+                drop(boxed.vault.take());
+            }
+            runtime.shutdown_timeout(SHUTDOWN_TIMEOUT);
+        }
+        Ok(())
+    });
+}
+
+/// The vault behind a handle argument, checked for NULL.
+///
+/// # Safety
+///
+/// `vault` NULL or a live `sc_vault`.
+pub(crate) unsafe fn vault_arg<'a>(vault: *const sc_vault) -> Result<&'a sc_vault, Fail> {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { handle("vault", vault) }
+}
