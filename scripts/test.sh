@@ -21,6 +21,15 @@ fi
 export SECRETS_CORE_PYTHON="$PWD/$venv/bin/python"
 export SECRETS_CORE_INTEROP=required
 
+# The browser test of the axum example (examples/tests/axum_server.rs) runs
+# headless Chromium when it is installed. Under
+# SECRETS_CORE_REQUIRE_BROWSER=1 (CI) it is installed when missing
+# (scripts/browser-setup.sh) and the test fails rather than skips.
+if [ "${SECRETS_CORE_REQUIRE_BROWSER:-}" = 1 ]; then
+    scripts/browser-setup.sh
+    export SECRETS_CORE_BROWSER=required
+fi
+
 # PostgreSQL: when a server answers on this machine, a scratch database and
 # the two roles (scripts/postgres-setup.sh), and the tests with the
 # `postgres` feature, connecting as the app role (the owner only migrates).

@@ -292,3 +292,32 @@ impl IntoResponse for AuthRejection {
         }
     }
 }
+
+/// The request's audit source, as the [`Authenticator`] is configured to
+/// find it (the peer address, a trusted proxy header, or none), for the
+/// Vault calls that take one without a caller: [`Vault::login`],
+/// [`Vault::refresh`], [`Vault::logout`]. Never refuses a request.
+///
+/// ```
+/// use axum::extract::State;
+/// use secrets_core::vault::Vault;
+/// use secrets_core_axum::AuditSource;
+///
+/// async fn logout(State(vault): State<Vault>, AuditSource(source): AuditSource, token: String) {
+///     let _ = vault.logout(&token, source.as_deref()).await;
+/// }
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditSource(pub Option<String>);
+
+impl<S> FromRequestParts<S> for AuditSource
+where
+    Authenticator: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(Authenticator::from_ref(state).source_of(parts)))
+    }
+}

@@ -165,10 +165,8 @@ pub struct SecurityService<S> {
 
 /// A header's value as text, `Some("")` when it is not visible ASCII (so
 /// that the core refuses it rather than taking it for absent).
-fn text(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
-    headers
-        .get(name)
-        .map(|v| v.to_str().unwrap_or_default().to_owned())
+fn text<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
+    headers.get(name).map(|v| v.to_str().unwrap_or_default())
 }
 
 impl<S, B> Service<Request<B>> for SecurityService<S>
@@ -192,14 +190,16 @@ where
         {
             let method = text(headers, &header::ACCESS_CONTROL_REQUEST_METHOD);
             let asked = text(headers, &header::ACCESS_CONTROL_REQUEST_HEADERS);
-            let answer = cors.preflight(origin.as_deref(), method.as_deref(), asked.as_deref());
-            let status = match answer {
-                Preflight::Allowed(_) => StatusCode::NO_CONTENT,
-                Preflight::Refused(_) => StatusCode::FORBIDDEN,
+            let answer = cors.preflight(origin, method, asked);
+            // The granted headers are moved, not copied; a refusal sends
+            // what the core says it sends (`Vary`).
+            let (status, list) = match answer {
+                Preflight::Allowed(list) => (StatusCode::NO_CONTENT, list),
+                refused @ Preflight::Refused(_) => (StatusCode::FORBIDDEN, refused.headers()),
             };
             let mut response = Response::new(Body::empty());
             *response.status_mut() = status;
-            apply(response.headers_mut(), answer.headers());
+            apply(response.headers_mut(), list);
             finish(&self.config, &mut response);
             return ResponseFuture {
                 state: State::Answered {
@@ -207,11 +207,7 @@ where
                 },
             };
         }
-        let cors = self
-            .config
-            .cors
-            .as_ref()
-            .map(|c| c.simple(origin.as_deref()));
+        let cors = self.config.cors.as_ref().map(|c| c.simple(origin));
         ResponseFuture {
             state: State::Inner {
                 future: self.inner.call(req),

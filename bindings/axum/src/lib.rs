@@ -16,7 +16,7 @@ mod layer;
 mod problem;
 mod webhook;
 
-pub use auth::{AuthRejection, Authenticated, Authenticator};
+pub use auth::{AuditSource, AuthRejection, Authenticated, Authenticator};
 pub use layer::{CarriesToken, ResponseFuture, SecurityLayer, SecurityService, TokenResponse};
 pub use problem::ApiError;
 pub use webhook::{VerifiedWebhook, WebhookReceiver, WebhookRejection, receive_webhook};

@@ -344,6 +344,10 @@ fn one_of_each_kind() -> Vec<Error> {
             what: "SECRET-DETAIL",
         },
         Error::Rng("SECRET-DETAIL".into()),
+        Error::OutcomeUnknown {
+            message: "SECRET-DETAIL".into(),
+            source: Some(Box::new(std::io::Error::other("SECRET-DETAIL"))),
+        },
     ]
 }
 
@@ -648,4 +652,34 @@ async fn webhooks_verify_byte_exact_and_every_refusal_is_the_same_401() {
     }
     assert_eq!(problem(&answers[0])["code"], "webhook_rejected");
     assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
+}
+
+#[tokio::test]
+async fn a_failing_vault_is_its_own_status_without_a_challenge_or_a_generic_401() {
+    let down = || Error::Storage {
+        message: "SECRET-DETAIL".into(),
+        source: None,
+    };
+    for r in [
+        secrets_core_axum::AuthRejection::from(down()).into_response(),
+        secrets_core_axum::WebhookRejection::from(down()).into_response(),
+    ] {
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(r.headers().get(header::WWW_AUTHENTICATE).is_none());
+        let body = axum::body::to_bytes(r.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body = String::from_utf8(body.to_vec()).unwrap();
+        assert_eq!(problem(&body)["code"], "storage");
+        assert!(!body.contains("SECRET"));
+    }
+    // A client-side refusal of a delivery is the generic 401 whatever its
+    // kind (here too large).
+    let r = secrets_core_axum::WebhookRejection::from(Error::TooLarge {
+        what: "payload",
+        len: 2,
+        max: 1,
+    })
+    .into_response();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
