@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace, after setting up what the tests drive
 # besides Rust: a Python virtual environment with the independent
-# implementations we check against (scripts/requirements-test.txt).
-# Idempotent; a second run reuses the environment. Extra arguments go to
-# `cargo test`.
+# implementations we check against (scripts/requirements-test.txt),
+# PostgreSQL when a server answers, the Python binding's suite against its
+# release wheel and the C ABI's C suite. Idempotent; a second run reuses the
+# environment. Extra arguments go to `cargo test` (and leave out the Python
+# and C suites).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -60,11 +62,17 @@ else
     echo "== no PostgreSQL server answers: the PostgreSQL tests are not run"
 fi
 
-# The Python binding, against its release wheel (scripts/python-test.sh),
-# before cargo so that the run still closes on cargo's summary.
-scripts/python-test.sh
-# The C ABI's C tests (plain, ASan + UBSan, valgrind) and its example host.
-scripts/c-test.sh
+# The front ends' own test suites, before cargo so that the run still
+# closes on cargo's summary; only for a full run (no extra arguments: a
+# run filtered to some Rust tests skips them, and says so).
+if [ $# -eq 0 ]; then
+    # The Python binding, against its release wheel.
+    scripts/python-test.sh
+    # The C ABI's C tests (plain, ASan + UBSan, valgrind) and its example host.
+    scripts/c-test.sh
+else
+    echo "== arguments given: the Python and C suites are not run (scripts/python-test.sh, scripts/c-test.sh)"
+fi
 
 cargo test --workspace "${features[@]}" "$@"
 
