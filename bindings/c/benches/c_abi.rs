@@ -97,7 +97,15 @@ fn c_vault() -> (*mut c::sc_vault, String) {
     unsafe {
         assert_eq!(c::sc_keyring_generate(&raw mut ring), c::sc_result::SC_OK);
         let url = "memory:";
-        let r = c::sc_vault_open(url.as_ptr().cast(), url.len(), ring, 10, &raw mut vault);
+        let r = c::sc_vault_open(
+            url.as_ptr().cast(),
+            url.len(),
+            std::ptr::null(),
+            0,
+            ring,
+            10,
+            &raw mut vault,
+        );
         assert_eq!(r, c::sc_result::SC_OK);
         c::sc_keyring_free(ring);
         let login = "ada@example.com";
