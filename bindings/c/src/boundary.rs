@@ -236,6 +236,31 @@ pub(crate) unsafe fn str_array<'a>(
         .collect()
 }
 
+/// An array of `count` `T` at `items`, borrowed; NULL is accepted only
+/// when `count` is 0.
+///
+/// # Safety
+///
+/// `items` is NULL or valid for `count` reads of `T`.
+pub(crate) unsafe fn raw_array<'a, T>(
+    name: &'static str,
+    items: *const T,
+    count: usize,
+) -> Result<&'a [T], Fail> {
+    if items.is_null() {
+        return if count == 0 {
+            Ok(&[])
+        } else {
+            Err(Fail::Null(name))
+        };
+    }
+    if count > MAX_LEN / std::mem::size_of::<T>().max(1) {
+        return Err(Error::invalid(name, "has an impossible length").into());
+    }
+    // SAFETY: non-null, `count` elements readable per the caller.
+    Ok(unsafe { std::slice::from_raw_parts(items, count) })
+}
+
 /// A required reference to a handle.
 ///
 /// # Safety

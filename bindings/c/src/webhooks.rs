@@ -8,7 +8,9 @@ use core_lib::vault::SourceStyle;
 use core_lib::webhook::{self, WebhookSecret};
 use core_lib::{Error, Timestamp};
 
-use crate::boundary::{Fail, IdOut, Out, TextOut, bytes, guard, opt_text, sc_str, str_array, text};
+use crate::boundary::{
+    Fail, IdOut, Out, TextOut, bytes, guard, opt_text, raw_array, sc_str, str_array, text,
+};
 use crate::caller::{caller_arg, sc_caller, tenant_from};
 use crate::result::sc_result;
 use crate::secret::sc_secret;
@@ -149,17 +151,28 @@ pub unsafe extern "C" fn sc_webhook_verify(
         // SAFETY: the caller's contract above, for every argument.
         let (secrets, headers, payload) = unsafe {
             (
-                str_array("secrets", secrets, secrets_len)?,
+                raw_array("secrets", secrets, secrets_len)?,
                 header_pairs(headers, headers_len)?,
                 bytes("payload", payload, payload_len)?,
             )
         };
+        let now = Timestamp::from_unix_seconds(now);
+        // One secret (the common case) needs no vectors of its own.
+        if let [only] = secrets {
+            // SAFETY: the element's contract, per the caller.
+            let only = unsafe { text("secrets", only.ptr, only.len) }?;
+            let secret = WebhookSecret::parse(only)?;
+            webhook::verify(&headers, payload, &[&secret], now)?;
+            return Ok(());
+        }
+        // SAFETY: as above.
+        let secrets = unsafe { str_array("secrets", secrets.as_ptr(), secrets.len()) }?;
         let secrets = secrets
             .into_iter()
             .map(WebhookSecret::parse)
             .collect::<Result<Vec<_>, _>>()?;
         let refs: Vec<&WebhookSecret> = secrets.iter().collect();
-        webhook::verify(&headers, payload, &refs, Timestamp::from_unix_seconds(now))?;
+        webhook::verify(&headers, payload, &refs, now)?;
         Ok(())
     })
 }

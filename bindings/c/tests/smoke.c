@@ -174,6 +174,16 @@ static void test_webhooks_standalone(void) {
         {{S("webhook-signature")}, {sig, strlen(sig)}},
     };
     OK(sc_webhook_verify(secrets, 1, headers, 3, (const uint8_t *)payload, strlen(payload), 1614265330));
+    /* During a rotation: any of several secrets. */
+    const char *other = "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    sc_str rotation[] = {{other, strlen(other)}, {secret, strlen(secret)}};
+    OK(sc_webhook_verify(rotation, 2, headers, 3, (const uint8_t *)payload, strlen(payload), 1614265330));
+    EXPECT(SC_ERR_WEBHOOK_REJECTED,
+           sc_webhook_verify(rotation, 1, headers, 3, (const uint8_t *)payload, strlen(payload), 1614265330));
+    /* A raw string is not a Standard Webhooks secret. */
+    sc_str raw[] = {{S("raw-secret")}};
+    EXPECT(SC_ERR_INVALID_INPUT,
+           sc_webhook_verify(raw, 1, headers, 3, (const uint8_t *)payload, strlen(payload), 1614265330));
     EXPECT(SC_ERR_WEBHOOK_REJECTED,
            sc_webhook_verify(secrets, 1, headers, 3, (const uint8_t *)"{}", 2, 1614265330));
     /* Too old: outside the 5-minute tolerance. */
