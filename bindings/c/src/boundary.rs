@@ -112,6 +112,15 @@ pub(crate) fn guard(name: &'static str, body: impl FnOnce() -> Outcome) -> sc_re
     }
 }
 
+/// Runs a `_free` function's body: a panic is caught (and dropped: a free
+/// has no result), and the thread's last error is left as it was, so that
+/// freeing the outputs of a failed call does not erase its message.
+pub(crate) fn free_guard(body: impl FnOnce()) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(body)) {
+        let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
+    }
+}
+
 /// Copies the calling thread's last error message (the detail of the last
 /// call on this thread that failed; empty after a success) into `buf`, with
 /// its terminating NUL, following the size-query convention: `*out_len`

@@ -9,7 +9,7 @@ use core_lib::store::{MemoryStore, SqliteStore, Store};
 use core_lib::vault::{Vault, VaultConfig};
 use core_lib::{Error, SystemClock};
 
-use crate::boundary::{Fail, Out, guard, handle, opt_text, text};
+use crate::boundary::{Fail, Out, free_guard, guard, handle, opt_text, text};
 use crate::keyring::sc_keyring;
 use crate::result::sc_result;
 
@@ -246,9 +246,9 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 /// thread is inside a call on it.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sc_vault_free(vault: *mut sc_vault) {
-    let _ = guard("sc_vault_free", || {
+    free_guard(|| {
         if vault.is_null() {
-            return Ok(());
+            return;
         }
         // SAFETY: from `Box::into_raw` here, handed back once.
         let mut boxed = unsafe { Box::from_raw(vault) };
@@ -256,7 +256,7 @@ pub unsafe extern "C" fn sc_vault_free(vault: *mut sc_vault) {
             // The runtime's threads live in the parent: joining them here
             // would wait forever.
             std::mem::forget(boxed);
-            return Ok(());
+            return;
         }
         if let Some(runtime) = boxed.runtime.take() {
             {
@@ -265,7 +265,6 @@ pub unsafe extern "C" fn sc_vault_free(vault: *mut sc_vault) {
             }
             runtime.shutdown_timeout(SHUTDOWN_TIMEOUT);
         }
-        Ok(())
     });
 }
 
