@@ -19,6 +19,7 @@ features=testing
 if [ -n "${SECRETS_CORE_POSTGRES_URL:-}" ]; then
     features="testing,postgres"
     export SC_TEST_POSTGRES_URL="$SECRETS_CORE_POSTGRES_URL"
+    export SC_TEST_POSTGRES_OWNER_URL="${SECRETS_CORE_POSTGRES_OWNER_URL:-}"
 fi
 
 echo "== C ABI: building libsecrets_core (features: $features)"

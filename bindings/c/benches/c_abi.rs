@@ -78,6 +78,31 @@ fn webhook_verify(cr: &mut Criterion) {
             assert_eq!(r, c::sc_result::SC_OK);
         });
     });
+    // The boundary alone: GitHub's check is one HMAC, so what is left is
+    // the cost of crossing.
+    let gh_secret = b"It's a Secret to Everybody";
+    let gh_sig = webhook::sign_github(&payload, gh_secret);
+    g.bench_function("github_rust", |b| {
+        b.iter(|| {
+            webhook::verify_github(black_box(&gh_sig), black_box(&payload), gh_secret).unwrap()
+        });
+    });
+    g.bench_function("github_c_abi", |b| {
+        b.iter(|| {
+            // SAFETY: every pointer is to live memory of the stated length.
+            let r = unsafe {
+                c::sc_webhook_verify_github(
+                    black_box(gh_sig.as_ptr().cast()),
+                    gh_sig.len(),
+                    black_box(payload.as_ptr()),
+                    payload.len(),
+                    gh_secret.as_ptr(),
+                    gh_secret.len(),
+                )
+            };
+            assert_eq!(r, c::sc_result::SC_OK);
+        });
+    });
     g.finish();
 }
 
@@ -97,7 +122,15 @@ fn c_vault() -> (*mut c::sc_vault, String) {
     unsafe {
         assert_eq!(c::sc_keyring_generate(&raw mut ring), c::sc_result::SC_OK);
         let url = "memory:";
-        let r = c::sc_vault_open(url.as_ptr().cast(), url.len(), ring, 10, &raw mut vault);
+        let r = c::sc_vault_open(
+            url.as_ptr().cast(),
+            url.len(),
+            std::ptr::null(),
+            0,
+            ring,
+            10,
+            &raw mut vault,
+        );
         assert_eq!(r, c::sc_result::SC_OK);
         c::sc_keyring_free(ring);
         let login = "ada@example.com";

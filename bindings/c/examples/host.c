@@ -42,7 +42,7 @@ int main(int argc, char **argv) {
     sc_keyring *ring = NULL;
     check(sc_keyring_generate(&ring), "keyring");
     sc_vault *vault = NULL;
-    check(sc_vault_open(url, strlen(url), ring, 10, &vault), "open");
+    check(sc_vault_open(url, strlen(url), NULL, 0, ring, 10, &vault), "open");
     sc_keyring_free(ring);
 
     const char *tenant = "00000000-0000-0000-0000-000000000000";

@@ -1134,19 +1134,38 @@ sc_result sc_vault_list_users(const struct sc_vault *vault,
                               size_t buf_len,
                               size_t *out_len);
 
+// Creates or upgrades the PostgreSQL schema `schema` (NULL for the
+// default, `secrets_core`), connecting as the owner role (`owner_url`; the
+// app role that `sc_vault_open` connects as cannot):
+// numbered migrations, each in one transaction, under an advisory lock.
+// Run it at deploy time, before opening vaults. Needs a build with the
+// `postgres` feature (`SC_ERR_INVALID_INPUT` otherwise).
+//
+// # Safety
+//
+// `owner_url`, `schema` NULL or valid for their lengths.
+sc_result sc_postgres_migrate(const char *owner_url,
+                              size_t owner_url_len,
+                              const char *schema,
+                              size_t schema_len);
+
 // Opens a vault on the store at `url` with the key ring `ring`:
 // `memory:` (nothing kept), `sqlite:PATH` (a file, created if missing) or
 // `postgres://user:password@host/db` (when built with the `postgres`
-// feature; connect as the app role). `password_cost` is the bcrypt cost
+// feature; connect as the app role, in schema `schema`, NULL for the
+// default `secrets_core`; `schema` must be NULL for the other stores).
+// `password_cost` is the bcrypt cost
 // for new hashes (0 for the default, 12; never under 10). The master key
 // is checked against the store (`SC_ERR_WRONG_MASTER_KEY`).
 //
 // # Safety
 //
-// `url` NULL or valid for `url_len` bytes; `ring` NULL or live;
+// `url`, `schema` NULL or valid for their lengths; `ring` NULL or live;
 // `vault_out` NULL or valid for one write.
 sc_result sc_vault_open(const char *url,
                         size_t url_len,
+                        const char *schema,
+                        size_t schema_len,
                         const struct sc_keyring *ring,
                         uint32_t password_cost,
                         struct sc_vault **vault_out);

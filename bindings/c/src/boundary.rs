@@ -112,6 +112,15 @@ pub(crate) fn guard(name: &'static str, body: impl FnOnce() -> Outcome) -> sc_re
     }
 }
 
+/// Runs a `_free` function's body: a panic is caught (and dropped: a free
+/// has no result), and the thread's last error is left as it was, so that
+/// freeing the outputs of a failed call does not erase its message.
+pub(crate) fn free_guard(body: impl FnOnce()) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(body)) {
+        let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
+    }
+}
+
 /// Copies the calling thread's last error message (the detail of the last
 /// call on this thread that failed; empty after a success) into `buf`, with
 /// its terminating NUL, following the size-query convention: `*out_len`
@@ -234,6 +243,31 @@ pub(crate) unsafe fn str_array<'a>(
         // SAFETY: each element's contract, per the caller.
         .map(|s| unsafe { text(name, s.ptr, s.len) })
         .collect()
+}
+
+/// An array of `count` `T` at `items`, borrowed; NULL is accepted only
+/// when `count` is 0.
+///
+/// # Safety
+///
+/// `items` is NULL or valid for `count` reads of `T`.
+pub(crate) unsafe fn raw_array<'a, T>(
+    name: &'static str,
+    items: *const T,
+    count: usize,
+) -> Result<&'a [T], Fail> {
+    if items.is_null() {
+        return if count == 0 {
+            Ok(&[])
+        } else {
+            Err(Fail::Null(name))
+        };
+    }
+    if count > MAX_LEN / std::mem::size_of::<T>().max(1) {
+        return Err(Error::invalid(name, "has an impossible length").into());
+    }
+    // SAFETY: non-null, `count` elements readable per the caller.
+    Ok(unsafe { std::slice::from_raw_parts(items, count) })
 }
 
 /// A required reference to a handle.

@@ -7,7 +7,7 @@ use core_lib::rbac::Role;
 use core_lib::vault::Caller;
 use core_lib::{Error, TenantId};
 
-use crate::boundary::{Fail, IdOut, Out, guard, handle, opt_text, text};
+use crate::boundary::{Fail, IdOut, Out, free_guard, guard, handle, opt_text, text};
 use crate::result::sc_result;
 use crate::vault::{sc_vault, vault_arg};
 
@@ -141,12 +141,11 @@ pub unsafe extern "C" fn sc_caller_system(
 /// `caller` NULL or a live `sc_caller`, not used afterwards.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sc_caller_free(caller: *mut sc_caller) {
-    let _ = guard("sc_caller_free", || {
+    free_guard(|| {
         if !caller.is_null() {
             // SAFETY: from `Box::into_raw` here, handed back once.
             drop(unsafe { Box::from_raw(caller) });
         }
-        Ok(())
     });
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use core_lib::Error;
 use core_lib::crypto::{Context, KeyId, KeyRing, MasterKey, OVERHEAD};
 
-use crate::boundary::{BytesOut, Out, bytes, guard, handle, sc_str, str_array, text};
+use crate::boundary::{BytesOut, Out, bytes, free_guard, guard, handle, sc_str, str_array, text};
 use crate::result::sc_result;
 use crate::secret::sc_secret;
 
@@ -105,12 +105,11 @@ pub unsafe extern "C" fn sc_keyring_from_base64(
 /// `ring` is NULL or a live `sc_keyring`, not used afterwards.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sc_keyring_free(ring: *mut sc_keyring) {
-    let _ = guard("sc_keyring_free", || {
+    free_guard(|| {
         if !ring.is_null() {
             // SAFETY: from `Box::into_raw` here, handed back once.
             drop(unsafe { Box::from_raw(ring) });
         }
-        Ok(())
     });
 }
 

@@ -51,7 +51,9 @@ pub use sessions::*;
 pub use testing::*;
 pub use tokens::*;
 pub use users::*;
-pub use vault::{SC_DEFAULT_PASSWORD_COST, sc_vault, sc_vault_free, sc_vault_open};
+pub use vault::{
+    SC_DEFAULT_PASSWORD_COST, sc_postgres_migrate, sc_vault, sc_vault_free, sc_vault_open,
+};
 pub use webhooks::*;
 
 /// The library's version, `MAJOR.MINOR.PATCH`, NUL-terminated: compare it

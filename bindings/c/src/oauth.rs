@@ -8,7 +8,7 @@ use core_lib::oauth::TokenSet;
 use core_lib::vault::{RefreshFailure, RefreshLease, RefreshStart};
 use core_lib::{Clock, Error, SystemClock};
 
-use crate::boundary::{Out, TextOut, bytes, guard, handle, opt_text, text};
+use crate::boundary::{Out, TextOut, bytes, free_guard, guard, handle, opt_text, text};
 use crate::caller::{caller_arg, sc_caller};
 use crate::result::sc_result;
 use crate::secret::sc_secret;
@@ -231,12 +231,11 @@ pub unsafe extern "C" fn sc_vault_abandon_refresh(
 /// `lease` NULL or a live `sc_refresh_lease`, not used afterwards.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sc_refresh_lease_free(lease: *mut sc_refresh_lease) {
-    let _ = guard("sc_refresh_lease_free", || {
+    free_guard(|| {
         if !lease.is_null() {
             // SAFETY: from `Box::into_raw` here, handed back once.
             drop(unsafe { Box::from_raw(lease) });
         }
-        Ok(())
     });
 }
 

@@ -3,7 +3,7 @@
 
 use zeroize::Zeroizing;
 
-use crate::boundary::{Out, guard, handle};
+use crate::boundary::{Out, free_guard, guard, handle};
 use crate::result::sc_result;
 
 /// Secret bytes handed to the caller: read them with `sc_secret_expose`,
@@ -70,12 +70,11 @@ pub unsafe extern "C" fn sc_secret_expose(
 /// afterwards (use after free is the caller's bug).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sc_secret_free(secret: *mut sc_secret) {
-    let _ = guard("sc_secret_free", || {
+    free_guard(|| {
         if !secret.is_null() {
             // SAFETY: allocated by `Box::into_raw` in this library, handed
             // back once by the caller.
             drop(unsafe { Box::from_raw(secret) });
         }
-        Ok(())
     });
 }

@@ -9,7 +9,7 @@ use core_lib::store::{MemoryStore, SqliteStore, Store};
 use core_lib::vault::{Vault, VaultConfig};
 use core_lib::{Error, SystemClock};
 
-use crate::boundary::{Fail, Out, guard, handle, text};
+use crate::boundary::{Fail, Out, free_guard, guard, handle, opt_text, text};
 use crate::keyring::sc_keyring;
 use crate::result::sc_result;
 
@@ -73,7 +73,11 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
         })
 }
 
-async fn open_store(url: &str) -> Result<Arc<dyn Store>, Error> {
+async fn open_store(url: &str, schema: Option<&str>) -> Result<Arc<dyn Store>, Error> {
+    let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
+    if schema.is_some() && !postgres {
+        return Err(Error::invalid("schema", "is for a PostgreSQL URL only"));
+    }
     if url == "memory:" || url == "memory://" {
         return Ok(Arc::new(MemoryStore::new()));
     }
@@ -89,8 +93,8 @@ async fn open_store(url: &str) -> Result<Arc<dyn Store>, Error> {
         }
         return Ok(Arc::new(SqliteStore::open(path).await?));
     }
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return open_postgres(url).await;
+    if postgres {
+        return open_postgres(url, schema).await;
     }
     Err(Error::invalid(
         "url",
@@ -99,47 +103,108 @@ async fn open_store(url: &str) -> Result<Arc<dyn Store>, Error> {
 }
 
 #[cfg(feature = "postgres")]
-async fn open_postgres(url: &str) -> Result<Arc<dyn Store>, Error> {
-    use core_lib::store::{PostgresOptions, PostgresStore};
-    Ok(Arc::new(
-        PostgresStore::open(url, PostgresOptions::default()).await?,
-    ))
+async fn open_postgres(url: &str, schema: Option<&str>) -> Result<Arc<dyn Store>, Error> {
+    let store = core_lib::store::PostgresStore::open(url, postgres_options(schema)).await?;
+    Ok(Arc::new(store))
 }
 
 #[cfg(not(feature = "postgres"))]
-async fn open_postgres(_url: &str) -> Result<Arc<dyn Store>, Error> {
-    Err(Error::invalid(
+async fn open_postgres(_url: &str, _schema: Option<&str>) -> Result<Arc<dyn Store>, Error> {
+    Err(no_postgres())
+}
+
+/// Creates or upgrades the PostgreSQL schema `schema` (NULL for the
+/// default, `secrets_core`), connecting as the owner role (`owner_url`; the
+/// app role that `sc_vault_open` connects as cannot):
+/// numbered migrations, each in one transaction, under an advisory lock.
+/// Run it at deploy time, before opening vaults. Needs a build with the
+/// `postgres` feature (`SC_ERR_INVALID_INPUT` otherwise).
+///
+/// # Safety
+///
+/// `owner_url`, `schema` NULL or valid for their lengths.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sc_postgres_migrate(
+    owner_url: *const c_char,
+    owner_url_len: usize,
+    schema: *const c_char,
+    schema_len: usize,
+) -> sc_result {
+    guard("sc_postgres_migrate", || {
+        // SAFETY: the caller's contract above.
+        let (url, schema) = unsafe {
+            (
+                text("owner_url", owner_url, owner_url_len)?,
+                opt_text("schema", schema, schema_len)?,
+            )
+        };
+        let runtime = runtime()?;
+        let migrated = runtime.block_on(migrate_postgres(url, schema));
+        runtime.shutdown_timeout(SHUTDOWN_TIMEOUT);
+        migrated.map_err(Fail::Core)
+    })
+}
+
+#[cfg(feature = "postgres")]
+fn postgres_options(schema: Option<&str>) -> core_lib::store::PostgresOptions {
+    let options = core_lib::store::PostgresOptions::default();
+    match schema {
+        Some(schema) => options.schema(schema),
+        None => options,
+    }
+}
+
+#[cfg(feature = "postgres")]
+async fn migrate_postgres(url: &str, schema: Option<&str>) -> Result<(), Error> {
+    core_lib::store::PostgresStore::migrate(url, &postgres_options(schema)).await
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn migrate_postgres(_url: &str, _schema: Option<&str>) -> Result<(), Error> {
+    Err(no_postgres())
+}
+
+#[cfg(not(feature = "postgres"))]
+fn no_postgres() -> Error {
+    Error::invalid(
         "url",
         "PostgreSQL needs a build of libsecrets_core with the `postgres` feature",
-    ))
+    )
 }
 
 /// Opens a vault on the store at `url` with the key ring `ring`:
 /// `memory:` (nothing kept), `sqlite:PATH` (a file, created if missing) or
 /// `postgres://user:password@host/db` (when built with the `postgres`
-/// feature; connect as the app role). `password_cost` is the bcrypt cost
+/// feature; connect as the app role, in schema `schema`, NULL for the
+/// default `secrets_core`; `schema` must be NULL for the other stores).
+/// `password_cost` is the bcrypt cost
 /// for new hashes (0 for the default, 12; never under 10). The master key
 /// is checked against the store (`SC_ERR_WRONG_MASTER_KEY`).
 ///
 /// # Safety
 ///
-/// `url` NULL or valid for `url_len` bytes; `ring` NULL or live;
+/// `url`, `schema` NULL or valid for their lengths; `ring` NULL or live;
 /// `vault_out` NULL or valid for one write.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sc_vault_open(
     url: *const c_char,
     url_len: usize,
+    schema: *const c_char,
+    schema_len: usize,
     ring: *const sc_keyring,
     password_cost: u32,
     vault_out: *mut *mut sc_vault,
 ) -> sc_result {
     guard("sc_vault_open", || {
-        // SAFETY: the caller's contract above.
-        let url = unsafe { text("url", url, url_len) }?;
-        // SAFETY: as above.
-        let ring = unsafe { handle("ring", ring) }?;
-        // SAFETY: as above.
-        let out = unsafe { Out::new("vault_out", vault_out) }?;
+        // SAFETY: the caller's contract above, for every argument.
+        let (url, schema, ring, out) = unsafe {
+            (
+                text("url", url, url_len)?,
+                opt_text("schema", schema, schema_len)?,
+                handle("ring", ring)?,
+                Out::new("vault_out", vault_out)?,
+            )
+        };
         let mut config = VaultConfig::default();
         if password_cost != 0 {
             config.password_cost = password_cost;
@@ -147,7 +212,7 @@ pub unsafe extern "C" fn sc_vault_open(
         let runtime = runtime()?;
         let ring = Arc::clone(&ring.ring);
         let vault = runtime.block_on(async move {
-            let store = open_store(url).await?;
+            let store = open_store(url, schema).await?;
             Vault::new(store, ring, Arc::new(SystemClock), config).await
         });
         match vault {
@@ -181,9 +246,9 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 /// thread is inside a call on it.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sc_vault_free(vault: *mut sc_vault) {
-    let _ = guard("sc_vault_free", || {
+    free_guard(|| {
         if vault.is_null() {
-            return Ok(());
+            return;
         }
         // SAFETY: from `Box::into_raw` here, handed back once.
         let mut boxed = unsafe { Box::from_raw(vault) };
@@ -191,7 +256,7 @@ pub unsafe extern "C" fn sc_vault_free(vault: *mut sc_vault) {
             // The runtime's threads live in the parent: joining them here
             // would wait forever.
             std::mem::forget(boxed);
-            return Ok(());
+            return;
         }
         if let Some(runtime) = boxed.runtime.take() {
             {
@@ -200,7 +265,6 @@ pub unsafe extern "C" fn sc_vault_free(vault: *mut sc_vault) {
             }
             runtime.shutdown_timeout(SHUTDOWN_TIMEOUT);
         }
-        Ok(())
     });
 }
 

@@ -8,7 +8,9 @@ use core_lib::vault::SourceStyle;
 use core_lib::webhook::{self, WebhookSecret};
 use core_lib::{Error, Timestamp};
 
-use crate::boundary::{Fail, IdOut, Out, TextOut, bytes, guard, opt_text, sc_str, str_array, text};
+use crate::boundary::{
+    Fail, IdOut, Out, TextOut, bytes, guard, opt_text, raw_array, sc_str, str_array, text,
+};
 use crate::caller::{caller_arg, sc_caller, tenant_from};
 use crate::result::sc_result;
 use crate::secret::sc_secret;
@@ -51,39 +53,55 @@ fn style_from(n: u32) -> Result<SourceStyle, Fail> {
 /// writes (two entries during a rotation), with its NUL.
 pub const SC_SIGNATURE_SIZE: usize = 256;
 
-/// The borrowed headers, as the core takes them.
+/// Up to this many headers are converted on the stack (a delivery has a
+/// handful); more go to the heap.
+const STACK_HEADERS: usize = 16;
+
+/// The borrowed headers, as the core takes them. (Large on purpose: it
+/// lives on the stack for one call, instead of an allocation.)
+#[allow(clippy::large_enum_variant)]
+enum Pairs<'a> {
+    Stack([(&'a str, &'a str); STACK_HEADERS], usize),
+    Heap(Vec<(&'a str, &'a str)>),
+}
+
+impl<'a> std::ops::Deref for Pairs<'a> {
+    type Target = [(&'a str, &'a str)];
+
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Self::Stack(pairs, n) => pairs.get(..*n).unwrap_or_default(),
+            Self::Heap(pairs) => pairs,
+        }
+    }
+}
+
+/// The borrowed headers, checked (UTF-8, no NUL).
 ///
 /// # Safety
 ///
 /// `headers` NULL (with 0) or valid for `count` elements, each valid.
-unsafe fn header_pairs<'a>(
-    headers: *const sc_header,
-    count: usize,
-) -> Result<Vec<(&'a str, &'a str)>, Fail> {
-    if headers.is_null() {
-        return if count == 0 {
-            Ok(Vec::new())
-        } else {
-            Err(Fail::Null("headers"))
-        };
+unsafe fn header_pairs<'a>(headers: *const sc_header, count: usize) -> Result<Pairs<'a>, Fail> {
+    // SAFETY: the caller's contract, passed on.
+    let raw = unsafe { raw_array("headers", headers, count) }?;
+    // SAFETY: each element's pointers are valid per the caller.
+    let pair = |h: &sc_header| unsafe {
+        Ok::<_, Fail>((
+            text("headers", h.name.ptr, h.name.len)?,
+            text("headers", h.value.ptr, h.value.len)?,
+        ))
+    };
+    if raw.len() <= STACK_HEADERS {
+        let mut pairs = [("", ""); STACK_HEADERS];
+        for (slot, h) in pairs.iter_mut().zip(raw) {
+            *slot = pair(h)?;
+        }
+        return Ok(Pairs::Stack(pairs, raw.len()));
     }
-    if count > isize::MAX as usize / std::mem::size_of::<sc_header>() {
-        return Err(Error::invalid("headers", "has an impossible length").into());
-    }
-    // SAFETY: non-null and valid for `count` elements per the caller.
-    let items = unsafe { std::slice::from_raw_parts(headers, count) };
-    items
-        .iter()
-        .map(|h| {
-            // SAFETY: each element's pointers are valid per the caller.
-            unsafe {
-                Ok((
-                    text("headers", h.name.ptr, h.name.len)?,
-                    text("headers", h.value.ptr, h.value.len)?,
-                ))
-            }
-        })
-        .collect()
+    raw.iter()
+        .map(pair)
+        .collect::<Result<_, _>>()
+        .map(Pairs::Heap)
 }
 
 /// Signs an outbound Standard Webhooks message with the `whsec_` secret
@@ -149,17 +167,28 @@ pub unsafe extern "C" fn sc_webhook_verify(
         // SAFETY: the caller's contract above, for every argument.
         let (secrets, headers, payload) = unsafe {
             (
-                str_array("secrets", secrets, secrets_len)?,
+                raw_array("secrets", secrets, secrets_len)?,
                 header_pairs(headers, headers_len)?,
                 bytes("payload", payload, payload_len)?,
             )
         };
+        let now = Timestamp::from_unix_seconds(now);
+        // One secret (the common case) needs no vectors of its own.
+        if let [only] = secrets {
+            // SAFETY: the element's contract, per the caller.
+            let only = unsafe { text("secrets", only.ptr, only.len) }?;
+            let secret = WebhookSecret::parse(only)?;
+            webhook::verify(&headers, payload, &[&secret], now)?;
+            return Ok(());
+        }
+        // SAFETY: as above.
+        let secrets = unsafe { str_array("secrets", secrets.as_ptr(), secrets.len()) }?;
         let secrets = secrets
             .into_iter()
             .map(WebhookSecret::parse)
             .collect::<Result<Vec<_>, _>>()?;
         let refs: Vec<&WebhookSecret> = secrets.iter().collect();
-        webhook::verify(&headers, payload, &refs, Timestamp::from_unix_seconds(now))?;
+        webhook::verify(&headers, payload, &refs, now)?;
         Ok(())
     })
 }

@@ -174,6 +174,16 @@ static void test_webhooks_standalone(void) {
         {{S("webhook-signature")}, {sig, strlen(sig)}},
     };
     OK(sc_webhook_verify(secrets, 1, headers, 3, (const uint8_t *)payload, strlen(payload), 1614265330));
+    /* During a rotation: any of several secrets. */
+    const char *other = "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    sc_str rotation[] = {{other, strlen(other)}, {secret, strlen(secret)}};
+    OK(sc_webhook_verify(rotation, 2, headers, 3, (const uint8_t *)payload, strlen(payload), 1614265330));
+    EXPECT(SC_ERR_WEBHOOK_REJECTED,
+           sc_webhook_verify(rotation, 1, headers, 3, (const uint8_t *)payload, strlen(payload), 1614265330));
+    /* A raw string is not a Standard Webhooks secret. */
+    sc_str raw[] = {{S("raw-secret")}};
+    EXPECT(SC_ERR_INVALID_INPUT,
+           sc_webhook_verify(raw, 1, headers, 3, (const uint8_t *)payload, strlen(payload), 1614265330));
     EXPECT(SC_ERR_WEBHOOK_REJECTED,
            sc_webhook_verify(secrets, 1, headers, 3, (const uint8_t *)"{}", 2, 1614265330));
     /* Too old: outside the 5-minute tolerance. */
@@ -292,7 +302,8 @@ static sc_result n_keyring_open(int w) { sc_secret *s; return sc_keyring_open(P(
 static sc_result n_keyring_rewrap(int w) { uint8_t b[64]; size_t n; return sc_keyring_rewrap(P(0, H.ring), P(1, CTX), 1, P(2, (const uint8_t *)X), 1, b, sizeof b, P(3, &n)); }
 static sc_result n_keyring_rotate(int w) { uint32_t id; return sc_keyring_rotate(P(0, H.ring), P(1, &id)); }
 static sc_result n_keyring_active(int w) { uint32_t id; return sc_keyring_active_key_id(P(0, H.ring), P(1, &id)); }
-static sc_result n_vault_open(int w) { sc_vault *v; return sc_vault_open(P(0, "memory:"), 7, P(1, H.ring), 10, P(2, &v)); }
+static sc_result n_postgres_migrate(int w) { return sc_postgres_migrate(P(0, X), 1, NULL, 0); }
+static sc_result n_vault_open(int w) { sc_vault *v; return sc_vault_open(P(0, "memory:"), 7, NULL, 0, P(1, H.ring), 10, P(2, &v)); }
 static sc_result n_authenticate(int w) { sc_caller *c; return sc_vault_authenticate(P(0, H.vault), P(1, X), 1, NULL, 0, P(2, &c)); }
 static sc_result n_caller_system(int w) { sc_caller *c; return sc_caller_system(P(0, TENANT), strlen(TENANT), P(1, &c)); }
 static sc_result n_caller_user_id(int w) { char b[SC_ID_SIZE]; return sc_caller_user_id(P(0, H.caller), P(1, b), sizeof b); }
@@ -363,6 +374,7 @@ static const struct {
     {"sc_keyring_rewrap", n_keyring_rewrap, 4},
     {"sc_keyring_rotate", n_keyring_rotate, 2},
     {"sc_keyring_active_key_id", n_keyring_active, 2},
+    {"sc_postgres_migrate", n_postgres_migrate, 1},
     {"sc_vault_open", n_vault_open, 3},
     {"sc_vault_authenticate", n_authenticate, 3},
     {"sc_caller_system", n_caller_system, 2},
@@ -528,8 +540,9 @@ static void test_bad_input(const sc_vault *vault, const sc_caller *admin) {
     sc_vault *v = NULL;
     sc_keyring *ring = NULL;
     OK(sc_keyring_generate(&ring));
-    EXPECT(SC_ERR_INVALID_INPUT, sc_vault_open(S("mysql://db"), ring, 10, &v));
+    EXPECT(SC_ERR_INVALID_INPUT, sc_vault_open(S("mysql://db"), NULL, 0, ring, 10, &v));
     CHECK(v == NULL);
+    EXPECT(SC_ERR_INVALID_INPUT, sc_vault_open(S("memory:"), S("other"), ring, 10, &v));
     sc_keyring_free(ring);
     uint32_t d = 0;
     EXPECT(SC_ERR_INVALID_INPUT, sc_gate_evaluate(SC_GATE_HARDENED, S("[{"), S("[]"), &d, NULL, 0, &need));
@@ -546,11 +559,21 @@ static void test_bad_input(const sc_vault *vault, const sc_caller *admin) {
     CHECK(strlen(sc_result_message(SC_ERR_FORBIDDEN)) > 0);
 }
 
-static void run_flow(const char *url, int full) {
+/* The PostgreSQL run's schema and master key: fixed, so that a second run
+   on the same database opens what the first one created (a schema
+   remembers its key), and apart from every other user of the database. */
+static const char *PG_SCHEMA = "sc_c_abi_smoke";
+static const uint8_t PG_KEY[32] = {'s', 'c', '-', 'c', '-', 'a', 'b', 'i', '-', 's', 'm', 'o', 'k', 'e'};
+
+static void run_flow(const char *url, const char *schema, int full) {
     sc_keyring *ring = NULL;
-    OK(sc_keyring_generate(&ring));
+    if (schema != NULL) {
+        OK(sc_keyring_from_key(PG_KEY, sizeof PG_KEY, 0, &ring));
+    } else {
+        OK(sc_keyring_generate(&ring));
+    }
     sc_vault *vault = NULL;
-    OK(sc_vault_open(url, strlen(url), ring, 10, &vault));
+    OK(sc_vault_open(url, strlen(url), schema, schema ? strlen(schema) : 0, ring, 10, &vault));
     sc_keyring_free(ring); /* the vault keeps its own reference */
     if (vault == NULL) {
         return;
@@ -576,6 +599,10 @@ static void run_flow(const char *url, int full) {
            sc_vault_login(vault, tenant, strlen(tenant), S("ada@example.com"),
                           S("hunter2-wrong-password"), NULL, 0, &access, &refresh));
     CHECK(access == NULL && refresh == NULL);
+    /* Freeing a failed call's (NULL) outputs keeps its message. */
+    sc_secret_free(access);
+    sc_secret_free(refresh);
+    CHECK(contains(last_error(), "invalid credentials"));
     CHECK(!contains(last_error(), "hunter2"));
     CHECK(strlen(last_error()) > 0);
     OK(sc_vault_login(vault, tenant, strlen(tenant), S("ada@example.com"), PASSWORD, strlen(PASSWORD),
@@ -870,14 +897,14 @@ int main(void) {
     CHECK(mkdtemp(dir) != NULL);
     char url[128];
     snprintf(url, sizeof url, "sqlite:%s/vault.db", dir);
-    run_flow(url, 1);
+    run_flow(url, NULL, 1);
     /* The file holds the vault: it opens again with the same key only. */
     char path[128];
     snprintf(path, sizeof path, "%s/vault.db", dir);
     sc_keyring *other = NULL;
     OK(sc_keyring_generate(&other));
     sc_vault *v = NULL;
-    EXPECT(SC_ERR_WRONG_MASTER_KEY, sc_vault_open(url, strlen(url), other, 10, &v));
+    EXPECT(SC_ERR_WRONG_MASTER_KEY, sc_vault_open(url, strlen(url), NULL, 0, other, 10, &v));
     sc_keyring_free(other);
     unlink(path);
     snprintf(path, sizeof path, "%s/vault.db-wal", dir);
@@ -886,10 +913,14 @@ int main(void) {
     unlink(path);
     rmdir(dir);
 
-    run_flow("memory:", 0);
+    run_flow("memory:", NULL, 0);
     const char *pg = getenv("SC_TEST_POSTGRES_URL");
+    const char *owner = getenv("SC_TEST_POSTGRES_OWNER_URL");
+    if (owner != NULL && owner[0] != '\0') {
+        OK(sc_postgres_migrate(owner, strlen(owner), PG_SCHEMA, strlen(PG_SCHEMA)));
+    }
     if (pg != NULL && pg[0] != '\0') {
-        run_flow(pg, 0);
+        run_flow(pg, PG_SCHEMA, 0);
         printf("smoke: the flow ran on PostgreSQL too\n");
     }
 
