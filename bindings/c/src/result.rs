@@ -6,7 +6,7 @@
 //!   panic, text that is not UTF-8, a buffer too small, a handle used in a
 //!   forked child, a NUL inside a text);
 //! - `100 + n` is the core's [`ErrorKind`] number `n` (`101`
-//!   `invalid_input` to `124` `rng`), so the table follows the core's own
+//!   `invalid_input` to `125` `outcome_unknown`), so the table follows the core's own
 //!   stable numbers; `100` itself is a kind this build does not know (the
 //!   core's `ErrorKind` is `#[non_exhaustive]`).
 
@@ -87,11 +87,15 @@ pub enum sc_result {
     SC_ERR_INTERNAL = 123,
     /// `rng`: the operating system's random number generator failed.
     SC_ERR_RNG = 124,
+    /// `outcome_unknown`: the store's connection was lost while a change
+    /// was committed; it may or may not be applied: read it back before
+    /// retrying.
+    SC_ERR_OUTCOME_UNKNOWN = 125,
 }
 
 impl sc_result {
     /// Every code, in number order (the test's and the docs' table).
-    pub const ALL: [Self; 32] = [
+    pub const ALL: [Self; 33] = [
         Self::SC_OK,
         Self::SC_NULL_PARAMETER,
         Self::SC_PANIC,
@@ -124,6 +128,7 @@ impl sc_result {
         Self::SC_ERR_CORRUPT,
         Self::SC_ERR_INTERNAL,
         Self::SC_ERR_RNG,
+        Self::SC_ERR_OUTCOME_UNKNOWN,
     ];
 
     /// The code for a core error kind: `100 +` its number; `SC_ERR_UNKNOWN`
@@ -178,6 +183,7 @@ impl sc_result {
             Self::SC_ERR_CORRUPT => "SC_ERR_CORRUPT\0",
             Self::SC_ERR_INTERNAL => "SC_ERR_INTERNAL\0",
             Self::SC_ERR_RNG => "SC_ERR_RNG\0",
+            Self::SC_ERR_OUTCOME_UNKNOWN => "SC_ERR_OUTCOME_UNKNOWN\0",
         }
     }
 
@@ -225,6 +231,9 @@ impl sc_result {
             Self::SC_ERR_CORRUPT => "stored data does not parse as what it must be\0",
             Self::SC_ERR_INTERNAL => "a bug or an environment failure\0",
             Self::SC_ERR_RNG => "the operating system's random number generator failed\0",
+            Self::SC_ERR_OUTCOME_UNKNOWN => {
+                "the store's connection was lost during a commit: the change may or may not be applied\0"
+            }
         }
     }
 }
@@ -293,6 +302,7 @@ fn kind_code(kind: ErrorKind) -> &'static str {
         ErrorKind::Corrupt => "corrupt\0",
         ErrorKind::Internal => "internal\0",
         ErrorKind::Rng => "rng\0",
+        ErrorKind::OutcomeUnknown => "outcome_unknown\0",
         _ => "unknown\0",
     }
 }
@@ -349,6 +359,6 @@ mod tests {
             assert_eq!(from_number(r as u32), Some(r));
         }
         assert_eq!(from_number(7), None);
-        assert_eq!(from_number(125), None);
+        assert_eq!(from_number(126), None);
     }
 }
