@@ -22,6 +22,12 @@ if [ -n "${SECRETS_CORE_POSTGRES_URL:-}" ]; then
     export SC_TEST_POSTGRES_OWNER_URL="${SECRETS_CORE_POSTGRES_OWNER_URL:-}"
 fi
 
+# A C compiler and pkg-config, installed when missing (as CI runs: root).
+if ! command -v pkg-config >/dev/null 2>&1 || ! command -v "${CC:-cc}" >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq gcc pkg-config >/dev/null
+fi
+
 echo "== C ABI: building libsecrets_core (features: $features)"
 cargo build -p secrets-core-c --features "$features"
 
