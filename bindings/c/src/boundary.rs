@@ -422,7 +422,18 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
     text: &str,
 ) -> Result<T, Fail> {
     serde_json::from_str(text)
-        .map_err(|e| Error::invalid(name, format!("is not the expected JSON: {e}")).into())
+        // serde's own message can quote the input: only where it failed.
+        .map_err(|e| {
+            Error::invalid(
+                name,
+                format!(
+                    "is not the expected JSON (at line {}, column {})",
+                    e.line(),
+                    e.column()
+                ),
+            )
+            .into()
+        })
 }
 
 /// A caller-provided byte buffer whose needed size is known before the
@@ -480,5 +491,25 @@ impl BytesOut {
             self.out_len.write(bytes.len());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Fail, parse_json};
+
+    #[test]
+    fn a_json_input_that_does_not_parse_is_not_quoted_back() {
+        for bad in [r#""hunter2-secret""#, r#"{"a": "hunter2-secret""#] {
+            let r = parse_json::<u32>("query_json", bad);
+            let message = match r {
+                Err(Fail::Core(e)) => e.to_string(),
+                other => format!("not a core error: {other:?}"),
+            };
+            assert!(message.starts_with("invalid"), "{message}");
+            assert!(message.contains("query_json"), "{message}");
+            assert!(message.contains("line 1"), "{message}");
+            assert!(!message.contains("hunter2"), "{message}");
+        }
     }
 }
