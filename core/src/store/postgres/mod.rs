@@ -437,7 +437,16 @@ impl PostgresStore {
         let out = work_out.ok_or(Error::Internal {
             what: "a PostgreSQL transaction ended without its result",
         })??;
-        tx.commit().await.map_err(commit_error)?;
+        if let Err(e) = tx.commit().await {
+            let e = commit_error(e);
+            if matches!(e, Error::OutcomeUnknown { .. }) {
+                // The session is gone or in a state nobody knows: taken out
+                // of the pool, so that the next checkout does not find it
+                // before its connection task has noticed it closed.
+                drop(deadpool_postgres::Object::take(client));
+            }
+            return Err(e);
+        }
         Ok(out)
     }
 
