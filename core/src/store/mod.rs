@@ -49,8 +49,10 @@ mod columns;
 #[doc(hidden)]
 pub mod conformance;
 mod ext;
+mod health;
 mod memory;
 pub(crate) mod page;
+mod passphrase;
 // The stored record types are the library's own business (a `User` holds a
 // password hash): hosts see the Vault's `*Info` types. Backend authors' and
 // this crate's integration tests reach them through `conformance`.
@@ -77,7 +79,9 @@ use crate::id::TenantId;
 
 pub use batch::{AuditQuery, Batch, Change, ListQuery, MAX_BATCH, MAX_PAGE};
 pub use ext::{RewrapProgress, StoreExt};
+pub use health::HealthCheck;
 pub use memory::MemoryStore;
+pub use passphrase::{KDF_PARAMS_META, passphrase_params};
 #[cfg(feature = "postgres")]
 pub use postgres::{POSTGRES_SCHEMA_VERSION, PostgresOptions, PostgresStore, StatementMode};
 pub use records::{Record, Stored};

@@ -57,7 +57,9 @@ use crate::audit::{AuditLinker, AuditRecord};
 use crate::error::{Error, Result};
 use crate::id::TenantId;
 use crate::store::apply::{self, Checked};
-use crate::store::{AuditQuery, Batch, Kind, ListQuery, Row, Store, Tenant, check_meta};
+use crate::store::{
+    AuditQuery, Batch, HealthCheck, Kind, ListQuery, Row, Store, Tenant, check_meta,
+};
 
 pub use self::schema::POSTGRES_SCHEMA_VERSION;
 
@@ -352,6 +354,68 @@ impl PostgresStore {
                 options.statement_mode == StatementMode::Prepared,
             )),
         })
+    }
+
+    /// Connects as [`PostgresStore::open`] does and reports every check it
+    /// makes, failing ones included, instead of refusing at the first: an
+    /// operator's `doctor`. Checks: `tls` (the server reports this session
+    /// encrypted, or it runs over a Unix-domain socket), `superuser`,
+    /// `bypassrls`, `owner` (the role owns nothing in the schema),
+    /// `schema_version`, and `force_rls` (one finding per table without
+    /// ENABLE and FORCE ROW LEVEL SECURITY).
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), secrets_core::Error> {
+    /// use secrets_core::store::{PostgresOptions, PostgresStore};
+    ///
+    /// let url = "postgres://secrets_core_app@db.internal/secrets?sslrootcert=/etc/ca.pem";
+    /// for check in PostgresStore::diagnose(url, &PostgresOptions::default()).await? {
+    ///     println!("{} {}: {}", if check.ok { "ok" } else { "FINDING" }, check.name, check.detail);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a malformed URL or schema name;
+    /// [`Error::Storage`] when the server cannot be reached or refuses the
+    /// login.
+    pub async fn diagnose(url: &str, options: &PostgresOptions) -> Result<Vec<HealthCheck>> {
+        schema::check_schema_name(&options.schema)?;
+        let pool = pool(url, options, 1)?;
+        let client = checkout(&pool).await?;
+        const D: &str = "check the connection's transport";
+        let row = client
+            .query_one(
+                "SELECT coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false), \
+                 inet_client_addr() IS NULL",
+                &[],
+            )
+            .await
+            .map_err(db(D))?;
+        let encrypted: bool = row.try_get(0).map_err(db(D))?;
+        let local_socket: bool = row.try_get(1).map_err(db(D))?;
+        let tls = if encrypted {
+            HealthCheck::new("tls", true, "the session is encrypted (TLS)")
+        } else if local_socket {
+            HealthCheck::new(
+                "tls",
+                true,
+                "a Unix-domain socket (no TLS there; it never leaves the machine)",
+            )
+        } else {
+            HealthCheck::new(
+                "tls",
+                false,
+                "the session is plaintext over TCP: use `sslmode=verify-full` with \
+                 `sslrootcert=` (the default) unless the network is the loopback",
+            )
+        };
+        let facts = schema::role_facts(&client, &options.schema).await?;
+        let mut checks = vec![tls];
+        checks.extend(schema::health(&facts, &options.schema));
+        Ok(checks)
     }
 
     /// Creates or upgrades the schema to [`POSTGRES_SCHEMA_VERSION`], as the

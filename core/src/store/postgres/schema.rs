@@ -5,6 +5,7 @@ use deadpool_postgres::Client;
 
 use super::sql::db;
 use crate::error::{Error, Result};
+use crate::store::HealthCheck;
 
 /// The PostgreSQL schema version this build writes, and the newest it
 /// opens. A database with a newer version is refused with
@@ -273,16 +274,24 @@ pub(super) async fn version_in(
     row.try_get(0).map_err(db("read the schema version"))
 }
 
-/// What `open` refuses to run as, or on, before it serves anything: a role
-/// that row-level security does not bind, and a schema whose tables do not
-/// force it.
-///
-/// # Errors
-///
-/// [`Error::InvalidInput`] (field `postgres role` or `postgres schema`)
-/// naming the reason; [`Error::SchemaTooNew`]; [`Error::Storage`] for a
-/// schema that was never migrated.
-pub(super) async fn check_app_role(client: &Client, schema: &str) -> Result<()> {
+/// What `open` checks and `diagnose` reports about the connection's role
+/// and the schema, read in one go.
+pub(super) struct RoleFacts {
+    /// The role's name.
+    name: String,
+    superuser: bool,
+    bypass: bool,
+    /// Tables (or the schema itself) the role owns or is a member of the
+    /// owner of.
+    owned: Vec<String>,
+    /// The schema's version (0 when never migrated).
+    version: i64,
+    /// Tables without both ENABLE and FORCE ROW LEVEL SECURITY.
+    unforced: Vec<String>,
+}
+
+/// Reads the [`RoleFacts`] of the connection's role in `schema`.
+pub(super) async fn role_facts(client: &Client, schema: &str) -> Result<RoleFacts> {
     const D: &str = "check the connection's role";
     let role = client
         .query_one(
@@ -295,6 +304,70 @@ pub(super) async fn check_app_role(client: &Client, schema: &str) -> Result<()> 
     let name: String = role.try_get(0).map_err(db(D))?;
     let superuser: bool = role.try_get(1).map_err(db(D))?;
     let bypass: bool = role.try_get(2).map_err(db(D))?;
+    // MEMBER, not USAGE: a member that does not inherit the owner's
+    // privileges can still `SET ROLE` to it and turn row-level security off.
+    let owned = client
+        .query(
+            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') \
+             AND pg_has_role(current_user, c.relowner, 'MEMBER') \
+             UNION ALL SELECT n.nspname::text FROM pg_namespace n \
+             WHERE n.nspname = $1 AND pg_has_role(current_user, n.nspowner, 'MEMBER')",
+            &[&schema],
+        )
+        .await
+        .map_err(db(D))?
+        .iter()
+        .map(|r| r.try_get::<_, String>(0))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(db(D))?;
+    let version = version_in(client, schema).await?;
+    let unforced = client
+        .query(
+            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') \
+             AND NOT (c.relrowsecurity AND c.relforcerowsecurity) ORDER BY 1",
+            &[&schema],
+        )
+        .await
+        .map_err(db(D))?
+        .iter()
+        .map(|r| r.try_get::<_, String>(0))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(db(D))?;
+    Ok(RoleFacts {
+        name,
+        superuser,
+        bypass,
+        owned,
+        version,
+        unforced,
+    })
+}
+
+/// The statement that restores row-level security on `schema.table`.
+fn force_rls_fix(schema: &str, table: &str) -> String {
+    format!("ALTER TABLE {schema}.{table} ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY")
+}
+
+/// What `open` refuses to run as, or on, before it serves anything: a role
+/// that row-level security does not bind, and a schema whose tables do not
+/// force it.
+///
+/// # Errors
+///
+/// [`Error::InvalidInput`] (field `postgres role` or `postgres schema`)
+/// naming the reason; [`Error::SchemaTooNew`]; [`Error::Storage`] for a
+/// schema that was never migrated.
+pub(super) async fn check_app_role(client: &Client, schema: &str) -> Result<()> {
+    let RoleFacts {
+        name,
+        superuser,
+        bypass,
+        owned,
+        version,
+        unforced,
+    } = role_facts(client, schema).await?;
     if superuser {
         return Err(Error::invalid(
             "postgres role",
@@ -313,21 +386,7 @@ pub(super) async fn check_app_role(client: &Client, schema: &str) -> Result<()> 
             ),
         ));
     }
-    // MEMBER, not USAGE: a member that does not inherit the owner's
-    // privileges can still `SET ROLE` to it and turn row-level security off.
-    let owned = client
-        .query(
-            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') \
-             AND pg_has_role(current_user, c.relowner, 'MEMBER') \
-             UNION ALL SELECT n.nspname::text FROM pg_namespace n \
-             WHERE n.nspname = $1 AND pg_has_role(current_user, n.nspowner, 'MEMBER')",
-            &[&schema],
-        )
-        .await
-        .map_err(db(D))?;
-    if let Some(first) = owned.first() {
-        let what: String = first.try_get(0).map_err(db(D))?;
+    if let Some(what) = owned.first() {
         return Err(Error::invalid(
             "postgres role",
             format!(
@@ -336,7 +395,6 @@ pub(super) async fn check_app_role(client: &Client, schema: &str) -> Result<()> 
             ),
         ));
     }
-    let version = version_in(client, schema).await?;
     if version > POSTGRES_SCHEMA_VERSION {
         return Err(Error::SchemaTooNew {
             found: version,
@@ -349,25 +407,80 @@ pub(super) async fn check_app_role(client: &Client, schema: &str) -> Result<()> 
              {POSTGRES_SCHEMA_VERSION}: run `PostgresStore::migrate` as the owner role first"
         )));
     }
-    let unforced = client
-        .query(
-            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') \
-             AND NOT (c.relrowsecurity AND c.relforcerowsecurity) ORDER BY 1",
-            &[&schema],
-        )
-        .await
-        .map_err(db(D))?;
-    if let Some(first) = unforced.first() {
-        let table: String = first.try_get(0).map_err(db(D))?;
+    if let Some(table) = unforced.first() {
         return Err(Error::invalid(
             "postgres schema",
             format!(
                 "table `{schema}.{table}` does not ENABLE and FORCE ROW LEVEL SECURITY; \
-                 tenant isolation would rest on the application alone: restore it with \
-                 `ALTER TABLE {schema}.{table} ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY`"
+                 tenant isolation would rest on the application alone: restore it with `{}`",
+                force_rls_fix(schema, table)
             ),
         ));
     }
     Ok(())
+}
+
+/// Every check of `open` as a [`HealthCheck`], failing ones included (one
+/// per table without FORCE ROW LEVEL SECURITY), for `diagnose`.
+pub(super) fn health(facts: &RoleFacts, schema: &str) -> Vec<HealthCheck> {
+    let name = &facts.name;
+    let mut checks = vec![
+        HealthCheck::new(
+            "superuser",
+            !facts.superuser,
+            if facts.superuser {
+                format!("`{name}` is a superuser, which row-level security does not bind")
+            } else {
+                format!("`{name}` is not a superuser")
+            },
+        ),
+        HealthCheck::new(
+            "bypassrls",
+            !facts.bypass,
+            if facts.bypass {
+                format!("`{name}` has BYPASSRLS: row-level security does not bind it")
+            } else {
+                format!("`{name}` has no BYPASSRLS")
+            },
+        ),
+        HealthCheck::new(
+            "owner",
+            facts.owned.is_empty(),
+            if facts.owned.is_empty() {
+                format!("`{name}` owns nothing in `{schema}`")
+            } else {
+                format!(
+                    "`{name}` owns (or is a member of the owner of) {}: an owner can turn \
+                     row-level security off; connect as the app role",
+                    facts.owned.join(", ")
+                )
+            },
+        ),
+        HealthCheck::new(
+            "schema_version",
+            facts.version == POSTGRES_SCHEMA_VERSION,
+            format!(
+                "`{schema}` is at version {} (this build needs {POSTGRES_SCHEMA_VERSION})",
+                facts.version
+            ),
+        ),
+    ];
+    if facts.unforced.is_empty() {
+        checks.push(HealthCheck::new(
+            "force_rls",
+            true,
+            format!("every table of `{schema}` has ENABLE and FORCE ROW LEVEL SECURITY"),
+        ));
+    }
+    for table in &facts.unforced {
+        checks.push(HealthCheck::new(
+            "force_rls",
+            false,
+            format!(
+                "table `{schema}.{table}` does not ENABLE and FORCE ROW LEVEL SECURITY: `{}`",
+                force_rls_fix(schema, table)
+            ),
+        ));
+    }
+    checks
 }

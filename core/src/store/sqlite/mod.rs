@@ -30,7 +30,7 @@ use crate::audit::{AuditLinker, AuditRecord};
 use crate::error::{Error, Result};
 use crate::id::TenantId;
 use crate::store::apply::{self, Checked};
-use crate::store::{AuditQuery, Batch, Kind, ListQuery, Row, Store, Tenant};
+use crate::store::{AuditQuery, Batch, HealthCheck, Kind, ListQuery, Row, Store, Tenant};
 
 pub use self::schema::SCHEMA_VERSION;
 
@@ -328,6 +328,32 @@ impl SqliteStore {
         .await
     }
 
+    /// Checks the live database as an operator's `doctor` does: SQLite's
+    /// `PRAGMA integrity_check` (every page, index and constraint of the
+    /// file), `PRAGMA foreign_key_check`, and the schema version. Online, on
+    /// a reader connection: writers carry on. A failing check is a finding
+    /// in the result, not an error.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use secrets_core::store::SqliteStore;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = SqliteStore::open(dir.path().join("secrets.db")).await?;
+    /// let checks = store.diagnose().await?;
+    /// assert!(checks.iter().all(|c| c.ok));
+    /// assert!(checks.iter().any(|c| c.name == "integrity"));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] if a check cannot run at all.
+    pub async fn diagnose(&self) -> Result<Vec<HealthCheck>> {
+        self.read(diagnose).await
+    }
+
     /// Runs `f` on a reader connection, on the blocking pool.
     async fn read<T, F>(&self, f: F) -> Result<T>
     where
@@ -498,6 +524,62 @@ fn create_private_file(path: &Path, new: bool) -> Result<()> {
     }
 }
 
+/// What `PRAGMA integrity_check` reports, none for a sound file.
+fn integrity_problems(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt = conn
+        .prepare("PRAGMA integrity_check")
+        .map_err(db("run SQLite's integrity check"))?;
+    let rows = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .map_err(db("run SQLite's integrity check"))?;
+    let problems = rows
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(db("run SQLite's integrity check"))?;
+    Ok(if problems == ["ok"] {
+        Vec::new()
+    } else {
+        problems
+    })
+}
+
+/// How many references `PRAGMA foreign_key_check` finds broken.
+fn broken_references(conn: &Connection) -> Result<i64> {
+    conn.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+        r.get(0)
+    })
+    .map_err(db("check the database's references"))
+}
+
+/// The checks of [`SqliteStore::diagnose`], on one connection.
+fn diagnose(conn: &Connection) -> Result<Vec<HealthCheck>> {
+    let problems = integrity_problems(conn)?;
+    let integrity = match problems.first() {
+        None => HealthCheck::new("integrity", true, "PRAGMA integrity_check: ok"),
+        Some(first) => HealthCheck::new(
+            "integrity",
+            false,
+            format!(
+                "PRAGMA integrity_check found {} problems, the first: {first}; \
+                 restore the latest backup that passes",
+                problems.len()
+            ),
+        ),
+    };
+    let broken = broken_references(conn)?;
+    let references = HealthCheck::new(
+        "foreign_keys",
+        broken == 0,
+        format!("PRAGMA foreign_key_check: {broken} broken references"),
+    );
+    let version = schema::version(conn)?;
+    let schema = HealthCheck::new(
+        "schema_version",
+        version == SCHEMA_VERSION,
+        format!("version {version} (this build writes {SCHEMA_VERSION})"),
+    );
+    Ok(vec![integrity, references, schema])
+}
+
 /// Opens a backup read-only and checks it is a sound secrets-core database.
 fn open_verified_backup(path: &Path) -> Result<Connection> {
     if !path.is_file() {
@@ -508,17 +590,8 @@ fn open_verified_backup(path: &Path) -> Result<Connection> {
     }
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(db("open the backup"))?;
-    let problems = {
-        let mut stmt = conn
-            .prepare("PRAGMA integrity_check")
-            .map_err(db("check the backup's integrity"))?;
-        let rows = stmt
-            .query_map([], |r| r.get::<_, String>(0))
-            .map_err(db("check the backup's integrity"))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(db("check the backup's integrity"))?
-    };
-    if problems != ["ok"] {
+    let problems = integrity_problems(&conn)?;
+    if !problems.is_empty() {
         return Err(Error::storage(format!(
             "the backup `{}` fails SQLite's integrity check ({} problems); it cannot be restored",
             path.display(),
@@ -543,11 +616,7 @@ fn open_verified_backup(path: &Path) -> Result<Connection> {
             path.display()
         )));
     }
-    let broken: i64 = conn
-        .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
-            r.get(0)
-        })
-        .map_err(db("check the backup's references"))?;
+    let broken = broken_references(&conn)?;
     if broken != 0 {
         return Err(Error::storage(format!(
             "the backup `{}` has {broken} broken references; it cannot be restored",
