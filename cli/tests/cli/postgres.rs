@@ -1,0 +1,127 @@
+//! The CLI on PostgreSQL: migrate as the owner, bootstrap and verify as the
+//! app role, backup refused with the pg_dump explanation, and doctor
+//! finding a table without FORCE ROW LEVEL SECURITY. Skipped (with the
+//! reason printed) unless SECRETS_CORE_POSTGRES_URL and
+//! SECRETS_CORE_POSTGRES_OWNER_URL are set (scripts/postgres-setup.sh
+//! prints both) and this build has the `postgres` feature.
+
+use crate::fixture::{Fixture, PASSWORD};
+
+fn urls() -> Option<(String, String)> {
+    let app = std::env::var("SECRETS_CORE_POSTGRES_URL").ok();
+    let owner = std::env::var("SECRETS_CORE_POSTGRES_OWNER_URL").ok();
+    match (app, owner) {
+        (Some(a), Some(o)) if cfg!(feature = "postgres") => Some((a, o)),
+        (Some(_), Some(_)) => {
+            println!("skipped: built without the `postgres` feature");
+            None
+        }
+        _ => {
+            println!(
+                "skipped: set SECRETS_CORE_POSTGRES_URL and SECRETS_CORE_POSTGRES_OWNER_URL \
+                 (scripts/postgres-setup.sh prints them) to run the PostgreSQL CLI tests"
+            );
+            None
+        }
+    }
+}
+
+fn psql(url: &str, sql: &str) {
+    let out = std::process::Command::new("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", sql])
+        .output()
+        .expect("psql (the PostgreSQL client) is needed for this test");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn postgres_lifecycle_and_doctor_finds_unforced_rls() {
+    let Some((app, owner)) = urls() else { return };
+    let f = Fixture::new();
+    let schema = format!("cli_{}", uuid_suffix());
+    let run = |url: &str, args: &[&str], stdin: &str| {
+        let mut cmd = f.command();
+        cmd.env("SECRETS_CORE_STORE", url)
+            .env("SECRETS_CORE_KEY_FILE", &f.key_file)
+            .env("SECRETS_CORE_POSTGRES_SCHEMA", &schema)
+            .args(args);
+        Fixture::run_command(cmd, stdin)
+    };
+    run(&owner, &["--json", "migrate"], "").expect(0).json();
+    // The owner is refused as the app's connection.
+    run(&owner, &["--json", "audit", "verify"], "").expect_error(1, "invalid_input");
+    run(
+        &app,
+        &["--json", "bootstrap", "--login", "ada@example.com"],
+        &format!("{PASSWORD}\n"),
+    )
+    .expect(0);
+    run(
+        &app,
+        &["--json", "bootstrap", "--login", "ada@example.com"],
+        &format!("{PASSWORD}\n"),
+    )
+    .expect_error(4, "already_exists");
+    let v = run(&app, &["--json", "audit", "verify"], "")
+        .expect(0)
+        .json();
+    assert_eq!(v["findings"], 0);
+    run(&app, &["--json", "prune"], "").expect(0).json();
+    let run_backup = run(&app, &["--json", "backup", "--out", "x"], "").expect_error(2, "usage");
+    assert!(run_backup.stdout.contains("pg_dump"));
+
+    let forced = |v: &serde_json::Value| -> Vec<String> {
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["name"] == "force_rls" && c["ok"] == false)
+            .map(|c| c["detail"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let before = run(&app, &["--json", "doctor"], "").json();
+    assert!(forced(&before).is_empty(), "{before}");
+    // Plaintext over TCP (the test server) is itself a finding.
+    let tls_ok = before["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["name"] == "tls" && c["ok"] == true);
+    assert_eq!(
+        before["findings"].as_u64().unwrap() == 0,
+        tls_ok,
+        "{before}"
+    );
+
+    psql(
+        &owner,
+        &format!("ALTER TABLE {schema}.records NO FORCE ROW LEVEL SECURITY"),
+    );
+    let after = run(&app, &["--json", "doctor"], "").expect(3).json();
+    let found = forced(&after);
+    assert_eq!(found.len(), 1, "{after}");
+    assert!(found[0].contains(&format!("{schema}.records")), "{found:?}");
+    // The human form names it too.
+    let text = run(&app, &["doctor"], "").expect(3);
+    assert!(text.stdout.contains("FINDING") && text.stdout.contains("records"));
+    psql(
+        &owner,
+        &format!("ALTER TABLE {schema}.records FORCE ROW LEVEL SECURITY"),
+    );
+    let restored = run(&app, &["--json", "doctor"], "").json();
+    assert!(forced(&restored).is_empty(), "{restored}");
+    psql(&owner, &format!("DROP SCHEMA {schema} CASCADE"));
+}
+
+fn uuid_suffix() -> String {
+    secrets_core::TenantId::generate()
+        .to_string()
+        .replace('-', "")
+        .chars()
+        .take(12)
+        .collect()
+}

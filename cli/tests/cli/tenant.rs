@@ -1,0 +1,131 @@
+//! tenant export and tenant erase.
+
+use secrets_core::TenantId;
+
+use crate::fixture::{Fixture, tenant_bytes};
+
+#[test]
+fn export_holds_exactly_one_tenants_records() {
+    let f = Fixture::new();
+    let (a, b) = (TenantId::generate(), TenantId::generate());
+    f.seed(a, 30);
+    f.seed(b, 7);
+    let out = f.path("a.jsonl");
+    let v = f
+        .run(
+            &[
+                "--json",
+                "tenant",
+                "export",
+                "--tenant",
+                &a.to_string(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            "",
+        )
+        .expect(0)
+        .json();
+    let text = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(v["lines"], lines.len());
+    assert_eq!(lines[0]["type"], "tenant");
+    assert_eq!(lines[0]["tenant"]["id"], a.to_string());
+    let rows: Vec<_> = lines.iter().filter(|l| l["type"] == "row").collect();
+    assert!(rows.iter().all(|r| r["tenant"] == a.to_string()));
+    let secrets = rows.iter().filter(|r| r["kind"] == "app_secret").count();
+    assert_eq!(secrets, 30, "{rows:?}");
+    let events = lines.iter().filter(|l| l["type"] == "audit").count();
+    assert!(events > 0);
+    assert!(
+        !text.contains(&b.to_string()),
+        "tenant b leaked into a's export"
+    );
+    // The file exists now: refused without --force.
+    f.run(
+        &[
+            "--json",
+            "tenant",
+            "export",
+            "--tenant",
+            &a.to_string(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        "",
+    )
+    .expect_error(4, "already_exists");
+    // An unknown tenant.
+    let other = f.path("none.jsonl");
+    f.run(
+        &[
+            "--json",
+            "tenant",
+            "export",
+            "--tenant",
+            &TenantId::generate().to_string(),
+            "--out",
+            other.to_str().unwrap(),
+        ],
+        "",
+    )
+    .expect_error(1, "not_found");
+}
+
+fn tenant_exists(f: &Fixture, t: TenantId) -> bool {
+    f.sqlite()
+        .query_row(
+            "SELECT count(*) FROM tenants WHERE id = ?1",
+            [tenant_bytes(t)],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap()
+        == 1
+}
+
+#[test]
+fn erase_needs_confirmation_and_honours_deletion_protection() {
+    let f = Fixture::new();
+    let (a, b) = (TenantId::generate(), TenantId::generate());
+    f.seed(a, 5);
+    f.seed(b, 5);
+    let id = a.to_string();
+    // No confirmation (stdin ends), a wrong one: refused, nothing erased.
+    f.run(&["--json", "tenant", "erase", "--tenant", &id], "")
+        .expect_error(4, "not_confirmed");
+    f.run(&["tenant", "erase", "--tenant", &id], "yes\n")
+        .expect(4);
+    assert!(tenant_exists(&f, a));
+
+    // Deletion protection on: refused even with --yes.
+    let set = |on: bool| {
+        f.sqlite()
+            .execute(
+                "UPDATE tenants SET body = CAST(json_set(CAST(body AS TEXT), \
+                 '$.deletion_protection', json(?2)) AS BLOB) WHERE id = ?1",
+                rusqlite::params![tenant_bytes(a), if on { "true" } else { "false" }],
+            )
+            .unwrap();
+    };
+    set(true);
+    f.run(&["--json", "--yes", "tenant", "erase", "--tenant", &id], "")
+        .expect_error(4, "deletion_protected");
+    assert!(tenant_exists(&f, a));
+
+    // Off, and the id typed: erased; the other tenant untouched.
+    set(false);
+    let v = f
+        .run(
+            &["--json", "tenant", "erase", "--tenant", &id],
+            &format!("{id}\n"),
+        )
+        .expect(0)
+        .json();
+    assert_eq!(v["erased"], id);
+    assert!(!tenant_exists(&f, a));
+    assert!(tenant_exists(&f, b));
+    f.run(&["audit", "verify"], "").expect(0);
+}
