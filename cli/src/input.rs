@@ -79,6 +79,10 @@ pub(crate) fn confirm(action: &str, expected: &str) -> Result<(), Failure> {
     let _ = err.flush();
     drop(err);
     let answer = stdin_line("confirmation")?;
+    if !stdin_is_terminal() {
+        // The answer was not echoed by a terminal: end the prompt's line.
+        let _ = writeln!(std::io::stderr());
+    }
     match answer {
         Some(a) if a.expose_secret().trim() == expected => Ok(()),
         _ => Err(Failure::NotConfirmed(format!(

@@ -85,6 +85,9 @@ pub(crate) async fn verify(g: &Global, args: &AuditVerify) -> Result<Report, Fai
         results.push(value);
         lines.push(line);
     }
+    if lines.is_empty() {
+        lines.push("no tenants in the store".to_owned());
+    }
     let report = Report::ok(
         json!({"tenants": results, "findings": findings}),
         lines.join("\n"),
