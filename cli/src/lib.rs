@@ -30,7 +30,13 @@ pub use exit::Exit;
 
 /// Runs the command line of this process and returns its exit code:
 /// parses the arguments (clap's own usage errors exit 2), runs the command
-/// on a Tokio runtime, and prints its result.
+/// on a Tokio runtime, and prints its result. The whole of the binary:
+///
+/// ```no_run
+/// fn main() -> std::process::ExitCode {
+///     secrets_core_cli::run()
+/// }
+/// ```
 #[must_use]
 pub fn run() -> ExitCode {
     let json = std::env::args_os().any(|a| a == "--json");
