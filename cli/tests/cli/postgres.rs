@@ -97,6 +97,15 @@ fn postgres_lifecycle_and_doctor_finds_unforced_rls() {
         "{before}"
     );
 
+    // Over the server's Unix-domain socket (no TLS there, and none needed):
+    // a clean bill of health.
+    if let Some(socket) = socket_url(&app) {
+        let v = run(&socket, &["--json", "doctor"], "").expect(0).json();
+        assert_eq!(v["findings"], 0, "{v}");
+    } else {
+        println!("skipped the Unix-socket doctor run: no socket of the server found");
+    }
+
     psql(
         &owner,
         &format!("ALTER TABLE {schema}.records NO FORCE ROW LEVEL SECURITY"),
@@ -124,4 +133,32 @@ fn uuid_suffix() -> String {
         .chars()
         .take(12)
         .collect()
+}
+
+/// `url` (`postgres://user@host:port/db?...`) over the server's socket in
+/// the first of the usual directories that holds it.
+fn socket_url(url: &str) -> Option<String> {
+    let (scheme_user, rest) = url.split_once('@')?;
+    let (host_port, path) = rest.split_once('/')?;
+    let port = host_port.rsplit_once(':').map_or("5432", |(_, p)| p);
+    let db = path.split('?').next()?;
+    let dir = std::env::var("SECRETS_CORE_POSTGRES_SOCKET_DIR")
+        .map(|d| vec![d])
+        .unwrap_or_else(|_| {
+            vec![
+                "/var/run/postgresql".into(),
+                "/run/postgresql".into(),
+                "/tmp".into(),
+            ]
+        })
+        .into_iter()
+        .find(|d| {
+            std::path::Path::new(d)
+                .join(format!(".s.PGSQL.{port}"))
+                .exists()
+        })?;
+    Some(format!(
+        "{scheme_user}@{}:{port}/{db}",
+        dir.replace('/', "%2F")
+    ))
 }
