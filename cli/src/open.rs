@@ -25,8 +25,9 @@ pub(crate) const NEW_PASSPHRASE_ENV: &str = "SECRETS_CORE_NEW_PASSPHRASE";
 pub(crate) enum Location {
     /// `sqlite:PATH`.
     Sqlite(PathBuf),
-    /// `postgres://...` or `postgresql://...`.
-    Postgres(String),
+    /// `postgres://...` or `postgresql://...` (read only by a build with
+    /// the `postgres` feature; others refuse it).
+    Postgres(#[cfg_attr(not(feature = "postgres"), allow(dead_code))] String),
 }
 
 impl Location {
