@@ -465,6 +465,11 @@ impl AuditChain {
     pub fn new(ring: &KeyRing) -> Self {
         Self(ring.derive_subkey("audit-chain"))
     }
+
+    /// A chain over a stored key (a retired epoch's, see `vault::keys`).
+    pub(crate) fn from_key(key: Zeroizing<[u8; 32]>) -> Self {
+        Self(key)
+    }
 }
 
 impl AuditLinker for AuditChain {
@@ -569,6 +574,12 @@ pub struct Checkpoint {
 #[derive(Debug)]
 pub struct ChainVerifier<'a> {
     linker: &'a dyn AuditLinker,
+    /// The chain keys of earlier epochs (before a master-key replacement),
+    /// oldest first; the log moves through them in order to `linker`.
+    earlier: Vec<&'a dyn AuditLinker>,
+    /// Index into `earlier` of the epoch the last event was linked in
+    /// (`earlier.len()` for `linker`'s).
+    epoch: usize,
     tenant: TenantId,
     count: u64,
     head: [u8; 32],
@@ -591,10 +602,34 @@ impl<'a> ChainVerifier<'a> {
     pub fn new(linker: &'a dyn AuditLinker, tenant: TenantId) -> Self {
         Self {
             linker,
+            earlier: Vec::new(),
+            epoch: 0,
             tenant,
             count: 0,
             head: [0; 32],
         }
+    }
+
+    /// A verifier for a log that may have crossed master-key replacements:
+    /// `earlier` are the chain keys of the earlier epochs, oldest first.
+    /// Events are accepted under an epoch's key only until the first event
+    /// under a later one (whose link covers the last event before it); after
+    /// that, never again.
+    pub(crate) fn with_earlier(
+        linker: &'a dyn AuditLinker,
+        earlier: Vec<&'a dyn AuditLinker>,
+        tenant: TenantId,
+    ) -> Self {
+        let mut me = Self::new(linker, tenant);
+        me.earlier = earlier;
+        me
+    }
+
+    /// Whether the last event verified is linked under the current key (or
+    /// the log is empty): a log whose events all verify but which ends under
+    /// a retired key has lost its events from the replacement on.
+    pub(crate) fn ends_in_current_epoch(&self) -> bool {
+        self.count == 0 || self.epoch == self.earlier.len()
     }
 
     /// Checks the next event.
@@ -625,10 +660,22 @@ impl<'a> ChainVerifier<'a> {
             return Err(broken(ChainBreak::BadLink));
         }
         use subtle::ConstantTimeEq;
-        let hash = self.linker.link(record)?;
-        if !bool::from(hash.ct_eq(&record.hash)) {
-            return Err(broken(ChainBreak::Altered));
+        // The epoch of the previous event, then later ones in order; the
+        // first event may be in any.
+        let from = if self.count == 0 { 0 } else { self.epoch };
+        let mut matched = None;
+        for epoch in from..=self.earlier.len() {
+            let linker = self.earlier.get(epoch).copied().unwrap_or(self.linker);
+            let hash = linker.link(record)?;
+            if bool::from(hash.ct_eq(&record.hash)) {
+                matched = Some(epoch);
+                break;
+            }
         }
+        let Some(epoch) = matched else {
+            return Err(broken(ChainBreak::Altered));
+        };
+        self.epoch = epoch;
         self.count = record.seq;
         self.head = record.hash;
         Ok(())

@@ -187,16 +187,26 @@ impl KeyRing {
     /// # Errors
     ///
     /// The structure errors of [`Envelope::parse`]; [`Error::UnknownKey`] for
-    /// a key the ring does not hold; otherwise the one opaque
+    /// a key the ring no longer holds (one of a master replaced by a
+    /// rekey); otherwise the one opaque
     /// [`Error::Unauthenticated`] (altered bytes, wrong context, wrong master
     /// key).
     pub fn open(&self, envelope: &[u8], context: &Context) -> Result<SecretBytes> {
         let env = Envelope::parse(envelope)?;
-        let slot = self.slot(env.key_id).ok_or(Error::UnknownKey {
+        let aad = associated_data(env.key_id, context);
+        if let Some(slot) = self.slot(env.key_id) {
+            let plaintext = slot.key.open(&env.nonce, &aad, env.ciphertext_and_tag)?;
+            return Ok(SecretBytes::new(plaintext));
+        }
+        // A key newer than the active one: another process (or an earlier
+        // run) rotated. Keys are derived, so derive it; once it has opened
+        // a value (proof that the master's holder sealed with it) the ring
+        // keeps it and seals with it.
+        let slot = self.newer_slot(env.key_id).ok_or(Error::UnknownKey {
             key_id: env.key_id.get(),
         })?;
-        let aad = associated_data(env.key_id, context);
         let plaintext = slot.key.open(&env.nonce, &aad, env.ciphertext_and_tag)?;
+        self.adopt(env.key_id, slot);
         Ok(SecretBytes::new(plaintext))
     }
 
@@ -277,10 +287,19 @@ mod tests {
             })
         ));
         let mut unknown = ring.seal(b"x", &ctx).unwrap();
+        // A newer key is derived, and does not open what key 1 sealed.
         unknown[1..5].copy_from_slice(&9u32.to_be_bytes());
         assert!(matches!(
             ring.open(&unknown, &ctx),
-            Err(Error::UnknownKey { key_id: 9 })
+            Err(Error::Unauthenticated)
+        ));
+        assert_eq!(ring.active_key_id(), KeyId::FIRST);
+        // A key below the ring's first (a replaced master's) is unknown.
+        let sealed = ring.seal(b"x", &ctx).unwrap();
+        ring.configure(KeyId::new(3).unwrap(), KeyId::new(3).unwrap(), None);
+        assert!(matches!(
+            ring.open(&sealed, &ctx),
+            Err(Error::UnknownKey { key_id: 1 })
         ));
         unknown[1..5].copy_from_slice(&0u32.to_be_bytes());
         assert!(matches!(

@@ -91,6 +91,9 @@ impl Slot {
 struct Keys {
     slots: BTreeMap<KeyId, Arc<Slot>>,
     active: KeyId,
+    /// The lowest id derived from the current master; ids below it (while
+    /// a rekey is in progress) are the retiring master's.
+    base: KeyId,
 }
 
 /// The keys that seal and open [envelopes](crate::crypto::Envelope).
@@ -121,7 +124,10 @@ struct Keys {
 /// # Ok(()) }
 /// ```
 pub struct KeyRing {
-    master: MasterKey,
+    master: Arc<MasterKey>,
+    /// The master being replaced, while a rekey is in progress: it opens,
+    /// it never seals (see [`KeyRing::with_retiring`]).
+    retiring: RwLock<Option<Arc<MasterKey>>>,
     keys: RwLock<Keys>,
 }
 
@@ -131,10 +137,12 @@ impl KeyRing {
     pub fn new(master: MasterKey) -> Self {
         let first = Arc::new(derive_slot(&master, KeyId::FIRST));
         Self {
-            master,
+            master: Arc::new(master),
+            retiring: RwLock::new(None),
             keys: RwLock::new(Keys {
                 slots: BTreeMap::from([(KeyId::FIRST, first)]),
                 active: KeyId::FIRST,
+                base: KeyId::FIRST,
             }),
         }
     }
@@ -150,9 +158,117 @@ impl KeyRing {
             })
             .collect();
         Self {
-            master,
-            keys: RwLock::new(Keys { slots, active }),
+            master: Arc::new(master),
+            retiring: RwLock::new(None),
+            keys: RwLock::new(Keys {
+                slots,
+                active,
+                base: KeyId::FIRST,
+            }),
         }
+    }
+
+    /// This ring, holding also `retiring`: the master key being replaced by
+    /// a rekey ([`Vault::rekey`](crate::vault::Vault::rekey)). Build the
+    /// ring of the *new* master, add the old one here, and open the vault
+    /// with it: the vault then begins (or resumes) the rekey, opening what
+    /// the old master sealed and sealing only under the new one. The key
+    /// ids of both are set from the store when the vault opens; after the
+    /// rekey the old master is dropped and refused.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), secrets_core::Error> {
+    /// use secrets_core::crypto::{KeyRing, MasterKey};
+    ///
+    /// let ring = KeyRing::new(MasterKey::generate()?).with_retiring(MasterKey::generate()?);
+    /// assert!(ring.is_rekeying());
+    /// assert!(!KeyRing::new(MasterKey::generate()?).is_rekeying());
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn with_retiring(self, retiring: MasterKey) -> Self {
+        *self
+            .retiring
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(retiring));
+        self
+    }
+
+    /// Whether this ring holds a retiring master (a rekey is under way).
+    #[must_use]
+    pub fn is_rekeying(&self) -> bool {
+        self.retiring_master().is_some()
+    }
+
+    /// The current master.
+    pub(crate) fn master_arc(&self) -> Arc<MasterKey> {
+        Arc::clone(&self.master)
+    }
+
+    /// The retiring master, if any.
+    pub(crate) fn retiring_master(&self) -> Option<Arc<MasterKey>> {
+        self.retiring
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Sets the ring's ids from the store's key state: the current master's
+    /// keys `base..=active` and, while `retiring` is given, the retiring
+    /// master's keys `retiring.0..=retiring.1`. Seal counts start again
+    /// (they are restored with [`KeyRing::record_sealed`]).
+    pub(crate) fn configure(&self, base: KeyId, active: KeyId, retiring: Option<(KeyId, KeyId)>) {
+        let old = self.retiring_master();
+        let mut slots = BTreeMap::new();
+        if let (Some(old), Some((first, last))) = (old.as_deref(), retiring) {
+            for n in first.get()..=last.get() {
+                let id = KeyId(n);
+                slots.insert(id, Arc::new(derive_slot(old, id)));
+            }
+        }
+        for n in base.get()..=active.get() {
+            let id = KeyId(n);
+            slots.insert(id, Arc::new(derive_slot(&self.master, id)));
+        }
+        let mut keys = self.keys.write().unwrap_or_else(PoisonError::into_inner);
+        *keys = Keys {
+            slots,
+            active,
+            base,
+        };
+    }
+
+    /// Adds keys up to `active` (derived from the current master) and makes
+    /// it the one that seals, if it is newer than the active one: what
+    /// another process rotated to.
+    pub(crate) fn advance_to(&self, active: KeyId) {
+        let mut keys = self.keys.write().unwrap_or_else(PoisonError::into_inner);
+        if active <= keys.active {
+            return;
+        }
+        for n in keys.active.get().saturating_add(1)..=active.get() {
+            let id = KeyId(n);
+            keys.slots
+                .insert(id, Arc::new(derive_slot(&self.master, id)));
+        }
+        keys.active = active;
+    }
+
+    /// Forgets the retiring master and its keys: the rekey is complete.
+    pub(crate) fn drop_retiring(&self) {
+        let mut keys = self.keys.write().unwrap_or_else(PoisonError::into_inner);
+        let base = keys.base;
+        keys.slots.retain(|id, _| *id >= base);
+        drop(keys);
+        *self
+            .retiring
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    /// The lowest key id of the current master.
+    pub(crate) fn base_key_id(&self) -> KeyId {
+        self.read().base
     }
 
     /// A ring (key 1 active) from a passphrase stretched with `params`. Slow by
@@ -265,7 +381,12 @@ impl KeyRing {
     /// key, say): `HMAC-SHA256(master, "secrets-core/v1/subkey/" || label)`,
     /// independent of every data key.
     pub(crate) fn derive_subkey(&self, label: &str) -> Zeroizing<[u8; 32]> {
-        hmac_sha256(&self.master, &[SUBKEY_LABEL, label.as_bytes()])
+        derive_subkey(&self.master, label)
+    }
+
+    /// [`KeyRing::derive_subkey`] of the retiring master, if one is held.
+    pub(crate) fn derive_retiring_subkey(&self, label: &str) -> Option<Zeroizing<[u8; 32]>> {
+        self.retiring_master().map(|m| derive_subkey(&m, label))
     }
 
     pub(crate) fn active_slot(&self) -> (KeyId, Arc<Slot>) {
@@ -284,6 +405,28 @@ impl KeyRing {
         self.read().slots.get(&id).cloned()
     }
 
+    /// Key `id` of the current master, if it is newer than the active one
+    /// (not yet held: see [`KeyRing::adopt`]).
+    pub(crate) fn newer_slot(&self, id: KeyId) -> Option<Arc<Slot>> {
+        (id > self.read().active).then(|| Arc::new(derive_slot(&self.master, id)))
+    }
+
+    /// Holds `slot` as key `id` and seals with it if it is newer than the
+    /// active key: it opened a value, so the master's holder rotated to it.
+    pub(crate) fn adopt(&self, id: KeyId, slot: Arc<Slot>) {
+        let mut keys = self.keys.write().unwrap_or_else(PoisonError::into_inner);
+        keys.slots.entry(id).or_insert(slot);
+        if id > keys.active {
+            for n in keys.active.get().saturating_add(1)..id.get() {
+                let between = KeyId(n);
+                keys.slots
+                    .entry(between)
+                    .or_insert_with(|| Arc::new(derive_slot(&self.master, between)));
+            }
+            keys.active = id;
+        }
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Keys> {
         // A panic while holding the lock cannot leave `Keys` half-updated
         // (rotate inserts, then switches), so a poisoned lock is still sound.
@@ -297,6 +440,11 @@ fn hmac_sha256(master: &MasterKey, parts: &[&[u8]]) -> Zeroizing<[u8; 32]> {
         mac.update(part);
     }
     Zeroizing::new(mac.finalize().into_bytes().into())
+}
+
+/// `HMAC-SHA256(master, "secrets-core/v1/subkey/" || label)`.
+pub(crate) fn derive_subkey(master: &MasterKey, label: &str) -> Zeroizing<[u8; 32]> {
+    hmac_sha256(master, &[SUBKEY_LABEL, label.as_bytes()])
 }
 
 fn derive_slot(master: &MasterKey, id: KeyId) -> Slot {
@@ -317,6 +465,7 @@ impl fmt::Debug for KeyRing {
                 &keys.slots.keys().map(|k| k.get()).collect::<Vec<_>>(),
             )
             .field("master", &self.master)
+            .field("rekeying", &self.is_rekeying())
             .finish()
     }
 }

@@ -21,10 +21,10 @@
 //! # Ok(()) }
 //! ```
 
-mod aead;
+pub(crate) mod aead;
 mod envelope;
 mod kdf;
-mod keyring;
+pub(crate) mod keyring;
 mod master;
 
 use zeroize::Zeroizing;

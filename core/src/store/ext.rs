@@ -160,6 +160,11 @@ pub trait StoreExt: Store {
         lines.finish().await
     }
 
+    /// For a store used without a [`Vault`](crate::vault::Vault): the
+    /// Vault tags every row it writes (a MAC this function cannot compute)
+    /// and refuses a row whose tag no longer matches, so a store a Vault
+    /// uses is rewrapped with [`Vault::rewrap`](crate::vault::Vault::rewrap).
+    ///
     /// Re-seals every sealed value of every tenant onto `ring`'s active key,
     /// `batch_size` rows per atomic batch, each batch with its audit event
     /// (`keyring.rewrap`, actor `system`). Online: other writers carry on; a

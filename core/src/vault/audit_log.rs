@@ -1,6 +1,6 @@
 //! The audit log, for Admins: query, verify, checkpoint.
 
-use crate::audit::{AuditRecord, ChainSummary, ChainVerifier, Checkpoint};
+use crate::audit::{AuditLinker, AuditRecord, ChainSummary, ChainVerifier, Checkpoint};
 use crate::error::{ChainBreak, Error, Result};
 use crate::rbac::Permission;
 use crate::store::AuditQuery;
@@ -32,12 +32,29 @@ impl Vault {
     pub async fn verify_audit_log(&self, caller: &Caller) -> Result<ChainSummary> {
         self.authorize(caller, Permission::ReadAuditLog, "audit.verify", "audit")
             .await?;
-        let mut verifier = ChainVerifier::new(self.inner.chain.as_ref(), caller.tenant);
+        let earlier = self
+            .inner
+            .retired_chains
+            .iter()
+            .map(|c| c as &dyn AuditLinker)
+            .collect();
+        let mut verifier =
+            ChainVerifier::with_earlier(self.inner.chain.as_ref(), earlier, caller.tenant);
         let mut events = Pages::events(&*self.inner.store, caller.tenant, AuditQuery::default());
         while let Some(page) = events.next().await? {
             for event in &page {
                 verifier.push(event)?;
             }
+        }
+        // After a rekey every tenant's log continues under the new key (the
+        // rekey wrote a `key.rekeyed` event in each): one that ends under a
+        // retired key lost its events from there on.
+        if !self.inner.ring.is_rekeying() && !verifier.ends_in_current_epoch() {
+            let summary = verifier.finish();
+            return Err(Error::AuditChainBroken {
+                seq: summary.count + 1,
+                reason: ChainBreak::Truncated,
+            });
         }
         Ok(verifier.finish())
     }
@@ -72,7 +89,13 @@ impl Vault {
         caller: &Caller,
         checkpoint: &Checkpoint,
     ) -> Result<ChainSummary> {
-        self.inner.chain.verify_checkpoint(checkpoint)?;
+        // A checkpoint signed before a rekey is signed under a retired key.
+        let signed = std::iter::once(self.inner.chain.as_ref())
+            .chain(self.inner.retired_chains.iter())
+            .any(|chain| chain.verify_checkpoint(checkpoint).is_ok());
+        if !signed {
+            return Err(Error::Unauthenticated);
+        }
         if checkpoint.tenant != caller.tenant {
             return Err(Error::invalid("checkpoint", "belongs to another tenant"));
         }

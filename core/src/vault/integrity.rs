@@ -41,20 +41,14 @@ use crate::store::page::Pages;
 use crate::store::retry::{Race, retry};
 use crate::store::{AuditQuery, Batch, Change, Kind, ListQuery, Row, Store, Tenant};
 
-/// The store setting holding the master key's check value.
-pub(crate) const KEY_CHECK: &str = "key_check";
 /// The store setting saying the tagging pass is complete.
 pub(crate) const ROW_TAGS: &str = "row_tags";
 
 /// Subkey label (`KeyRing::derive_subkey`) of the row MAC key.
 const ROW_KEY_LABEL: &str = "row-integrity";
-/// Subkey label of the key check key.
-const CHECK_KEY_LABEL: &str = "key-check";
 
 /// Domain label and format version of a row tag's input.
 const ROW_LABEL: &[u8] = b"secrets-core/v1/row";
-/// What the key check value is a MAC of.
-const CHECK_LABEL: &[u8] = b"secrets-core/v1/key-check";
 /// What the `row_tags` marker is a MAC of.
 const MARKER_LABEL: &[u8] = b"secrets-core/v1/row-tags-complete";
 
@@ -73,9 +67,17 @@ struct RowKey(hmac::Hmac<sha2::Sha256>);
 
 impl RowKey {
     fn new(ring: &KeyRing) -> Self {
-        Self(crate::crypto::hmac_sha256(
-            &ring.derive_subkey(ROW_KEY_LABEL),
-        ))
+        Self::from_subkey(&ring.derive_subkey(ROW_KEY_LABEL))
+    }
+
+    /// The retiring master's row key, while a rekey is in progress.
+    fn retiring(ring: &KeyRing) -> Option<Self> {
+        ring.derive_retiring_subkey(ROW_KEY_LABEL)
+            .map(|k| Self::from_subkey(&k))
+    }
+
+    fn from_subkey(key: &[u8; 32]) -> Self {
+        Self(crate::crypto::hmac_sha256(key))
     }
 
     /// The tag of `row` in `tenant` when stored at `version` (the row's own
@@ -149,20 +151,13 @@ pub(crate) fn row_tag_verifies(ring: &KeyRing, tenant: TenantId, row: &Row) -> b
     RowKey::new(ring).verifies(tenant, row)
 }
 
-/// The check value of `ring`'s master key: `HMAC-SHA256(derive_subkey(
-/// "key-check"), "secrets-core/v1/key-check")`. Reveals nothing of the key
-/// (it is a MAC under a key derived for this purpose alone).
-fn key_check_value(ring: &KeyRing) -> [u8; 32] {
-    let key = ring.derive_subkey(CHECK_KEY_LABEL);
-    let mut mac = crate::crypto::hmac_sha256(&key);
-    mac.update(CHECK_LABEL);
-    mac.finalize().into_bytes().into()
-}
-
 /// The decorator: tags rows on write, verifies them on read.
 pub(crate) struct Integrity {
     inner: Arc<dyn Store>,
     key: RowKey,
+    /// The retiring master's row key during a rekey: rows it tagged still
+    /// verify until the rekey pass has re-tagged them.
+    retiring: std::sync::RwLock<Option<RowKey>>,
     linker: Arc<dyn AuditLinker>,
     clock: Arc<dyn Clock>,
 }
@@ -177,13 +172,14 @@ impl fmt::Debug for Integrity {
 }
 
 impl Integrity {
-    /// Checks the master key against the store, tags rows written before
-    /// tags existed, and returns the decorated store.
+    /// Tags rows written before tags existed and returns the decorated
+    /// store. The key check ([`keys::open`](super::keys::open)) runs first,
+    /// with [`check_chain_head`] for a store that has none.
     ///
     /// # Errors
     ///
-    /// [`Error::WrongMasterKey`] (nothing written); [`Error::Tampered`] if
-    /// the tagging marker is not this key's; the store's errors.
+    /// [`Error::Tampered`] if the tagging marker is not this key's; the
+    /// store's errors.
     pub(crate) async fn open(
         inner: Arc<dyn Store>,
         ring: &KeyRing,
@@ -193,68 +189,75 @@ impl Integrity {
         let me = Self {
             inner,
             key: RowKey::new(ring),
+            retiring: std::sync::RwLock::new(RowKey::retiring(ring)),
             linker,
             clock,
         };
-        me.check_key(ring).await?;
         me.tag_untagged().await?;
         Ok(me)
     }
 
-    /// Attack 14: the first open stores the key check value; every later
-    /// open compares it, before writing anything.
-    async fn check_key(&self, ring: &KeyRing) -> Result<()> {
-        let kcv = key_check_value(ring);
-        let stored = match self.inner.meta(KEY_CHECK).await? {
-            Some(v) => v,
-            None => {
-                // A store from before key check values: its audit chains were
-                // linked under the master key, so the head of the first
-                // tenant's log tells a wrong key apart before we store ours.
-                self.check_chain_head().await?;
-                if self.inner.set_meta(KEY_CHECK, &kcv, None).await? {
-                    return Ok(());
+    /// Whether `row`'s tag is under the current master's key (not the
+    /// retiring one's): what the rekey pass has still to re-tag.
+    pub(crate) fn is_current(&self, tenant: TenantId, row: &Row) -> bool {
+        self.key.verifies(tenant, row)
+    }
+
+    /// Before the key state moves to the new master: the `row_tags` marker
+    /// must be the new master's (set when the rekey began).
+    pub(crate) async fn finish_rekey(&self, _current: &crate::crypto::MasterKey) -> Result<()> {
+        self.move_marker().await
+    }
+
+    /// Forgets the retiring row key: the rekey is complete.
+    pub(crate) fn drop_retiring(&self) {
+        *self
+            .retiring
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+
+    fn retiring_verifies(&self, tenant: TenantId, row: &Row) -> bool {
+        self.retiring
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|k| k.verifies(tenant, row))
+    }
+
+    /// During a rekey: replaces a `row_tags` marker under the retiring key
+    /// with the current key's.
+    async fn move_marker(&self) -> Result<()> {
+        let marker = self.key.marker();
+        let old = self
+            .retiring
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .map(RowKey::marker);
+        match (self.inner.meta(ROW_TAGS).await?, old) {
+            (Some(v), _) if bool::from(marker.as_slice().ct_eq(&v)) => Ok(()),
+            (Some(v), Some(old)) if bool::from(old.as_slice().ct_eq(&v)) => {
+                if self.inner.set_meta(ROW_TAGS, &marker, Some(&v)).await?
+                    || self.inner.meta(ROW_TAGS).await?.as_deref() == Some(marker.as_slice())
+                {
+                    Ok(())
+                } else {
+                    Err(Error::conflict("store setting", ROW_TAGS, 0, 0))
                 }
-                // Another process stored one first: it must be ours too.
-                self.inner.meta(KEY_CHECK).await?.unwrap_or_default()
             }
-        };
-        if bool::from(kcv.as_slice().ct_eq(&stored)) {
-            Ok(())
-        } else {
-            Err(Error::WrongMasterKey)
+            (None, _) => Ok(()),
+            (Some(_), _) => Err(Error::Tampered {
+                kind: "store setting",
+                id: ROW_TAGS.into(),
+            }),
         }
-    }
-
-    /// The newest audit event of the first tenant verifies under this key.
-    async fn check_chain_head(&self) -> Result<()> {
-        let Some(first) = self
-            .inner
-            .directory_tenants(None, 1)
-            .await?
-            .into_iter()
-            .next()
-        else {
-            return Ok(());
-        };
-        let mut events = Pages::events(self.inner.as_ref(), first, AuditQuery::default());
-        let mut head = None;
-        while let Some(page) = events.next().await? {
-            head = page.into_iter().last();
-        }
-        match head {
-            Some(record) if !self.links(&record)? => Err(Error::WrongMasterKey),
-            _ => Ok(()),
-        }
-    }
-
-    fn links(&self, record: &AuditRecord) -> Result<bool> {
-        Ok(bool::from(self.linker.link(record)?.ct_eq(&record.hash)))
     }
 
     /// The tagging pass (a no-op once the `row_tags` marker is set).
     async fn tag_untagged(&self) -> Result<()> {
         let marker = self.key.marker();
+        self.move_marker().await?;
         match self.inner.meta(ROW_TAGS).await? {
             Some(v) if bool::from(marker.as_slice().ct_eq(&v)) => return Ok(()),
             Some(_) => {
@@ -393,7 +396,7 @@ impl Integrity {
 
     /// `row` if its tag verifies; otherwise the refusal, audited in `tenant`.
     async fn verified(&self, tenant: TenantId, row: Row) -> Result<Row> {
-        if self.key.verifies(tenant, &row) {
+        if self.key.verifies(tenant, &row) || self.retiring_verifies(tenant, &row) {
             return Ok(row);
         }
         let id = printable(&row.id);
@@ -424,6 +427,26 @@ impl Integrity {
             Some(row) => self.verified(tenant, row).await.map(Some),
             None => Ok(None),
         }
+    }
+}
+
+/// Attack 14, for a store from before key check values: its audit chains
+/// were linked under the master key, so the head of the first tenant's log
+/// tells a wrong key apart before the check value is stored.
+pub(crate) async fn check_chain_head(store: &dyn Store, linker: &dyn AuditLinker) -> Result<()> {
+    let Some(first) = store.directory_tenants(None, 1).await?.into_iter().next() else {
+        return Ok(());
+    };
+    let mut events = Pages::events(store, first, AuditQuery::default());
+    let mut head = None;
+    while let Some(page) = events.next().await? {
+        head = page.into_iter().last();
+    }
+    match head {
+        Some(record) if !bool::from(linker.link(&record)?.ct_eq(&record.hash)) => {
+            Err(Error::WrongMasterKey)
+        }
+        _ => Ok(()),
     }
 }
 
@@ -585,7 +608,7 @@ mod tests {
             "6130de691ed5e7e8513ce8667918d21dfd3186f596954cc97618a8584c7bdd63"
         );
         assert_eq!(
-            hex(&key_check_value(&ring)),
+            hex(&super::super::keys::key_check_value(&ring.master_arc())),
             "94b7fbc2d01b340f16e94ebe192ef495391213c2e689a026dee743d74a9434e8"
         );
         assert_eq!(

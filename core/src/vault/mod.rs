@@ -48,6 +48,7 @@ mod audit_log;
 mod bearer;
 mod gate;
 mod integrity;
+mod keys;
 mod maintenance;
 mod oauth;
 mod rows;
@@ -80,6 +81,7 @@ use crate::token::TokenFormat;
 pub use agents::{AgentSessionInfo, StartedAgentSession};
 pub use bearer::{Bearer, BearerKind, MAX_BEARER_LEN, TokenPrefixes, parse_bearer};
 pub use json::Exposed;
+pub use keys::{KeyStatus, Progress, RewrapReport};
 pub use maintenance::PruneReport;
 pub use oauth::{
     ConnectionInfo, OAuthCompletion, OAuthRefresher, OAuthStart, RefreshFailure, RefreshLease,
@@ -294,8 +296,15 @@ pub struct Vault {
 
 struct Inner {
     store: Arc<dyn Store>,
+    /// The same store as `store`, as its concrete type (the key lifecycle
+    /// asks it which tag a row carries).
+    integrity: Arc<integrity::Integrity>,
     ring: Arc<KeyRing>,
     chain: Arc<AuditChain>,
+    /// Chain keys of earlier key epochs, oldest first (see `keys`).
+    retired_chains: Vec<AuditChain>,
+    /// The store's key epoch.
+    key_epoch: std::sync::atomic::AtomicU32,
     linker: Arc<dyn AuditLinker>,
     clock: Arc<dyn Clock>,
     config: VaultConfig,
@@ -368,19 +377,27 @@ impl Vault {
                 "must be at least 100 ms (the refresh lease lasts twice as long)",
             ));
         }
-        let jwt = JwtSigner::new(config.jwt.clone(), Arc::clone(&ring))?;
         let chain = Arc::new(AuditChain::new(&ring));
         let linker: Arc<dyn AuditLinker> = chain.clone();
-        let store: Arc<dyn Store> = Arc::new(
+        let opened = keys::open(&*store, &ring, || {
+            integrity::check_chain_head(&*store, linker.as_ref())
+        })
+        .await?;
+        let jwt = JwtSigner::new(config.jwt.clone(), Arc::clone(&ring))?;
+        let integrity = Arc::new(
             integrity::Integrity::open(store, &ring, Arc::clone(&linker), Arc::clone(&clock))
                 .await?,
         );
+        let store: Arc<dyn Store> = integrity.clone();
         let dummy_hash = blocking(move || passwords.dummy_hash()).await?;
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
+                integrity,
                 ring,
                 chain,
+                retired_chains: opened.retired_chains,
+                key_epoch: std::sync::atomic::AtomicU32::new(opened.state.epoch),
                 linker,
                 clock,
                 config,

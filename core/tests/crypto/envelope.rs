@@ -116,12 +116,20 @@ fn a_reloaded_ring_opens_what_every_earlier_key_sealed() {
     );
     let third = reloaded.seal(b"three", &ctx).unwrap();
     assert_eq!(Envelope::parse(&third).unwrap().key_id(), active);
-    // A ring that forgot the rotations says which key it lacks.
+    // A ring that missed the rotations (another process made them) derives
+    // the newer key, opens with it, and from then on seals with it.
     let stale = KeyRing::new(master());
+    assert_eq!(stale.open(&third, &ctx).unwrap().expose_secret(), b"three");
+    assert_eq!(stale.active_key_id(), active);
+    // A forged envelope under a newer id opens nothing and changes nothing.
+    let fresh = KeyRing::new(master());
+    let mut forged = third.clone();
+    forged[1..5].copy_from_slice(&9u32.to_be_bytes());
     assert!(matches!(
-        stale.open(&third, &ctx),
-        Err(Error::UnknownKey { key_id: 3 })
+        fresh.open(&forged, &ctx),
+        Err(Error::Unauthenticated)
     ));
+    assert_eq!(fresh.active_key_id().get(), 1);
 }
 
 #[test]

@@ -16,6 +16,7 @@ mod escalation;
 mod fixture;
 mod gate;
 mod isolation;
+mod keys;
 mod oauth;
 mod oauth_lease;
 mod refresh;
