@@ -116,6 +116,17 @@ pub(crate) enum Cmd {
     /// Create a tenant and its first Admin (the password is read from the
     /// TTY, twice, or from stdin's next line).
     Bootstrap(Bootstrap),
+    /// Data keys: rotate.
+    #[command(subcommand)]
+    Key(KeyCmd),
+    /// Re-seal every stored value under the active data key (resumable,
+    /// idempotent).
+    Rewrap,
+    /// Replace the master key: re-seal everything under the new one
+    /// (--new-key-file, or SECRETS_CORE_NEW_PASSPHRASE / --new-passphrase-stdin);
+    /// afterwards the old key is refused. Resumable: run it again with the
+    /// same two keys after an interruption.
+    Rekey(Rekey),
     /// The audit log: verify its chains, or write a checkpoint to keep off
     /// the host.
     #[command(subcommand)]
@@ -159,6 +170,25 @@ pub(crate) struct Bootstrap {
     /// The tenant's display name, if it is created.
     #[arg(long, value_name = "NAME", default_value = "default")]
     pub(crate) tenant_name: String,
+}
+
+/// `key ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeyCmd {
+    /// Make a new data key the active one (stored); rewrap moves old values
+    /// onto it.
+    Rotate,
+}
+
+/// `rekey`.
+#[derive(Debug, Args)]
+pub(crate) struct Rekey {
+    /// The new master key's file (as `keygen` writes it).
+    #[arg(long, value_name = "PATH", value_hint = ValueHint::FilePath)]
+    pub(crate) new_key_file: Option<PathBuf>,
+    /// The new passphrase: read stdin's next line.
+    #[arg(long)]
+    pub(crate) new_passphrase_stdin: bool,
 }
 
 /// `audit ...`.

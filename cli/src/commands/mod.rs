@@ -5,6 +5,7 @@ mod audit;
 mod backup;
 mod bootstrap;
 mod keygen;
+mod keys;
 mod maintenance;
 mod tenant;
 
@@ -13,7 +14,7 @@ use std::path::Path;
 use secrets_core::store::{MAX_PAGE, Store};
 use secrets_core::{Error, TenantId};
 
-use crate::args::{AuditCmd, Cli, Cmd, TenantCmd};
+use crate::args::{AuditCmd, Cli, Cmd, KeyCmd, TenantCmd};
 use crate::exit::Failure;
 use crate::output::Report;
 
@@ -26,6 +27,9 @@ pub(crate) async fn run(cli: &Cli) -> Result<Report, Failure> {
     match &cli.command {
         Cmd::Keygen(a) => keygen::keygen(a),
         Cmd::Bootstrap(a) => bootstrap::bootstrap(g, a).await,
+        Cmd::Key(KeyCmd::Rotate) => keys::rotate(g).await,
+        Cmd::Rewrap => keys::rewrap(g).await,
+        Cmd::Rekey(a) => keys::rekey(g, a).await,
         Cmd::Audit(AuditCmd::Verify(a)) => audit::verify(g, a).await,
         Cmd::Audit(AuditCmd::Checkpoint(a)) => audit::checkpoint(g, a).await,
         Cmd::Backup(a) => backup::backup(g, a).await,

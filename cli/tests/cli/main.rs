@@ -20,6 +20,7 @@ mod bootstrap;
 mod help;
 mod json;
 mod keygen;
+mod keys;
 mod postgres;
 mod store;
 mod tenant;

@@ -1,0 +1,145 @@
+//! key rotate, rewrap and rekey.
+
+use std::sync::Arc;
+
+use secrets_core::crypto::{KeyRing, MasterKey};
+use secrets_core::store::SqliteStore;
+use secrets_core::vault::{Caller, Vault, VaultConfig};
+use secrets_core::{SystemClock, TenantId};
+
+use crate::fixture::{Fixture, tenant_bytes};
+
+/// Every `web` secret of `tenant`, opened under `master` (panics if one
+/// does not open).
+fn open_all(f: &Fixture, master: MasterKey, tenants: &[TenantId]) -> usize {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut config = VaultConfig::default();
+        config.password_cost = 10;
+        let store = Arc::new(SqliteStore::open(&f.db).await.unwrap());
+        let vault = Vault::new(
+            store,
+            Arc::new(KeyRing::new(master)),
+            Arc::new(SystemClock),
+            config,
+        )
+        .await
+        .unwrap();
+        let mut n = 0;
+        for t in tenants {
+            n += vault
+                .inject(&Caller::system(*t), "web")
+                .await
+                .unwrap()
+                .len();
+        }
+        n
+    })
+}
+
+fn three_tenants(f: &Fixture) -> [TenantId; 3] {
+    let ts = [
+        TenantId::generate(),
+        TenantId::generate(),
+        TenantId::generate(),
+    ];
+    f.seed(ts[0], 167);
+    f.seed(ts[1], 167);
+    f.seed(ts[2], 166);
+    ts
+}
+
+#[test]
+fn rotate_and_rewrap_500_values_in_3_tenants() {
+    let f = Fixture::new();
+    let ts = three_tenants(&f);
+    let v = f.run(&["--json", "key", "rotate"], "").expect(0).json();
+    assert!(v["active_key"].as_u64().unwrap() >= 2, "{v}");
+    // stderr is a pipe here: no progress bar, no escape code.
+    let run = f.run(&["rewrap"], "").expect(0);
+    assert!(!run.stderr.contains('\u{1b}'), "{:?}", run.stderr);
+    assert!(!run.stdout.contains('\u{1b}'));
+    let v = f.run(&["--json", "rewrap"], "").expect(0).json();
+    assert_eq!(v["rewrapped"], 0, "{v}");
+    assert_eq!(open_all(&f, f.master(), &ts), 500);
+    f.run(&["audit", "verify"], "").expect(0);
+}
+
+#[test]
+fn an_interrupted_rewrap_completes_when_run_again() {
+    let f = Fixture::new();
+    let ts = three_tenants(&f);
+    f.run(&["key", "rotate"], "").expect(0);
+    // Killed part-way (or, on a fast machine, after it finished: either
+    // way the next run must leave nothing behind).
+    let mut cmd = f.command();
+    cmd.env("SECRETS_CORE_STORE", f.store_url())
+        .env("SECRETS_CORE_KEY_FILE", &f.key_file)
+        .arg("rewrap")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let _ = child.kill();
+    let _ = child.wait();
+    f.run(&["rewrap"], "").expect(0);
+    let v = f.run(&["--json", "rewrap"], "").expect(0).json();
+    assert_eq!(v["rewrapped"], 0, "{v}");
+    assert_eq!(open_all(&f, f.master(), &ts), 500);
+    f.run(&["audit", "verify"], "").expect(0);
+}
+
+#[test]
+fn rekey_replaces_the_master_key() {
+    let f = Fixture::new();
+    let ts = three_tenants(&f);
+    let new_key = f.path("new.key");
+    f.bare(&["keygen", "--out", new_key.to_str().unwrap()], "")
+        .expect(0);
+    let run = f
+        .run(
+            &[
+                "--json",
+                "rekey",
+                "--new-key-file",
+                new_key.to_str().unwrap(),
+            ],
+            "",
+        )
+        .expect(0);
+    run.json();
+    // The old key is refused; the new one opens everything.
+    f.run(&["--json", "audit", "verify"], "")
+        .expect_error(5, "wrong_master_key");
+    let with_new = |args: &[&str]| {
+        let mut cmd = f.command();
+        cmd.env("SECRETS_CORE_STORE", f.store_url())
+            .env("SECRETS_CORE_KEY_FILE", &new_key)
+            .args(args);
+        Fixture::run_command(cmd, "")
+    };
+    let v = with_new(&["--json", "audit", "verify"]).expect(0).json();
+    assert_eq!(v["findings"], 0, "{v}");
+    let master = MasterKey::from_base64(&std::fs::read_to_string(&new_key).unwrap()).unwrap();
+    assert_eq!(open_all(&f, master, &ts), 500);
+    // A byte of an event from before the rekey is still caught.
+    f.sqlite()
+        .execute(
+            "UPDATE audit_events SET action = 'X' || substr(action, 2) \
+             WHERE tenant_id = ?1 AND seq = 2",
+            [tenant_bytes(ts[1])],
+        )
+        .unwrap();
+    let run = with_new(&["audit", "verify"]).expect(3);
+    assert!(
+        run.stdout.contains(&ts[1].to_string()) && run.stdout.contains("seq 2"),
+        "{}",
+        run.stdout
+    );
+    // No new key given: a usage error.
+    with_new(&["--json", "rekey"]).expect_error(2, "usage");
+}
