@@ -143,7 +143,8 @@ pub(crate) enum Cmd {
     /// Create or upgrade the schema (PostgreSQL: connect as the owner role).
     Migrate,
     /// Check the store: SQLite integrity; PostgreSQL TLS, the app role, FORCE
-    /// ROW LEVEL SECURITY on every table, the schema version.
+    /// ROW LEVEL SECURITY on every table, the schema version. Given a master
+    /// key, also that it opens the store (a wrong one exits 5).
     Doctor,
 }
 

@@ -155,6 +155,13 @@ fn key_source(global: &Global) -> Result<KeySource, Failure> {
     }
 }
 
+/// Whether the global flags or the environment name a master key.
+pub(crate) fn has_key(global: &Global) -> bool {
+    global.key_file.is_some()
+        || global.passphrase_stdin
+        || std::env::var_os(PASSPHRASE_ENV).is_some_and(|p| !p.is_empty())
+}
+
 /// Reads a key file written by `keygen` (base64 of 32 bytes).
 pub(crate) fn read_key_file(path: &Path) -> Result<MasterKey, Failure> {
     let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {

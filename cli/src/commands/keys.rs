@@ -37,8 +37,8 @@ pub(crate) async fn rewrap(g: &Global) -> Result<Report, Failure> {
     Ok(Report::ok(
         json!(report),
         format!(
-            "rewrapped {} of {} sealed values in {} tenants",
-            report.rewrapped, report.examined, report.tenants
+            "rewrapped {} of {} rows examined in {} tenants (active data key {})",
+            report.rewrapped, report.examined, report.tenants, report.active_key
         ),
     ))
 }
@@ -82,6 +82,18 @@ pub(crate) async fn rekey(g: &Global, args: &Rekey) -> Result<Report, Failure> {
     let new = new_master(g, args, store.as_ref()).await?;
     let ring = KeyRing::new(new).with_retiring(retiring);
     let vault = open::vault_with(g, store, ring).await?;
+    let status = vault.key_status();
+    if !status.rekeying {
+        // The core found the store already under the new master (a rekey
+        // that finished earlier) and set the old one aside: nothing to do.
+        return Ok(Report::ok(
+            json!({"already_complete": true, "epoch": status.epoch, "active_key": status.active_key}),
+            format!(
+                "the store is already under the new master key (epoch {}); nothing to do",
+                status.epoch
+            ),
+        ));
+    }
     let bar = output::progress(g, 0, "rekey");
     let mut on_progress = |p: secrets_core::vault::Progress| {
         bar.set_length(p.total);

@@ -86,6 +86,21 @@ pub(crate) async fn doctor(g: &Global) -> Result<Report, Failure> {
         #[cfg(not(feature = "postgres"))]
         Location::Postgres(_) => return Err(open::no_postgres()),
     };
+    let mut checks = checks;
+    // With the master key, and a store that passed: the key check and the
+    // key state, as the core reads them when a vault opens.
+    if open::has_key(g) && checks.iter().all(|c| c.ok) {
+        let (_, vault) = open::vault(g, false).await?;
+        let status = vault.key_status();
+        checks.push(HealthCheck::new(
+            "master_key",
+            true,
+            format!(
+                "the master key opens the store (key epoch {}, active data key {})",
+                status.epoch, status.active_key
+            ),
+        ));
+    }
     let findings = checks.iter().filter(|c| !c.ok).count();
     let text = checks
         .iter()

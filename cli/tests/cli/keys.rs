@@ -169,6 +169,21 @@ fn rekey_replaces_the_master_key() {
         "{}",
         run.stdout
     );
+    // Run again with the same two keys: nothing left to do.
+    let v = f
+        .run(
+            &[
+                "--json",
+                "rekey",
+                "--new-key-file",
+                new_key.to_str().unwrap(),
+            ],
+            "",
+        )
+        .expect(0)
+        .json();
+    assert_eq!(v["already_complete"], true, "{v}");
+    assert_eq!(v["epoch"], 2, "{v}");
     // No new key given: a usage error.
     with_new(&["--json", "rekey"]).expect_error(2, "usage");
 }

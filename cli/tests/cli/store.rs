@@ -127,7 +127,10 @@ fn doctor_and_migrate_on_sqlite() {
     assert!(!f.db.exists());
     let v = f.run(&["--json", "migrate"], "").expect(0).json();
     assert_eq!(v["backend"], "sqlite");
-    let v = f.run(&["--json", "doctor"], "").expect(0).json();
+    let mut cmd = f.command();
+    cmd.env("SECRETS_CORE_STORE", f.store_url())
+        .args(["--json", "doctor"]);
+    let v = Fixture::run_command(cmd, "").expect(0).json();
     assert_eq!(v["findings"], 0);
     let names: Vec<_> = v["checks"]
         .as_array()
@@ -136,4 +139,27 @@ fn doctor_and_migrate_on_sqlite() {
         .map(|c| c["name"].as_str().unwrap().to_owned())
         .collect();
     assert!(names.contains(&"integrity".to_owned()), "{names:?}");
+    // Without a key, the key is not checked; with it, it is.
+    assert!(!names.contains(&"master_key".to_owned()), "{names:?}");
+    let mut cmd = f.command();
+    cmd.env("SECRETS_CORE_STORE", f.store_url())
+        .env("SECRETS_CORE_KEY_FILE", &f.key_file)
+        .args(["--json", "doctor"]);
+    let v = Fixture::run_command(cmd, "").expect(0).json();
+    assert!(
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "master_key" && c["ok"] == true),
+        "{v}"
+    );
+    let other = f.path("other.key");
+    f.bare(&["keygen", "--out", other.to_str().unwrap()], "")
+        .expect(0);
+    let mut cmd = f.command();
+    cmd.env("SECRETS_CORE_STORE", f.store_url())
+        .env("SECRETS_CORE_KEY_FILE", &other)
+        .args(["--json", "doctor"]);
+    Fixture::run_command(cmd, "").expect_error(5, "wrong_master_key");
 }
