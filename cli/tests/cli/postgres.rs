@@ -71,6 +71,38 @@ fn postgres_lifecycle_and_doctor_finds_unforced_rls() {
         .json();
     assert_eq!(v["findings"], 0);
     run(&app, &["--json", "prune"], "").expect(0).json();
+
+    // The key lifecycle: rotate, rewrap (twice: the second rewraps 0),
+    // rekey onto a new key file; the old key is refused afterwards.
+    run(&app, &["--json", "key", "rotate"], "").expect(0);
+    // (A bootstrapped tenant holds no sealed value yet: the SQLite tests
+    // rewrap 500.)
+    let v = run(&app, &["--json", "rewrap"], "").expect(0).json();
+    assert_eq!(
+        (v["tenants"].as_u64(), v["active_key"].as_u64()),
+        (Some(1), Some(2)),
+        "{v}"
+    );
+    let v = run(&app, &["--json", "rewrap"], "").expect(0).json();
+    assert_eq!(v["rewrapped"], 0, "{v}");
+    let new_key = f.path("new.key");
+    let new_key = new_key.to_str().unwrap();
+    f.bare(&["keygen", "--out", new_key], "").expect(0);
+    let v = run(&app, &["--json", "rekey", "--new-key-file", new_key], "")
+        .expect(0)
+        .json();
+    assert_eq!(v["epoch"], 2, "{v}");
+    run(&app, &["--json", "audit", "verify"], "").expect_error(5, "wrong_master_key");
+    let v = run(
+        &app,
+        &["--json", "--key-file", new_key, "audit", "verify"],
+        "",
+    )
+    .expect(0)
+    .json();
+    assert_eq!(v["findings"], 0, "{v}");
+    // From here on, the new key is the key.
+    std::fs::copy(new_key, &f.key_file).unwrap();
     let run_backup = run(&app, &["--json", "backup", "--out", "x"], "").expect_error(2, "usage");
     assert!(run_backup.stdout.contains("pg_dump"));
 
