@@ -28,6 +28,13 @@ pub struct HealthCheck {
 
 impl HealthCheck {
     /// A check result.
+    ///
+    /// ```
+    /// use secrets_core::store::HealthCheck;
+    ///
+    /// let finding = HealthCheck::new("force_rls", false, "table `s.records` does not FORCE ROW LEVEL SECURITY");
+    /// assert!(!finding.ok);
+    /// ```
     #[must_use]
     pub fn new(name: &'static str, ok: bool, detail: impl Into<String>) -> Self {
         Self {

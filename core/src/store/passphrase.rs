@@ -7,6 +7,19 @@ use crate::store::Store;
 
 /// The store-wide setting ([`Store::meta`]) holding the passphrase's
 /// [`KdfParams`] in their byte form ([`KdfParams::to_bytes`]).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), secrets_core::Error> {
+/// use secrets_core::crypto::{KdfParams, MIN_ITERATIONS};
+/// use secrets_core::store::{KDF_PARAMS_META, MemoryStore, Store, passphrase_params};
+///
+/// let store = MemoryStore::new();
+/// let params = passphrase_params(&store, MIN_ITERATIONS).await?;
+/// let stored = store.meta(KDF_PARAMS_META).await?.unwrap_or_default();
+/// assert_eq!(KdfParams::from_bytes(&stored)?, params);
+/// # Ok(()) }
+/// ```
 pub const KDF_PARAMS_META: &str = "kdf_params";
 
 /// The parameters that turn this store's passphrase into its master key:
