@@ -40,7 +40,8 @@ async fn open(store: &Arc<dyn Store>, ring: KeyRing) -> Result<Vault> {
 
 /// A tenant with an Admin logged in and one value of every sealed kind:
 /// an app secret, a settings secret, a webhook endpoint's secret, an OAuth
-/// token set, and a refresh-token family (whose successor is sealed).
+/// token set, a refreshed refresh token (its successor is sealed onto it),
+/// and more (see the list in the first test).
 struct Seeded {
     tenant: TenantId,
     admin: Caller,
@@ -80,8 +81,36 @@ async fn seed(vault: &Vault, n: usize) -> Seeded {
         )
         .await
         .unwrap();
-    vault
+    let endpoint = vault
         .register_webhook_endpoint(&admin, "https://hooks.example.com/in", "ci")
+        .await
+        .unwrap();
+    // The endpoint's previous secret, an Ed25519 endpoint's signing key, an
+    // inbound source's secret, a pending OAuth flow's PKCE verifier and an
+    // app secret's previous value are sealed too.
+    vault
+        .rotate_webhook_secret(&admin, &endpoint.id, std::time::Duration::from_secs(3600))
+        .await
+        .unwrap();
+    vault
+        .register_asymmetric_webhook_endpoint(&admin, "https://hooks.example.com/v1a", "v1a")
+        .await
+        .unwrap();
+    vault
+        .register_webhook_source(
+            &Caller::system(tenant),
+            "github",
+            secrets_core::vault::SourceStyle::Github,
+            "It's a Secret to Everybody",
+        )
+        .await
+        .unwrap();
+    vault
+        .begin_oauth(&admin, "github", "https://app.example.com/callback")
+        .await
+        .unwrap();
+    vault
+        .set_secret(&admin, "web", "KEY_0", b"second value")
         .await
         .unwrap();
     vault
@@ -153,7 +182,22 @@ vault_test!(
         let again = open(&store, KeyRing::new(old_master())).await.unwrap();
         assert_eq!(again.key_status().active_key, 3);
         let before = sealed_rows(&store, seeded.tenant).await;
-        assert!(before.len() >= 8, "{} sealed rows", before.len());
+        let kinds: std::collections::BTreeSet<_> = before.iter().map(|r| r.kind.as_str()).collect();
+        assert_eq!(
+            kinds.into_iter().collect::<Vec<_>>(),
+            [
+                "app_secret",
+                "app_secret_previous",
+                "oauth_connection",
+                "oauth_state",
+                "refresh_token",
+                "setting_secret",
+                "webhook_endpoint",
+                "webhook_previous_secret",
+                "webhook_source",
+            ],
+            "every kind that holds a sealed value"
+        );
         assert!(before.iter().all(|r| {
             Envelope::parse(r.sealed.as_deref().unwrap())
                 .unwrap()
@@ -180,6 +224,7 @@ vault_test!(
         assert_eq!(again.rewrap(&mut |_| {}).await.unwrap().rewrapped, 0);
         let env = again.inject(&seeded.admin, "web").await.unwrap();
         assert_eq!(env["KEY_3"].expose_secret(), b"value-0-3");
+        assert_eq!(env["KEY_0"].expose_secret(), b"second value");
         let rotated = store
             .audit_events(seeded.tenant, &by_action("key.rotated"))
             .await
