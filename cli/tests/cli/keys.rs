@@ -187,3 +187,35 @@ fn rekey_replaces_the_master_key() {
     // No new key given: a usage error.
     with_new(&["--json", "rekey"]).expect_error(2, "usage");
 }
+
+/// A leaked passphrase replaced by another, both from the environment.
+#[test]
+fn rekey_from_one_passphrase_to_another() {
+    let f = Fixture::new();
+    let with = |pass: &str, new: Option<&str>, args: &[&str], stdin: &str| {
+        let mut cmd = f.command();
+        cmd.env("SECRETS_CORE_STORE", f.store_url())
+            .env("SECRETS_CORE_PASSPHRASE", pass)
+            .args(args);
+        if let Some(n) = new {
+            cmd.env("SECRETS_CORE_NEW_PASSPHRASE", n);
+        }
+        Fixture::run_command(cmd, stdin)
+    };
+    let (old, new) = ("the old leaked passphrase", "a brand new passphrase");
+    with(
+        old,
+        None,
+        &["bootstrap", "--login", "ada@example.com"],
+        "correct horse battery staple\n",
+    )
+    .expect(0);
+    with(old, Some(new), &["--json", "rekey"], "")
+        .expect(0)
+        .json();
+    with(old, None, &["--json", "audit", "verify"], "").expect_error(5, "wrong_master_key");
+    let v = with(new, None, &["--json", "audit", "verify"], "")
+        .expect(0)
+        .json();
+    assert_eq!(v["findings"], 0, "{v}");
+}
