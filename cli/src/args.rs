@@ -253,6 +253,20 @@ pub(crate) enum TenantCmd {
     /// Delete a tenant and everything it owns. Asks to type the tenant id
     /// unless --yes; refused while its deletion protection is on.
     Erase(TenantErase),
+    /// Turn a tenant's deletion protection on (erase is then refused), or
+    /// off with --off.
+    Protect(TenantProtect),
+}
+
+/// `tenant protect`.
+#[derive(Debug, Args)]
+pub(crate) struct TenantProtect {
+    /// The tenant.
+    #[arg(long, value_name = "UUID", value_parser = parse_tenant)]
+    pub(crate) tenant: TenantId,
+    /// Turn the protection off.
+    #[arg(long)]
+    pub(crate) off: bool,
 }
 
 /// `tenant export`.

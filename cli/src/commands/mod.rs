@@ -37,6 +37,7 @@ pub(crate) async fn run(cli: &Cli) -> Result<Report, Failure> {
         Cmd::Prune => maintenance::prune(g).await,
         Cmd::Tenant(TenantCmd::Export(a)) => tenant::export(g, a).await,
         Cmd::Tenant(TenantCmd::Erase(a)) => tenant::erase(g, a).await,
+        Cmd::Tenant(TenantCmd::Protect(a)) => tenant::protect(g, a).await,
         Cmd::Migrate => maintenance::migrate(g).await,
         Cmd::Doctor => maintenance::doctor(g).await,
     }

@@ -4,7 +4,10 @@ use serde_json::json;
 
 use secrets_core::store::StoreExt as _;
 
-use crate::args::{Global, TenantErase, TenantExport};
+use secrets_core::vault::Caller;
+
+use crate::args::{Global, TenantErase, TenantExport, TenantProtect};
+use crate::commands::SOURCE;
 use crate::commands::create_file;
 use crate::exit::Failure;
 use crate::input;
@@ -44,5 +47,21 @@ pub(crate) async fn erase(g: &Global, args: &TenantErase) -> Result<Report, Fail
     Ok(Report::ok(
         json!({"erased": args.tenant}),
         format!("erased tenant {tenant}"),
+    ))
+}
+
+/// Turns a tenant's deletion protection on or off (audited by the core).
+pub(crate) async fn protect(g: &Global, args: &TenantProtect) -> Result<Report, Failure> {
+    let (_, vault) = open::vault(g, false).await?;
+    let on = !args.off;
+    let caller = Caller::system(args.tenant).with_source(SOURCE);
+    vault.set_deletion_protection(&caller, on).await?;
+    Ok(Report::ok(
+        json!({"tenant": args.tenant, "deletion_protection": on}),
+        format!(
+            "tenant {}: deletion protection {}",
+            args.tenant,
+            if on { "on" } else { "off" }
+        ),
     ))
 }

@@ -10,6 +10,7 @@ fn every_command_answers_one_json_document() {
     let f = Fixture::new();
     let t = TenantId::generate();
     let ts = t.to_string();
+    let missing_tenant = TenantId::generate().to_string();
     let p = |n: &str| f.path(n).to_str().unwrap().to_owned();
     let (k2, cp, bk, ex, missing) = (
         p("k2"),
@@ -86,6 +87,29 @@ fn every_command_answers_one_json_document() {
             1,
             Some("not_found"),
         ),
+        (vec!["key", "rotate"], "", 0, None),
+        (vec!["rewrap"], "", 0, None),
+        (vec!["rekey"], "", 2, Some("usage")),
+        (vec!["rekey", "--new-key-file", &missing], "", 1, Some("io")),
+        (vec!["tenant", "protect", "--tenant", &ts], "", 0, None),
+        (
+            vec!["--yes", "tenant", "erase", "--tenant", &ts],
+            "",
+            4,
+            Some("deletion_protected"),
+        ),
+        (
+            vec!["tenant", "protect", "--tenant", &ts, "--off"],
+            "",
+            0,
+            None,
+        ),
+        (
+            vec!["tenant", "protect", "--tenant", &missing_tenant],
+            "",
+            1,
+            Some("not_found"),
+        ),
     ];
     for (args, stdin, exit, code) in cases {
         let mut all = vec!["--json"];
@@ -108,7 +132,12 @@ fn every_command_answers_one_json_document() {
     let run = f.run(&["--json", "--yes", "tenant", "erase", "--tenant", &ts], "");
     run.expect(0).json();
     // prune and doctor failing: a store that is not there.
-    for args in [["--json", "prune"], ["--json", "doctor"]] {
+    for args in [
+        &["--json", "prune"][..],
+        &["--json", "doctor"],
+        &["--json", "key", "rotate"],
+        &["--json", "rewrap"],
+    ] {
         let mut cmd = f.command();
         cmd.env("SECRETS_CORE_STORE", format!("sqlite:{missing}"))
             .env("SECRETS_CORE_KEY_FILE", &f.key_file)
@@ -137,4 +166,10 @@ fn every_command_answers_one_json_document() {
         "",
     )
     .expect_error(1, "io");
+    // Last (it retires the fixture's key): rekey onto k2.
+    let v = f
+        .run(&["--json", "rekey", "--new-key-file", &k2], "")
+        .expect(0)
+        .json();
+    assert_eq!(v["epoch"], 2, "{v}");
 }

@@ -102,13 +102,12 @@ fn erase_needs_confirmation_and_honours_deletion_protection() {
 
     // Deletion protection on: refused even with --yes.
     let set = |on: bool| {
-        f.sqlite()
-            .execute(
-                "UPDATE tenants SET body = CAST(json_set(CAST(body AS TEXT), \
-                 '$.deletion_protection', json(?2)) AS BLOB) WHERE id = ?1",
-                rusqlite::params![tenant_bytes(a), if on { "true" } else { "false" }],
-            )
-            .unwrap();
+        let mut args = vec!["--json", "tenant", "protect", "--tenant", &id];
+        if !on {
+            args.push("--off");
+        }
+        let v = f.run(&args, "").expect(0).json();
+        assert_eq!(v["deletion_protection"], on);
     };
     set(true);
     f.run(&["--json", "--yes", "tenant", "erase", "--tenant", &id], "")

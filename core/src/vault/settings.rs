@@ -1,6 +1,7 @@
 //! Settings secrets (provider keys, webhook secrets): set, clear, `is_set`;
 //! never returned by any API-facing call. The host's own code reads one
 //! through [`Vault::read_setting_secret`], as the system caller, audited.
+//! And the tenant's deletion protection ([`Vault::set_deletion_protection`]).
 
 use crate::audit::Actor;
 use crate::error::{Error, Result};
@@ -170,5 +171,70 @@ impl Vault {
         )
         .await?;
         Ok(value)
+    }
+}
+
+impl Vault {
+    /// Turns the caller's tenant's deletion protection on or off. While it
+    /// is on, [`Store::erase_tenant`](crate::store::Store::erase_tenant)
+    /// refuses the tenant with [`Error::DeletionProtected`]. Needs
+    /// `settings:manage`; audited (`tenant.deletion_protection`, detail
+    /// `enabled`), also when it changes nothing.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), secrets_core::Error> {
+    /// use std::sync::Arc;
+    /// use secrets_core::crypto::{KeyRing, MasterKey};
+    /// use secrets_core::store::{MemoryStore, Store};
+    /// use secrets_core::vault::{Caller, Vault, VaultConfig};
+    /// use secrets_core::{Error, SecretString, SystemClock, TenantId};
+    ///
+    /// let mut config = VaultConfig::default();
+    /// config.password_cost = 10;
+    /// let store = Arc::new(MemoryStore::new());
+    /// let vault = Vault::new(store.clone(), Arc::new(KeyRing::new(MasterKey::generate()?)),
+    ///     Arc::new(SystemClock), config).await?;
+    /// let tenant = TenantId::generate();
+    /// vault.bootstrap(tenant, "acme", "ada@example.com", &SecretString::from("correct horse battery"), None).await?;
+    ///
+    /// vault.set_deletion_protection(&Caller::system(tenant), true).await?;
+    /// assert!(matches!(store.erase_tenant(tenant).await, Err(Error::DeletionProtected { .. })));
+    /// vault.set_deletion_protection(&Caller::system(tenant), false).await?;
+    /// store.erase_tenant(tenant).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Forbidden`]; [`Error::NotFound`] for a tenant that does not
+    /// exist; [`Error::Conflict`] if the tenant changed meanwhile (try
+    /// again); the store's errors.
+    pub async fn set_deletion_protection(&self, caller: &Caller, enabled: bool) -> Result<()> {
+        let target = format!("tenant/{}", caller.tenant);
+        let action = "tenant.deletion_protection";
+        self.authorize(caller, Permission::ManageSettings, action, &target)
+            .await?;
+        let tenant = self
+            .inner
+            .store
+            .tenant(caller.tenant)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                what: "tenant".into(),
+                id: caller.tenant.to_string(),
+            })?;
+        let version = tenant.version;
+        let mut updated = tenant;
+        updated.deletion_protection = enabled;
+        let batch = Batch::new(
+            self.draft(caller, action, &target)
+                .detail("enabled", enabled.to_string()),
+        )
+        .with(Change::UpdateTenant {
+            tenant: updated,
+            expected_version: version,
+        });
+        self.write(caller.tenant, batch).await.map(drop)
     }
 }
