@@ -44,7 +44,7 @@ if command -v psql >/dev/null 2>&1 &&
     SECRETS_CORE_POSTGRES_URL="$(scripts/postgres-setup.sh)"
     SECRETS_CORE_POSTGRES_OWNER_URL="$(scripts/postgres-setup.sh --owner-url)"
     export SECRETS_CORE_POSTGRES_URL SECRETS_CORE_POSTGRES_OWNER_URL
-    features=(--features secrets-core/postgres,secrets-core-examples/postgres)
+    features=(--features secrets-core/postgres,secrets-core-examples/postgres,secrets-core-cli/postgres)
     # Two throwaway clusters for the TLS tests (ssl on with a throwaway CA,
     # and ssl off), removed on exit.
     echo "== starting throwaway PostgreSQL clusters for the TLS tests (scripts/postgres-tls.sh)"
