@@ -51,13 +51,15 @@ use deadpool_postgres::{Client, Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 
-use self::sql::{Conn, Sql, col, db, decode_audit, decode_row, limit, uuid};
+use self::sql::{Conn, Sql, col, db, decode_audit, decode_credential, decode_row, limit, uuid};
 use self::tx::{PgTx, query};
 use crate::audit::{AuditLinker, AuditRecord};
 use crate::error::{Error, Result};
 use crate::id::TenantId;
 use crate::store::apply::{self, Checked};
-use crate::store::{AuditQuery, Batch, Kind, ListQuery, Row, Store, Tenant, check_meta};
+use crate::store::{
+    AuditQuery, Batch, Credential, Kind, ListQuery, Row, Store, Tenant, check_meta,
+};
 
 pub use self::schema::POSTGRES_SCHEMA_VERSION;
 
@@ -450,6 +452,39 @@ impl PostgresStore {
         Ok(out)
     }
 
+    /// A credential by its globally unique lookup key, with its owner's
+    /// user row and its tenant's record when asked for: one statement, one
+    /// round trip, no explicit transaction. `find_credential` (schema 2)
+    /// reads the directory, sets the tenant context it names
+    /// transaction-locally, reads the rows under row-level security as the
+    /// app role and puts the context back; the statement is its own
+    /// transaction, so the context ends with it, as with `in_tenant`.
+    async fn credential(
+        &self,
+        kind: Kind,
+        lookup: &[u8],
+        owner: bool,
+        tenant: bool,
+    ) -> Result<Option<Credential>> {
+        const D: &str = "read a credential";
+        apply::check_directory_kind(kind)?;
+        let client = checkout(&self.pool).await?;
+        let rows = client
+            .rows(
+                self.sql.prepared,
+                &self.sql.find_credential,
+                &[
+                    (&kind.as_str(), Type::TEXT),
+                    (&lookup, Type::BYTEA),
+                    (&owner, Type::BOOL),
+                    (&tenant, Type::BOOL),
+                ],
+            )
+            .await
+            .map_err(db(D))?;
+        rows.first().map(decode_credential).transpose()
+    }
+
     /// One attempt at a checked batch.
     async fn apply_once(
         &self,
@@ -637,6 +672,22 @@ impl Store for PostgresStore {
         rows.first()
             .map(|r| col::<uuid::Uuid>(r, 0, D).map(TenantId::from_uuid))
             .transpose()
+    }
+
+    async fn find_by_lookup(&self, kind: Kind, lookup: &[u8]) -> Result<Option<(TenantId, Row)>> {
+        Ok(self
+            .credential(kind, lookup, false, false)
+            .await?
+            .map(|c| (c.tenant, c.row)))
+    }
+
+    async fn find_credential(
+        &self,
+        kind: Kind,
+        lookup: &[u8],
+        with_tenant: bool,
+    ) -> Result<Option<Credential>> {
+        self.credential(kind, lookup, true, with_tenant).await
     }
 
     async fn list(&self, tenant: TenantId, q: &ListQuery) -> Result<Vec<Row>> {
