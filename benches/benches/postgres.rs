@@ -6,8 +6,10 @@
 //! - `pg_api_token_auth`: [`Vault::authenticate_api_token`] on a
 //!   `PostgresStore` holding [`PG_TOKENS`] tokens, on the hot path (every
 //!   token used within the last minute: nothing is written, checked after
-//!   the run), and the store's lookup path alone (`Store::find_by_lookup`:
-//!   the directory, then the row in its tenant's context), beside raw
+//!   the run), and the store's reads alone (`Store::find_by_lookup`: the
+//!   token in its tenant's context; `Store::find_credential`: the token and
+//!   its owner's user row, what authentication reads; each one statement
+//!   since schema 2), beside raw
 //!   tokio-postgres on a connection whose tenant context is set once for the
 //!   session: one point lookup by hash with the store's own `SELECT` (the
 //!   peer the target names), the token and then its owner's user row (what
@@ -83,6 +85,7 @@ const PERCENTILE_RUNS: usize = 3000;
 
 const VAULT: &str = "secrets-core/vault+postgres";
 const FIND: &str = "secrets-core/store.find_by_lookup";
+const CREDENTIAL: &str = "secrets-core/store.find_credential";
 const APPLY: &str = "secrets-core/postgres";
 const RAW_LOOKUP: &str = "tokio-postgres/lookup";
 const RAW_LOOKUP_OWNER: &str = "tokio-postgres/lookup+owner";
@@ -438,6 +441,13 @@ fn api_token_auth(c: &mut Criterion, rt: &Runtime, db: &Db) -> TokenTable {
                 .unwrap()
                 .unwrap();
             assert_eq!(t, table.tenant);
+            let found = store
+                .find_credential(Kind::ApiToken, hash, false)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!((found.tenant, &found.row), (t, &row));
+            assert_eq!(found.owner.unwrap().id, table.owner.to_string());
             let token = raw.token(&tenant, hash).await;
             assert_eq!(token.get::<_, String>(1), row.id);
             let owner = raw.token_and_owner(&tenant, hash).await;
@@ -475,6 +485,21 @@ fn api_token_auth(c: &mut Criterion, rt: &Runtime, db: &Db) -> TokenTable {
             async move {
                 store
                     .find_by_lookup(Kind::ApiToken, black_box(hash))
+                    .await
+                    .unwrap()
+                    .unwrap()
+            }
+        });
+    });
+    group.bench_function(CREDENTIAL, |b| {
+        let mut n = 0usize;
+        b.to_async(rt).iter(|| {
+            let hash = &table.hashes[order[n % order.len()]];
+            n += 1;
+            let store = &store;
+            async move {
+                store
+                    .find_credential(Kind::ApiToken, black_box(hash), false)
                     .await
                     .unwrap()
                     .unwrap()
@@ -525,7 +550,7 @@ fn api_token_auth(c: &mut Criterion, rt: &Runtime, db: &Db) -> TokenTable {
 
     // p50 and p99 of each side, interleaved so that all see the same noise.
     let lines = rt.block_on(async {
-        let mut times: [Vec<Duration>; 4] = Default::default();
+        let mut times: [Vec<Duration>; 5] = Default::default();
         for n in 0..PERCENTILE_RUNS {
             let i = order[n % order.len()];
             let hash = &table.hashes[i];
@@ -541,19 +566,27 @@ fn api_token_auth(c: &mut Criterion, rt: &Runtime, db: &Db) -> TokenTable {
             black_box(store.find_by_lookup(Kind::ApiToken, hash).await.unwrap());
             times[1].push(start.elapsed());
             let start = Instant::now();
-            black_box(raw.token(&tenant, hash).await);
+            black_box(
+                store
+                    .find_credential(Kind::ApiToken, hash, false)
+                    .await
+                    .unwrap(),
+            );
             times[2].push(start.elapsed());
             let start = Instant::now();
-            black_box(raw.token_and_owner(&tenant, hash).await);
+            black_box(raw.token(&tenant, hash).await);
             times[3].push(start.elapsed());
+            let start = Instant::now();
+            black_box(raw.token_and_owner(&tenant, hash).await);
+            times[4].push(start.elapsed());
         }
         quantiles(&mut times)
     });
     print_table(
         "pg_api_token_auth",
-        &[VAULT, FIND, RAW_LOOKUP, RAW_LOOKUP_OWNER],
+        &[VAULT, FIND, CREDENTIAL, RAW_LOOKUP, RAW_LOOKUP_OWNER],
         &lines,
-        2,
+        3,
     );
 
     // The hot path wrote nothing: no last-used update, no audit event.

@@ -51,8 +51,10 @@ use deadpool_postgres::{Client, Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 
-use self::sql::{Conn, Sql, col, db, decode_audit, decode_credential, decode_row, limit, uuid};
-use self::tx::{PgTx, query};
+use self::sql::{
+    Conn, Params, Sql, col, db, decode_audit, decode_credential, decode_row, limit, uuid,
+};
+use self::tx::PgTx;
 use crate::audit::{AuditLinker, AuditRecord};
 use crate::error::{Error, Result};
 use crate::id::TenantId;
@@ -409,36 +411,10 @@ impl PostgresStore {
         // context to fail, the work would see no row and write none (and
         // the transaction is aborted and rolled back).
         let params: [(&(dyn ToSql + Sync), Type); 1] = [(&context, Type::TEXT)];
-        let (set_out, work_out) = {
-            let mut set = pin!(tx.query_typed(sql::SET_TENANT, &params));
-            let mut work = pin!(f(&tx, &self.sql));
-            let (mut set_out, mut work_out) = (None, None);
-            poll_fn(|cx| {
-                if set_out.is_none()
-                    && let Poll::Ready(r) = set.as_mut().poll(cx)
-                {
-                    set_out = Some(r);
-                }
-                if work_out.is_none()
-                    && let Poll::Ready(r) = work.as_mut().poll(cx)
-                {
-                    work_out = Some(r);
-                }
-                if set_out.is_some() && work_out.is_some() {
-                    Poll::Ready(())
-                } else {
-                    Poll::Pending
-                }
-            })
-            .await;
-            (set_out, work_out)
-        };
-        if let Some(Err(e)) = set_out {
-            return Err(db("set the tenant context")(e));
-        }
-        let out = work_out.ok_or(Error::Internal {
-            what: "a PostgreSQL transaction ended without its result",
-        })??;
+        let (set_out, work_out) =
+            in_order(tx.query_typed(sql::SET_TENANT, &params), f(&tx, &self.sql)).await;
+        set_out.map_err(db("set the tenant context"))?;
+        let out = work_out?;
         if let Err(e) = tx.commit().await {
             let e = commit_error(e);
             if matches!(e, Error::OutcomeUnknown { .. }) {
@@ -485,6 +461,69 @@ impl PostgresStore {
         rows.first().map(decode_credential).transpose()
     }
 
+    /// The rows of one statement, read in `tenant`'s context in a
+    /// transaction of its own, in one round trip: `BEGIN`, the context
+    /// statement, `sql` and `COMMIT` are written to the connection together
+    /// (each driver call sends its messages on its first poll, and
+    /// [`in_order4`] first-polls all four in that order within one poll),
+    /// and the server runs them in that order. As with [`Self::in_tenant`],
+    /// `sql` never runs without its tenant: were the context statement to
+    /// fail, the transaction would be aborted and `sql` refused. Once sent,
+    /// the four run to the end even if this future is dropped, so a
+    /// cancelled read never leaves its connection inside a transaction; if
+    /// it is dropped before (while the statement is prepared), nothing was
+    /// sent.
+    ///
+    /// In the prepared mode the statement is prepared (once per connection,
+    /// cached) before anything is sent: a prepare round trip in the middle
+    /// would let `COMMIT` overtake the statement.
+    async fn read_in_tenant(
+        &self,
+        tenant: TenantId,
+        doing: &'static str,
+        sql: &str,
+        params: &Params<'_>,
+    ) -> Result<Vec<tokio_postgres::Row>> {
+        let client = checkout(&self.pool).await?;
+        let statement = if self.sql.prepared {
+            let types: Vec<Type> = params.iter().map(|(_, t)| t.clone()).collect();
+            Some(
+                client
+                    .prepare_typed_cached(sql, &types)
+                    .await
+                    .map_err(db(doing))?,
+            )
+        } else {
+            None
+        };
+        let values: Vec<&(dyn ToSql + Sync)> = params.iter().map(|(v, _)| *v).collect();
+        let context = tenant.to_string();
+        let set_params: [(&(dyn ToSql + Sync), Type); 1] = [(&context, Type::TEXT)];
+        let (begun, set, rows, committed) = in_order4(
+            client.batch_execute("BEGIN"),
+            client.query_typed(sql::SET_TENANT, &set_params),
+            async {
+                match &statement {
+                    Some(s) => client.query(s, &values).await,
+                    None => client.query_typed(sql, params).await,
+                }
+            },
+            client.batch_execute("COMMIT"),
+        )
+        .await;
+        let out = begun
+            .map_err(db("begin a transaction"))
+            .and(set.map_err(db("set the tenant context")))
+            .and(rows.map_err(db(doing)));
+        if let Err(e) = committed {
+            // A read changed nothing, so its outcome is not in doubt; but
+            // the session is in a state nobody knows: out of the pool.
+            drop(deadpool_postgres::Object::take(client));
+            return out.and(Err(db("commit")(e)));
+        }
+        out
+    }
+
     /// One attempt at a checked batch.
     async fn apply_once(
         &self,
@@ -497,6 +536,78 @@ impl PostgresStore {
         })
         .await
     }
+}
+
+/// The outputs of two futures run on this task, `a` polled before `b`
+/// every time: `a`'s first poll (where a driver call sends its messages)
+/// comes first, so its statement goes out ahead of `b`'s, pipelined.
+async fn in_order<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let (mut a, mut b) = (pin!(a), pin!(b));
+    let (mut a_out, mut b_out) = (None, None);
+    poll_fn(|cx| {
+        if a_out.is_none()
+            && let Poll::Ready(r) = a.as_mut().poll(cx)
+        {
+            a_out = Some(r);
+        }
+        if b_out.is_none()
+            && let Poll::Ready(r) = b.as_mut().poll(cx)
+        {
+            b_out = Some(r);
+        }
+        match (a_out.take(), b_out.take()) {
+            (Some(a), Some(b)) => Poll::Ready((a, b)),
+            (a, b) => {
+                (a_out, b_out) = (a, b);
+                Poll::Pending
+            }
+        }
+    })
+    .await
+}
+
+/// The outputs of four futures run on this task, each polled before the
+/// next every time: the first poll of all four happens in one poll of this
+/// future, in argument order, which is the order in which driver calls
+/// (which send on their first poll) reach the connection.
+async fn in_order4<A: Future, B: Future, C: Future, D: Future>(
+    a: A,
+    b: B,
+    c: C,
+    d: D,
+) -> (A::Output, B::Output, C::Output, D::Output) {
+    let (mut a, mut b, mut c, mut d) = (pin!(a), pin!(b), pin!(c), pin!(d));
+    let (mut ao, mut bo, mut co, mut do_) = (None, None, None, None);
+    poll_fn(|cx| {
+        if ao.is_none()
+            && let Poll::Ready(r) = a.as_mut().poll(cx)
+        {
+            ao = Some(r);
+        }
+        if bo.is_none()
+            && let Poll::Ready(r) = b.as_mut().poll(cx)
+        {
+            bo = Some(r);
+        }
+        if co.is_none()
+            && let Poll::Ready(r) = c.as_mut().poll(cx)
+        {
+            co = Some(r);
+        }
+        if do_.is_none()
+            && let Poll::Ready(r) = d.as_mut().poll(cx)
+        {
+            do_ = Some(r);
+        }
+        match (ao.take(), bo.take(), co.take(), do_.take()) {
+            (Some(a), Some(b), Some(c), Some(d)) => Poll::Ready((a, b, c, d)),
+            (a, b, c, d) => {
+                (ao, bo, co, do_) = (a, b, c, d);
+                Poll::Pending
+            }
+        }
+    })
+    .await
 }
 
 /// A failed `COMMIT`: the server's refusal (an `ERROR`: the transaction was
@@ -572,10 +683,15 @@ fn refs(values: &Values) -> Vec<(&(dyn ToSql + Sync), Type)> {
 #[async_trait]
 impl Store for PostgresStore {
     async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>> {
-        self.in_tenant(id, async |tx, sql| {
-            tx::tenant(tx, sql, &sql.tenant, id).await
-        })
-        .await
+        let rows = self
+            .read_in_tenant(
+                id,
+                tx::TENANT_READ,
+                &self.sql.tenant,
+                &[(&uuid(id), Type::UUID)],
+            )
+            .await?;
+        tx::tenant_from(&rows, id)
     }
 
     async fn directory_tenants(
@@ -615,12 +731,11 @@ impl Store for PostgresStore {
     }
 
     async fn get(&self, tenant: TenantId, kind: Kind, id: &str) -> Result<Option<Row>> {
-        self.in_tenant(tenant, async |tx, sql| {
-            let rows = query(
-                tx,
-                sql,
+        let rows = self
+            .read_in_tenant(
+                tenant,
                 "read a row",
-                &sql.table(kind).get,
+                &self.sql.table(kind).get,
                 &[
                     (&uuid(tenant), Type::UUID),
                     (&kind.as_str(), Type::TEXT),
@@ -628,9 +743,7 @@ impl Store for PostgresStore {
                 ],
             )
             .await?;
-            rows.first().map(decode_row).transpose()
-        })
-        .await
+        rows.first().map(decode_row).transpose()
     }
 
     async fn get_by_lookup(
@@ -639,12 +752,11 @@ impl Store for PostgresStore {
         kind: Kind,
         lookup: &[u8],
     ) -> Result<Option<Row>> {
-        self.in_tenant(tenant, async |tx, sql| {
-            let rows = query(
-                tx,
-                sql,
+        let rows = self
+            .read_in_tenant(
+                tenant,
                 "read a row by lookup key",
-                &sql.table(kind).by_lookup,
+                &self.sql.table(kind).by_lookup,
                 &[
                     (&uuid(tenant), Type::UUID),
                     (&kind.as_str(), Type::TEXT),
@@ -652,9 +764,7 @@ impl Store for PostgresStore {
                 ],
             )
             .await?;
-            rows.first().map(decode_row).transpose()
-        })
-        .await
+        rows.first().map(decode_row).transpose()
     }
 
     async fn directory_lookup(&self, kind: Kind, lookup: &[u8]) -> Result<Option<TenantId>> {
@@ -729,14 +839,11 @@ impl Store for PostgresStore {
         }
         values.push((Box::new(limit(q.effective_limit())), Type::INT8));
         sql.push_str(&format!(" ORDER BY id LIMIT ${}", values.len()));
-        self.in_tenant(tenant, async |tx, sql_set| {
-            query(tx, sql_set, "list rows", &sql, &refs(&values))
-                .await?
-                .iter()
-                .map(decode_row)
-                .collect()
-        })
-        .await
+        self.read_in_tenant(tenant, "list rows", &sql, &refs(&values))
+            .await?
+            .iter()
+            .map(decode_row)
+            .collect()
     }
 
     async fn apply(
@@ -801,14 +908,11 @@ impl Store for PostgresStore {
         }
         values.push((Box::new(limit(q.effective_limit())), Type::INT8));
         sql.push_str(&format!(" ORDER BY seq LIMIT ${}", values.len()));
-        self.in_tenant(tenant, async |tx, sql_set| {
-            query(tx, sql_set, "read the audit log", &sql, &refs(&values))
-                .await?
-                .iter()
-                .map(|r| decode_audit(tenant, r))
-                .collect()
-        })
-        .await
+        self.read_in_tenant(tenant, "read the audit log", &sql, &refs(&values))
+            .await?
+            .iter()
+            .map(|r| decode_audit(tenant, r))
+            .collect()
     }
 
     async fn erase_tenant(&self, tenant: TenantId) -> Result<()> {
