@@ -8,11 +8,18 @@
 //!   NOBYPASSRLS, owner of nothing, only SELECT/INSERT/UPDATE/DELETE), which
 //!   [`PostgresStore::open`] connects as and checks it is.
 //! - **Isolation.** Every table forces row-level security; every tenant
-//!   table has one policy, `tenant_id = <schema>.current_tenant()`, and
-//!   every transaction sets `app.tenant` first, transaction-locally, as a
-//!   bound parameter (`sql::SET_TENANT`). A query that forgot its tenant
+//!   table has one policy, `tenant_id = <schema>.current_tenant()` (from
+//!   schema 2 with the function's body written out), and every
+//!   transaction sets `app.tenant` first, transaction-locally, as a bound
+//!   parameter (`sql::SET_TENANT`). A query that forgot its tenant
 //!   predicate still sees only the current tenant; a session without a
-//!   tenant sees nothing.
+//!   tenant sees nothing. A one-statement read sends `BEGIN`, the context,
+//!   the statement and `COMMIT` together: one round trip.
+//! - **Authentication** (`find_by_lookup`, `find_credential`) is one
+//!   statement, `<schema>.find_credential(...)`: a `SECURITY INVOKER`
+//!   function that reads the directory, sets the context to the tenant it
+//!   names and reads the token, its owner and its tenant under the same
+//!   policies.
 //! - **Directories.** The two cross-tenant reads ([`Store::directory_lookup`],
 //!   [`Store::directory_tenants`]) read tables whose policies let every
 //!   session read and only the entry's own tenant write, so no role needs
