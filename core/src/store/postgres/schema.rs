@@ -246,12 +246,15 @@ DECLARE
     found_tenant uuid;
     previous text := current_setting('app.tenant', true);
 BEGIN
-    SELECT d.tenant_id INTO found_tenant FROM {s}.lookup_directory d
+    -- The directory entry and the context in one statement: the select
+    -- list is evaluated only for the row the WHERE clause found, so the
+    -- context is set to its tenant or not at all.
+    SELECT set_config('app.tenant', d.tenant_id::text, true)::uuid INTO found_tenant
+        FROM {s}.lookup_directory d
         WHERE d.kind = p_kind AND d.lookup = p_lookup;
     IF found_tenant IS NULL THEN
         RETURN;
     END IF;
-    PERFORM set_config('app.tenant', found_tenant::text, true);
     RETURN QUERY
         SELECT r.tenant_id, r.kind, r.id, r.parent, r.owner_id, r.lookup,
                r.expires_at, r.version, r.body, r.sealed, r.tag,
