@@ -445,14 +445,12 @@ impl PgTx<'_, '_> {
 }
 
 impl Tx for PgTx<'_, '_> {
-    fn tenant(&mut self, id: TenantId) -> impl Future<Output = Result<Option<Tenant>>> + Send {
+    async fn tenant(&mut self, id: TenantId) -> Result<Option<Tenant>> {
         // The tenant's row lock, held to the end of the transaction, and
         // the audit log head, kept for `audit_head`.
-        async move {
-            let (tenant, head) = self.lock_tenant(id).await?;
-            self.head = Some((id, head));
-            Ok(tenant)
-        }
+        let (tenant, head) = self.lock_tenant(id).await?;
+        self.head = Some((id, head));
+        Ok(tenant)
     }
 
     fn insert_tenant(&mut self, t: &Tenant) -> impl Future<Output = Result<()>> + Send {
