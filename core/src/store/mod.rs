@@ -124,7 +124,9 @@ pub use sqlite::{SCHEMA_VERSION, SqliteOptions, SqliteStore};
 /// row-level security (PostgreSQL with `FORCE ROW LEVEL SECURITY`) keeps
 /// the directory in tables readable by every session and writable only in
 /// the entry's own tenant, and then reads the row itself inside that
-/// tenant: no role that bypasses row-level security is needed. Only the
+/// tenant: no role that bypasses row-level security is needed. The reads
+/// that start from a directory entry ([`Store::find_by_lookup`],
+/// [`Store::find_credential`]) cross tenants the same way. Only the
 /// Vault's authentication and maintenance paths call them; a host should
 /// not hand them to tenant-scoped code.
 #[async_trait]
@@ -246,6 +248,73 @@ pub trait Store: Send + Sync + fmt::Debug {
             .map(|row| (tenant, row)))
     }
 
+    /// What authenticating a presented credential reads, found by its
+    /// globally unique lookup key `lookup` (a token's hash): the row and its
+    /// tenant as [`Store::find_by_lookup`] finds them, the user row of the
+    /// row's [`owner`](Row::owner) in that tenant (if it names one and the
+    /// user exists), and, with `with_tenant`, the tenant's record.
+    ///
+    /// The default reads them one after the other with
+    /// [`Store::find_by_lookup`], [`Store::get`] and [`Store::tenant`]; a
+    /// backend may answer in one read (PostgreSQL does, in one round trip),
+    /// and the result must be the same. Only the reads are fused: the
+    /// caller checks what they say (revocation, expiry, the owner's state).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), secrets_core::Error> {
+    /// use std::sync::Arc;
+    /// use secrets_core::audit::{Actor, AuditChain, AuditDraft, AuditLinker};
+    /// use secrets_core::crypto::{KeyRing, MasterKey};
+    /// use secrets_core::store::{Batch, Change, Kind, MemoryStore, Row, Store, Tenant};
+    /// use secrets_core::{TenantId, Timestamp, UserId};
+    ///
+    /// let store = MemoryStore::new();
+    /// let chain: Arc<dyn AuditLinker> = Arc::new(AuditChain::new(&KeyRing::new(MasterKey::generate()?)));
+    /// let now = Timestamp::from_unix_seconds(1_700_000_000);
+    /// let (tenant, ada) = (TenantId::generate(), UserId::generate());
+    /// let mut token = Row::new(Kind::ApiToken, "tok-1", b"{}".to_vec());
+    /// token.lookup = Some(vec![0xab; 32]); // the token's SHA-256
+    /// token.owner = Some(ada);
+    /// let batch = Batch::new(AuditDraft::new(Actor::System, "setup", "tenant", now))
+    ///     .with(Change::CreateTenant(Tenant::new(tenant, "acme", now)?))
+    ///     .with(Change::Insert(Row::new(Kind::User, ada.to_string(), b"{}".to_vec())))
+    ///     .with(Change::Insert(token));
+    /// store.apply(tenant, batch, &chain).await?;
+    ///
+    /// let found = store.find_credential(Kind::ApiToken, &[0xab; 32], true).await?.unwrap();
+    /// assert_eq!(found.tenant, tenant);
+    /// assert_eq!(found.row.id, "tok-1");
+    /// assert_eq!(found.owner.map(|u| u.id), Some(ada.to_string()));
+    /// assert_eq!(found.tenant_record.map(|t| t.name), Some("acme".into()));
+    /// assert!(store.find_credential(Kind::ApiToken, &[0xcd; 32], true).await?.is_none());
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::directory_lookup`].
+    async fn find_credential(
+        &self,
+        kind: Kind,
+        lookup: &[u8],
+        with_tenant: bool,
+    ) -> Result<Option<Credential>> {
+        let Some((tenant, row)) = self.find_by_lookup(kind, lookup).await? else {
+            return Ok(None);
+        };
+        let owner = match row.owner {
+            Some(owner) => self.get(tenant, Kind::User, &owner.to_string()).await?,
+            None => None,
+        };
+        let tenant_record = if with_tenant {
+            self.tenant(tenant).await?
+        } else {
+            None
+        };
+        Ok(Some(Credential::new(tenant, row, owner, tenant_record)))
+    }
+
     /// A page of rows matching `query`, in ascending id order.
     async fn list(&self, tenant: TenantId, query: &ListQuery) -> Result<Vec<Row>>;
 
@@ -288,6 +357,60 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// [`Error::TooLarge`](crate::Error::TooLarge) for a name or value that
     /// [`check_meta`] refuses; the store's errors.
     async fn set_meta(&self, name: &str, value: &[u8], expected: Option<&[u8]>) -> Result<bool>;
+}
+
+/// A credential's row and what authenticating it reads beside it: the
+/// answer of [`Store::find_credential`].
+///
+/// ```
+/// # fn main() -> Result<(), secrets_core::Error> {
+/// use secrets_core::store::{Credential, Kind, Row};
+/// use secrets_core::TenantId;
+///
+/// let found = Credential::new(TenantId::DEFAULT, Row::new(Kind::ApiToken, "tok-1", b"{}".to_vec()), None, None);
+/// assert_eq!(found.row.id, "tok-1");
+/// assert!(found.owner.is_none());
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Credential {
+    /// The tenant the directory names, in which the rows below were read.
+    pub tenant: TenantId,
+    /// The credential's row.
+    pub row: Row,
+    /// The user row of the credential's owner ([`Row::owner`]), if the row
+    /// names one and that user exists in the tenant.
+    pub owner: Option<Row>,
+    /// The tenant's record, when asked for (and while the tenant exists).
+    pub tenant_record: Option<Tenant>,
+}
+
+impl Credential {
+    /// The answer of [`Store::find_credential`], for a backend that
+    /// implements it itself.
+    ///
+    /// ```
+    /// use secrets_core::store::{Credential, Kind, Row};
+    /// use secrets_core::TenantId;
+    ///
+    /// let row = Row::new(Kind::AgentSession, "s-1", b"{}".to_vec());
+    /// assert_eq!(Credential::new(TenantId::DEFAULT, row, None, None).tenant, TenantId::DEFAULT);
+    /// ```
+    #[must_use]
+    pub fn new(
+        tenant: TenantId,
+        row: Row,
+        owner: Option<Row>,
+        tenant_record: Option<Tenant>,
+    ) -> Self {
+        Self {
+            tenant,
+            row,
+            owner,
+            tenant_record,
+        }
+    }
 }
 
 /// Longest store-wide setting name, in bytes.

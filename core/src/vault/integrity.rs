@@ -39,7 +39,7 @@ use crate::error::{Error, Result};
 use crate::id::TenantId;
 use crate::store::page::Pages;
 use crate::store::retry::{Race, retry};
-use crate::store::{AuditQuery, Batch, Change, Kind, ListQuery, Row, Store, Tenant};
+use crate::store::{AuditQuery, Batch, Change, Credential, Kind, ListQuery, Row, Store, Tenant};
 
 /// The store setting saying the tagging pass is complete.
 pub(crate) const ROW_TAGS: &str = "row_tags";
@@ -513,6 +513,26 @@ impl Store for Integrity {
             Some((tenant, row)) => Ok(Some((tenant, self.verified(tenant, row).await?))),
             None => Ok(None),
         }
+    }
+
+    async fn find_credential(
+        &self,
+        kind: Kind,
+        lookup: &[u8],
+        with_tenant: bool,
+    ) -> Result<Option<Credential>> {
+        // The backend's fused read (one round trip on PostgreSQL), then the
+        // same checks as the separate reads: both rows' tags.
+        let Some(mut found) = self
+            .inner
+            .find_credential(kind, lookup, with_tenant)
+            .await?
+        else {
+            return Ok(None);
+        };
+        found.row = self.verified(found.tenant, found.row).await?;
+        found.owner = self.verified_opt(found.tenant, found.owner).await?;
+        Ok(Some(found))
     }
 
     async fn list(&self, tenant: TenantId, query: &ListQuery) -> Result<Vec<Row>> {

@@ -2,7 +2,8 @@
 //! directory follows its rows in the same transaction (insert, lookup
 //! change, delete, user cascade, erase, a failing batch), never names a
 //! tenant that does not hold the row, and the tenant directory lists
-//! exactly the tenants that exist.
+//! exactly the tenants that exist. `find_credential` answers what the
+//! reads it fuses answer.
 
 use super::Fx;
 use crate::error::Error;
@@ -31,6 +32,37 @@ async fn found(fx: &Fx, kind: Kind, lookup: &[u8]) -> Option<(TenantId, String)>
             within.map(|r| r.id),
             row.as_ref().map(|(_, r)| r.id.clone())
         );
+    }
+    // The fused read answers what the separate reads answer: the same row
+    // in the same tenant, the owner's user row as `get` reads it, and the
+    // tenant's record only when asked for.
+    for with_tenant in [false, true] {
+        let credential = fx
+            .store
+            .find_credential(kind, lookup, with_tenant)
+            .await
+            .unwrap();
+        assert_eq!(
+            credential.as_ref().map(|c| (c.tenant, c.row.clone())),
+            row.clone(),
+            "find_credential and find_by_lookup disagree"
+        );
+        let Some(c) = credential else { continue };
+        let owner = match c.row.owner {
+            Some(o) => fx
+                .store
+                .get(c.tenant, Kind::User, &o.to_string())
+                .await
+                .unwrap(),
+            None => None,
+        };
+        assert_eq!(c.owner, owner, "find_credential's owner");
+        let record = if with_tenant {
+            fx.store.tenant(c.tenant).await.unwrap()
+        } else {
+            None
+        };
+        assert_eq!(c.tenant_record, record, "find_credential's tenant");
     }
     row.map(|(t, r)| (t, r.id))
 }

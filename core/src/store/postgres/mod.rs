@@ -8,11 +8,18 @@
 //!   NOBYPASSRLS, owner of nothing, only SELECT/INSERT/UPDATE/DELETE), which
 //!   [`PostgresStore::open`] connects as and checks it is.
 //! - **Isolation.** Every table forces row-level security; every tenant
-//!   table has one policy, `tenant_id = <schema>.current_tenant()`, and
-//!   every transaction sets `app.tenant` first, transaction-locally, as a
-//!   bound parameter (`sql::SET_TENANT`). A query that forgot its tenant
+//!   table has one policy, `tenant_id = <schema>.current_tenant()` (from
+//!   schema 2 with the function's body written out), and every
+//!   transaction sets `app.tenant` first, transaction-locally, as a bound
+//!   parameter (`sql::SET_TENANT`). A query that forgot its tenant
 //!   predicate still sees only the current tenant; a session without a
-//!   tenant sees nothing.
+//!   tenant sees nothing. A one-statement read sends `BEGIN`, the context,
+//!   the statement and `COMMIT` together: one round trip.
+//! - **Authentication** (`find_by_lookup`, `find_credential`) is one
+//!   statement, `<schema>.find_credential(...)`: a `SECURITY INVOKER`
+//!   function that reads the directory, sets the context to the tenant it
+//!   names and reads the token, its owner and its tenant under the same
+//!   policies.
 //! - **Directories.** The two cross-tenant reads ([`Store::directory_lookup`],
 //!   [`Store::directory_tenants`]) read tables whose policies let every
 //!   session read and only the entry's own tenant write, so no role needs
@@ -51,14 +58,16 @@ use deadpool_postgres::{Client, Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 
-use self::sql::{Conn, Sql, col, db, decode_audit, decode_row, limit, uuid};
-use self::tx::{PgTx, query};
+use self::sql::{
+    Conn, Params, Sql, col, db, decode_audit, decode_credential, decode_row, limit, uuid,
+};
+use self::tx::PgTx;
 use crate::audit::{AuditLinker, AuditRecord};
 use crate::error::{Error, Result};
 use crate::id::TenantId;
 use crate::store::apply::{self, Checked};
 use crate::store::{
-    AuditQuery, Batch, HealthCheck, Kind, ListQuery, Row, Store, Tenant, check_meta,
+    AuditQuery, Batch, Credential, HealthCheck, Kind, ListQuery, Row, Store, Tenant, check_meta,
 };
 
 pub use self::schema::POSTGRES_SCHEMA_VERSION;
@@ -471,36 +480,10 @@ impl PostgresStore {
         // context to fail, the work would see no row and write none (and
         // the transaction is aborted and rolled back).
         let params: [(&(dyn ToSql + Sync), Type); 1] = [(&context, Type::TEXT)];
-        let (set_out, work_out) = {
-            let mut set = pin!(tx.query_typed(sql::SET_TENANT, &params));
-            let mut work = pin!(f(&tx, &self.sql));
-            let (mut set_out, mut work_out) = (None, None);
-            poll_fn(|cx| {
-                if set_out.is_none()
-                    && let Poll::Ready(r) = set.as_mut().poll(cx)
-                {
-                    set_out = Some(r);
-                }
-                if work_out.is_none()
-                    && let Poll::Ready(r) = work.as_mut().poll(cx)
-                {
-                    work_out = Some(r);
-                }
-                if set_out.is_some() && work_out.is_some() {
-                    Poll::Ready(())
-                } else {
-                    Poll::Pending
-                }
-            })
-            .await;
-            (set_out, work_out)
-        };
-        if let Some(Err(e)) = set_out {
-            return Err(db("set the tenant context")(e));
-        }
-        let out = work_out.ok_or(Error::Internal {
-            what: "a PostgreSQL transaction ended without its result",
-        })??;
+        let (set_out, work_out) =
+            in_order(tx.query_typed(sql::SET_TENANT, &params), f(&tx, &self.sql)).await;
+        set_out.map_err(db("set the tenant context"))?;
+        let out = work_out?;
         if let Err(e) = tx.commit().await {
             let e = commit_error(e);
             if matches!(e, Error::OutcomeUnknown { .. }) {
@@ -512,6 +495,102 @@ impl PostgresStore {
             return Err(e);
         }
         Ok(out)
+    }
+
+    /// A credential by its globally unique lookup key, with its owner's
+    /// user row and its tenant's record when asked for: one statement, one
+    /// round trip, no explicit transaction. `find_credential` (schema 2)
+    /// reads the directory, sets the tenant context it names
+    /// transaction-locally, reads the rows under row-level security as the
+    /// app role and puts the context back; the statement is its own
+    /// transaction, so the context ends with it, as with `in_tenant`.
+    async fn credential(
+        &self,
+        kind: Kind,
+        lookup: &[u8],
+        owner: bool,
+        tenant: bool,
+    ) -> Result<Option<Credential>> {
+        const D: &str = "read a credential";
+        apply::check_directory_kind(kind)?;
+        let client = checkout(&self.pool).await?;
+        let rows = client
+            .rows(
+                self.sql.prepared,
+                &self.sql.find_credential,
+                &[
+                    (&kind.as_str(), Type::TEXT),
+                    (&lookup, Type::BYTEA),
+                    (&owner, Type::BOOL),
+                    (&tenant, Type::BOOL),
+                ],
+            )
+            .await
+            .map_err(db(D))?;
+        rows.first().map(decode_credential).transpose()
+    }
+
+    /// The rows of one statement, read in `tenant`'s context in a
+    /// transaction of its own, in one round trip: `BEGIN`, the context
+    /// statement, `sql` and `COMMIT` are written to the connection together
+    /// (each driver call sends its messages on its first poll, and
+    /// [`in_order4`] first-polls all four in that order within one poll),
+    /// and the server runs them in that order. As with [`Self::in_tenant`],
+    /// `sql` never runs without its tenant: were the context statement to
+    /// fail, the transaction would be aborted and `sql` refused. Once sent,
+    /// the four run to the end even if this future is dropped, so a
+    /// cancelled read never leaves its connection inside a transaction; if
+    /// it is dropped before (while the statement is prepared), nothing was
+    /// sent.
+    ///
+    /// In the prepared mode the statement is prepared (once per connection,
+    /// cached) before anything is sent: a prepare round trip in the middle
+    /// would let `COMMIT` overtake the statement.
+    async fn read_in_tenant(
+        &self,
+        tenant: TenantId,
+        doing: &'static str,
+        sql: &str,
+        params: &Params<'_>,
+    ) -> Result<Vec<tokio_postgres::Row>> {
+        let client = checkout(&self.pool).await?;
+        let statement = if self.sql.prepared {
+            let types: Vec<Type> = params.iter().map(|(_, t)| t.clone()).collect();
+            Some(
+                client
+                    .prepare_typed_cached(sql, &types)
+                    .await
+                    .map_err(db(doing))?,
+            )
+        } else {
+            None
+        };
+        let values: Vec<&(dyn ToSql + Sync)> = params.iter().map(|(v, _)| *v).collect();
+        let context = tenant.to_string();
+        let set_params: [(&(dyn ToSql + Sync), Type); 1] = [(&context, Type::TEXT)];
+        let (begun, set, rows, committed) = in_order4(
+            client.batch_execute("BEGIN"),
+            client.query_typed(sql::SET_TENANT, &set_params),
+            async {
+                match &statement {
+                    Some(s) => client.query(s, &values).await,
+                    None => client.query_typed(sql, params).await,
+                }
+            },
+            client.batch_execute("COMMIT"),
+        )
+        .await;
+        let out = begun
+            .map_err(db("begin a transaction"))
+            .and(set.map_err(db("set the tenant context")))
+            .and(rows.map_err(db(doing)));
+        if let Err(e) = committed {
+            // A read changed nothing, so its outcome is not in doubt; but
+            // the session is in a state nobody knows: out of the pool.
+            drop(deadpool_postgres::Object::take(client));
+            return out.and(Err(db("commit")(e)));
+        }
+        out
     }
 
     /// One attempt at a checked batch.
@@ -526,6 +605,78 @@ impl PostgresStore {
         })
         .await
     }
+}
+
+/// The outputs of two futures run on this task, `a` polled before `b`
+/// every time: `a`'s first poll (where a driver call sends its messages)
+/// comes first, so its statement goes out ahead of `b`'s, pipelined.
+async fn in_order<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let (mut a, mut b) = (pin!(a), pin!(b));
+    let (mut a_out, mut b_out) = (None, None);
+    poll_fn(|cx| {
+        if a_out.is_none()
+            && let Poll::Ready(r) = a.as_mut().poll(cx)
+        {
+            a_out = Some(r);
+        }
+        if b_out.is_none()
+            && let Poll::Ready(r) = b.as_mut().poll(cx)
+        {
+            b_out = Some(r);
+        }
+        match (a_out.take(), b_out.take()) {
+            (Some(a), Some(b)) => Poll::Ready((a, b)),
+            (a, b) => {
+                (a_out, b_out) = (a, b);
+                Poll::Pending
+            }
+        }
+    })
+    .await
+}
+
+/// The outputs of four futures run on this task, each polled before the
+/// next every time: the first poll of all four happens in one poll of this
+/// future, in argument order, which is the order in which driver calls
+/// (which send on their first poll) reach the connection.
+async fn in_order4<A: Future, B: Future, C: Future, D: Future>(
+    a: A,
+    b: B,
+    c: C,
+    d: D,
+) -> (A::Output, B::Output, C::Output, D::Output) {
+    let (mut a, mut b, mut c, mut d) = (pin!(a), pin!(b), pin!(c), pin!(d));
+    let (mut ao, mut bo, mut co, mut do_) = (None, None, None, None);
+    poll_fn(|cx| {
+        if ao.is_none()
+            && let Poll::Ready(r) = a.as_mut().poll(cx)
+        {
+            ao = Some(r);
+        }
+        if bo.is_none()
+            && let Poll::Ready(r) = b.as_mut().poll(cx)
+        {
+            bo = Some(r);
+        }
+        if co.is_none()
+            && let Poll::Ready(r) = c.as_mut().poll(cx)
+        {
+            co = Some(r);
+        }
+        if do_.is_none()
+            && let Poll::Ready(r) = d.as_mut().poll(cx)
+        {
+            do_ = Some(r);
+        }
+        match (ao.take(), bo.take(), co.take(), do_.take()) {
+            (Some(a), Some(b), Some(c), Some(d)) => Poll::Ready((a, b, c, d)),
+            (a, b, c, d) => {
+                (ao, bo, co, do_) = (a, b, c, d);
+                Poll::Pending
+            }
+        }
+    })
+    .await
 }
 
 /// A failed `COMMIT`: the server's refusal (an `ERROR`: the transaction was
@@ -601,10 +752,15 @@ fn refs(values: &Values) -> Vec<(&(dyn ToSql + Sync), Type)> {
 #[async_trait]
 impl Store for PostgresStore {
     async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>> {
-        self.in_tenant(id, async |tx, sql| {
-            tx::tenant(tx, sql, &sql.tenant, id).await
-        })
-        .await
+        let rows = self
+            .read_in_tenant(
+                id,
+                tx::TENANT_READ,
+                &self.sql.tenant,
+                &[(&uuid(id), Type::UUID)],
+            )
+            .await?;
+        tx::tenant_from(&rows, id)
     }
 
     async fn directory_tenants(
@@ -644,12 +800,11 @@ impl Store for PostgresStore {
     }
 
     async fn get(&self, tenant: TenantId, kind: Kind, id: &str) -> Result<Option<Row>> {
-        self.in_tenant(tenant, async |tx, sql| {
-            let rows = query(
-                tx,
-                sql,
+        let rows = self
+            .read_in_tenant(
+                tenant,
                 "read a row",
-                &sql.table(kind).get,
+                &self.sql.table(kind).get,
                 &[
                     (&uuid(tenant), Type::UUID),
                     (&kind.as_str(), Type::TEXT),
@@ -657,9 +812,7 @@ impl Store for PostgresStore {
                 ],
             )
             .await?;
-            rows.first().map(decode_row).transpose()
-        })
-        .await
+        rows.first().map(decode_row).transpose()
     }
 
     async fn get_by_lookup(
@@ -668,12 +821,11 @@ impl Store for PostgresStore {
         kind: Kind,
         lookup: &[u8],
     ) -> Result<Option<Row>> {
-        self.in_tenant(tenant, async |tx, sql| {
-            let rows = query(
-                tx,
-                sql,
+        let rows = self
+            .read_in_tenant(
+                tenant,
                 "read a row by lookup key",
-                &sql.table(kind).by_lookup,
+                &self.sql.table(kind).by_lookup,
                 &[
                     (&uuid(tenant), Type::UUID),
                     (&kind.as_str(), Type::TEXT),
@@ -681,9 +833,7 @@ impl Store for PostgresStore {
                 ],
             )
             .await?;
-            rows.first().map(decode_row).transpose()
-        })
-        .await
+        rows.first().map(decode_row).transpose()
     }
 
     async fn directory_lookup(&self, kind: Kind, lookup: &[u8]) -> Result<Option<TenantId>> {
@@ -701,6 +851,22 @@ impl Store for PostgresStore {
         rows.first()
             .map(|r| col::<uuid::Uuid>(r, 0, D).map(TenantId::from_uuid))
             .transpose()
+    }
+
+    async fn find_by_lookup(&self, kind: Kind, lookup: &[u8]) -> Result<Option<(TenantId, Row)>> {
+        Ok(self
+            .credential(kind, lookup, false, false)
+            .await?
+            .map(|c| (c.tenant, c.row)))
+    }
+
+    async fn find_credential(
+        &self,
+        kind: Kind,
+        lookup: &[u8],
+        with_tenant: bool,
+    ) -> Result<Option<Credential>> {
+        self.credential(kind, lookup, true, with_tenant).await
     }
 
     async fn list(&self, tenant: TenantId, q: &ListQuery) -> Result<Vec<Row>> {
@@ -742,14 +908,11 @@ impl Store for PostgresStore {
         }
         values.push((Box::new(limit(q.effective_limit())), Type::INT8));
         sql.push_str(&format!(" ORDER BY id LIMIT ${}", values.len()));
-        self.in_tenant(tenant, async |tx, sql_set| {
-            query(tx, sql_set, "list rows", &sql, &refs(&values))
-                .await?
-                .iter()
-                .map(decode_row)
-                .collect()
-        })
-        .await
+        self.read_in_tenant(tenant, "list rows", &sql, &refs(&values))
+            .await?
+            .iter()
+            .map(decode_row)
+            .collect()
     }
 
     async fn apply(
@@ -814,14 +977,11 @@ impl Store for PostgresStore {
         }
         values.push((Box::new(limit(q.effective_limit())), Type::INT8));
         sql.push_str(&format!(" ORDER BY seq LIMIT ${}", values.len()));
-        self.in_tenant(tenant, async |tx, sql_set| {
-            query(tx, sql_set, "read the audit log", &sql, &refs(&values))
-                .await?
-                .iter()
-                .map(|r| decode_audit(tenant, r))
-                .collect()
-        })
-        .await
+        self.read_in_tenant(tenant, "read the audit log", &sql, &refs(&values))
+            .await?
+            .iter()
+            .map(|r| decode_audit(tenant, r))
+            .collect()
     }
 
     async fn erase_tenant(&self, tenant: TenantId) -> Result<()> {

@@ -10,7 +10,7 @@ use crate::audit::{Actor, AuditDraft, AuditRecord, Outcome};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::id::{TenantId, UserId};
-use crate::store::{Kind, Row};
+use crate::store::{Credential, Kind, Row};
 
 /// The columns of a row, in the order [`decode_row`] reads them.
 pub(super) const ROW_COLUMNS: &str =
@@ -88,6 +88,9 @@ pub(super) struct Sql {
     pub(super) update_tenant: String,
     pub(super) owned: String,
     pub(super) directory_lookup: String,
+    /// `find_credential(kind, lookup, owner, tenant)`: see
+    /// [`decode_credential`] for its columns.
+    pub(super) find_credential: String,
     pub(super) directory_insert: String,
     pub(super) directory_remove: String,
     pub(super) directory_tenants_first: String,
@@ -128,6 +131,7 @@ impl Sql {
             directory_lookup: format!(
                 "SELECT tenant_id FROM {s}.lookup_directory WHERE kind = $1 AND lookup = $2"
             ),
+            find_credential: format!("SELECT * FROM {s}.find_credential($1, $2, $3, $4)"),
             directory_insert: format!(
                 "INSERT INTO {s}.lookup_directory (kind, lookup, tenant_id) VALUES ($1, $2, $3)"
             ),
@@ -233,26 +237,56 @@ pub(super) fn col<'a, T: tokio_postgres::types::FromSql<'a>>(
 
 /// Decodes [`ROW_COLUMNS`] starting at column 0.
 pub(super) fn decode_row(r: &tokio_postgres::Row) -> Result<Row> {
+    decode_row_at(r, 0)
+}
+
+/// Decodes [`ROW_COLUMNS`] starting at column `at`.
+pub(super) fn decode_row_at(r: &tokio_postgres::Row, at: usize) -> Result<Row> {
     const D: &str = "read a row";
-    let kind: String = col(r, 0, D)?;
-    let owner: Option<String> = col(r, 3, D)?;
-    let expires_at: Option<i64> = col(r, 5, D)?;
-    let version: i64 = col(r, 6, D)?;
-    let tag: Option<Vec<u8>> = col(r, 9, D)?;
+    let kind: String = col(r, at, D)?;
+    let owner: Option<String> = col(r, at + 3, D)?;
+    let expires_at: Option<i64> = col(r, at + 5, D)?;
+    let version: i64 = col(r, at + 6, D)?;
+    let tag: Option<Vec<u8>> = col(r, at + 9, D)?;
     Ok(Row {
         kind: Kind::parse(&kind).map_err(|_| corrupt("row kind"))?,
-        id: col(r, 1, D)?,
-        parent: col(r, 2, D)?,
+        id: col(r, at + 1, D)?,
+        parent: col(r, at + 2, D)?,
         owner: owner
             .map(|o| o.parse::<UserId>().map_err(|_| corrupt("owner id")))
             .transpose()?,
-        lookup: col(r, 4, D)?,
+        lookup: col(r, at + 4, D)?,
         expires_at: expires_at.map(Timestamp::from_unix_millis),
         version: version_from(version)?,
-        body: col(r, 7, D)?,
-        sealed: col(r, 8, D)?,
+        body: col(r, at + 7, D)?,
+        sealed: col(r, at + 8, D)?,
         tag: tag_from(tag)?,
     })
+}
+
+/// Decodes a row of `find_credential` ([`Sql::find_credential`]): the
+/// tenant id, the credential's [`ROW_COLUMNS`], its owner's (all NULL when
+/// not asked for or not found), and the tenant's version and body (NULL
+/// likewise).
+pub(super) fn decode_credential(r: &tokio_postgres::Row) -> Result<Credential> {
+    const D: &str = "read a credential";
+    const ROW: usize = 1;
+    const OWNER: usize = ROW + 10;
+    const TENANT: usize = OWNER + 10;
+    let tenant = TenantId::from_uuid(col::<uuid::Uuid>(r, 0, D)?);
+    let row = decode_row_at(r, ROW)?;
+    // The owner's kind is NOT NULL in `users`: NULL means no owner row.
+    let owner = match col::<Option<String>>(r, OWNER, D)? {
+        Some(_) => Some(decode_row_at(r, OWNER)?),
+        None => None,
+    };
+    let tenant_version: Option<i64> = col(r, TENANT, D)?;
+    let tenant_body: Option<Vec<u8>> = col(r, TENANT + 1, D)?;
+    let tenant_record = match (tenant_version, tenant_body) {
+        (Some(version), Some(body)) => Some(decode_tenant(tenant, version, &body)?),
+        _ => None,
+    };
+    Ok(Credential::new(tenant, row, owner, tenant_record))
 }
 
 /// Decodes [`AUDIT_COLUMNS`].

@@ -13,6 +13,7 @@ use deadpool_postgres::Transaction;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 
+use super::in_order;
 use super::sql::{
     Conn, Params, Sql, col, corrupt, db, decode_tenant, uuid, version_from, version_to,
 };
@@ -23,16 +24,27 @@ use crate::id::TenantId;
 use crate::store::apply::{Head, Owned, Tx};
 use crate::store::{Kind, Row, Tenant};
 
+/// An audit log head: the last event's sequence number and hash.
+type AuditHead = Option<(u64, [u8; 32])>;
+
 /// A transaction open on a pooled connection, inside a tenant's context.
 pub(super) struct PgTx<'a, 'c> {
     tx: &'a Transaction<'c>,
     sql: &'a Sql,
+    /// The tenant's audit log head, read in the same round trip as the
+    /// tenant's row lock (see [`PgTx::lock_tenant`]), until `audit_head`
+    /// takes it.
+    head: Option<(TenantId, AuditHead)>,
 }
 
 impl<'a, 'c> PgTx<'a, 'c> {
     /// Writes through `tx`, whose tenant context is already set.
     pub(super) fn new(tx: &'a Transaction<'c>, sql: &'a Sql) -> Self {
-        Self { tx, sql }
+        Self {
+            tx,
+            sql,
+            head: None,
+        }
     }
 }
 
@@ -62,19 +74,31 @@ pub(super) async fn execute(
         .map_err(db(doing))
 }
 
-/// Reads a tenant (with `sql` plain or `FOR UPDATE`).
-pub(super) async fn tenant(
-    tx: &Transaction<'_>,
-    sql_set: &Sql,
-    sql: &str,
-    id: TenantId,
-) -> Result<Option<Tenant>> {
-    const D: &str = "read a tenant";
-    let rows = query(tx, sql_set, D, sql, &[(&uuid(id), Type::UUID)]).await?;
+/// What reading the audit log head is called in errors.
+const HEAD_READ: &str = "read the audit log head";
+
+/// The audit log head from the rows of `Sql::audit_head`.
+fn head_from(rows: &[tokio_postgres::Row]) -> Result<AuditHead> {
     rows.first()
         .map(|r| {
-            let version: i64 = col(r, 0, D)?;
-            let body: Vec<u8> = col(r, 1, D)?;
+            let seq: i64 = col(r, 0, HEAD_READ)?;
+            let hash: Vec<u8> = col(r, 1, HEAD_READ)?;
+            let seq = u64::try_from(seq).map_err(|_| corrupt("audit sequence number"))?;
+            let hash = <[u8; 32]>::try_from(hash).map_err(|_| corrupt("audit hash"))?;
+            Ok((seq, hash))
+        })
+        .transpose()
+}
+
+/// What reading a tenant is called in errors.
+pub(super) const TENANT_READ: &str = "read a tenant";
+
+/// The tenant `id` from the rows of `Sql::tenant` (or its `FOR UPDATE`).
+pub(super) fn tenant_from(rows: &[tokio_postgres::Row], id: TenantId) -> Result<Option<Tenant>> {
+    rows.first()
+        .map(|r| {
+            let version: i64 = col(r, 0, TENANT_READ)?;
+            let body: Vec<u8> = col(r, 1, TENANT_READ)?;
             decode_tenant(id, version, &body)
         })
         .transpose()
@@ -314,25 +338,61 @@ impl PgTx<'_, '_> {
         .map(drop)
     }
 
-    async fn audit_head_now(&self, tenant: TenantId) -> Result<Option<(u64, [u8; 32])>> {
-        const D: &str = "read the audit log head";
+    async fn audit_head_now(&self, tenant: TenantId) -> Result<AuditHead> {
         let rows = query(
             self.tx,
             self.sql,
-            D,
+            HEAD_READ,
             &self.sql.audit_head,
             &[(&uuid(tenant), Type::UUID)],
         )
         .await?;
-        rows.first()
-            .map(|r| {
-                let seq: i64 = col(r, 0, D)?;
-                let hash: Vec<u8> = col(r, 1, D)?;
-                let seq = u64::try_from(seq).map_err(|_| corrupt("audit sequence number"))?;
-                let hash = <[u8; 32]>::try_from(hash).map_err(|_| corrupt("audit hash"))?;
-                Ok((seq, hash))
-            })
-            .transpose()
+        head_from(&rows)
+    }
+
+    /// The tenant's row lock (`SELECT ... FOR UPDATE`), and its audit log
+    /// head read right after it, in one round trip: both statements are
+    /// sent together, the lock first. The server runs them in that order,
+    /// so the head is read once the lock is held, with a snapshot of its
+    /// own (READ COMMITTED): every batch of the tenant takes the lock
+    /// before it writes an event, so no event can follow this head until
+    /// this transaction ends, and `apply` writes its own event last. The
+    /// head read here is therefore the one `apply` would read when it
+    /// appends; without a tenant row no lock is held, and a batch that
+    /// creates the tenant meets a concurrent creator at the tenant's
+    /// primary key, before its event.
+    async fn lock_tenant(&self, id: TenantId) -> Result<(Option<Tenant>, AuditHead)> {
+        let tenant = uuid(id);
+        let params: &Params<'_> = &[(&tenant, Type::UUID)];
+        let (lock, head) = if self.sql.prepared {
+            // Both prepared (cached per connection) before either is sent:
+            // a prepare round trip between them would let the head read
+            // overtake the lock.
+            let lock = self
+                .tx
+                .prepare_typed_cached(&self.sql.tenant_for_update, &[Type::UUID])
+                .await
+                .map_err(db(TENANT_READ))?;
+            let head = self
+                .tx
+                .prepare_typed_cached(&self.sql.audit_head, &[Type::UUID])
+                .await
+                .map_err(db(HEAD_READ))?;
+            in_order(
+                self.tx.query(&lock, &[&tenant]),
+                self.tx.query(&head, &[&tenant]),
+            )
+            .await
+        } else {
+            in_order(
+                self.tx.query_typed(&self.sql.tenant_for_update, params),
+                self.tx.query_typed(&self.sql.audit_head, params),
+            )
+            .await
+        };
+        let lock = lock.map_err(db(TENANT_READ))?;
+        let head = head.map_err(db(HEAD_READ))?;
+        Ok((tenant_from(&lock, id)?, head_from(&head)?))
     }
 
     async fn insert_audit(&self, r: &AuditRecord) -> Result<()> {
@@ -385,9 +445,12 @@ impl PgTx<'_, '_> {
 }
 
 impl Tx for PgTx<'_, '_> {
-    fn tenant(&mut self, id: TenantId) -> impl Future<Output = Result<Option<Tenant>>> + Send {
-        // The tenant's row lock, held to the end of the transaction.
-        tenant(self.tx, self.sql, &self.sql.tenant_for_update, id)
+    async fn tenant(&mut self, id: TenantId) -> Result<Option<Tenant>> {
+        // The tenant's row lock, held to the end of the transaction, and
+        // the audit log head, kept for `audit_head`.
+        let (tenant, head) = self.lock_tenant(id).await?;
+        self.head = Some((id, head));
+        Ok(tenant)
     }
 
     fn insert_tenant(&mut self, t: &Tenant) -> impl Future<Output = Result<()>> + Send {
@@ -482,7 +545,13 @@ impl Tx for PgTx<'_, '_> {
         &mut self,
         tenant: TenantId,
     ) -> impl Future<Output = Result<Option<(u64, [u8; 32])>>> + Send {
-        self.audit_head_now(tenant)
+        let read = self.head.take();
+        async move {
+            match read {
+                Some((t, head)) if t == tenant => Ok(head),
+                _ => self.audit_head_now(tenant).await,
+            }
+        }
     }
 
     fn append_audit(&mut self, record: &AuditRecord) -> impl Future<Output = Result<()>> + Send {
