@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use super::claims::{AccessClaims, ClaimSet, check_times};
+use super::claims::{AccessClaims, check_times};
 use super::config::{JwtAlgorithm, JwtConfig};
 use super::eddsa::{self, EdKey, Jwks};
 use super::jws::{self, Compact, HmacKey, MAX_TOKEN_LEN};
@@ -289,9 +289,7 @@ impl JwtSigner {
             _ => return Err(rejected(TokenRejection::AlgorithmNotAllowed)),
         }
         let payload = compact.payload()?;
-        ClaimSet::parse(&payload)?;
-        let claims: AccessClaims =
-            serde_json::from_str(&payload).map_err(|_| rejected(TokenRejection::Malformed))?;
+        let claims = AccessClaims::parse_strict(&payload)?;
         check_times(now, Some(claims.exp), Some(claims.nbf), self.config.leeway)?;
         if claims.iss != self.config.issuer {
             return Err(rejected(TokenRejection::WrongIssuer));
@@ -439,10 +437,13 @@ impl fmt::Debug for JwtSigner {
 /// A `kid` in canonical decimal (`"1"`, never `"01"` or `"+1"`) naming a
 /// valid key id (which the ring may not hold).
 fn parse_kid(kid: &str) -> Option<KeyId> {
-    kid.parse::<u32>()
-        .ok()
-        .and_then(KeyId::new)
-        .filter(|id| id.get().to_string() == kid)
+    // Canonical: digits only (no sign, which `parse` would take), no
+    // leading zero; the range is `KeyId::new`'s.
+    let canonical = !kid.starts_with('0') && kid.bytes().all(|b| b.is_ascii_digit());
+    if !canonical {
+        return None;
+    }
+    kid.parse::<u32>().ok().and_then(KeyId::new)
 }
 
 #[cfg(test)]

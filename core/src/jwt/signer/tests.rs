@@ -252,7 +252,21 @@ fn claims_signed_with_the_right_key_are_still_checked() {
 fn kid_must_be_canonical_decimal_of_a_held_key() {
     assert_eq!(parse_kid("1").unwrap(), KeyId::FIRST);
     assert_eq!(parse_kid("65535").unwrap().get(), 65_535);
-    for bad in ["01", "+1", " 1", "0", "-1", "", "1.0", "65536", "x", "１"] {
+    for bad in [
+        "01",
+        "+1",
+        " 1",
+        "1 ",
+        "0",
+        "00",
+        "-1",
+        "",
+        "1.0",
+        "65536",
+        "4294967297",
+        "x",
+        "１",
+    ] {
         assert!(parse_kid(bad).is_none(), "{bad:?}");
     }
     // Through `named`: anything that is neither a decimal nor a published
