@@ -432,3 +432,68 @@ fn alg_is_pinned_to_the_kid_before_any_signature_check() {
     );
     assert!(jwt.keys.read().unwrap().is_empty(), "no HMAC key derived");
 }
+
+#[test]
+fn a_header_issued_here_is_taken_as_read_and_nothing_else_is() {
+    let ring = ring(5);
+    let jwt = signer(&ring);
+    let (token, claims) = issue(&jwt);
+    let (header, rest) = token.split_once('.').unwrap();
+    let (payload, _) = rest.split_once('.').unwrap();
+    assert_eq!(
+        header,
+        B64.encode(br#"{"typ":"at+jwt","alg":"HS256","kid":"1"}"#)
+    );
+    assert_eq!(jwt.validate(&token, now()).unwrap(), claims);
+    // The same header, any other signature: refused by the fast path.
+    let key1 = ring.derive_subkey("jwt/1");
+    for key in [&[0u8; 32][..], &key1[..]] {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap();
+        mac.update(format!("{header}.{payload}").as_bytes());
+        let tag = B64.encode(mac.finalize().into_bytes());
+        let forged = format!("{header}.{payload}.{tag}");
+        let want = if key == &key1[..] {
+            Ok(())
+        } else {
+            Err("bad signature")
+        };
+        assert_eq!(
+            jwt.validate(&forged, now())
+                .map(|_| ())
+                .map_err(|e| match e {
+                    Error::InvalidToken { reason } => reason.as_str(),
+                    other => panic!("{other:?}"),
+                }),
+            want
+        );
+    }
+    // The header of a key held but not yet derived goes the long way and
+    // derives it; of a key not held, the long way refuses it.
+    ring.rotate().unwrap();
+    let key2 = ring.derive_subkey("jwt/2");
+    let key3 = ring.derive_subkey("jwt/3");
+    for (kid, key, want) in [("2", &key2, None), ("3", &key3, Some("unknown key id"))] {
+        let header = B64.encode(format!(r#"{{"typ":"at+jwt","alg":"HS256","kid":"{kid}"}}"#));
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key[..]).unwrap();
+        mac.update(format!("{header}.{payload}").as_bytes());
+        let forged = format!(
+            "{header}.{payload}.{}",
+            B64.encode(mac.finalize().into_bytes())
+        );
+        match want {
+            None => assert_eq!(jwt.validate(&forged, now()).unwrap(), claims),
+            Some(r) => assert_eq!(reason(jwt.validate(&forged, now())), r),
+        }
+    }
+    assert_eq!(jwt.keys.read().unwrap().len(), 2);
+    // A header meaning the same but written otherwise (order, spacing) is
+    // read in full, and accepted on its merits.
+    let other = B64.encode(br#"{"alg":"HS256","kid":"1","typ":"at+jwt"}"#);
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key1[..]).unwrap();
+    mac.update(format!("{other}.{payload}").as_bytes());
+    let token = format!(
+        "{other}.{payload}.{}",
+        B64.encode(mac.finalize().into_bytes())
+    );
+    assert_eq!(jwt.validate(&token, now()).unwrap(), claims);
+}
