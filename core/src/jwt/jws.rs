@@ -99,6 +99,24 @@ impl<'t> Compact<'t> {
 
     /// The decoded payload, which must be UTF-8 (the JSON text of the
     /// claims set).
+    /// The payload decoded into `buf` when it fits (what an access token's
+    /// does), into a new buffer otherwise, and read as UTF-8; `f` gets the
+    /// text. The same checks as [`payload`](Self::payload).
+    pub(super) fn with_payload<R>(
+        &self,
+        buf: &mut [u8],
+        f: impl FnOnce(&str) -> Result<R>,
+    ) -> Result<R> {
+        if let Ok(n) = URL_SAFE_NO_PAD.decode_slice(self.payload, &mut *buf) {
+            let bytes = buf.get(..n).ok_or(rejected(TokenRejection::Malformed))?;
+            let text =
+                std::str::from_utf8(bytes).map_err(|_| rejected(TokenRejection::Malformed))?;
+            return f(text);
+        }
+        // Too long for `buf`, or not base64url: the general way tells which.
+        f(&self.payload()?)
+    }
+
     pub(super) fn payload(&self) -> Result<String> {
         let mut buf = Vec::new();
         decode(self.payload, &mut buf)?;

@@ -291,8 +291,8 @@ impl JwtSigner {
             Some(verified) => verified?,
             None => self.verify_any_header(&compact)?,
         }
-        let payload = compact.payload()?;
-        let claims = AccessClaims::parse_strict(&payload)?;
+        let mut buf = [0u8; 768];
+        let claims = compact.with_payload(&mut buf, AccessClaims::parse_strict)?;
         check_times(now, Some(claims.exp), Some(claims.nbf), self.config.leeway)?;
         if claims.iss != self.config.issuer {
             return Err(rejected(TokenRejection::WrongIssuer));

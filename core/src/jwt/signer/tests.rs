@@ -497,3 +497,34 @@ fn a_header_issued_here_is_taken_as_read_and_nothing_else_is() {
     );
     assert_eq!(jwt.validate(&token, now()).unwrap(), claims);
 }
+
+#[test]
+fn payloads_over_the_stack_buffer_validate_the_same() {
+    let ring = ring(6);
+    let jwt = signer(&ring);
+    let key1 = ring.derive_subkey("jwt/1");
+    for n in [0, 20, 40, 200] {
+        let scopes: Vec<String> = (0..n).map(|i| format!("scope:{i:04}")).collect();
+        let (token, claims) = jwt
+            .issue(
+                UserId::generate(),
+                TenantId::DEFAULT,
+                Role::Admin,
+                scopes,
+                0,
+                now(),
+            )
+            .unwrap();
+        let payload = token.split('.').nth(1).unwrap();
+        assert_eq!(payload.len() > 1024, n >= 40, "{n}: {}", payload.len());
+        assert_eq!(jwt.validate(&token, now()).unwrap(), claims);
+        // A payload segment that is not base64url is malformed either way.
+        // (Signed with the right key: the signature is checked first.)
+        let header = token.split('.').next().unwrap();
+        let input = format!("{header}.*={}", &payload[2..]);
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key1[..]).unwrap();
+        mac.update(input.as_bytes());
+        let bad = format!("{input}.{}", B64.encode(mac.finalize().into_bytes()));
+        assert_eq!(reason(jwt.validate(&bad, now())), "malformed");
+    }
+}
