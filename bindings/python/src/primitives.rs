@@ -54,6 +54,41 @@ pub(crate) fn headers_arg(obj: &Bound<'_, PyAny>) -> PyResult<Vec<(String, Strin
     Ok(out)
 }
 
+/// Runs `f` on the headers of `obj` (as [`headers_arg`] takes them) as
+/// borrowed pairs. A plain dict's strings are encoded to UTF-8 by Python
+/// and read in place, not copied again into Rust strings.
+pub(crate) fn with_headers<R>(
+    obj: &Bound<'_, PyAny>,
+    f: impl FnOnce(&[(&str, &str)]) -> PyResult<R>,
+) -> PyResult<R> {
+    let Ok(dict) = obj.cast::<PyDict>() else {
+        let owned = headers_arg(obj)?;
+        return f(&header_refs(&owned));
+    };
+    fn refused() -> PyErr {
+        PyTypeError::new_err("headers must be a mapping of str to str or (str, str) pairs")
+    }
+    fn utf8<'py>(s: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+        s.cast::<PyString>()
+            .map_err(|_| refused())?
+            .encode_utf8()
+            .map_err(|_| refused())
+    }
+    fn text<'a>(b: &'a Bound<'_, PyBytes>) -> PyResult<&'a str> {
+        // UTF-8 as Python encoded it; checked all the same, never assumed.
+        std::str::from_utf8(b.as_bytes()).map_err(|_| refused())
+    }
+    let mut held = Vec::with_capacity(dict.len());
+    for (name, value) in dict.iter() {
+        held.push((utf8(&name)?, utf8(&value)?));
+    }
+    let mut refs = Vec::with_capacity(held.len());
+    for (name, value) in &held {
+        refs.push((text(name)?, text(value)?));
+    }
+    f(&refs)
+}
+
 /// Borrowed header pairs, as the core takes them.
 pub(crate) fn header_refs(headers: &[(String, String)]) -> Vec<(&str, &str)> {
     headers
@@ -182,7 +217,6 @@ impl Webhook {
         headers: &Bound<'_, PyAny>,
         now: Option<i64>,
     ) -> PyResult<webhook::VerifiedMessage> {
-        let headers = headers_arg(headers)?;
         let copied;
         let data: &[u8] = if let Ok(b) = data.cast::<PyBytes>() {
             b.as_bytes()
@@ -190,9 +224,11 @@ impl Webhook {
             copied = data.extract::<BytesArg>()?;
             &copied.0
         };
-        self.tolerance
-            .verify(&header_refs(&headers), data, &[&self.secret], now_or(now))
-            .map_err(py_err)
+        with_headers(headers, |headers| {
+            self.tolerance
+                .verify(headers, data, &[&self.secret], now_or(now))
+                .map_err(py_err)
+        })
     }
 }
 
@@ -677,7 +713,15 @@ pub(crate) struct JwtSigner {
     /// them out instead of converting the token's copies every call.
     issuer: Py<PyString>,
     audience: Py<PyString>,
+    /// The claims dict's keys, in order (values `None`): `validate` copies
+    /// it, which sizes the table once, instead of growing an empty dict.
+    template: Py<PyDict>,
 }
+
+/// The keys of the claims dict, in `AccessClaims`' serde order.
+const CLAIM_KEYS: [&str; 11] = [
+    "sub", "tid", "role", "scopes", "epoch", "jti", "iat", "nbf", "exp", "iss", "aud",
+];
 
 #[pymethods]
 impl JwtSigner {
@@ -705,7 +749,12 @@ impl JwtSigner {
             config.ttl = seconds("ttl", t)?;
         }
         let core = CoreJwtSigner::new(config, Arc::clone(&key_ring.0)).map_err(py_err)?;
+        let template = PyDict::new(py);
+        for key in CLAIM_KEYS {
+            template.set_item(PyString::intern(py, key), py.None())?;
+        }
         Ok(Self {
+            template: template.unbind(),
             issuer: PyString::new(py, &core.config().issuer).unbind(),
             audience: PyString::new(py, &core.config().audience).unbind(),
             core,
@@ -753,7 +802,7 @@ impl JwtSigner {
         // formatted on the stack; `iss` and `aud` equal the configured ones
         // (validation checked it), made into Python strings once.
         let mut buf = [0u8; 36];
-        let d = PyDict::new(py);
+        let d = self.template.bind(py).copy()?;
         d.set_item(
             intern!(py, "sub"),
             &*c.sub.as_uuid().hyphenated().encode_lower(&mut buf),
