@@ -55,8 +55,8 @@ pub(crate) fn headers_arg(obj: &Bound<'_, PyAny>) -> PyResult<Vec<(String, Strin
 }
 
 /// Runs `f` on the headers of `obj` (as [`headers_arg`] takes them) as
-/// borrowed pairs. A plain dict's strings are encoded to UTF-8 by Python
-/// and read in place, not copied again into Rust strings.
+/// borrowed pairs. A plain dict's strings are read in place (their UTF-8,
+/// which Python keeps), not copied into Rust strings.
 pub(crate) fn with_headers<R>(
     obj: &Bound<'_, PyAny>,
     f: impl FnOnce(&[(&str, &str)]) -> PyResult<R>,
@@ -68,23 +68,19 @@ pub(crate) fn with_headers<R>(
     fn refused() -> PyErr {
         PyTypeError::new_err("headers must be a mapping of str to str or (str, str) pairs")
     }
-    fn utf8<'py>(s: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
-        s.cast::<PyString>()
-            .map_err(|_| refused())?
-            .encode_utf8()
-            .map_err(|_| refused())
-    }
-    fn text<'a>(b: &'a Bound<'_, PyBytes>) -> PyResult<&'a str> {
-        // UTF-8 as Python encoded it; checked all the same, never assumed.
-        std::str::from_utf8(b.as_bytes()).map_err(|_| refused())
-    }
     let mut held = Vec::with_capacity(dict.len());
     for (name, value) in dict.iter() {
-        held.push((utf8(&name)?, utf8(&value)?));
+        held.push((
+            name.cast_into::<PyString>().map_err(|_| refused())?,
+            value.cast_into::<PyString>().map_err(|_| refused())?,
+        ));
     }
     let mut refs = Vec::with_capacity(held.len());
     for (name, value) in &held {
-        refs.push((text(name)?, text(value)?));
+        refs.push((
+            name.to_str().map_err(|_| refused())?,
+            value.to_str().map_err(|_| refused())?,
+        ));
     }
     f(&refs)
 }
