@@ -69,16 +69,22 @@ def bench_webhooks() -> None:
     assert ours.verify(payload, headers)["id"] == "msg_bench"
     sw.verify(payload, headers)
     sv.verify(payload, headers)
-    # The peers' verify also parses the JSON body; ours leaves that to the
-    # caller, so ours is timed with the same json.loads added.
-    t_ours = per_call(lambda: (ours.verify(payload, headers), json.loads(payload)), 2000)
+    # standardwebhooks' verify also parses the JSON body and returns it:
+    # ours is `verify_json`, which does the same (checked to give the same
+    # value). svix 2.9.1's verify does not parse (it calls the same code with
+    # json_parse=False and returns None): ours is `verify`.
+    assert ours.verify_json(payload, headers) == sw.verify(payload, headers) == json.loads(payload)
+    assert sv.verify(payload, headers) is None
+    t_ours = per_call(lambda: ours.verify_json(payload, headers), 2000)
     t_sw = per_call(lambda: sw.verify(payload, headers), 2000)
-    t_sv = per_call(lambda: sv.verify(payload, headers), 2000)
     report("Standard Webhooks verify+parse, 1 KiB", t_ours, "standardwebhooks 1.1.0", t_sw, ">= 5x", t_sw / t_ours, t_sw / t_ours >= 5)
-    report("Standard Webhooks verify+parse, 1 KiB", t_ours, "svix 2.9.1", t_sv, ">= 5x", t_sv / t_ours, t_sv / t_ours >= 5)
-    # And the signature check alone (what the two peers cannot skip).
     t_bare = per_call(lambda: ours.verify(payload, headers), 2000)
-    report("Standard Webhooks verify only, 1 KiB", t_bare, "standardwebhooks 1.1.0", t_sw, ">= 5x", t_sw / t_bare, t_sw / t_bare >= 5)
+    t_sv = per_call(lambda: sv.verify(payload, headers), 2000)
+    report("Standard Webhooks verify (no parse), 1 KiB", t_bare, "svix 2.9.1", t_sv, ">= 5x", t_sv / t_bare, t_sv / t_bare >= 5)
+    # For reference: `verify` then `json.loads` in Python (the way before
+    # `verify_json`).
+    t_loads = per_call(lambda: (ours.verify(payload, headers), json.loads(payload)), 2000)
+    report("  verify, then json.loads", t_loads, "standardwebhooks 1.1.0", t_sw, "-", t_sw / t_loads, True)
 
 
 def bench_jwt() -> None:

@@ -19,6 +19,7 @@
 
 mod convert;
 mod errors;
+mod json;
 mod primitives;
 mod runtime;
 mod vault;

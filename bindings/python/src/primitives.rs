@@ -54,6 +54,37 @@ pub(crate) fn headers_arg(obj: &Bound<'_, PyAny>) -> PyResult<Vec<(String, Strin
     Ok(out)
 }
 
+/// Runs `f` on the headers of `obj` (as [`headers_arg`] takes them) as
+/// borrowed pairs. A plain dict's strings are read in place (their UTF-8,
+/// which Python keeps), not copied into Rust strings.
+pub(crate) fn with_headers<R>(
+    obj: &Bound<'_, PyAny>,
+    f: impl FnOnce(&[(&str, &str)]) -> PyResult<R>,
+) -> PyResult<R> {
+    let Ok(dict) = obj.cast::<PyDict>() else {
+        let owned = headers_arg(obj)?;
+        return f(&header_refs(&owned));
+    };
+    fn refused() -> PyErr {
+        PyTypeError::new_err("headers must be a mapping of str to str or (str, str) pairs")
+    }
+    let mut held = Vec::with_capacity(dict.len());
+    for (name, value) in dict.iter() {
+        held.push((
+            name.cast_into::<PyString>().map_err(|_| refused())?,
+            value.cast_into::<PyString>().map_err(|_| refused())?,
+        ));
+    }
+    let mut refs = Vec::with_capacity(held.len());
+    for (name, value) in &held {
+        refs.push((
+            name.to_str().map_err(|_| refused())?,
+            value.to_str().map_err(|_| refused())?,
+        ));
+    }
+    f(&refs)
+}
+
 /// Borrowed header pairs, as the core takes them.
 pub(crate) fn header_refs(headers: &[(String, String)]) -> Vec<(&str, &str)> {
     headers
@@ -142,28 +173,58 @@ impl Webhook {
     fn verify<'py>(
         &self,
         py: Python<'py>,
-        data: BytesArg,
+        data: &Bound<'py, PyAny>,
         headers: &Bound<'py, PyAny>,
         now: Option<i64>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let headers = headers_arg(headers)?;
-        let msg = self
-            .tolerance
-            .verify(
-                &header_refs(&headers),
-                &data.0,
-                &[&self.secret],
-                now_or(now),
-            )
-            .map_err(py_err)?;
+        let msg = self.check(data, headers, now)?;
         let out = PyDict::new(py);
-        out.set_item("id", msg.id)?;
-        out.set_item("timestamp", msg.timestamp)?;
+        out.set_item(intern!(py, "id"), msg.id)?;
+        out.set_item(intern!(py, "timestamp"), msg.timestamp)?;
         Ok(out)
+    }
+
+    /// Verifies as `verify` does, then returns the payload parsed as JSON,
+    /// as the `standardwebhooks` and `svix` packages' `verify` do: the same
+    /// value `json.loads(data)` gives, and `json.loads`' own exception for
+    /// a payload that is not JSON.
+    #[pyo3(signature = (data, headers, *, now = None))]
+    fn verify_json<'py>(
+        &self,
+        data: &Bound<'py, PyAny>,
+        headers: &Bound<'py, PyAny>,
+        now: Option<i64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.check(data, headers, now)?;
+        crate::json::loads(data)
     }
 
     fn __repr__(&self) -> &'static str {
         "Webhook([REDACTED])"
+    }
+}
+
+impl Webhook {
+    /// The core's verification of `data` (borrowed when it is `bytes`)
+    /// against `headers`.
+    fn check(
+        &self,
+        data: &Bound<'_, PyAny>,
+        headers: &Bound<'_, PyAny>,
+        now: Option<i64>,
+    ) -> PyResult<webhook::VerifiedMessage> {
+        let copied;
+        let data: &[u8] = if let Ok(b) = data.cast::<PyBytes>() {
+            b.as_bytes()
+        } else {
+            copied = data.extract::<BytesArg>()?;
+            &copied.0
+        };
+        with_headers(headers, |headers| {
+            self.tolerance
+                .verify(headers, data, &[&self.secret], now_or(now))
+                .map_err(py_err)
+        })
     }
 }
 
@@ -393,15 +454,23 @@ impl KeyRing {
     fn seal<'py>(
         &self,
         py: Python<'py>,
-        plaintext: SecretArg,
+        plaintext: &Bound<'py, PyAny>,
         context: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyBytes>> {
         let context = context_arg(context)?;
-        let sealed = if plaintext.0.len() >= DETACH_FROM {
-            let ring = Arc::clone(&self.0);
-            py.detach(move || ring.seal(&plaintext.0, &context))
+        // `bytes` is immutable and held by the caller: sealed where it is,
+        // with no copy to make and wipe. Anything else as `SecretArg` does.
+        let copied;
+        let plaintext: &[u8] = if let Ok(b) = plaintext.cast::<PyBytes>() {
+            b.as_bytes()
         } else {
-            self.0.seal(&plaintext.0, &context)
+            copied = plaintext.extract::<SecretArg>()?;
+            &copied.0
+        };
+        let sealed = if plaintext.len() >= DETACH_FROM {
+            py.detach(|| self.0.seal(plaintext, &context))
+        } else {
+            self.0.seal(plaintext, &context)
         }
         .map_err(py_err)?;
         Ok(PyBytes::new(py, &sealed))
@@ -633,13 +702,29 @@ impl Policy {
 /// `Vault.login` issues and `Vault.authenticate_bearer` validates, usable
 /// alone.
 #[pyclass(frozen, module = "secrets_core._native")]
-pub(crate) struct JwtSigner(CoreJwtSigner);
+pub(crate) struct JwtSigner {
+    core: CoreJwtSigner,
+    /// The configured issuer and audience as Python strings, made once:
+    /// a token that validates carries exactly these, so `validate` hands
+    /// them out instead of converting the token's copies every call.
+    issuer: Py<PyString>,
+    audience: Py<PyString>,
+    /// The claims dict's keys, in order (values `None`): `validate` copies
+    /// it, which sizes the table once, instead of growing an empty dict.
+    template: Py<PyDict>,
+}
+
+/// The keys of the claims dict, in `AccessClaims`' serde order.
+const CLAIM_KEYS: [&str; 11] = [
+    "sub", "tid", "role", "scopes", "epoch", "jti", "iat", "nbf", "exp", "iss", "aud",
+];
 
 #[pymethods]
 impl JwtSigner {
     #[new]
     #[pyo3(signature = (key_ring, *, issuer = None, audience = None, ttl = None, algorithm = None))]
     fn new(
+        py: Python<'_>,
         key_ring: &KeyRing,
         issuer: Option<String>,
         audience: Option<String>,
@@ -659,9 +744,17 @@ impl JwtSigner {
         if let Some(t) = ttl {
             config.ttl = seconds("ttl", t)?;
         }
-        CoreJwtSigner::new(config, Arc::clone(&key_ring.0))
-            .map(Self)
-            .map_err(py_err)
+        let core = CoreJwtSigner::new(config, Arc::clone(&key_ring.0)).map_err(py_err)?;
+        let template = PyDict::new(py);
+        for key in CLAIM_KEYS {
+            template.set_item(PyString::intern(py, key), py.None())?;
+        }
+        Ok(Self {
+            template: template.unbind(),
+            issuer: PyString::new(py, &core.config().issuer).unbind(),
+            audience: PyString::new(py, &core.config().audience).unbind(),
+            core,
+        })
     }
 
     /// A signed access token for `user` in `tenant` with `role`.
@@ -676,7 +769,7 @@ impl JwtSigner {
         now: Option<i64>,
     ) -> PyResult<String> {
         let role = Role::parse(role).map_err(py_err)?;
-        self.0
+        self.core
             .issue(
                 user(user_id)?,
                 tenant(tenant_id)?,
@@ -692,28 +785,42 @@ impl JwtSigner {
     /// The public keys that verify EdDSA tokens (a JWKS document; empty
     /// for HS256).
     fn jwks(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        to_py(py, &self.0.jwks())
+        to_py(py, &self.core.jwks())
     }
 
     /// The claims of a valid token (signature, issuer, audience, times);
     /// raises `InvalidToken` otherwise.
     #[pyo3(signature = (token, *, now = None))]
     fn validate(&self, py: Python<'_>, token: &str, now: Option<i64>) -> PyResult<Py<PyAny>> {
-        let c = self.0.validate(token, now_or(now)).map_err(py_err)?;
+        let c = self.core.validate(token, now_or(now)).map_err(py_err)?;
         // The claims' serde shape (`AccessClaims`), built directly with
-        // interned keys: this is the hot path of every request.
-        let d = PyDict::new(py);
-        d.set_item(intern!(py, "sub"), c.sub.to_string())?;
-        d.set_item(intern!(py, "tid"), c.tid.to_string())?;
-        d.set_item(intern!(py, "role"), c.role.as_str())?;
+        // interned keys: this is the hot path of every request. The ids are
+        // formatted on the stack; `iss` and `aud` equal the configured ones
+        // (validation checked it), made into Python strings once.
+        let mut buf = [0u8; 36];
+        let d = self.template.bind(py).copy()?;
+        d.set_item(
+            intern!(py, "sub"),
+            &*c.sub.as_uuid().hyphenated().encode_lower(&mut buf),
+        )?;
+        d.set_item(
+            intern!(py, "tid"),
+            &*c.tid.as_uuid().hyphenated().encode_lower(&mut buf),
+        )?;
+        let role = match c.role {
+            Role::Viewer => intern!(py, "viewer"),
+            Role::Developer => intern!(py, "developer"),
+            Role::Admin => intern!(py, "admin"),
+        };
+        d.set_item(intern!(py, "role"), role)?;
         d.set_item(intern!(py, "scopes"), c.scopes)?;
         d.set_item(intern!(py, "epoch"), c.epoch)?;
         d.set_item(intern!(py, "jti"), c.jti)?;
         d.set_item(intern!(py, "iat"), c.iat)?;
         d.set_item(intern!(py, "nbf"), c.nbf)?;
         d.set_item(intern!(py, "exp"), c.exp)?;
-        d.set_item(intern!(py, "iss"), c.iss)?;
-        d.set_item(intern!(py, "aud"), c.aud)?;
+        d.set_item(intern!(py, "iss"), self.issuer.bind(py))?;
+        d.set_item(intern!(py, "aud"), self.audience.bind(py))?;
         Ok(d.into_any().unbind())
     }
 }

@@ -25,7 +25,14 @@ def raises_cleanly(fn: Callable[[], Any]) -> BaseException:
 @pytest.mark.parametrize("bad", WRONG_TYPES)
 def test_wrong_types_are_type_errors(vault: sc.Vault, ring: sc.KeyRing, bad: Any) -> None:
     caller = sc.Caller.system()
+    hook = sc.Webhook(sc.Webhook.generate_secret())
+    signer = sc.JwtSigner(ring)
     for fn in (
+        lambda: hook.verify(bad, {}),
+        lambda: hook.verify(b"{}", bad),
+        lambda: hook.verify_json(bad, {}),
+        lambda: hook.verify_json(b"{}", bad),
+        lambda: signer.validate(bad),
         lambda: vault.login(bad, ADMIN, PASSWORD),
         lambda: vault.login(TENANT, bad, PASSWORD),
         lambda: vault.login(TENANT, ADMIN, bad),
@@ -131,3 +138,17 @@ def test_wrong_objects_for_callers_and_leases(vault: sc.Vault) -> None:
         vault.complete_refresh(sc.Caller.system(), "lease", "token")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         sc.Caller()  # type: ignore[call-arg]
+
+
+def test_webhook_headers_of_the_wrong_shape_are_type_errors() -> None:
+    hook = sc.Webhook(sc.Webhook.generate_secret())
+    for headers in (
+        {"webhook-id": 1},
+        {1: "msg_1"},
+        {"webhook-id": b"msg_1"},
+        {"webhook-id": "\ud800"},  # a lone surrogate has no UTF-8
+        {"webhook-\udc00": "msg_1"},
+    ):
+        for verify in (hook.verify, hook.verify_json):
+            with pytest.raises(TypeError):
+                verify(b"{}", headers)  # type: ignore[arg-type]

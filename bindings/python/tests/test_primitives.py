@@ -58,6 +58,48 @@ def test_our_standard_webhooks_verify_in_theirs_and_theirs_in_ours() -> None:
         ours.verify(tampered, headers)
 
 
+def test_verify_json_returns_what_json_loads_does() -> None:
+    # The peers' `verify` shape: the verified payload, parsed. Ours builds
+    # the common shapes directly and leaves the rest to json.loads: either
+    # way the result must be json.loads' own, value and type.
+    secret = sc.Webhook.generate_secret()
+    ours, theirs = sc.Webhook(secret), TheirWebhook(secret)
+    ts = int(time.time())
+    payloads = [
+        b'{"type":"invoice.paid","data":{"id":"in_1","amount":1200,"paid":true,"note":null,"tags":["a","b"]}}',
+        b'{"a":1,"a":2,"b":[],"c":{}}',  # a repeated key: first place, last value
+        b'{"big":18446744073709551615,"neg":-9223372036854775808,"bigger":18446744073709551616,"minus":-0}',
+        b'{"f":0.1,"e":1e400,"g":-1.5e-3,"i":1.0}',
+        b'{"esc":"\\u00e9\\n\\"\\/","u":"\xc3\xa9\xe2\x82\xac","pair":"\\ud83d\\ude00"}',
+        b'{"lone":"\\ud800"}',
+        b'[NaN, Infinity, -Infinity]',
+        b'\xef\xbb\xbf{"bom":1}',
+        "[1, 2]".encode("utf-16"),
+        b" 42 ",
+        b'"text"',
+        b"null",
+        b"[" * 200 + b"]" * 200,
+    ]
+    for payload in payloads:
+        headers = dict(ours.sign_headers("msg_1", ts, payload))
+        got = ours.verify_json(payload, headers)
+        want = json.loads(payload)
+        assert repr(got) == repr(want), payload
+        assert [type(v) for v in (got.values() if isinstance(got, dict) else [got])] == [
+            type(v) for v in (want.values() if isinstance(want, dict) else [want])
+        ], payload
+    payload = payloads[0]
+    headers = dict(ours.sign_headers("msg_1", ts, payload))
+    assert ours.verify_json(payload, headers) == theirs.verify(payload, headers)
+    assert ours.verify_json(bytearray(payload), headers) == ours.verify_json(payload.decode(), headers)
+    # Refused before anything is parsed; not JSON: json.loads' own error.
+    with pytest.raises(sc.WebhookRejected):
+        ours.verify_json(payload.replace(b"1200", b"1201"), headers)
+    for bad in (b"", b"{", b'{"a":1} x', b"\xff"):
+        with pytest.raises(ValueError):
+            ours.verify_json(bad, dict(ours.sign_headers("msg_1", ts, bad)))
+
+
 def test_webhook_refuses_stale_and_missing_headers() -> None:
     hook = sc.Webhook(sc.Webhook.generate_secret())
     old = int(time.time()) - 3600
@@ -147,6 +189,11 @@ def test_key_ring_seal_open_rewrap_and_context() -> None:
         other.open(sealed, context=[b"tenant", "settings/stripe"])
     big = b"\x00" * 200_000
     assert ring.open(ring.seal(big)).expose_secret() == big
+    # bytes are sealed in place; bytearray and str are copied first: all
+    # three seal the same bytes.
+    for value in (b"v\xc3\xa9", bytearray(b"v\xc3\xa9"), "v\u00e9", bytearray(200_000), "x" * 200_000):
+        expect = value.encode() if isinstance(value, str) else bytes(value)
+        assert ring.open(ring.seal(value, context="c"), context="c").expose_secret() == expect
 
 
 def test_security_headers_and_cors() -> None:
@@ -222,3 +269,8 @@ def test_jwt_claims_have_the_core_s_serde_shape() -> None:
         3,
     )
     assert claims["exp"] - claims["iat"] == 900 and claims["aud"] == "secrets-core"
+    # Every role, and a configured issuer and audience, come back as issued.
+    custom = sc.JwtSigner(ring, issuer="iss-\u00e9", audience="aud-x")
+    for role in ("viewer", "developer", "admin"):
+        c = custom.validate(custom.issue(user, sc.DEFAULT_TENANT, role))
+        assert (c["role"], c["iss"], c["aud"], c["tid"]) == (role, "iss-\u00e9", "aud-x", sc.DEFAULT_TENANT)

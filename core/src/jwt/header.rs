@@ -173,37 +173,63 @@ impl<'de> Visitor<'de> for HeaderVisitor {
         let mut typ = None;
         let mut kid = None;
         let mut crit = false;
-        // Every name read, to refuse a repeat.
-        let mut names: Vec<Cow<'de, str>> = Vec::with_capacity(4);
+        // The parameters read so far: a bit for each name this reader
+        // knows (`alg`, `typ`, `kid`, `crit`, then `REGISTERED`), and the
+        // names of the others, to refuse a repeat of either.
+        let mut seen: u16 = 0;
+        let mut others: Vec<Cow<'de, str>> = Vec::new();
         while let Some(Text(name)) = map.next_key::<Text<'de>>()? {
-            match &*name {
-                "alg" => alg = Some(map.next_value::<Text<'de>>()?.0),
-                "typ" => typ = map.next_value::<Option<Text<'de>>>()?.map(|t| t.0),
-                "kid" => kid = map.next_value::<Option<Text<'de>>>()?.map(|t| t.0),
+            let bit = match &*name {
+                "alg" => {
+                    alg = Some(map.next_value::<Text<'de>>()?.0);
+                    0
+                }
+                "typ" => {
+                    typ = map.next_value::<Option<Text<'de>>>()?.map(|t| t.0);
+                    1
+                }
+                "kid" => {
+                    kid = map.next_value::<Option<Text<'de>>>()?.map(|t| t.0);
+                    2
+                }
                 "crit" => {
                     map.next_value::<IgnoredAny>()?;
                     crit = true;
+                    3
                 }
-                other => match REGISTERED.iter().find(|(n, _)| *n == other) {
-                    Some((_, Shape::String)) => {
-                        map.next_value::<Option<AnyString>>()?;
-                    }
-                    Some((_, Shape::StringArray)) => {
-                        map.next_value::<Option<StringArray>>()?;
-                    }
-                    Some((_, Shape::Jwk)) => {
-                        map.next_value::<Option<Jwk>>()?;
-                    }
-                    // Read in full, so that its strings are checked as
-                    // strictly as the rest of the header.
-                    None => {
+                other => {
+                    let Some((i, (_, shape))) = REGISTERED
+                        .iter()
+                        .enumerate()
+                        .find(|(_, (n, _))| *n == other)
+                    else {
+                        // Read in full, so that its strings are checked as
+                        // strictly as the rest of the header.
                         map.next_value::<serde_json::Value>()?;
+                        others.push(name);
+                        continue;
+                    };
+                    match shape {
+                        Shape::String => {
+                            map.next_value::<Option<AnyString>>()?;
+                        }
+                        Shape::StringArray => {
+                            map.next_value::<Option<StringArray>>()?;
+                        }
+                        Shape::Jwk => {
+                            map.next_value::<Option<Jwk>>()?;
+                        }
                     }
-                },
+                    i + 4
+                }
+            };
+            let mask = 1u16 << bit;
+            if seen & mask != 0 {
+                return Err(de::Error::custom("repeated header parameter"));
             }
-            names.push(name);
+            seen |= mask;
         }
-        if repeats(&mut names) {
+        if repeats(&mut others) {
             return Err(de::Error::custom("repeated header parameter"));
         }
         let alg = alg.ok_or_else(|| de::Error::missing_field("alg"))?;

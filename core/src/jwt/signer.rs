@@ -1,11 +1,13 @@
 //! [`JwtSigner`]: access tokens issued and validated under a key ring.
 
 use crate::error::TokenRejection;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use super::claims::{AccessClaims, ClaimSet, check_times};
+use super::claims::{AccessClaims, check_times};
 use super::config::{JwtAlgorithm, JwtConfig};
 use super::eddsa::{self, EdKey, Jwks};
 use super::jws::{self, Compact, HmacKey, MAX_TOKEN_LEN};
@@ -52,10 +54,31 @@ pub struct JwtSigner {
     /// `config.ttl` in seconds, checked.
     ttl: i64,
     ring: Arc<KeyRing>,
-    /// `jwt/n` of every id `n` used so far, keyed.
-    keys: RwLock<BTreeMap<KeyId, HmacKey>>,
+    /// `jwt/n` of every id `n` used so far, keyed, with the header segment
+    /// of the tokens issued under it.
+    keys: RwLock<BTreeMap<KeyId, HsKey>>,
     /// The Ed25519 key pair (`jwt-ed25519/n`) of every id `n` used so far.
     ed_keys: RwLock<BTreeMap<KeyId, Arc<EdKey>>>,
+}
+
+/// The HS256 key of one key-ring id, and the first segment of every token
+/// [`JwtSigner::issue`] signs with it: the base64url of
+/// [`hs256_header`]. A token whose first segment is exactly that text has
+/// exactly that header, so validation takes it as read (HS256, `typ`
+/// [`ACCESS_TOKEN_TYPE`], no `crit`, `kid` this id, which the ring holds)
+/// without decoding and parsing it again.
+struct HsKey {
+    mac: HmacKey,
+    header: String,
+}
+
+/// The header of an HS256 token of key-ring id `id`, as issued: the one
+/// `jsonwebtoken` wrote, byte for byte (docs/FORMATS.md).
+fn hs256_header(id: KeyId) -> String {
+    format!(
+        r#"{{"typ":"{ACCESS_TOKEN_TYPE}","alg":"HS256","kid":"{}"}}"#,
+        id.get()
+    )
 }
 
 /// The key a token's `kid` names, and so the one algorithm it may use.
@@ -195,11 +218,7 @@ impl JwtSigner {
         let id = self.ring.active_key_id();
         let token = match self.config.algorithm {
             JwtAlgorithm::Hs256 => {
-                // The header `jsonwebtoken` wrote, byte for byte (docs/FORMATS.md).
-                let header = format!(
-                    r#"{{"typ":"{ACCESS_TOKEN_TYPE}","alg":"HS256","kid":"{}"}}"#,
-                    id.get()
-                );
+                let header = hs256_header(id);
                 self.with_key(id, |key| jws::encode(header.as_bytes(), &payload, key))?
             }
             JwtAlgorithm::EdDsa => {
@@ -267,6 +286,36 @@ impl JwtSigner {
     /// ```
     pub fn validate(&self, token: &str, now: Timestamp) -> Result<AccessClaims> {
         let compact = Compact::split(token)?;
+        // A header this signer issued (the common case) is known already.
+        match self.verify_own_header(&compact) {
+            Some(verified) => verified?,
+            None => self.verify_any_header(&compact)?,
+        }
+        let mut buf = [0u8; 768];
+        let claims = compact.with_payload(&mut buf, AccessClaims::parse_strict)?;
+        check_times(now, Some(claims.exp), Some(claims.nbf), self.config.leeway)?;
+        if claims.iss != self.config.issuer {
+            return Err(rejected(TokenRejection::WrongIssuer));
+        }
+        if claims.aud != self.config.audience {
+            return Err(rejected(TokenRejection::WrongAudience));
+        }
+        Ok(claims)
+    }
+
+    /// The signature check of a token whose header segment is, byte for
+    /// byte, that of the tokens issued under a key already derived: `None`
+    /// for any other header.
+    fn verify_own_header(&self, compact: &Compact<'_>) -> Option<Result<()>> {
+        let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
+        keys.values()
+            .find(|k| k.header == compact.header)
+            .map(|k| compact.verify(&k.mac))
+    }
+
+    /// The header read and checked in full, then the signature under the
+    /// key its `kid` names.
+    fn verify_any_header(&self, compact: &Compact<'_>) -> Result<()> {
         let mut buf = Vec::new();
         let header = compact.header(&mut buf)?;
         let alg = header.check()?;
@@ -281,25 +330,13 @@ impl JwtSigner {
         // `alg` is not its key's is refused before any signature check.
         match (self.named(kid)?, alg) {
             (Named::Hs256(id), JwtAlgorithm::Hs256) => {
-                self.with_key(id, |key| compact.verify(key))??;
+                self.with_key(id, |key| compact.verify(key))?
             }
             (Named::EdDsa(key), JwtAlgorithm::EdDsa) => {
-                eddsa::verify(&compact, &key.verifying_key())?;
+                eddsa::verify(compact, &key.verifying_key())
             }
-            _ => return Err(rejected(TokenRejection::AlgorithmNotAllowed)),
+            _ => Err(rejected(TokenRejection::AlgorithmNotAllowed)),
         }
-        let payload = compact.payload()?;
-        ClaimSet::parse(&payload)?;
-        let claims: AccessClaims =
-            serde_json::from_str(&payload).map_err(|_| rejected(TokenRejection::Malformed))?;
-        check_times(now, Some(claims.exp), Some(claims.nbf), self.config.leeway)?;
-        if claims.iss != self.config.issuer {
-            return Err(rejected(TokenRejection::WrongIssuer));
-        }
-        if claims.aud != self.config.audience {
-            return Err(rejected(TokenRejection::WrongAudience));
-        }
-        Ok(claims)
     }
 
     /// The JSON Web Key Set to publish: the Ed25519 public keys of the
@@ -402,18 +439,21 @@ impl JwtSigner {
         {
             let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
             if let Some(key) = keys.get(&kid) {
-                return Ok(f(key));
+                return Ok(f(&key.mac));
             }
         }
         if self.ring.slot(kid).is_none() {
             return Err(rejected(TokenRejection::UnknownKeyId));
         }
         let secret = self.ring.derive_subkey(&format!("jwt/{}", kid.get()));
-        let derived = HmacKey::new(secret.as_slice())?;
+        let derived = HsKey {
+            mac: HmacKey::new(secret.as_slice())?,
+            header: URL_SAFE_NO_PAD.encode(hs256_header(kid)),
+        };
         // A map of plain inserts cannot be left half-updated by a panic, so
         // a poisoned lock is still sound.
         let mut keys = self.keys.write().unwrap_or_else(PoisonError::into_inner);
-        Ok(f(keys.entry(kid).or_insert(derived)))
+        Ok(f(&keys.entry(kid).or_insert(derived).mac))
     }
 }
 
@@ -439,10 +479,13 @@ impl fmt::Debug for JwtSigner {
 /// A `kid` in canonical decimal (`"1"`, never `"01"` or `"+1"`) naming a
 /// valid key id (which the ring may not hold).
 fn parse_kid(kid: &str) -> Option<KeyId> {
-    kid.parse::<u32>()
-        .ok()
-        .and_then(KeyId::new)
-        .filter(|id| id.get().to_string() == kid)
+    // Canonical: digits only (no sign, which `parse` would take), no
+    // leading zero; the range is `KeyId::new`'s.
+    let canonical = !kid.starts_with('0') && kid.bytes().all(|b| b.is_ascii_digit());
+    if !canonical {
+        return None;
+    }
+    kid.parse::<u32>().ok().and_then(KeyId::new)
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ pub(super) type HmacSha256 = hmac::Hmac<Sha256>;
 /// with that block is the same MAC as keying with the key itself. The one
 /// path every webhook MAC here (Standard Webhooks and GitHub) goes through;
 /// pinned by the RFC 4231 vectors.
-fn keyed_hmac(key: &[u8]) -> HmacSha256 {
+pub(super) fn keyed_hmac(key: &[u8]) -> HmacSha256 {
     let mut block = Zeroizing::new([0u8; 64]);
     if key.len() > block.len() {
         let digest = Zeroizing::new(<[u8; 32]>::from(Sha256::digest(key)));
@@ -47,19 +47,20 @@ pub(super) fn hmac_sha256_parts(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
-/// The base64 of the v1 signature of `id.timestamp.payload`.
+/// The base64 of the v1 signature of `id.timestamp.payload` under the
+/// keyed state `mac` (a [`WebhookSecret`](super::WebhookSecret)'s).
 pub(super) fn v1_signature(
-    key: &[u8],
+    mac: &HmacSha256,
     id: &str,
     timestamp: &str,
     payload: &[u8],
 ) -> Result<[u8; SIGNATURE_B64_LEN]> {
-    let mac = hmac_sha256_parts(
-        key,
-        &[id.as_bytes(), b".", timestamp.as_bytes(), b".", payload],
-    );
+    let mut mac = mac.clone();
+    for part in [id.as_bytes(), b".", timestamp.as_bytes(), b".", payload] {
+        mac.update(part);
+    }
     let mut out = [0u8; SIGNATURE_B64_LEN];
-    match B64.encode_slice(mac, &mut out) {
+    match B64.encode_slice(mac.finalize().into_bytes(), &mut out) {
         Ok(SIGNATURE_B64_LEN) => Ok(out),
         _ => Err(Error::Internal {
             what: "webhook signature encoding",

@@ -7,6 +7,8 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STAN
 use base64::engine::{DecodePaddingMode, Engine};
 use zeroize::Zeroizing;
 
+use super::mac::{HmacSha256, keyed_hmac};
+
 use crate::crypto::random_bytes;
 use crate::error::{Error, Result};
 use crate::secret::SecretString;
@@ -92,7 +94,12 @@ const B64_PADDING_OPTIONAL: GeneralPurpose = GeneralPurpose::new(
 /// assert_eq!(format!("{secret:?}"), "WebhookSecret([REDACTED])");
 /// # Ok(()) }
 /// ```
-pub struct WebhookSecret(Zeroizing<Vec<u8>>);
+pub struct WebhookSecret {
+    bytes: Zeroizing<Vec<u8>>,
+    /// HMAC-SHA256 keyed with `bytes` once, cloned for each signature
+    /// (wiped on drop, as every keyed HMAC state here: `sha2`'s `zeroize`).
+    mac: HmacSha256,
+}
 
 impl WebhookSecret {
     /// A fresh secret of [`DEFAULT_SECRET_LEN`] (32) bytes from the operating
@@ -256,7 +263,7 @@ impl WebhookSecret {
     pub fn to_text(&self) -> SecretString {
         let mut text = String::with_capacity(SECRET_PREFIX.len() + MAX_SECRET_B64_LEN);
         text.push_str(SECRET_PREFIX);
-        B64.encode_string(self.0.as_slice(), &mut text);
+        B64.encode_string(self.bytes.as_slice(), &mut text);
         SecretString::new(text)
     }
 
@@ -272,7 +279,12 @@ impl WebhookSecret {
     /// ```
     #[must_use]
     pub fn expose_secret(&self) -> &[u8] {
-        &self.0
+        &self.bytes
+    }
+
+    /// The HMAC-SHA256 state keyed with the secret.
+    pub(super) fn mac(&self) -> &HmacSha256 {
+        &self.mac
     }
 
     /// A key as stored by the Vault (the bytes a text form decoded to):
@@ -287,7 +299,10 @@ impl WebhookSecret {
     fn from_checked(bytes: &[u8]) -> Self {
         let mut v = Zeroizing::new(Vec::with_capacity(bytes.len()));
         v.extend_from_slice(bytes);
-        Self(v)
+        Self {
+            mac: keyed_hmac(bytes),
+            bytes: v,
+        }
     }
 
     fn decode_body(body: &str, engine: &impl Engine) -> Result<Self> {

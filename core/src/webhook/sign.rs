@@ -102,7 +102,7 @@ pub fn sign(
     let ts = check_message(msg_id, timestamp)?;
     let mut signature = String::with_capacity(secrets.len() * (V1.len() + 2 + SIGNATURE_B64_LEN));
     for secret in secrets {
-        let b64 = v1_signature(secret.expose_secret(), msg_id, &ts, payload)?;
+        let b64 = v1_signature(secret.mac(), msg_id, &ts, payload)?;
         push_entry(&mut signature, V1, &b64);
     }
     Ok(SignedHeaders {

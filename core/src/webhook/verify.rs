@@ -229,12 +229,7 @@ impl Verifier {
         let inbound = self.inbound(headers, payload, now, SignatureVersion::V1)?;
         let mut matched = Choice::from(0);
         for secret in secrets {
-            let expected = v1_signature(
-                secret.expose_secret(),
-                inbound.id,
-                inbound.timestamp_text,
-                payload,
-            )?;
+            let expected = v1_signature(secret.mac(), inbound.id, inbound.timestamp_text, payload)?;
             for entry in &inbound.entries {
                 if let Entry::V1(candidate) = entry {
                     // Length is public (always 44 for a real signature).

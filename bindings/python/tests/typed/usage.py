@@ -61,6 +61,8 @@ def primitives() -> VerifiedMessage:
     assert ring.open(sealed, context=[b"tenant", "app"]).expose_secret() == b"value"
     allowed: bool = sc.Policy().decide("developer", "secrets:write")
     assert allowed
+    body = hook.verify_json(b'{"n": 1}', hook.sign_headers("msg_2", 1_700_000_000, b'{"n": 1}'), now=1_700_000_000)
+    assert body == {"n": 1}
     return hook.verify(b"{}", headers, now=1_700_000_000)
 
 

@@ -252,7 +252,21 @@ fn claims_signed_with_the_right_key_are_still_checked() {
 fn kid_must_be_canonical_decimal_of_a_held_key() {
     assert_eq!(parse_kid("1").unwrap(), KeyId::FIRST);
     assert_eq!(parse_kid("65535").unwrap().get(), 65_535);
-    for bad in ["01", "+1", " 1", "0", "-1", "", "1.0", "65536", "x", "１"] {
+    for bad in [
+        "01",
+        "+1",
+        " 1",
+        "1 ",
+        "0",
+        "00",
+        "-1",
+        "",
+        "1.0",
+        "65536",
+        "4294967297",
+        "x",
+        "１",
+    ] {
         assert!(parse_kid(bad).is_none(), "{bad:?}");
     }
     // Through `named`: anything that is neither a decimal nor a published
@@ -417,4 +431,100 @@ fn alg_is_pinned_to_the_kid_before_any_signature_check() {
         "algorithm not allowed"
     );
     assert!(jwt.keys.read().unwrap().is_empty(), "no HMAC key derived");
+}
+
+#[test]
+fn a_header_issued_here_is_taken_as_read_and_nothing_else_is() {
+    let ring = ring(5);
+    let jwt = signer(&ring);
+    let (token, claims) = issue(&jwt);
+    let (header, rest) = token.split_once('.').unwrap();
+    let (payload, _) = rest.split_once('.').unwrap();
+    assert_eq!(
+        header,
+        B64.encode(br#"{"typ":"at+jwt","alg":"HS256","kid":"1"}"#)
+    );
+    assert_eq!(jwt.validate(&token, now()).unwrap(), claims);
+    // The same header, any other signature: refused by the fast path.
+    let key1 = ring.derive_subkey("jwt/1");
+    for key in [&[0u8; 32][..], &key1[..]] {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap();
+        mac.update(format!("{header}.{payload}").as_bytes());
+        let tag = B64.encode(mac.finalize().into_bytes());
+        let forged = format!("{header}.{payload}.{tag}");
+        let want = if key == &key1[..] {
+            Ok(())
+        } else {
+            Err("bad signature")
+        };
+        assert_eq!(
+            jwt.validate(&forged, now())
+                .map(|_| ())
+                .map_err(|e| match e {
+                    Error::InvalidToken { reason } => reason.as_str(),
+                    other => panic!("{other:?}"),
+                }),
+            want
+        );
+    }
+    // The header of a key held but not yet derived goes the long way and
+    // derives it; of a key not held, the long way refuses it.
+    ring.rotate().unwrap();
+    let key2 = ring.derive_subkey("jwt/2");
+    let key3 = ring.derive_subkey("jwt/3");
+    for (kid, key, want) in [("2", &key2, None), ("3", &key3, Some("unknown key id"))] {
+        let header = B64.encode(format!(r#"{{"typ":"at+jwt","alg":"HS256","kid":"{kid}"}}"#));
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key[..]).unwrap();
+        mac.update(format!("{header}.{payload}").as_bytes());
+        let forged = format!(
+            "{header}.{payload}.{}",
+            B64.encode(mac.finalize().into_bytes())
+        );
+        match want {
+            None => assert_eq!(jwt.validate(&forged, now()).unwrap(), claims),
+            Some(r) => assert_eq!(reason(jwt.validate(&forged, now())), r),
+        }
+    }
+    assert_eq!(jwt.keys.read().unwrap().len(), 2);
+    // A header meaning the same but written otherwise (order, spacing) is
+    // read in full, and accepted on its merits.
+    let other = B64.encode(br#"{"alg":"HS256","kid":"1","typ":"at+jwt"}"#);
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key1[..]).unwrap();
+    mac.update(format!("{other}.{payload}").as_bytes());
+    let token = format!(
+        "{other}.{payload}.{}",
+        B64.encode(mac.finalize().into_bytes())
+    );
+    assert_eq!(jwt.validate(&token, now()).unwrap(), claims);
+}
+
+#[test]
+fn payloads_over_the_stack_buffer_validate_the_same() {
+    let ring = ring(6);
+    let jwt = signer(&ring);
+    let key1 = ring.derive_subkey("jwt/1");
+    for n in [0, 20, 40, 200] {
+        let scopes: Vec<String> = (0..n).map(|i| format!("scope:{i:04}")).collect();
+        let (token, claims) = jwt
+            .issue(
+                UserId::generate(),
+                TenantId::DEFAULT,
+                Role::Admin,
+                scopes,
+                0,
+                now(),
+            )
+            .unwrap();
+        let payload = token.split('.').nth(1).unwrap();
+        assert_eq!(payload.len() > 1024, n >= 40, "{n}: {}", payload.len());
+        assert_eq!(jwt.validate(&token, now()).unwrap(), claims);
+        // A payload segment that is not base64url is malformed either way.
+        // (Signed with the right key: the signature is checked first.)
+        let header = token.split('.').next().unwrap();
+        let input = format!("{header}.*={}", &payload[2..]);
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key1[..]).unwrap();
+        mac.update(input.as_bytes());
+        let bad = format!("{input}.{}", B64.encode(mac.finalize().into_bytes()));
+        assert_eq!(reason(jwt.validate(&bad, now())), "malformed");
+    }
 }
