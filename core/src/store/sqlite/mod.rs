@@ -732,12 +732,7 @@ impl Store for SqliteStore {
                 });
             }
         }
-        committer
-            .submit(batch, linker)?
-            .await
-            .map_err(|_| Error::Internal {
-                what: "the SQLite writer dropped a batch without an answer",
-            })?
+        committer.submit(batch, linker)?.answer().await
     }
 
     async fn audit_events(&self, tenant: TenantId, query: &AuditQuery) -> Result<Vec<AuditRecord>> {
