@@ -15,7 +15,8 @@
 //!    the queue for the next group: the busier the store, the larger the
 //!    groups, and a lone batch is committed at once.
 //! 3. Only after `COMMIT` returned does it answer the callers, from a
-//!    task it spawns on their runtime ([`Relay`]). A caller never sees
+//!    task it spawns on their runtime if that is multi-threaded, else
+//!    itself ([`Relay`]). A caller never sees
 //!    success before its batch is durable, and a failed commit fails every
 //!    batch of the group.
 //!
@@ -46,7 +47,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, TransactionBehavior};
-use tokio::runtime::Handle;
+use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio::sync::oneshot;
 
 use super::sql::db;
@@ -178,7 +179,7 @@ pub(super) struct Job {
     pub(super) linker: Arc<dyn AuditLinker>,
     pub(super) ticket: Ticket,
     /// The caller's runtime, which the group's answers are sent from
-    /// ([`Relay`]); `None` outside one.
+    /// ([`Relay`]); `None` outside a multi-threaded one.
     pub(super) runtime: Option<Handle>,
 }
 
@@ -271,7 +272,13 @@ impl Committer {
             batch,
             linker,
             ticket,
-            runtime: Handle::try_current().ok(),
+            // Only a multi-threaded runtime always has a worker to run the
+            // answering task: a current-thread one runs tasks only while
+            // someone drives it, which a caller blocked in
+            // `Handle::block_on` does not.
+            runtime: Handle::try_current()
+                .ok()
+                .filter(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread),
         };
         let queue = self.queue.as_ref().ok_or(Error::Internal {
             what: "the SQLite store was used while it was being dropped",
@@ -834,36 +841,65 @@ mod tests {
 
     #[test]
     fn a_group_answers_its_callers_from_a_task_on_their_runtime() {
-        let rt = tokio::runtime::Builder::new_current_thread()
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
             .build()
             .unwrap();
+        // Occupies the runtime's only worker until released.
+        let (started, wait_started) = std::sync::mpsc::channel();
+        let (release, wait_release) = std::sync::mpsc::channel::<()>();
+        let busy = rt.spawn(async move {
+            started.send(()).unwrap();
+            wait_release.recv().unwrap();
+        });
+        wait_started.recv().unwrap();
+
         let mut fx = fixture();
         let (mut a, slot_a) = fx.insert("a", "w");
         let (mut b, slot_b) = fx.insert("b", "w");
         a.runtime = Some(rt.handle().clone());
         b.runtime = Some(rt.handle().clone());
         commit(&mut fx.conn, vec![a, b], &mut || None);
-        // Committed, and the answers wait for the runtime to run the task
-        // the writer spawned there (this runtime runs only when driven).
+        // Committed, and the answers wait for a worker to run the task the
+        // writer spawned.
         assert!(fx.stored("a") && fx.stored("b"));
+        std::thread::sleep(Duration::from_millis(50));
         assert!(slot_a.take().is_none() && slot_b.take().is_none());
-        rt.block_on(async {
-            for _ in 0..10 {
-                tokio::task::yield_now().await;
-            }
-        });
-        assert_eq!(slot_a.take().unwrap().unwrap().seq, 2);
-        assert_eq!(slot_b.take().unwrap().unwrap().seq, 3);
+        release.send(()).unwrap();
+        rt.block_on(busy).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let (mut got_a, mut got_b) = (None, None);
+        while (got_a.is_none() || got_b.is_none()) && Instant::now() < deadline {
+            got_a = got_a.or_else(|| slot_a.take());
+            got_b = got_b.or_else(|| slot_b.take());
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(got_a.unwrap().unwrap().seq, 2);
+        assert_eq!(got_b.unwrap().unwrap().seq, 3);
+    }
 
-        // A runtime that goes away first drops the task, which answers.
-        let (mut c, slot_c) = fx.insert("c", "w");
-        let (mut d, slot_d) = fx.insert("d", "w");
-        c.runtime = Some(rt.handle().clone());
-        d.runtime = Some(rt.handle().clone());
-        commit(&mut fx.conn, vec![c, d], &mut || None);
-        drop(rt);
-        assert_eq!(slot_c.take().unwrap().unwrap().seq, 4);
-        assert_eq!(slot_d.take().unwrap().unwrap().seq, 5);
+    #[test]
+    fn a_relay_dropped_unsent_still_answers_with_each_result() {
+        let fx = fixture();
+        let (a, slot_a) = fx.insert("a", "w");
+        let (b, slot_b) = fx.insert("b", "w");
+        drop(Relay(vec![
+            (
+                a.ticket,
+                Err(Error::Internal {
+                    what: "the batch's own error",
+                }),
+            ),
+            (b.ticket, Err(Error::not_found("user", "u"))),
+        ]));
+        // Their own results, not the error of a ticket dropped unanswered.
+        assert!(matches!(
+            slot_a.take(),
+            Some(Err(Error::Internal {
+                what: "the batch's own error"
+            }))
+        ));
+        assert!(matches!(slot_b.take(), Some(Err(Error::NotFound { .. }))));
     }
 
     #[test]
