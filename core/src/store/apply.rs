@@ -189,7 +189,9 @@ pub(crate) trait Tx {
 /// A batch that passed [`Batch::validate`] for its tenant: the only input
 /// [`apply`] takes, so no backend can skip the checks. Built before a
 /// backend takes its writer lock (validation parses every sealed value).
-#[derive(Debug)]
+/// A copy is as checked as the original (SQLite's group commit keeps one,
+/// to run a batch again).
+#[derive(Clone, Debug)]
 pub(crate) struct Checked {
     tenant: TenantId,
     batch: Batch,

@@ -60,8 +60,9 @@ impl Default for SqliteOptions {
 
 impl SqliteOptions {
     /// Whether concurrent batches share one transaction and one fsync (on by
-    /// default). Each batch still succeeds or fails alone (it runs in its own
-    /// savepoint) and each caller returns only once the shared commit is
+    /// default). Each batch still succeeds or fails alone (one that fails
+    /// after writing is rolled back to a savepoint of its own) and each
+    /// caller returns only once the shared commit is
     /// durable; off, every batch is its own transaction and fsync, and
     /// concurrent writers wait for each other's. Off is for comparison
     /// (`benches/benches/store.rs`); there is no durability or isolation
@@ -110,8 +111,8 @@ impl SqliteOptions {
 ///
 /// Concurrent writers share commits: the store's own writer thread takes
 /// every batch queued while it was committing the previous group and
-/// applies them together in the next transaction, each in its own
-/// savepoint (one failing batch fails alone), with one fsync for all; each
+/// applies them together in the next transaction (one failing batch fails
+/// alone, rolled back to a savepoint of its own), with one fsync for all; each
 /// caller awaits its answer without blocking a runtime worker and returns
 /// once that commit is durable. This is [`SqliteOptions::group_commit`], on
 /// by default; the thread ends when the store is dropped.
@@ -800,12 +801,7 @@ impl Store for SqliteStore {
                 });
             }
         }
-        committer
-            .submit(batch, linker)?
-            .await
-            .map_err(|_| Error::Internal {
-                what: "the SQLite writer dropped a batch without an answer",
-            })?
+        committer.submit(batch, linker)?.answer().await
     }
 
     async fn audit_events(&self, tenant: TenantId, query: &AuditQuery) -> Result<Vec<AuditRecord>> {

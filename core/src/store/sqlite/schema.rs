@@ -174,8 +174,9 @@ const STATEMENT_CACHE: usize = 64;
 /// - `journal_size_limit = 64 MiB`: after a burst of writes the log file is
 ///   cut back to this size at the next checkpoint instead of keeping its
 ///   high-water size.
-/// - `temp_store = MEMORY`: the statement journal of each batch's savepoint
-///   (the prior content of every page the batch touches) stays in memory
+/// - `temp_store = MEMORY`: the statement journal of a batch's savepoint
+///   (the prior content of every page the batch touches; savepoints are
+///   used when a batch of a group fails after writing) stays in memory
 ///   instead of spilling to a temporary file beside the system's other
 ///   temporary files, which costs a file creation per group and would put
 ///   copies of pages on disk outside the database.

@@ -27,6 +27,9 @@ pub(super) const AUDIT_HEAD: &str =
 pub(super) struct SqliteTx<'c> {
     conn: &'c Connection,
     memo: &'c mut Memo,
+    /// Whether a write was attempted: a batch that fails before its first
+    /// write left nothing to undo (see [`SqliteTx::wrote`]).
+    wrote: bool,
 }
 
 /// The tenant records and audit heads a transaction has read or written,
@@ -38,7 +41,9 @@ pub(super) struct SqliteTx<'c> {
 /// every write of this transaction goes through [`SqliteTx`], which keeps
 /// the memo in step. A batch rolled back to its savepoint may have written
 /// either before failing, so the group [forgets](Memo::forget) everything
-/// then; the memo lives no longer than its transaction.
+/// then; a batch that failed before writing anything leaves it right (what
+/// it read is what the transaction holds). The memo lives no longer than
+/// its transaction.
 #[derive(Debug, Default)]
 pub(super) struct Memo {
     tenants: HashMap<TenantId, Option<Tenant>>,
@@ -57,7 +62,20 @@ impl<'c> SqliteTx<'c> {
     /// Writes through `conn`, which must be inside a transaction, with
     /// `memo` holding what this transaction has read or written so far.
     pub(super) fn new(conn: &'c Connection, memo: &'c mut Memo) -> Self {
-        Self { conn, memo }
+        Self {
+            conn,
+            memo,
+            wrote: false,
+        }
+    }
+
+    /// Whether anything was written, or attempted, through this
+    /// transaction: `false` means every call so far was a read, so the
+    /// connection holds nothing this transaction changed. A write that
+    /// failed counts as written (a failing statement is undone by SQLite,
+    /// but what its failure left is not worth reasoning about).
+    pub(super) fn wrote(&self) -> bool {
+        self.wrote
     }
 
     fn tenant_now(&mut self, tenant: TenantId) -> Result<Option<Tenant>> {
@@ -70,6 +88,7 @@ impl<'c> SqliteTx<'c> {
     }
 
     fn write_tenant(&mut self, sql: &'static str, t: &Tenant) -> Result<()> {
+        self.wrote = true;
         let body = serde_json::to_vec(t).map_err(|_| Error::Internal {
             what: "serializing a tenant",
         })?;
@@ -126,7 +145,8 @@ impl<'c> SqliteTx<'c> {
 
     /// Inserts `row`, or (with `expected`) replaces it at that version.
     /// Returns whether a row was written.
-    fn write_row(&self, tenant: TenantId, row: &Row, expected: Option<u64>) -> Result<bool> {
+    fn write_row(&mut self, tenant: TenantId, row: &Row, expected: Option<u64>) -> Result<bool> {
+        self.wrote = true;
         let t = table(row.kind);
         let key_id = row.sealed_key()?.map(|k| i64::from(k.get()));
         let scope = row.lookup.as_ref().map(|_| scope_bytes(&tenant, row.kind));
@@ -171,7 +191,8 @@ impl<'c> SqliteTx<'c> {
         Ok(written == 1)
     }
 
-    fn delete(&self, tenant: TenantId, kind: Kind, id: &str, expected: u64) -> Result<bool> {
+    fn delete(&mut self, tenant: TenantId, kind: Kind, id: &str, expected: u64) -> Result<bool> {
+        self.wrote = true;
         let deleted = self
             .conn
             .prepare_cached(table(kind).delete)
@@ -226,12 +247,14 @@ impl<'c> SqliteTx<'c> {
             .transpose()
     }
 
+    /// Runs one writing statement.
     fn execute(
-        &self,
+        &mut self,
         doing: &'static str,
         sql: &'static str,
         values: &[&dyn rusqlite::ToSql],
     ) -> Result<()> {
+        self.wrote = true;
         self.conn
             .prepare_cached(sql)
             .map_err(db(doing))?
