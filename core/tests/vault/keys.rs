@@ -378,18 +378,37 @@ vault_test!(
     }
 );
 
-/// The backend's store, with the audit event `seq` of `tenant` altered on
-/// every read (a byte of its target changed): what an edit of the stored
-/// event looks like to the Vault.
-#[derive(Debug)]
-struct EditedEvent {
+/// The backend's store, with every page of audit events passed through
+/// `edit` on its way out: what an edited or truncated stored log looks like
+/// to the Vault.
+struct Rewritten<F> {
     inner: Arc<dyn Store>,
-    tenant: TenantId,
-    seq: u64,
+    edit: F,
+}
+
+impl<F> std::fmt::Debug for Rewritten<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rewritten")
+            .field("inner", &self.inner)
+            .finish()
+    }
+}
+
+fn rewritten<F>(inner: &Arc<dyn Store>, edit: F) -> Arc<dyn Store>
+where
+    F: Fn(TenantId, &mut Vec<AuditRecord>) + Send + Sync + 'static,
+{
+    Arc::new(Rewritten {
+        inner: inner.clone(),
+        edit,
+    })
 }
 
 #[async_trait]
-impl Store for EditedEvent {
+impl<F> Store for Rewritten<F>
+where
+    F: Fn(TenantId, &mut Vec<AuditRecord>) + Send + Sync,
+{
     async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>> {
         self.inner.tenant(id).await
     }
@@ -433,13 +452,7 @@ impl Store for EditedEvent {
     }
     async fn audit_events(&self, tenant: TenantId, query: &AuditQuery) -> Result<Vec<AuditRecord>> {
         let mut events = self.inner.audit_events(tenant, query).await?;
-        for e in &mut events {
-            if tenant == self.tenant && e.seq == self.seq {
-                let mut target = e.event.target.clone().into_bytes();
-                target[0] ^= 0x01;
-                e.event.target = String::from_utf8(target).unwrap();
-            }
-        }
+        (self.edit)(tenant, &mut events);
         Ok(events)
     }
     async fn erase_tenant(&self, tenant: TenantId) -> Result<()> {
@@ -471,10 +484,17 @@ vault_test!(
         let after = vault.verify_audit_log(&system).await.unwrap().count;
         assert!(after > before);
         for seq in [1, before / 2, before] {
-            let edited: Arc<dyn Store> = Arc::new(EditedEvent {
-                inner: store.clone(),
-                tenant: seeded.tenant,
-                seq,
+            // A byte of the event's target changed.
+            let victim = seeded.tenant;
+            let edited = rewritten(&store, move |tenant, events| {
+                for e in events
+                    .iter_mut()
+                    .filter(|e| tenant == victim && e.seq == seq)
+                {
+                    let mut target = e.event.target.clone().into_bytes();
+                    target[0] ^= 0x01;
+                    e.event.target = String::from_utf8(target).unwrap();
+                }
             });
             let vault = open(&edited, KeyRing::new(new_master())).await.unwrap();
             let err = vault.verify_audit_log(&system).await.unwrap_err();
@@ -566,10 +586,7 @@ vault_test!(
         .await
         .unwrap();
         vault.rekey(&mut |_| {}).await.unwrap();
-        let cut: Arc<dyn Store> = Arc::new(CutLog {
-            inner: store.clone(),
-            last: before,
-        });
+        let cut = rewritten(&store, move |_, events| events.retain(|e| e.seq <= before));
         let vault = open(&cut, KeyRing::new(new_master())).await.unwrap();
         let err = vault
             .verify_audit_log(&Caller::system(seeded.tenant))
@@ -581,72 +598,6 @@ vault_test!(
         );
     }
 );
-
-/// The backend's store, hiding every audit event after `last`.
-#[derive(Debug)]
-struct CutLog {
-    inner: Arc<dyn Store>,
-    last: u64,
-}
-
-#[async_trait]
-impl Store for CutLog {
-    async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>> {
-        self.inner.tenant(id).await
-    }
-    async fn tenants(&self, after: Option<TenantId>, limit: usize) -> Result<Vec<Tenant>> {
-        self.inner.tenants(after, limit).await
-    }
-    async fn directory_tenants(
-        &self,
-        after: Option<TenantId>,
-        limit: usize,
-    ) -> Result<Vec<TenantId>> {
-        self.inner.directory_tenants(after, limit).await
-    }
-    async fn directory_lookup(&self, kind: Kind, lookup: &[u8]) -> Result<Option<TenantId>> {
-        self.inner.directory_lookup(kind, lookup).await
-    }
-    async fn get(&self, tenant: TenantId, kind: Kind, id: &str) -> Result<Option<Row>> {
-        self.inner.get(tenant, kind, id).await
-    }
-    async fn get_by_lookup(
-        &self,
-        tenant: TenantId,
-        kind: Kind,
-        lookup: &[u8],
-    ) -> Result<Option<Row>> {
-        self.inner.get_by_lookup(tenant, kind, lookup).await
-    }
-    async fn find_by_lookup(&self, kind: Kind, lookup: &[u8]) -> Result<Option<(TenantId, Row)>> {
-        self.inner.find_by_lookup(kind, lookup).await
-    }
-    async fn list(&self, tenant: TenantId, query: &ListQuery) -> Result<Vec<Row>> {
-        self.inner.list(tenant, query).await
-    }
-    async fn apply(
-        &self,
-        tenant: TenantId,
-        batch: Batch,
-        linker: &Arc<dyn AuditLinker>,
-    ) -> Result<AuditRecord> {
-        self.inner.apply(tenant, batch, linker).await
-    }
-    async fn audit_events(&self, tenant: TenantId, query: &AuditQuery) -> Result<Vec<AuditRecord>> {
-        let mut events = self.inner.audit_events(tenant, query).await?;
-        events.retain(|e| e.seq <= self.last);
-        Ok(events)
-    }
-    async fn erase_tenant(&self, tenant: TenantId) -> Result<()> {
-        self.inner.erase_tenant(tenant).await
-    }
-    async fn meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        self.inner.meta(name).await
-    }
-    async fn set_meta(&self, name: &str, value: &[u8], expected: Option<&[u8]>) -> Result<bool> {
-        self.inner.set_meta(name, value, expected).await
-    }
-}
 
 vault_test!(
     async fn a_bare_check_value_is_read_and_upgraded_at_the_first_rotation(backend: Backend) {
