@@ -221,10 +221,11 @@ pub enum Error {
         id: String,
     },
 
-    /// The master key is not the one this store was first opened with: its
-    /// key check value differs. Nothing was written. Load the right key.
+    /// The master key is not the one this store is sealed under (the one
+    /// it was first opened with, or the one a rekey moved it to): its key
+    /// check value differs. Nothing was written. Load the right key.
     #[error(
-        "the master key does not match this store (its key check value differs); nothing was written: load the master key this store was created with"
+        "the master key does not match this store (its key check value differs); nothing was written: load the store's current master key (the one it was created with, or the one its last rekey moved it to)"
     )]
     WrongMasterKey,
 

@@ -315,7 +315,26 @@ vault_test!(
             tokio::task::yield_now().await;
         }
         let at_start = count.load(Ordering::SeqCst);
-        let report = vault.rekey(&mut |_| {}).await.unwrap();
+        // After the pass's first batch, it waits until the writer has
+        // written again: writes land in the middle of the pass however
+        // the threads are scheduled (the writer runs on the runtime's
+        // workers, this body on the test's own thread).
+        let seen = count.clone();
+        let mut waited = false;
+        let report = vault
+            .rekey(&mut |p| {
+                if p.done > 0 && !waited {
+                    waited = true;
+                    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+                    while seen.load(Ordering::SeqCst) <= at_start
+                        && std::time::Instant::now() < deadline
+                    {
+                        std::thread::yield_now();
+                    }
+                }
+            })
+            .await
+            .unwrap();
         stop.store(true, Ordering::SeqCst);
         let during = count.load(Ordering::SeqCst) - at_start;
         writer.await.unwrap();
