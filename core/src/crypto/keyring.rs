@@ -58,6 +58,21 @@ impl KeyId {
     pub fn get(self) -> u32 {
         self.0
     }
+
+    /// The id after this one: what a rotation (or a rekey's first key)
+    /// takes.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] past [`MAX_KEY_ID`].
+    pub(crate) fn next(self) -> Result<Self> {
+        self.0.checked_add(1).and_then(Self::new).ok_or_else(|| {
+            Error::invalid(
+                "key ring",
+                format!("already holds {MAX_KEY_ID} keys, the most it can"),
+            )
+        })
+    }
 }
 
 impl fmt::Display for KeyId {
@@ -313,17 +328,7 @@ impl KeyRing {
     /// [`Error::InvalidInput`] once [`MAX_KEY_ID`] is reached.
     pub fn rotate(&self) -> Result<KeyId> {
         let mut keys = self.keys.write().unwrap_or_else(PoisonError::into_inner);
-        let next = keys
-            .active
-            .get()
-            .checked_add(1)
-            .and_then(KeyId::new)
-            .ok_or_else(|| {
-                Error::invalid(
-                    "key ring",
-                    format!("already holds {MAX_KEY_ID} keys, the most it can"),
-                )
-            })?;
+        let next = keys.active.next()?;
         let slot = Arc::new(derive_slot(&self.master, next));
         keys.slots.insert(next, slot);
         keys.active = next;

@@ -53,7 +53,7 @@ use zeroize::Zeroizing;
 use crate::audit::{Actor, AuditChain, AuditDraft, Outcome};
 use crate::crypto::aead::{AeadKey, NONCE_LEN, TAG_LEN};
 use crate::crypto::keyring::derive_subkey;
-use crate::crypto::{Envelope, KeyId, KeyRing, MAX_KEY_ID, MasterKey, random_bytes};
+use crate::crypto::{Envelope, KeyId, KeyRing, MasterKey, random_bytes};
 use crate::error::{Error, Result};
 use crate::id::TenantId;
 use crate::store::page::Pages;
@@ -427,18 +427,7 @@ async fn begin_rekey(store: &dyn Store, ring: &KeyRing, loaded: &Loaded) -> Resu
     if !bool::from(loaded.state.kcv.ct_eq(&key_check_value(&old))) {
         return Err(Error::WrongMasterKey);
     }
-    let base = loaded
-        .state
-        .active
-        .get()
-        .checked_add(1)
-        .and_then(KeyId::new)
-        .ok_or_else(|| {
-            Error::invalid(
-                "key ring",
-                format!("the store already used {MAX_KEY_ID} key ids, the most a store can"),
-            )
-        })?;
+    let base = loaded.state.active.next()?;
     // The old chain key first, so that the log verifies from the moment
     // the first event is linked under the new key.
     ensure_retired(store, ring, &old, loaded.state.epoch).await?;
@@ -708,7 +697,7 @@ impl Vault {
     /// # Errors
     ///
     /// [`Error::InvalidInput`] during a rekey (finish it first) or past
-    /// [`MAX_KEY_ID`]; [`Error::Contended`] if the key state kept changing;
+    /// [`MAX_KEY_ID`](crate::crypto::MAX_KEY_ID); [`Error::Contended`] if the key state kept changing;
     /// the store's errors.
     ///
     /// ```
@@ -745,19 +734,7 @@ impl Vault {
                     "a rekey is in progress: finish it (Vault::rekey) before rotating",
                 ));
             }
-            let next = loaded
-                .state
-                .active
-                .max(ring.active_key_id())
-                .get()
-                .checked_add(1)
-                .and_then(KeyId::new)
-                .ok_or_else(|| {
-                    Error::invalid(
-                        "key ring",
-                        format!("already holds {MAX_KEY_ID} keys, the most it can"),
-                    )
-                })?;
+            let next = loaded.state.active.max(ring.active_key_id()).next()?;
             let state = KeyState {
                 active: next,
                 ..loaded.state
