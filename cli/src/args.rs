@@ -14,6 +14,7 @@ use crate::exit::EXIT_CODES;
 const ENVIRONMENT: &str = "\
 Environment:
   SECRETS_CORE_STORE             the store, as --store
+  SECRETS_CORE_KEY_STORE         the key store of the tenants' data keys, as --key-store
   SECRETS_CORE_KEY_FILE          the master key file, as --key-file
   SECRETS_CORE_PASSPHRASE        the passphrase, when there is no key file and no --passphrase-stdin
   SECRETS_CORE_NEW_PASSPHRASE    rekey: the new passphrase, when there is no --new-key-file
@@ -57,6 +58,19 @@ pub(crate) struct Global {
     /// holds a password.
     #[arg(long, env = "SECRETS_CORE_STORE", value_name = "URL", global = true)]
     pub(crate) store: Option<String>,
+
+    /// The key store holding the tenants' data keys, apart from the store
+    /// (`sqlite:PATH` or a `postgres://` URL): with it, erasing a tenant
+    /// also makes backups of the store taken before the erase unreadable
+    /// for that tenant. Back it up separately, with a retention no longer
+    /// than your erasure promise, and always pass the same one.
+    #[arg(
+        long,
+        env = "SECRETS_CORE_KEY_STORE",
+        value_name = "URL",
+        global = true
+    )]
+    pub(crate) key_store: Option<String>,
 
     /// The master key: a file holding its base64 (as `keygen` writes it).
     #[arg(long, env = "SECRETS_CORE_KEY_FILE", value_name = "PATH",

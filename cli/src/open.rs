@@ -40,19 +40,26 @@ impl Location {
                     .into(),
             ));
         };
+        Self::parse_url("--store", url)
+    }
+
+    /// Parses `url`, the value of `flag`.
+    fn parse_url(flag: &str, url: &str) -> Result<Self, Failure> {
         if let Some(path) = url.strip_prefix("sqlite:") {
             let path = path.strip_prefix("//").unwrap_or(path);
             if path.is_empty() {
-                return Err(Failure::Usage("`sqlite:` needs a path: sqlite:PATH".into()));
+                return Err(Failure::Usage(format!(
+                    "`sqlite:` needs a path: {flag} sqlite:PATH"
+                )));
             }
             return Ok(Self::Sqlite(PathBuf::from(path)));
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             return Ok(Self::Postgres(url.to_owned()));
         }
-        Err(Failure::Usage(
-            "--store must be `sqlite:PATH` or a `postgres://` URL".into(),
-        ))
+        Err(Failure::Usage(format!(
+            "{flag} must be `sqlite:PATH` or a `postgres://` URL"
+        )))
     }
 }
 
@@ -111,7 +118,28 @@ pub(crate) async fn open_existing_sqlite(path: &Path) -> Result<Arc<SqliteStore>
 /// Opens the store `--store` names. A SQLite file is created if missing
 /// only when `create` (bootstrap, migrate).
 pub(crate) async fn open_store(global: &Global, create: bool) -> Result<Opened, Failure> {
-    match Location::parse(global)? {
+    open_location(global, Location::parse(global)?, create).await
+}
+
+/// Opens the key store `--key-store` names, if any (created with the
+/// store, when `create`).
+pub(crate) async fn open_key_store(
+    global: &Global,
+    create: bool,
+) -> Result<Option<Arc<dyn Store>>, Failure> {
+    let Some(url) = global.key_store.as_deref() else {
+        return Ok(None);
+    };
+    let location = Location::parse_url("--key-store", url)?;
+    Ok(Some(open_location(global, location, create).await?.store()))
+}
+
+async fn open_location(
+    global: &Global,
+    location: Location,
+    create: bool,
+) -> Result<Opened, Failure> {
+    match location {
         Location::Sqlite(path) if create => {
             Ok(Opened::Sqlite(Arc::new(SqliteStore::open(&path).await?)))
         }
@@ -202,14 +230,20 @@ pub(crate) fn config(global: &Global) -> VaultConfig {
     config
 }
 
-/// Opens a Vault on `store` with `ring` (the core checks the key against
-/// the store's key check value: a wrong key is `wrong_master_key`, exit 5).
+/// Opens a Vault on `store` with `ring`, and the key store of
+/// `--key-store` if given (the core checks the key against the store's key
+/// check value: a wrong key is `wrong_master_key`, exit 5).
 pub(crate) async fn vault_with(
     global: &Global,
     store: Arc<dyn Store>,
     ring: KeyRing,
+    create: bool,
 ) -> Result<Vault, Failure> {
-    Ok(Vault::new(store, Arc::new(ring), Arc::new(SystemClock), config(global)).await?)
+    let (ring, clock, config) = (Arc::new(ring), Arc::new(SystemClock), config(global));
+    Ok(match open_key_store(global, create).await? {
+        Some(keys) => Vault::with_key_store(store, keys, ring, clock, config).await?,
+        None => Vault::new(store, ring, clock, config).await?,
+    })
 }
 
 /// Opens the store and a Vault over it with the global key.
@@ -217,6 +251,6 @@ pub(crate) async fn vault(global: &Global, create: bool) -> Result<(Opened, Vaul
     let opened = open_store(global, create).await?;
     let store = opened.store();
     let master = master_key(global, store.as_ref()).await?;
-    let vault = vault_with(global, store, KeyRing::new(master)).await?;
+    let vault = vault_with(global, store, KeyRing::new(master), create).await?;
     Ok((opened, vault))
 }

@@ -32,11 +32,13 @@ pub enum Error {
     Unauthenticated,
 
     /// An envelope starts with a format version this build does not know.
-    #[error("envelope version `{found}` is not supported (this build reads version {supported})")]
+    #[error(
+        "format version `{found}` is not supported (this build reads versions up to {supported})"
+    )]
     UnsupportedVersion {
         /// The version byte found.
         found: u8,
-        /// The version this build reads and writes.
+        /// The newest version this build reads.
         supported: u8,
     },
 

@@ -81,7 +81,7 @@ pub(crate) async fn rekey(g: &Global, args: &Rekey) -> Result<Report, Failure> {
     let retiring = open::master_key(g, store.as_ref()).await?;
     let new = new_master(g, args, store.as_ref()).await?;
     let ring = KeyRing::new(new).with_retiring(retiring);
-    let vault = open::vault_with(g, store, ring).await?;
+    let vault = open::vault_with(g, store, ring, false).await?;
     let status = vault.key_status();
     if !status.rekeying {
         // The core found the store already under the new master (a rekey

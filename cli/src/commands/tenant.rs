@@ -32,10 +32,11 @@ pub(crate) async fn export(g: &Global, args: &TenantExport) -> Result<Report, Fa
     ))
 }
 
-/// Erases a tenant after a typed confirmation (unless `--yes`). The store
-/// refuses while deletion protection is on (`deletion_protected`, exit 4).
+/// Erases a tenant after a typed confirmation (unless `--yes`), with its
+/// data keys (in the key store too, with `--key-store`). The store refuses
+/// while deletion protection is on (`deletion_protected`, exit 4).
 pub(crate) async fn erase(g: &Global, args: &TenantErase) -> Result<Report, Failure> {
-    let (opened, _vault) = open::vault(g, false).await?;
+    let (_, vault) = open::vault(g, false).await?;
     let tenant = args.tenant.to_string();
     if !g.yes {
         input::confirm(
@@ -43,7 +44,8 @@ pub(crate) async fn erase(g: &Global, args: &TenantErase) -> Result<Report, Fail
             &tenant,
         )?;
     }
-    opened.store().erase_tenant(args.tenant).await?;
+    let caller = Caller::system(args.tenant).with_source(SOURCE);
+    vault.erase_tenant(&caller).await?;
     Ok(Report::ok(
         json!({"erased": args.tenant}),
         format!("erased tenant {tenant}"),

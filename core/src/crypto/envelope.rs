@@ -1,14 +1,17 @@
 //! The sealed-value format (version, key id, nonce, ciphertext, tag) and the
 //! seal / open / rewrap operations of a [`KeyRing`].
 
-use crate::crypto::aead::{NONCE_LEN, TAG_LEN};
-use crate::crypto::keyring::Slot;
+use crate::crypto::aead::{AeadKey, NONCE_LEN, TAG_LEN};
 use crate::crypto::{KeyId, KeyRing, random_bytes};
 use crate::error::{Error, Result};
 use crate::secret::SecretBytes;
 
-/// The envelope format version this build reads and writes.
+/// The version of an envelope sealed under a [`KeyRing`] data key.
 pub const ENVELOPE_VERSION: u8 = 1;
+/// The version of an envelope sealed under a tenant data key: what the
+/// Vault writes for every tenant's values (see `docs/FORMATS.md`, "Tenant
+/// keys"). The layout is version 1's; only the key differs.
+pub const TENANT_ENVELOPE_VERSION: u8 = 2;
 /// Bytes before the ciphertext: version (1), key id (4), nonce (12).
 pub const HEADER_LEN: usize = 1 + 4 + NONCE_LEN;
 /// Bytes an envelope adds to its plaintext: header and 16-byte tag.
@@ -79,6 +82,7 @@ impl Context {
 /// ```
 #[derive(Clone, Copy, Debug)]
 pub struct Envelope<'a> {
+    version: u8,
     key_id: KeyId,
     nonce: [u8; NONCE_LEN],
     ciphertext_and_tag: &'a [u8],
@@ -91,7 +95,7 @@ impl<'a> Envelope<'a> {
     ///
     /// [`Error::Truncated`] for empty input or input shorter than
     /// [`OVERHEAD`]; [`Error::UnsupportedVersion`] for a first byte other than
-    /// [`ENVELOPE_VERSION`]; [`Error::TooLarge`] beyond
+    /// [`ENVELOPE_VERSION`] or [`TENANT_ENVELOPE_VERSION`]; [`Error::TooLarge`] beyond
     /// [`MAX_ENVELOPE_LEN`]; [`Error::InvalidInput`] for key id 0 or one above
     /// [`MAX_KEY_ID`](crate::crypto::MAX_KEY_ID).
     pub fn parse(bytes: &'a [u8]) -> Result<Self> {
@@ -101,10 +105,10 @@ impl<'a> Envelope<'a> {
             min: OVERHEAD,
         };
         let (&version, rest) = bytes.split_first().ok_or_else(truncated)?;
-        if version != ENVELOPE_VERSION {
+        if version != ENVELOPE_VERSION && version != TENANT_ENVELOPE_VERSION {
             return Err(Error::UnsupportedVersion {
                 found: version,
-                supported: ENVELOPE_VERSION,
+                supported: TENANT_ENVELOPE_VERSION,
             });
         }
         if bytes.len() < OVERHEAD {
@@ -126,13 +130,23 @@ impl<'a> Envelope<'a> {
             Error::invalid("envelope", format!("key id `{raw_id}` is out of range"))
         })?;
         Ok(Self {
+            version,
             key_id,
             nonce: *nonce,
             ciphertext_and_tag,
         })
     }
 
-    /// The key that sealed this envelope.
+    /// The format version: [`ENVELOPE_VERSION`] (sealed under the ring's
+    /// data key) or [`TENANT_ENVELOPE_VERSION`] (under a tenant's data key
+    /// of that key id).
+    #[must_use]
+    pub fn version(&self) -> u8 {
+        self.version
+    }
+
+    /// The key that sealed this envelope: the ring's data key of this id,
+    /// or (version 2) the tenant data key that belongs to it.
     #[must_use]
     pub fn key_id(&self) -> KeyId {
         self.key_id
@@ -152,9 +166,9 @@ impl<'a> Envelope<'a> {
 }
 
 /// The associated data: version, key id, then the encoded context.
-fn associated_data(key_id: KeyId, context: &Context) -> Vec<u8> {
+fn associated_data(version: u8, key_id: KeyId, context: &Context) -> Vec<u8> {
     let mut aad = Vec::with_capacity(5 + context.0.len());
-    aad.push(ENVELOPE_VERSION);
+    aad.push(version);
     aad.extend_from_slice(&key_id.get().to_be_bytes());
     aad.extend_from_slice(&context.0);
     aad
@@ -178,7 +192,8 @@ impl KeyRing {
             });
         }
         let (key_id, slot) = self.active_slot();
-        seal_with(&slot, key_id, plaintext, context)
+        slot.reserve_seal(key_id)?;
+        seal_with(&slot.key, ENVELOPE_VERSION, key_id, plaintext, context)
     }
 
     /// Opens an envelope sealed by this ring (under any key it holds) for
@@ -186,14 +201,22 @@ impl KeyRing {
     ///
     /// # Errors
     ///
-    /// The structure errors of [`Envelope::parse`]; [`Error::UnknownKey`] for
+    /// The structure errors of [`Envelope::parse`]; [`Error::InvalidInput`]
+    /// for a version-2 envelope (sealed under a tenant data key, which the
+    /// Vault opens); [`Error::UnknownKey`] for
     /// a key the ring no longer holds (one of a master replaced by a
     /// rekey); otherwise the one opaque
     /// [`Error::Unauthenticated`] (altered bytes, wrong context, wrong master
     /// key).
     pub fn open(&self, envelope: &[u8], context: &Context) -> Result<SecretBytes> {
         let env = Envelope::parse(envelope)?;
-        let aad = associated_data(env.key_id, context);
+        if env.version != ENVELOPE_VERSION {
+            return Err(Error::invalid(
+                "envelope",
+                "is sealed under a tenant data key (version 2): open it through the Vault",
+            ));
+        }
+        let aad = associated_data(ENVELOPE_VERSION, env.key_id, context);
         if let Some(slot) = self.slot(env.key_id) {
             let plaintext = slot.key.open(&env.nonce, &aad, env.ciphertext_and_tag)?;
             return Ok(SecretBytes::new(plaintext));
@@ -222,18 +245,92 @@ impl KeyRing {
     }
 }
 
-fn seal_with(slot: &Slot, key_id: KeyId, plaintext: &[u8], context: &Context) -> Result<Vec<u8>> {
-    slot.reserve_seal(key_id)?;
+/// One tenant's data key of one key id: it seals that tenant's values in
+/// version-2 envelopes (the Vault keeps it, sealed by the ring, in the
+/// tenant's `tenant_key` row; see `vault/tenant_keys.rs`).
+pub(crate) struct TenantKey {
+    key: AeadKey,
+    id: KeyId,
+}
+
+impl TenantKey {
+    /// The key `bytes`, belonging to the ring's key `id`.
+    pub(crate) fn new(bytes: &[u8; 32], id: KeyId) -> Self {
+        Self {
+            key: AeadKey::new(bytes),
+            id,
+        }
+    }
+
+    /// The ring key id this tenant key belongs to.
+    pub(crate) fn id(&self) -> KeyId {
+        self.id
+    }
+
+    /// Seals `plaintext` in a version-2 envelope, bound to `context`, with a
+    /// fresh random nonce. The seal is counted on the ring's key of the same
+    /// id, so [`KeyRing::needs_rotation`] and the [`SEAL_LIMIT`] cover every
+    /// tenant key of that id together (a conservative bound).
+    ///
+    /// [`SEAL_LIMIT`]: crate::crypto::SEAL_LIMIT
+    pub(crate) fn seal(
+        &self,
+        ring: &KeyRing,
+        plaintext: &[u8],
+        context: &Context,
+    ) -> Result<Vec<u8>> {
+        if plaintext.len() > MAX_PLAINTEXT_LEN {
+            return Err(Error::TooLarge {
+                what: "plaintext",
+                len: plaintext.len(),
+                max: MAX_PLAINTEXT_LEN,
+            });
+        }
+        ring.count_seal(self.id)?;
+        seal_with(
+            &self.key,
+            TENANT_ENVELOPE_VERSION,
+            self.id,
+            plaintext,
+            context,
+        )
+    }
+
+    /// Opens a version-2 envelope of this key's id for exactly `context`.
+    ///
+    /// # Errors
+    ///
+    /// The structure errors of [`Envelope::parse`]; otherwise the one opaque
+    /// [`Error::Unauthenticated`] (another version or key id, altered
+    /// bytes, wrong context, wrong key).
+    pub(crate) fn open(&self, envelope: &[u8], context: &Context) -> Result<SecretBytes> {
+        let env = Envelope::parse(envelope)?;
+        if env.version != TENANT_ENVELOPE_VERSION || env.key_id != self.id {
+            return Err(Error::Unauthenticated);
+        }
+        let aad = associated_data(TENANT_ENVELOPE_VERSION, env.key_id, context);
+        let plaintext = self.key.open(&env.nonce, &aad, env.ciphertext_and_tag)?;
+        Ok(SecretBytes::new(plaintext))
+    }
+}
+
+fn seal_with(
+    key: &AeadKey,
+    version: u8,
+    key_id: KeyId,
+    plaintext: &[u8],
+    context: &Context,
+) -> Result<Vec<u8>> {
     let nonce = random_bytes::<NONCE_LEN>()?;
     // Exact capacity: the buffer never reallocates, so no stray copy of the
     // plaintext is left behind in freed memory.
     let mut out = Vec::with_capacity(OVERHEAD + plaintext.len());
-    out.push(ENVELOPE_VERSION);
+    out.push(version);
     out.extend_from_slice(&key_id.get().to_be_bytes());
     out.extend_from_slice(nonce.as_ref());
     out.extend_from_slice(plaintext);
-    let aad = associated_data(key_id, context);
-    if let Err(e) = slot.key.seal_in_place(&nonce, &aad, &mut out, HEADER_LEN) {
+    let aad = associated_data(version, key_id, context);
+    if let Err(e) = key.seal_in_place(&nonce, &aad, &mut out, HEADER_LEN) {
         zeroize::Zeroize::zeroize(&mut out);
         return Err(e);
     }
@@ -272,10 +369,10 @@ mod tests {
             Err(Error::Truncated { len: 0, .. })
         ));
         assert!(matches!(
-            ring.open(&[2; 40], &ctx),
+            ring.open(&[3; 40], &ctx),
             Err(Error::UnsupportedVersion {
-                found: 2,
-                supported: 1
+                found: 3,
+                supported: 2
             })
         ));
         assert!(matches!(

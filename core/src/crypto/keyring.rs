@@ -406,6 +406,15 @@ impl KeyRing {
         }
     }
 
+    /// Counts one seal by a tenant key of id `id` on the ring's key of
+    /// that id (see `TenantKey::seal`), refusing past the [`SEAL_LIMIT`].
+    pub(crate) fn count_seal(&self, id: KeyId) -> Result<()> {
+        match self.slot(id) {
+            Some(slot) => slot.reserve_seal(id),
+            None => Err(Error::UnknownKey { key_id: id.get() }),
+        }
+    }
+
     pub(crate) fn slot(&self, id: KeyId) -> Option<Arc<Slot>> {
         self.read().slots.get(&id).cloned()
     }

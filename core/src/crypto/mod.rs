@@ -29,8 +29,10 @@ mod master;
 
 use zeroize::Zeroizing;
 
+pub(crate) use envelope::TenantKey;
 pub use envelope::{
     Context, ENVELOPE_VERSION, Envelope, HEADER_LEN, MAX_ENVELOPE_LEN, MAX_PLAINTEXT_LEN, OVERHEAD,
+    TENANT_ENVELOPE_VERSION,
 };
 pub use kdf::{
     DEFAULT_ITERATIONS, KdfParams, MAX_ITERATIONS, MAX_SALT_LEN, MIN_ITERATIONS, MIN_SALT_LEN,

@@ -62,11 +62,16 @@ pub enum Kind {
     /// An inbound webhook source (its key, and its previous key during a
     /// rotation, sealed).
     WebhookSource,
+    /// A tenant data key (sealed by the key ring): the key of the tenant's
+    /// values sealed under one ring key id, which is the row's id. The
+    /// Vault writes it; an erase destroys it (see `docs/FORMATS.md`,
+    /// "Tenant keys").
+    TenantKey,
 }
 
 impl Kind {
     /// Every kind, in a fixed order.
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 17] = [
         Self::User,
         Self::ApiToken,
         Self::AgentSession,
@@ -83,6 +88,7 @@ impl Kind {
         Self::SeenWebhook,
         Self::DeployEvaluation,
         Self::WebhookSource,
+        Self::TenantKey,
     ];
 
     /// The stored name (`user`, `api_token`, ...).
@@ -105,6 +111,7 @@ impl Kind {
             Self::SeenWebhook => "seen_webhook",
             Self::DeployEvaluation => "deploy_evaluation",
             Self::WebhookSource => "webhook_source",
+            Self::TenantKey => "tenant_key",
         }
     }
 

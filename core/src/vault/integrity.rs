@@ -40,6 +40,7 @@ use crate::id::TenantId;
 use crate::store::page::Pages;
 use crate::store::retry::{Race, retry};
 use crate::store::{AuditQuery, Batch, Change, Credential, Kind, ListQuery, Row, Store, Tenant};
+use crate::vault::tenant_keys::TenantKeys;
 
 /// The store setting saying the tagging pass is complete.
 pub(crate) const ROW_TAGS: &str = "row_tags";
@@ -160,6 +161,8 @@ pub(crate) struct Integrity {
     retiring: std::sync::RwLock<Option<RowKey>>,
     linker: Arc<dyn AuditLinker>,
     clock: Arc<dyn Clock>,
+    /// The tenants' data keys: an erase destroys them (`tenant_keys`).
+    tenant_keys: Arc<TenantKeys>,
 }
 
 impl fmt::Debug for Integrity {
@@ -185,9 +188,11 @@ impl Integrity {
         ring: &KeyRing,
         linker: Arc<dyn AuditLinker>,
         clock: Arc<dyn Clock>,
+        tenant_keys: Arc<TenantKeys>,
     ) -> Result<Self> {
         let me = Self {
             inner,
+            tenant_keys,
             key: RowKey::new(ring),
             retiring: std::sync::RwLock::new(RowKey::retiring(ring)),
             linker,
@@ -579,8 +584,17 @@ impl Store for Integrity {
         self.inner.audit_events(tenant, query).await
     }
 
+    /// Erases the tenant, then its data keys in the separate key store if
+    /// the vault has one (after the data: deletion protection is checked
+    /// there, atomically). Run again after a failure, it finishes: a tenant
+    /// already gone from the data store still has its keys destroyed.
     async fn erase_tenant(&self, tenant: TenantId) -> Result<()> {
-        self.inner.erase_tenant(tenant).await
+        let erased = self.inner.erase_tenant(tenant).await;
+        match &erased {
+            Ok(()) | Err(Error::NotFound { .. }) => self.tenant_keys.erase(tenant).await?,
+            Err(_) => {}
+        }
+        erased
     }
 
     async fn meta(&self, name: &str) -> Result<Option<Vec<u8>>> {

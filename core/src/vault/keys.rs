@@ -53,7 +53,7 @@ use zeroize::Zeroizing;
 use crate::audit::{Actor, AuditChain, AuditDraft, Outcome};
 use crate::crypto::aead::{AeadKey, NONCE_LEN, TAG_LEN};
 use crate::crypto::keyring::derive_subkey;
-use crate::crypto::{Envelope, KeyId, KeyRing, MasterKey, random_bytes};
+use crate::crypto::{Envelope, KeyId, KeyRing, MasterKey, TENANT_ENVELOPE_VERSION, random_bytes};
 use crate::error::{Error, Result};
 use crate::id::TenantId;
 use crate::store::page::Pages;
@@ -81,6 +81,13 @@ const CHAIN_KEY_LABEL: &str = "audit-chain";
 
 /// Format version of the key state.
 const STATE_VERSION: u8 = 2;
+
+/// The kinds a rewrap or rekey pass goes through: all but the tenant keys,
+/// which stay sealed under the ring key of their own id (a rekey destroys
+/// the replaced master's once their tenant is done).
+fn pass_kinds() -> impl Iterator<Item = Kind> {
+    Kind::ALL.into_iter().filter(|k| *k != Kind::TenantKey)
+}
 /// Format version of the retired audit keys.
 const AUDIT_KEYS_VERSION: u8 = 1;
 
@@ -915,7 +922,7 @@ impl Vault {
         let unchecked = self.inner.integrity.unchecked();
         let mut total = 0u64;
         for &tenant in &tenants {
-            for kind in Kind::ALL {
+            for kind in pass_kinds() {
                 let mut pages = Pages::rows(unchecked, tenant, query(kind));
                 while let Some(page) = pages.next().await? {
                     total += page.len() as u64;
@@ -932,7 +939,7 @@ impl Vault {
             if rekey {
                 self.anchor(tenant).await?;
             }
-            for kind in Kind::ALL {
+            for kind in pass_kinds() {
                 let mut pages = Pages::rows(store, tenant, query(kind));
                 while !pages.is_done() {
                     let (page, n) = retry("a row being rewrapped", Race::Conflict, || async {
@@ -947,6 +954,12 @@ impl Vault {
                     progress(at);
                     pages.step(&page);
                 }
+            }
+            if rekey {
+                // Every value of the tenant is under the new master's
+                // tenant keys now: the old master's go.
+                self.destroy_tenant_keys_below(tenant, self.inner.ring.base_key_id())
+                    .await?;
             }
         }
         report.active_key = self.inner.ring.active_key_id().get();
@@ -965,18 +978,24 @@ impl Vault {
         let mut batch = Batch::new(self.system_draft("key.rewrapped", format!("tenant/{tenant}")));
         for row in page {
             let stale_seal = match row.sealed.as_deref() {
-                Some(sealed) => Envelope::parse(sealed)?.key_id() != active,
+                Some(sealed) => {
+                    let envelope = Envelope::parse(sealed)?;
+                    envelope.key_id() != active || envelope.version() != TENANT_ENVELOPE_VERSION
+                }
                 None => false,
             };
             if !stale_seal && self.inner.integrity.is_current(tenant, row) {
                 continue;
             }
             let mut row = row.clone();
-            if let Some(sealed) = row.sealed.as_deref()
-                && stale_seal
-            {
-                let context = Row::context(tenant, kind, &row.id);
-                row.sealed = Some(ring.rewrap(sealed, &context)?);
+            if stale_seal {
+                let value = self
+                    .open_row(tenant, kind, &row.id, row.sealed.as_deref())
+                    .await?;
+                row.sealed = Some(
+                    self.seal_row(tenant, kind, &row.id, value.expose_secret())
+                        .await?,
+                );
             }
             let expected_version = row.version;
             batch.push(Change::Update {
@@ -1058,7 +1077,7 @@ impl Vault {
         Ok(())
     }
 
-    fn system_draft(&self, action: &str, target: String) -> AuditDraft {
+    pub(super) fn system_draft(&self, action: &str, target: String) -> AuditDraft {
         AuditDraft::new(Actor::System, action, target, self.now()).outcome(Outcome::Allowed)
     }
 }

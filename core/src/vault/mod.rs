@@ -55,6 +55,7 @@ mod rows;
 mod secrets;
 mod sessions;
 mod settings;
+mod tenant_keys;
 mod tokens;
 mod users;
 mod webhooks;
@@ -300,6 +301,8 @@ struct Inner {
     /// asks it which tag a row carries).
     integrity: Arc<integrity::Integrity>,
     ring: Arc<KeyRing>,
+    /// The tenants' data keys (see `tenant_keys`).
+    tenant_keys: Arc<tenant_keys::TenantKeys>,
     chain: Arc<AuditChain>,
     /// Chain keys of earlier key epochs, oldest first (see `keys`).
     retired_chains: Vec<AuditChain>,
@@ -361,6 +364,66 @@ impl Vault {
         clock: Arc<dyn Clock>,
         config: VaultConfig,
     ) -> Result<Self> {
+        Self::build(store, None, ring, clock, config).await
+    }
+
+    /// Builds a vault, as [`Vault::new`], whose tenant data keys live in
+    /// `key_store` instead of `store`: the store to keep apart from the
+    /// data store's backups, so that erasing a tenant also makes a backup
+    /// of `store` taken before the erase unreadable for that tenant
+    /// (crypto-erasure; see `docs/THREAT_MODEL.md`, "Erasure, backups").
+    ///
+    /// `key_store` holds only sealed keys (one small row per tenant and
+    /// ring key id, and the audit events of their creation). Back it up
+    /// separately and keep its backups no longer than the erasure promise:
+    /// without it, no value of `store` opens. Always open a data store with
+    /// the same key store.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), secrets_core::Error> {
+    /// use std::sync::Arc;
+    /// use secrets_core::crypto::{KeyRing, MasterKey};
+    /// use secrets_core::store::{MemoryStore, Store};
+    /// use secrets_core::vault::{Caller, Vault, VaultConfig};
+    /// use secrets_core::{SecretString, SystemClock, TenantId};
+    ///
+    /// let (data, keys) = (Arc::new(MemoryStore::new()), Arc::new(MemoryStore::new()));
+    /// let mut config = VaultConfig::default();
+    /// config.password_cost = 10;
+    /// let ring = Arc::new(KeyRing::new(MasterKey::generate()?));
+    /// let vault = Vault::with_key_store(data, keys.clone(), ring, Arc::new(SystemClock), config).await?;
+    /// let tenant = TenantId::DEFAULT;
+    /// vault.bootstrap(tenant, "acme", "ada@example.com", &SecretString::from("correct horse battery"), None).await?;
+    /// vault.set_secret(&Caller::system(tenant), "web", "DATABASE_URL", b"postgres://...").await?;
+    /// // The tenant's data key is in the key store now.
+    /// assert!(keys.tenant(tenant).await?.is_some());
+    ///
+    /// vault.erase_tenant(&Caller::system(tenant)).await?;
+    /// assert!(keys.tenant(tenant).await?.is_none());
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Vault::new`].
+    pub async fn with_key_store(
+        store: Arc<dyn Store>,
+        key_store: Arc<dyn Store>,
+        ring: Arc<KeyRing>,
+        clock: Arc<dyn Clock>,
+        config: VaultConfig,
+    ) -> Result<Self> {
+        Self::build(store, Some(key_store), ring, clock, config).await
+    }
+
+    async fn build(
+        store: Arc<dyn Store>,
+        key_store: Option<Arc<dyn Store>>,
+        ring: Arc<KeyRing>,
+        clock: Arc<dyn Clock>,
+        config: VaultConfig,
+    ) -> Result<Self> {
         let passwords = PasswordPolicy::new(config.password_cost)?;
         let prefixes = TokenPrefixes::new(
             &config.api_token_prefix,
@@ -384,9 +447,16 @@ impl Vault {
         })
         .await?;
         let jwt = JwtSigner::new(config.jwt.clone(), Arc::clone(&ring))?;
+        let tenant_keys = Arc::new(tenant_keys::TenantKeys::new(key_store));
         let integrity = Arc::new(
-            integrity::Integrity::open(store, &ring, Arc::clone(&linker), Arc::clone(&clock))
-                .await?,
+            integrity::Integrity::open(
+                store,
+                &ring,
+                Arc::clone(&linker),
+                Arc::clone(&clock),
+                Arc::clone(&tenant_keys),
+            )
+            .await?,
         );
         let store: Arc<dyn Store> = integrity.clone();
         let dummy_hash = blocking(move || passwords.dummy_hash()).await?;
@@ -395,6 +465,7 @@ impl Vault {
                 store,
                 integrity,
                 ring,
+                tenant_keys,
                 chain,
                 retired_chains: opened.retired_chains,
                 key_epoch: std::sync::atomic::AtomicU32::new(opened.state.epoch),

@@ -114,12 +114,14 @@ impl Vault {
             created_at: now,
             expires_at: now.saturating_add(self.inner.config.oauth_state_ttl),
         };
-        let sealed = self.seal_row(
-            caller.tenant,
-            Kind::OAuthState,
-            &state.state,
-            verifier.expose_secret().as_bytes(),
-        )?;
+        let sealed = self
+            .seal_row(
+                caller.tenant,
+                Kind::OAuthState,
+                &state.state,
+                verifier.expose_secret().as_bytes(),
+            )
+            .await?;
         let batch = Batch::new(self.draft(caller, "oauth.begin", &target))
             .with(Change::Insert(state.to_row(Some(sealed))?));
         self.write(caller.tenant, batch).await?;
@@ -190,12 +192,14 @@ impl Vault {
                 detail: None,
             });
         }
-        let verifier = self.open_row(
-            tenant,
-            Kind::OAuthState,
-            &stored.record.state,
-            stored.sealed.as_deref(),
-        )?;
+        let verifier = self
+            .open_row(
+                tenant,
+                Kind::OAuthState,
+                &stored.record.state,
+                stored.sealed.as_deref(),
+            )
+            .await?;
         let verifier =
             std::str::from_utf8(verifier.expose_secret()).map_err(|_| Error::Corrupt {
                 what: "oauth_state",
@@ -239,12 +243,14 @@ impl Vault {
         let user = self.human(caller, "oauth.connect", &target).await?;
         let tenant = caller.tenant;
         let id = format!("{user}/{provider}");
-        let sealed = self.seal_row(
-            tenant,
-            Kind::OAuthConnection,
-            &id,
-            tokens.to_secret_json().expose_secret(),
-        )?;
+        let sealed = self
+            .seal_row(
+                tenant,
+                Kind::OAuthConnection,
+                &id,
+                tokens.to_secret_json().expose_secret(),
+            )
+            .await?;
         retry("the OAuth connection", Race::Conflict, || async {
             let existing = self
                 .inner
@@ -349,7 +355,9 @@ impl Vault {
                 reason: OAuthFailure::NotConnected,
                 detail: None,
             })?;
-        let json = self.open_row(tenant, Kind::OAuthConnection, id, stored.sealed.as_deref())?;
+        let json = self
+            .open_row(tenant, Kind::OAuthConnection, id, stored.sealed.as_deref())
+            .await?;
         let tokens = TokenSet::from_secret_json(json.expose_secret())?;
         Ok((stored, tokens))
     }

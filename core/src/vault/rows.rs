@@ -2,6 +2,7 @@
 //! row, opening it again, moving it to another kind, and writing a row
 //! whether or not it exists yet.
 
+use crate::crypto::{Envelope, TENANT_ENVELOPE_VERSION};
 use crate::error::{Error, Result};
 use crate::id::TenantId;
 use crate::secret::SecretBytes;
@@ -9,19 +10,23 @@ use crate::store::{Change, Kind, Row, Stored};
 use crate::vault::Vault;
 
 impl Vault {
-    /// Seals `value` for the row (tenant, kind, id).
-    pub(super) fn seal_row(
+    /// Seals `value` for the row (tenant, kind, id), under the tenant's
+    /// data key of the ring's active id (see `tenant_keys`).
+    pub(super) async fn seal_row(
         &self,
         tenant: TenantId,
         kind: Kind,
         id: &str,
         value: &[u8],
     ) -> Result<Vec<u8>> {
-        self.inner.ring.seal(value, &Row::context(tenant, kind, id))
+        let key = self.sealing_key(tenant).await?;
+        key.seal(&self.inner.ring, value, &Row::context(tenant, kind, id))
     }
 
-    /// Opens the sealed value of the row (tenant, kind, id).
-    pub(super) fn open_row(
+    /// Opens the sealed value of the row (tenant, kind, id): a version-2
+    /// envelope with the tenant's data key of its id, one written before
+    /// tenant keys (version 1) with the ring.
+    pub(super) async fn open_row(
         &self,
         tenant: TenantId,
         kind: Kind,
@@ -33,13 +38,18 @@ impl Vault {
             id: id.to_owned(),
             reason: "it has no sealed value",
         })?;
-        self.inner
-            .ring
-            .open(sealed, &Row::context(tenant, kind, id))
+        let context = Row::context(tenant, kind, id);
+        let envelope = Envelope::parse(sealed)?;
+        if envelope.version() == TENANT_ENVELOPE_VERSION {
+            let key = self.opening_key(tenant, envelope.key_id()).await?;
+            key.open(sealed, &context)
+        } else {
+            self.inner.ring.open(sealed, &context)
+        }
     }
 
     /// Re-seals a row's value for another kind (its context changes with it).
-    pub(super) fn move_sealed<R>(
+    pub(super) async fn move_sealed<R>(
         &self,
         tenant: TenantId,
         from: Kind,
@@ -47,8 +57,10 @@ impl Vault {
         id: &str,
         stored: &Stored<R>,
     ) -> Result<Vec<u8>> {
-        let value = self.open_row(tenant, from, id, stored.sealed.as_deref())?;
-        self.seal_row(tenant, to, id, value.expose_secret())
+        let value = self
+            .open_row(tenant, from, id, stored.sealed.as_deref())
+            .await?;
+        self.seal_row(tenant, to, id, value.expose_secret()).await
     }
 
     /// An insert, or an update of the current version if the row exists.

@@ -240,7 +240,7 @@ impl Vault {
             .store
             .get_record::<AppSecret>(tenant, &id)
             .await?;
-        let sealed = self.seal_row(tenant, Kind::AppSecret, &id, value)?;
+        let sealed = self.seal_row(tenant, Kind::AppSecret, &id, value).await?;
         Ok(match &current {
             None => {
                 batch.push(Change::Insert(record.to_row(Some(sealed))?));
@@ -256,8 +256,9 @@ impl Vault {
                     name: name.clone(),
                     replaced_at: self.now(),
                 };
-                let moved =
-                    self.move_sealed(tenant, Kind::AppSecret, Kind::AppSecretPrevious, &id, old)?;
+                let moved = self
+                    .move_sealed(tenant, Kind::AppSecret, Kind::AppSecretPrevious, &id, old)
+                    .await?;
                 batch.push(self.upsert(tenant, previous.to_row(Some(moved))?).await?);
                 old.version + 1
             }
@@ -333,20 +334,24 @@ impl Vault {
                 what: "previous value of app_secret".into(),
                 id: id.clone(),
             })?;
-        let restored = self.move_sealed(
-            tenant,
-            Kind::AppSecretPrevious,
-            Kind::AppSecret,
-            &id,
-            &previous,
-        )?;
-        let kept = self.move_sealed(
-            tenant,
-            Kind::AppSecret,
-            Kind::AppSecretPrevious,
-            &id,
-            &current,
-        )?;
+        let restored = self
+            .move_sealed(
+                tenant,
+                Kind::AppSecretPrevious,
+                Kind::AppSecret,
+                &id,
+                &previous,
+            )
+            .await?;
+        let kept = self
+            .move_sealed(
+                tenant,
+                Kind::AppSecret,
+                Kind::AppSecretPrevious,
+                &id,
+                &current,
+            )
+            .await?;
         let now = self.now();
         let record = AppSecret::new(app, name.clone(), caller.actor.clone(), now)?;
         let prev_record = AppSecretPrevious {
@@ -421,7 +426,9 @@ impl Vault {
         let mut env = BTreeMap::new();
         for s in self.app_rows::<AppSecret>(caller.tenant, app).await? {
             let id = s.record.id();
-            let value = self.open_row(caller.tenant, Kind::AppSecret, &id, s.sealed.as_deref())?;
+            let value = self
+                .open_row(caller.tenant, Kind::AppSecret, &id, s.sealed.as_deref())
+                .await?;
             env.insert(s.record.name.to_string(), value);
         }
         let names: Vec<&str> = env.keys().map(String::as_str).collect();
@@ -461,7 +468,9 @@ impl Vault {
         let mut batch = Batch::new(self.draft(caller, "app.archive", &target));
         for s in &secrets {
             let id = s.record.id();
-            let value = self.open_row(tenant, Kind::AppSecret, &id, s.sealed.as_deref())?;
+            let value = self
+                .open_row(tenant, Kind::AppSecret, &id, s.sealed.as_deref())
+                .await?;
             snapshot.insert(s.record.name.to_string(), B64.encode(value.expose_secret()));
             batch.push(Change::Delete {
                 kind: Kind::AppSecret,
@@ -487,7 +496,9 @@ impl Vault {
             archived_by: caller.actor.clone(),
             archived_at: self.now(),
         };
-        let sealed = self.seal_row(tenant, Kind::AppArchive, app, json.expose_secret())?;
+        let sealed = self
+            .seal_row(tenant, Kind::AppArchive, app, json.expose_secret())
+            .await?;
         batch.push(Change::Insert(archive.to_row(Some(sealed))?));
         batch.audit = batch.audit.detail("count", secrets.len().to_string());
         self.write(tenant, batch).await?;
@@ -516,7 +527,9 @@ impl Vault {
                 what: "app_archive".into(),
                 id: app.to_owned(),
             })?;
-        let json = self.open_row(tenant, Kind::AppArchive, app, archive.sealed.as_deref())?;
+        let json = self
+            .open_row(tenant, Kind::AppArchive, app, archive.sealed.as_deref())
+            .await?;
         let snapshot: BTreeMap<String, String> =
             serde_json::from_slice(json.expose_secret()).map_err(|_| archive_corrupt(app))?;
         let now = self.now();
@@ -529,8 +542,9 @@ impl Vault {
         for (name, b64) in &snapshot {
             let value = SecretBytes::new(B64.decode(b64).map_err(|_| archive_corrupt(app))?);
             let record = AppSecret::new(app, SecretName::parse(name)?, caller.actor.clone(), now)?;
-            let sealed =
-                self.seal_row(tenant, Kind::AppSecret, &record.id(), value.expose_secret())?;
+            let sealed = self
+                .seal_row(tenant, Kind::AppSecret, &record.id(), value.expose_secret())
+                .await?;
             batch.push(Change::Insert(record.to_row(Some(sealed))?));
         }
         batch.audit = batch.audit.detail("count", snapshot.len().to_string());

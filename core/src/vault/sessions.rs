@@ -364,12 +364,14 @@ impl Vault {
                 // A concurrent refresh (another tab, a retry) inside the
                 // overlap window: the same successor again, so every
                 // request leaves the client holding the live token.
-                let successor = self.open_row(
-                    tenant,
-                    Kind::RefreshToken,
-                    &token.record.id,
-                    token.sealed.as_deref(),
-                )?;
+                let successor = self
+                    .open_row(
+                        tenant,
+                        Kind::RefreshToken,
+                        &token.record.id,
+                        token.sealed.as_deref(),
+                    )
+                    .await?;
                 let successor =
                     String::from_utf8(successor.expose_secret().to_vec()).map_err(|_| {
                         Error::Corrupt {
@@ -420,12 +422,14 @@ impl Vault {
         let (refresh_token, new_row) = self.new_refresh_token(&family, family.generation, now)?;
         let mut used = token.record.clone();
         used.used_at = Some(now);
-        let sealed = self.seal_row(
-            tenant,
-            Kind::RefreshToken,
-            &used.id,
-            refresh_token.expose_secret().as_bytes(),
-        )?;
+        let sealed = self
+            .seal_row(
+                tenant,
+                Kind::RefreshToken,
+                &used.id,
+                refresh_token.expose_secret().as_bytes(),
+            )
+            .await?;
         let batch = Batch::new(self.draft(&caller, "auth.refresh", &target))
             .with(Change::Update {
                 row: used.to_row(Some(sealed))?,

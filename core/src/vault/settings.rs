@@ -49,7 +49,9 @@ impl Vault {
                 updated_by: caller.actor.clone(),
                 updated_at: self.now(),
             };
-            let sealed = self.seal_row(tenant, Kind::SettingSecret, name, value)?;
+            let sealed = self
+                .seal_row(tenant, Kind::SettingSecret, name, value)
+                .await?;
             let change = self.upsert(tenant, record.to_row(Some(sealed))?).await?;
             let batch = Batch::new(self.draft(caller, "setting.set", &target)).with(change);
             self.write(tenant, batch).await.map(drop)
@@ -159,12 +161,14 @@ impl Vault {
                 what: "setting_secret".into(),
                 id: name.to_owned(),
             })?;
-        let value = self.open_row(
-            caller.tenant,
-            Kind::SettingSecret,
-            name,
-            row.sealed.as_deref(),
-        )?;
+        let value = self
+            .open_row(
+                caller.tenant,
+                Kind::SettingSecret,
+                name,
+                row.sealed.as_deref(),
+            )
+            .await?;
         self.write(
             caller.tenant,
             Batch::new(self.draft(caller, "setting.read", &target)),
@@ -236,5 +240,55 @@ impl Vault {
             expected_version: version,
         });
         self.write(caller.tenant, batch).await.map(drop)
+    }
+
+    /// Erases the caller's tenant: every row, its audit log and its data
+    /// keys, in one write (`Store::erase_tenant`), then, for a vault built
+    /// [with a key store](Vault::with_key_store), its keys there. Needs
+    /// `settings:manage` (an Admin, or [`Caller::system`]); refused while
+    /// deletion protection is on. Final: nothing of the tenant remains to
+    /// audit the erase in, and its sealed values, wherever copies of them
+    /// survive, need its destroyed keys (see `docs/THREAT_MODEL.md`,
+    /// "Erasing a tenant, and backups").
+    ///
+    /// Run again after a failure (of the key store, say), it finishes.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), secrets_core::Error> {
+    /// use std::sync::Arc;
+    /// use secrets_core::crypto::{KeyRing, MasterKey};
+    /// use secrets_core::store::{MemoryStore, Store};
+    /// use secrets_core::vault::{Caller, Vault, VaultConfig};
+    /// use secrets_core::{Error, SecretString, SystemClock, TenantId};
+    ///
+    /// let mut config = VaultConfig::default();
+    /// config.password_cost = 10;
+    /// let store = Arc::new(MemoryStore::new());
+    /// let vault = Vault::new(store.clone(), Arc::new(KeyRing::new(MasterKey::generate()?)),
+    ///     Arc::new(SystemClock), config).await?;
+    /// let tenant = TenantId::generate();
+    /// vault.bootstrap(tenant, "acme", "ada@example.com", &SecretString::from("correct horse battery"), None).await?;
+    /// let system = Caller::system(tenant);
+    /// vault.set_secret(&system, "web", "API_KEY", b"sk-live-1").await?;
+    ///
+    /// vault.set_deletion_protection(&system, true).await?;
+    /// assert!(matches!(vault.erase_tenant(&system).await, Err(Error::DeletionProtected { .. })));
+    /// vault.set_deletion_protection(&system, false).await?;
+    /// vault.erase_tenant(&system).await?;
+    /// assert!(store.tenant(tenant).await?.is_none());
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Forbidden`]; [`Error::DeletionProtected`];
+    /// [`Error::NotFound`] for a tenant that does not exist (and has no
+    /// keys left to destroy); the stores' errors.
+    pub async fn erase_tenant(&self, caller: &Caller) -> Result<()> {
+        let target = format!("tenant/{}", caller.tenant);
+        self.authorize(caller, Permission::ManageSettings, "tenant.erase", &target)
+            .await?;
+        self.inner.store.erase_tenant(caller.tenant).await
     }
 }

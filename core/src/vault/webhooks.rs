@@ -269,7 +269,9 @@ impl Vault {
             version,
             public_key,
         };
-        let sealed = self.seal_row(caller.tenant, Kind::WebhookEndpoint, &endpoint.id, key)?;
+        let sealed = self
+            .seal_row(caller.tenant, Kind::WebhookEndpoint, &endpoint.id, key)
+            .await?;
         let draft = self
             .draft(
                 caller,
@@ -414,23 +416,29 @@ impl Vault {
         if stored.record.version != version {
             return Err(wrong_version(endpoint, stored.record.version));
         }
-        let old = self.open_row(
-            tenant,
-            Kind::WebhookEndpoint,
-            endpoint,
-            stored.sealed.as_deref(),
-        )?;
+        let old = self
+            .open_row(
+                tenant,
+                Kind::WebhookEndpoint,
+                endpoint,
+                stored.sealed.as_deref(),
+            )
+            .await?;
         let previous = WebhookPreviousSecret {
             endpoint: endpoint.to_owned(),
             expires_at: self.now().saturating_add(grace),
         };
-        let moved = self.seal_row(
-            tenant,
-            Kind::WebhookPreviousSecret,
-            endpoint,
-            old.expose_secret(),
-        )?;
-        let sealed = self.seal_row(tenant, Kind::WebhookEndpoint, endpoint, new)?;
+        let moved = self
+            .seal_row(
+                tenant,
+                Kind::WebhookPreviousSecret,
+                endpoint,
+                old.expose_secret(),
+            )
+            .await?;
+        let sealed = self
+            .seal_row(tenant, Kind::WebhookEndpoint, endpoint, new)
+            .await?;
         let record = WebhookEndpoint {
             public_key,
             ..stored.record
@@ -496,12 +504,14 @@ impl Vault {
         }
         let version = stored.record.version;
         let now = self.now();
-        let current = self.open_row(
-            tenant,
-            Kind::WebhookEndpoint,
-            endpoint,
-            stored.sealed.as_deref(),
-        )?;
+        let current = self
+            .open_row(
+                tenant,
+                Kind::WebhookEndpoint,
+                endpoint,
+                stored.sealed.as_deref(),
+            )
+            .await?;
         let mut keys = vec![EndpointKey::open(version, current.expose_secret())?];
         if let Some(prev) = self
             .inner
@@ -510,12 +520,14 @@ impl Vault {
             .await?
             && now < prev.record.expires_at
         {
-            let old = self.open_row(
-                tenant,
-                Kind::WebhookPreviousSecret,
-                endpoint,
-                prev.sealed.as_deref(),
-            )?;
+            let old = self
+                .open_row(
+                    tenant,
+                    Kind::WebhookPreviousSecret,
+                    endpoint,
+                    prev.sealed.as_deref(),
+                )
+                .await?;
             keys.push(EndpointKey::open(version, old.expose_secret())?);
         }
         let ts = now.unix_seconds();

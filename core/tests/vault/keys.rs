@@ -14,7 +14,7 @@ use secrets_core::store::{AuditQuery, Batch, Kind, ListQuery, Row, Store, Tenant
 use secrets_core::vault::{Caller, Vault};
 use secrets_core::{Error, ManualClock, Result, SecretString, TenantId, Timestamp};
 
-use crate::fixture::{PASSWORD, config, vault_test};
+use crate::fixture::{PASSWORD, config, open_value, vault_test};
 
 fn old_master() -> MasterKey {
     MasterKey::from_bytes(&[0x11; 32]).unwrap()
@@ -134,10 +134,11 @@ async fn seed(vault: &Vault, n: usize) -> Seeded {
     }
 }
 
-/// Every row of `tenant` with a sealed value, read from the store directly.
+/// Every row of `tenant` with a sealed value (its tenant keys aside), read
+/// from the store directly.
 async fn sealed_rows(store: &Arc<dyn Store>, tenant: TenantId) -> Vec<Row> {
     let mut out = Vec::new();
-    for kind in Kind::ALL {
+    for kind in Kind::ALL.into_iter().filter(|k| *k != Kind::TenantKey) {
         let rows = store
             .list(tenant, &ListQuery::new(kind).limit(1000))
             .await
@@ -145,6 +146,15 @@ async fn sealed_rows(store: &Arc<dyn Store>, tenant: TenantId) -> Vec<Row> {
         out.extend(rows.into_iter().filter(|r| r.sealed.is_some()));
     }
     out
+}
+
+/// The ids of `tenant`'s tenant keys.
+async fn tenant_key_ids(store: &Arc<dyn Store>, tenant: TenantId) -> Vec<u32> {
+    let rows = store
+        .list(tenant, &ListQuery::new(Kind::TenantKey))
+        .await
+        .unwrap();
+    rows.iter().map(|r| r.id.parse().unwrap()).collect()
 }
 
 /// Whether every sealed value of `tenant` opens under `master` (keys up to
@@ -157,16 +167,12 @@ async fn opens_under(
 ) -> (usize, usize) {
     let ring = KeyRing::with_active(master, secrets_core::crypto::KeyId::new(active).unwrap());
     let rows = sealed_rows(store, tenant).await;
-    let opened = rows
-        .iter()
-        .filter(|r| {
-            ring.open(
-                r.sealed.as_deref().unwrap(),
-                &Row::context(tenant, r.kind, &r.id),
-            )
-            .is_ok()
-        })
-        .count();
+    let mut opened = 0;
+    for row in &rows {
+        if open_value(store, &ring, tenant, row).await.is_some() {
+            opened += 1;
+        }
+    }
     (opened, rows.len())
 }
 
@@ -360,6 +366,11 @@ vault_test!(
             );
             let (opened, _) = opens_under(&store, t.tenant, old_master(), active).await;
             assert_eq!(opened, 0, "tenant {n}: the old master opens nothing");
+            let ids = tenant_key_ids(&store, t.tenant).await;
+            assert!(
+                !ids.is_empty() && ids.iter().all(|&id| id >= 3),
+                "tenant {n}: the old master's tenant keys are destroyed: {ids:?}"
+            );
             let admin = if n == 0 {
                 admin0.clone()
             } else {

@@ -23,6 +23,7 @@ mod refresh;
 mod require;
 mod secrets;
 mod settings;
+mod tenant_keys;
 mod tokens;
 mod users;
 mod webhooks;

@@ -789,12 +789,14 @@ impl Vault {
         if new.scopes.is_empty() {
             new.scopes.clone_from(&lease.current.scopes);
         }
-        let sealed = self.seal_row(
-            conn.tenant,
-            Kind::OAuthConnection,
-            &conn.id,
-            new.to_secret_json().expose_secret(),
-        )?;
+        let sealed = self
+            .seal_row(
+                conn.tenant,
+                Kind::OAuthConnection,
+                &conn.id,
+                new.to_secret_json().expose_secret(),
+            )
+            .await?;
         retry("the OAuth connection", Race::Conflict, || async {
             let stored = self.held(caller, conn, lease).await?;
             let mut record = stored.record;

@@ -458,12 +458,14 @@ impl Vault {
             previous_until: None,
             public_key: public_key_text(&key),
         };
-        let sealed = self.seal_row(
-            tenant,
-            Kind::WebhookSource,
-            source,
-            &seal_keys(key.bytes(), None)?,
-        )?;
+        let sealed = self
+            .seal_row(
+                tenant,
+                Kind::WebhookSource,
+                source,
+                &seal_keys(key.bytes(), None)?,
+            )
+            .await?;
         let draft = self
             .draft(caller, "webhook_source.register", &target)
             .detail("style", style.as_str());
@@ -525,12 +527,14 @@ impl Vault {
         let tenant = caller.tenant;
         let stored = self.source(tenant, source).await?;
         let key = SourceKey::parse(stored.record.style, secret)?;
-        let old = self.open_row(
-            tenant,
-            Kind::WebhookSource,
-            source,
-            stored.sealed.as_deref(),
-        )?;
+        let old = self
+            .open_row(
+                tenant,
+                Kind::WebhookSource,
+                source,
+                stored.sealed.as_deref(),
+            )
+            .await?;
         let (current, _) = split_keys(old.expose_secret()).ok_or_else(|| Error::Corrupt {
             what: Kind::WebhookSource.as_str(),
             id: source.to_owned(),
@@ -538,12 +542,14 @@ impl Vault {
         })?;
         let now = self.now();
         let previous = (!grace.is_zero()).then_some(current);
-        let sealed = self.seal_row(
-            tenant,
-            Kind::WebhookSource,
-            source,
-            &seal_keys(key.bytes(), previous)?,
-        )?;
+        let sealed = self
+            .seal_row(
+                tenant,
+                Kind::WebhookSource,
+                source,
+                &seal_keys(key.bytes(), previous)?,
+            )
+            .await?;
         let record = WebhookSource {
             rotated_at: Some(now),
             previous_until: previous.map(|_| now.saturating_add(grace)),
@@ -819,12 +825,15 @@ impl Vault {
         else {
             return Ok(Lookup::Missing(UNKNOWN_SOURCE));
         };
-        let Ok(opened) = self.open_row(
-            tenant,
-            Kind::WebhookSource,
-            source,
-            stored.sealed.as_deref(),
-        ) else {
+        let Ok(opened) = self
+            .open_row(
+                tenant,
+                Kind::WebhookSource,
+                source,
+                stored.sealed.as_deref(),
+            )
+            .await
+        else {
             return Ok(Lookup::Missing(UNREADABLE));
         };
         let style = stored.record.style;

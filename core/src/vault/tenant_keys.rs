@@ -1,0 +1,312 @@
+//! Tenant data keys: every tenant's values are sealed under keys of its own,
+//! so that erasing the tenant can destroy them (crypto-erasure).
+//!
+//! For each ring key id *n* a tenant that seals anything under *n* gets a
+//! random 256-bit key, created on its first seal and stored in the
+//! tenant's `tenant_key` row *n*, sealed by the ring (so it is rotated and
+//! rekeyed with the ring). The tenant's values are version-2 envelopes
+//! under that key (`docs/FORMATS.md`, "Tenant keys").
+//!
+//! Where the rows live decides what an erase reaches:
+//!
+//! - in the data store (the default, [`Vault::new`]): the erase deletes the
+//!   keys in the same write as the rest of the tenant, so the live store
+//!   (SQLite with `secure_delete`) holds nothing that opens the tenant's
+//!   values; a backup taken before the erase still holds the sealed key;
+//! - in a separate key store ([`Vault::with_key_store`]): the erase deletes
+//!   them there too, so a backup of the data store taken before the erase
+//!   no longer opens the tenant's values with the key material in force,
+//!   as long as the key store's own backups are kept no longer than the
+//!   erasure promise (`docs/THREAT_MODEL.md`).
+//!
+//! Keys are cached per process. An erase is final: a process that still
+//! writes to a tenant erased elsewhere seals under a key that no longer
+//! exists, and those values are lost with the tenant.
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use crate::crypto::{KeyId, TenantKey, random_bytes};
+use crate::error::{Error, Result};
+use crate::id::TenantId;
+use crate::store::page::Pages;
+use crate::store::{Batch, Change, Kind, ListQuery, Row, Store, Tenant};
+use crate::vault::Vault;
+
+/// Keys held in memory, at most; past it the cache starts again empty.
+const CACHE_LIMIT: usize = 65_536;
+
+/// Where the tenant keys live, and those this process has opened.
+pub(super) struct TenantKeys {
+    /// The separate key store, if the host gave one; else the data store.
+    home: Option<Arc<dyn Store>>,
+    cache: RwLock<HashMap<(TenantId, KeyId), Arc<TenantKey>>>,
+}
+
+impl TenantKeys {
+    pub(super) fn new(home: Option<Arc<dyn Store>>) -> Self {
+        Self {
+            home,
+            cache: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The separate key store, if there is one.
+    pub(super) fn separate(&self) -> Option<&Arc<dyn Store>> {
+        self.home.as_ref()
+    }
+
+    fn cached(&self, tenant: TenantId, id: KeyId) -> Option<Arc<TenantKey>> {
+        let cache = self.cache.read().unwrap_or_else(PoisonError::into_inner);
+        cache.get(&(tenant, id)).cloned()
+    }
+
+    fn remember(&self, tenant: TenantId, key: &Arc<TenantKey>) {
+        let mut cache = self.cache.write().unwrap_or_else(PoisonError::into_inner);
+        if cache.len() >= CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert((tenant, key.id()), Arc::clone(key));
+    }
+
+    /// Drops every key of `tenant` this process holds (after its erase).
+    pub(super) fn forget(&self, tenant: TenantId) {
+        let mut cache = self.cache.write().unwrap_or_else(PoisonError::into_inner);
+        cache.retain(|(t, _), _| *t != tenant);
+    }
+
+    /// Deletes `tenant`'s keys from the separate key store, if there is
+    /// one (the data store's go with the tenant's erase), and forgets them.
+    ///
+    /// # Errors
+    ///
+    /// The key store's errors.
+    pub(super) async fn erase(&self, tenant: TenantId) -> Result<()> {
+        self.forget(tenant);
+        if let Some(home) = &self.home {
+            match home.erase_tenant(tenant).await {
+                Ok(()) | Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.forget(tenant);
+        Ok(())
+    }
+}
+
+impl Vault {
+    /// The store that holds the tenant keys.
+    fn key_home(&self) -> &dyn Store {
+        match &self.inner.tenant_keys.home {
+            Some(home) => &**home,
+            None => &*self.inner.store,
+        }
+    }
+
+    /// The key that seals `tenant`'s values now: its key of the ring's
+    /// active id, created (and stored, audited) on first use.
+    pub(super) async fn sealing_key(&self, tenant: TenantId) -> Result<Arc<TenantKey>> {
+        let id = self.inner.ring.active_key_id();
+        if let Some(key) = self.inner.tenant_keys.cached(tenant, id) {
+            return Ok(key);
+        }
+        if let Some(key) = self.load_tenant_key(tenant, id).await? {
+            return Ok(key);
+        }
+        self.create_tenant_key(tenant, id).await
+    }
+
+    /// `tenant`'s key of ring key id `id`, to open a value with.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Corrupt`] (`tenant_key`) if it does not exist: destroyed
+    /// by the tenant's erase, or kept in a key store this vault was not
+    /// given; the ring's errors opening it.
+    pub(super) async fn opening_key(&self, tenant: TenantId, id: KeyId) -> Result<Arc<TenantKey>> {
+        if let Some(key) = self.inner.tenant_keys.cached(tenant, id) {
+            return Ok(key);
+        }
+        self.load_tenant_key(tenant, id)
+            .await?
+            .ok_or_else(|| Error::Corrupt {
+                what: "tenant_key",
+                id: format!("{tenant}/{id}"),
+                reason: "it does not exist: destroyed by the tenant's erase, or kept in a key store this vault was not given",
+            })
+    }
+
+    async fn load_tenant_key(&self, tenant: TenantId, id: KeyId) -> Result<Option<Arc<TenantKey>>> {
+        let row_id = id.to_string();
+        let Some(row) = self
+            .key_home()
+            .get(tenant, Kind::TenantKey, &row_id)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let sealed = row.sealed.as_deref().ok_or_else(|| Error::Corrupt {
+            what: "tenant_key",
+            id: format!("{tenant}/{id}"),
+            reason: "it has no sealed value",
+        })?;
+        let bytes = self
+            .inner
+            .ring
+            .open(sealed, &Row::context(tenant, Kind::TenantKey, &row_id))?;
+        let bytes: &[u8; 32] = bytes
+            .expose_secret()
+            .try_into()
+            .map_err(|_| Error::Corrupt {
+                what: "tenant_key",
+                id: format!("{tenant}/{id}"),
+                reason: "it is not 32 bytes",
+            })?;
+        let key = Arc::new(TenantKey::new(bytes, id));
+        self.inner.tenant_keys.remember(tenant, &key);
+        Ok(Some(key))
+    }
+
+    /// Creates `tenant`'s key of id `id`, or takes the one another writer
+    /// created first.
+    async fn create_tenant_key(&self, tenant: TenantId, id: KeyId) -> Result<Arc<TenantKey>> {
+        let bytes = random_bytes::<32>()?;
+        let row_id = id.to_string();
+        let mut row = Row::new(Kind::TenantKey, row_id.clone(), Vec::new());
+        row.sealed = Some(
+            self.inner
+                .ring
+                .seal(&*bytes, &Row::context(tenant, Kind::TenantKey, &row_id))?,
+        );
+        let home = self.key_home();
+        let mut batch =
+            Batch::new(self.system_draft("tenant_key.created", format!("tenant_key/{id}")));
+        if self.inner.tenant_keys.separate().is_some() && home.tenant(tenant).await?.is_none() {
+            // The key store mirrors the tenant (a record of its own), so
+            // that the erase removes it there as here.
+            let name = tenant.to_string();
+            batch.push(Change::CreateTenant(Tenant::new(tenant, name, self.now())?));
+        }
+        batch.push(Change::Insert(row));
+        match home.apply(tenant, batch, &self.inner.linker).await {
+            Ok(_) => {
+                let key = Arc::new(TenantKey::new(&bytes, id));
+                self.inner.tenant_keys.remember(tenant, &key);
+                Ok(key)
+            }
+            // Another writer created it (or the tenant's mirror) first.
+            Err(Error::AlreadyExists { .. } | Error::Conflict { .. }) => {
+                match self.load_tenant_key(tenant, id).await? {
+                    Some(key) => Ok(key),
+                    None => Box::pin(self.create_tenant_key(tenant, id)).await,
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Destroys `tenant`'s keys of the ids below `below` (those of a
+    /// master a rekey replaced, once no value is sealed under them), in one
+    /// audited write; returns how many.
+    pub(super) async fn destroy_tenant_keys_below(
+        &self,
+        tenant: TenantId,
+        below: KeyId,
+    ) -> Result<u64> {
+        let home = self.key_home();
+        let mut batch = Batch::new(
+            self.system_draft("tenant_key.destroyed", format!("tenant_key/below/{below}")),
+        );
+        let mut pages = Pages::rows(home, tenant, ListQuery::new(Kind::TenantKey));
+        while let Some(page) = pages.next().await? {
+            for row in page {
+                let old = row
+                    .id
+                    .parse::<u32>()
+                    .ok()
+                    .and_then(KeyId::new)
+                    .is_some_and(|id| id < below);
+                if old {
+                    batch.push(Change::Delete {
+                        kind: Kind::TenantKey,
+                        id: row.id,
+                        expected_version: Some(row.version),
+                    });
+                }
+            }
+        }
+        let n = batch.changes.len() as u64;
+        if n > 0 {
+            batch.audit = batch.audit.detail("keys", n.to_string());
+            home.apply(tenant, batch, &self.inner.linker).await?;
+            self.inner.tenant_keys.forget(tenant);
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use super::*;
+    use crate::crypto::{KeyRing, MasterKey};
+
+    /// The vectors of an independent Python implementation
+    /// (`core/tests/data/make_tenant_key_vectors.py`).
+    #[test]
+    fn published_vectors_open() {
+        let file: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/data/tenant_keys_v2.json")).unwrap();
+        let tests = file["tests"].as_array().unwrap();
+        assert_eq!(tests.len(), 2);
+        for t in tests {
+            let name = t["name"].as_str().unwrap();
+            let hex = |k: &str| hex::decode(t[k].as_str().unwrap()).unwrap();
+            let text = |k: &str| t[k].as_str().unwrap();
+            let tenant: TenantId = text("tenant").parse().unwrap();
+            let id = KeyId::new(u32::try_from(t["key_id"].as_u64().unwrap()).unwrap()).unwrap();
+            let kind = Kind::parse(text("kind")).unwrap();
+            let ring =
+                KeyRing::with_active(MasterKey::from_bytes(&hex("master_key_hex")).unwrap(), id);
+
+            let key_context = Row::context(tenant, Kind::TenantKey, &id.to_string());
+            let key = ring
+                .open(&hex("tenant_key_row_sealed_hex"), &key_context)
+                .unwrap();
+            assert_eq!(key.expose_secret(), hex("tenant_key_hex"), "{name}");
+            let key = TenantKey::new(key.expose_secret().try_into().unwrap(), id);
+
+            let sealed = hex("sealed_hex");
+            let context = Row::context(tenant, kind, text("row_id"));
+            let opened = key.open(&sealed, &context).unwrap();
+            assert_eq!(opened.expose_secret(), hex("plaintext_hex"), "{name}");
+            // Bound to its row, its key id and its version.
+            let elsewhere = Row::context(tenant, kind, "other");
+            assert!(matches!(
+                key.open(&sealed, &elsewhere),
+                Err(Error::Unauthenticated)
+            ));
+            let mut relabelled = sealed.clone();
+            relabelled[0] = 1;
+            assert!(matches!(
+                key.open(&relabelled, &context),
+                Err(Error::Unauthenticated)
+            ));
+            assert!(ring.open(&relabelled, &context).is_err(), "{name}");
+            assert!(matches!(
+                ring.open(&sealed, &context),
+                Err(Error::InvalidInput { .. })
+            ));
+
+            // And what Rust seals, the same key opens (fresh nonce each time).
+            let again = key.seal(&ring, b"round trip", &context).unwrap();
+            assert_eq!(again[0], 2);
+            assert_eq!(&again[1..5], &id.get().to_be_bytes());
+            assert_eq!(
+                key.open(&again, &context).unwrap().expose_secret(),
+                b"round trip"
+            );
+        }
+    }
+}
