@@ -64,12 +64,8 @@ pub(crate) struct Global {
     /// also makes backups of the store taken before the erase unreadable
     /// for that tenant. Back it up separately, with a retention no longer
     /// than your erasure promise, and always pass the same one.
-    #[arg(
-        long,
-        env = "SECRETS_CORE_KEY_STORE",
-        value_name = "URL",
-        global = true
-    )]
+    #[arg(long, env = "SECRETS_CORE_KEY_STORE", value_name = "URL",
+          value_hint = ValueHint::Url, global = true)]
     pub(crate) key_store: Option<String>,
 
     /// The master key: a file holding its base64 (as `keygen` writes it).

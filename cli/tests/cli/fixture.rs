@@ -3,7 +3,7 @@
 //! data the CLI has no command to write.
 
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
@@ -157,6 +157,18 @@ impl Fixture {
     /// Runs `f` with a Vault of the core over this store (for seeding),
     /// with `clock`.
     pub fn with_vault<T>(&self, clock: Arc<dyn Clock>, f: impl AsyncFnOnce(&Vault) -> T) -> T {
+        self.with_vault_on(&self.db, None, clock, f)
+    }
+
+    /// Runs `f` with a Vault of the core over the SQLite file `db`, with
+    /// its tenant keys in the SQLite file `keys` if given.
+    pub fn with_vault_on<T>(
+        &self,
+        db: &Path,
+        keys: Option<&Path>,
+        clock: Arc<dyn Clock>,
+        f: impl AsyncFnOnce(&Vault) -> T,
+    ) -> T {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -165,9 +177,17 @@ impl Fixture {
         rt.block_on(async {
             let mut config = VaultConfig::default();
             config.password_cost = 10;
-            let store = Arc::new(SqliteStore::open(&self.db).await.unwrap());
+            let store = Arc::new(SqliteStore::open(db).await.unwrap());
             let ring = Arc::new(KeyRing::new(self.master()));
-            let vault = Vault::new(store, ring, clock, config).await.unwrap();
+            let vault = match keys {
+                None => Vault::new(store, ring, clock, config).await.unwrap(),
+                Some(keys) => {
+                    let keys = Arc::new(SqliteStore::open(keys).await.unwrap());
+                    Vault::with_key_store(store, keys, ring, clock, config)
+                        .await
+                        .unwrap()
+                }
+            };
             f(&vault).await
         })
     }
