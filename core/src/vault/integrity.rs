@@ -589,12 +589,15 @@ impl Store for Integrity {
     /// there, atomically). Run again after a failure, it finishes: a tenant
     /// already gone from the data store still has its keys destroyed.
     async fn erase_tenant(&self, tenant: TenantId) -> Result<()> {
-        let erased = self.inner.erase_tenant(tenant).await;
-        match &erased {
-            Ok(()) | Err(Error::NotFound { .. }) => self.tenant_keys.erase(tenant).await?,
-            Err(_) => {}
+        match self.inner.erase_tenant(tenant).await {
+            Ok(()) => self.tenant_keys.erase(tenant).await.map(drop),
+            // Gone already: an earlier erase whose key store failed.
+            Err(e @ Error::NotFound { .. }) => match self.tenant_keys.erase(tenant).await? {
+                true => Ok(()),
+                false => Err(e),
+            },
+            Err(e) => Err(e),
         }
-        erased
     }
 
     async fn meta(&self, name: &str) -> Result<Option<Vec<u8>>> {

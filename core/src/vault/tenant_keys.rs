@@ -36,6 +36,9 @@ use crate::vault::Vault;
 /// Keys held in memory, at most; past it the cache starts again empty.
 const CACHE_LIMIT: usize = 65_536;
 
+/// Reads and creations of one tenant key before giving up on a race.
+const CREATE_ATTEMPTS: u32 = 4;
+
 /// Where the tenant keys live, and those this process has opened.
 pub(super) struct TenantKeys {
     /// The separate key store, if the host gave one; else the data store.
@@ -76,21 +79,25 @@ impl TenantKeys {
     }
 
     /// Deletes `tenant`'s keys from the separate key store, if there is
-    /// one (the data store's go with the tenant's erase), and forgets them.
+    /// one (the data store's go with the tenant's erase), and forgets them;
+    /// whether the key store held any.
     ///
     /// # Errors
     ///
     /// The key store's errors.
-    pub(super) async fn erase(&self, tenant: TenantId) -> Result<()> {
+    pub(super) async fn erase(&self, tenant: TenantId) -> Result<bool> {
         self.forget(tenant);
-        if let Some(home) = &self.home {
-            match home.erase_tenant(tenant).await {
-                Ok(()) | Err(Error::NotFound { .. }) => {}
+        let erased = match &self.home {
+            Some(home) => match home.erase_tenant(tenant).await {
+                Ok(()) => true,
+                Err(Error::NotFound { .. }) => false,
                 Err(e) => return Err(e),
-            }
-        }
+            },
+            None => false,
+        };
+        // Again: a seal racing the erase may have cached a key meanwhile.
         self.forget(tenant);
-        Ok(())
+        Ok(erased)
     }
 }
 
@@ -110,10 +117,17 @@ impl Vault {
         if let Some(key) = self.inner.tenant_keys.cached(tenant, id) {
             return Ok(key);
         }
-        if let Some(key) = self.load_tenant_key(tenant, id).await? {
-            return Ok(key);
+        for _ in 0..CREATE_ATTEMPTS {
+            if let Some(key) = self.load_tenant_key(tenant, id).await? {
+                return Ok(key);
+            }
+            if let Some(key) = self.create_tenant_key(tenant, id).await? {
+                return Ok(key);
+            }
         }
-        self.create_tenant_key(tenant, id).await
+        Err(Error::Contended {
+            what: "the tenant key",
+        })
     }
 
     /// `tenant`'s key of ring key id `id`, to open a value with.
@@ -167,9 +181,14 @@ impl Vault {
         Ok(Some(key))
     }
 
-    /// Creates `tenant`'s key of id `id`, or takes the one another writer
-    /// created first.
-    async fn create_tenant_key(&self, tenant: TenantId, id: KeyId) -> Result<Arc<TenantKey>> {
+    /// Creates `tenant`'s key of id `id`; `None` if another writer's
+    /// creation (of this key, or of the tenant's mirror in the key store)
+    /// came first: read it again.
+    async fn create_tenant_key(
+        &self,
+        tenant: TenantId,
+        id: KeyId,
+    ) -> Result<Option<Arc<TenantKey>>> {
         let bytes = random_bytes::<32>()?;
         let row_id = id.to_string();
         let mut row = Row::new(Kind::TenantKey, row_id.clone(), Vec::new());
@@ -192,15 +211,9 @@ impl Vault {
             Ok(_) => {
                 let key = Arc::new(TenantKey::new(&bytes, id));
                 self.inner.tenant_keys.remember(tenant, &key);
-                Ok(key)
+                Ok(Some(key))
             }
-            // Another writer created it (or the tenant's mirror) first.
-            Err(Error::AlreadyExists { .. } | Error::Conflict { .. }) => {
-                match self.load_tenant_key(tenant, id).await? {
-                    Some(key) => Ok(key),
-                    None => Box::pin(self.create_tenant_key(tenant, id)).await,
-                }
-            }
+            Err(Error::AlreadyExists { .. } | Error::Conflict { .. }) => Ok(None),
             Err(e) => Err(e),
         }
     }

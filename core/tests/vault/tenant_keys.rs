@@ -305,3 +305,110 @@ async fn the_key_store_mirrors_only_the_tenant_and_its_keys() {
         Some(secrets_core::crypto::OVERHEAD + 32)
     );
 }
+
+vault_test!(
+    async fn an_erase_interrupted_after_the_data_finishes_when_run_again(backend: Backend) {
+        let (store, _dir) = backend.open().await;
+        let (keys, _keys_dir) = backend.open().await;
+        let vault = open(&store, Some(&keys)).await;
+        let a = seed(&vault, 1).await;
+        // As if the key store had failed right after the data's erase.
+        store.erase_tenant(a).await.unwrap();
+        assert_eq!(rows(&keys, a, Kind::TenantKey).await.len(), 1);
+        vault.erase_tenant(&Caller::system(a)).await.unwrap();
+        assert!(keys.tenant(a).await.unwrap().is_none());
+        // Nothing left anywhere: now it is not found.
+        assert!(matches!(
+            vault.erase_tenant(&Caller::system(a)).await,
+            Err(Error::NotFound { .. })
+        ));
+    }
+);
+
+vault_test!(
+    async fn a_rekey_moves_the_keys_in_the_key_store_to_the_new_master(backend: Backend) {
+        let (store, _dir) = backend.open().await;
+        let (keys, _keys_dir) = backend.open().await;
+        let new_master = || MasterKey::from_bytes(&[0x44; 32]).unwrap();
+        let vault = open(&store, Some(&keys)).await;
+        let a = seed(&vault, 1).await;
+        drop(vault);
+        let ring = KeyRing::new(new_master()).with_retiring(master());
+        let vault = Vault::with_key_store(
+            store.clone(),
+            keys.clone(),
+            Arc::new(ring),
+            clock(),
+            config(),
+        )
+        .await
+        .unwrap();
+        vault.rekey(&mut |_| {}).await.unwrap();
+        let ids: Vec<String> = rows(&keys, a, Kind::TenantKey)
+            .await
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(ids, ["2"], "the old master's key 1 is destroyed");
+        let (old, new) = (
+            KeyRing::new(master()),
+            KeyRing::with_active(new_master(), secrets_core::crypto::KeyId::new(2).unwrap()),
+        );
+        for row in rows(&store, a, Kind::AppSecret).await {
+            assert!(open_value(&keys, &new, a, &row).await.is_some());
+            assert_eq!(open_value(&keys, &old, a, &row).await, None);
+        }
+        let env = vault.inject(&Caller::system(a), "web").await.unwrap();
+        assert_eq!(env["B"].expose_secret(), b"b-1");
+    }
+);
+
+#[tokio::test]
+async fn values_sealed_before_tenant_keys_open_and_move_onto_them() {
+    use secrets_core::audit::{Actor, AuditChain, AuditDraft, AuditLinker};
+    use secrets_core::store::{Batch, Change, Tenant};
+
+    // A store written by a build without tenant keys: an app secret in
+    // envelope v1 under the ring.
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let ring = KeyRing::new(master());
+    let chain: Arc<dyn AuditLinker> = Arc::new(AuditChain::new(&ring));
+    let tenant = TenantId::generate();
+    let now = Timestamp::from_unix_seconds(1_750_000_000);
+    use secrets_core::store::Record as _;
+    use secrets_core::store::records::{AppSecret, SecretName};
+    let name = SecretName::parse("LEGACY").unwrap();
+    let app_secret = AppSecret::new("web", name, Actor::System, now).unwrap();
+    let mut row = app_secret.to_row(None).unwrap();
+    row.sealed = Some(
+        ring.seal(
+            b"from before",
+            &Row::context(tenant, Kind::AppSecret, &row.id),
+        )
+        .unwrap(),
+    );
+    let draft = AuditDraft::new(Actor::System, "tenant.create", "tenant", now);
+    store
+        .apply(
+            tenant,
+            Batch::new(draft)
+                .with(Change::CreateTenant(
+                    Tenant::new(tenant, "legacy", now).unwrap(),
+                ))
+                .with(Change::Insert(row)),
+            &chain,
+        )
+        .await
+        .unwrap();
+
+    let vault = open(&store, None).await;
+    let env = vault.inject(&Caller::system(tenant), "web").await.unwrap();
+    assert_eq!(env["LEGACY"].expose_secret(), b"from before");
+    vault.rotate_key().await.unwrap();
+    assert_eq!(vault.rewrap(&mut |_| {}).await.unwrap().rewrapped, 1);
+    let moved = &rows(&store, tenant, Kind::AppSecret).await[0];
+    let envelope = Envelope::parse(moved.sealed.as_deref().unwrap()).unwrap();
+    assert_eq!((envelope.version(), envelope.key_id().get()), (2, 2));
+    let env = vault.inject(&Caller::system(tenant), "web").await.unwrap();
+    assert_eq!(env["LEGACY"].expose_secret(), b"from before");
+}
