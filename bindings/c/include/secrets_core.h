@@ -1174,6 +1174,49 @@ sc_result sc_vault_open(const char *url,
                         uint32_t password_cost,
                         struct sc_vault **vault_out);
 
+// As `sc_vault_open`, with the tenants' data keys in the store at
+// `key_store` (same URL forms; a PostgreSQL key store is another
+// database, in the default schema) instead of `url`'s: erasing a tenant
+// then also makes backups of `url`'s store taken before the erase
+// unreadable for that tenant. Back the key store up apart, with a
+// retention no longer than the erasure promise, and always open a store
+// with the same key store (docs/THREAT_MODEL.md, "Erasing a tenant, and
+// backups").
+//
+// # Safety
+//
+// `url`, `schema`, `key_store` NULL or valid for their lengths; `ring`
+// NULL or live; `vault_out` NULL or valid for one write.
+sc_result sc_vault_open_with_key_store(const char *url,
+                                       size_t url_len,
+                                       const char *schema,
+                                       size_t schema_len,
+                                       const char *key_store,
+                                       size_t key_store_len,
+                                       const struct sc_keyring *ring,
+                                       uint32_t password_cost,
+                                       struct sc_vault **vault_out);
+
+// Turns the caller's tenant's deletion protection on or off (Admin or
+// system caller; audited).
+//
+// # Safety
+//
+// `vault`, `caller` NULL or live.
+sc_result sc_vault_set_deletion_protection(const struct sc_vault *vault,
+                                           const struct sc_caller *caller,
+                                           bool enabled);
+
+// Erases the caller's tenant (Admin or system caller): its rows, audit log
+// and data keys, in the key store too. Final. `SC_ERR_DELETION_PROTECTED`
+// while its deletion protection is on; `SC_ERR_NOT_FOUND` once nothing of
+// it is left.
+//
+// # Safety
+//
+// `vault`, `caller` NULL or live.
+sc_result sc_vault_erase_tenant(const struct sc_vault *vault, const struct sc_caller *caller);
+
 // Frees `vault`: drops the vault (closing the store) inside its runtime,
 // then shuts the runtime down, waiting for its threads, so nothing is
 // left running or allocated. NULL is a no-op. In a child process after

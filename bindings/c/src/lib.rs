@@ -52,7 +52,8 @@ pub use testing::*;
 pub use tokens::*;
 pub use users::*;
 pub use vault::{
-    SC_DEFAULT_PASSWORD_COST, sc_postgres_migrate, sc_vault, sc_vault_free, sc_vault_open,
+    SC_DEFAULT_PASSWORD_COST, sc_postgres_migrate, sc_vault, sc_vault_erase_tenant, sc_vault_free,
+    sc_vault_open, sc_vault_open_with_key_store, sc_vault_set_deletion_protection,
 };
 pub use webhooks::*;
 

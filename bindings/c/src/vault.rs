@@ -10,6 +10,7 @@ use core_lib::vault::{Vault, VaultConfig};
 use core_lib::{Error, SystemClock};
 
 use crate::boundary::{Fail, Out, free_guard, guard, handle, opt_text, text};
+use crate::caller::{caller_arg, sc_caller};
 use crate::keyring::sc_keyring;
 use crate::result::sc_result;
 
@@ -205,30 +206,130 @@ pub unsafe extern "C" fn sc_vault_open(
                 Out::new("vault_out", vault_out)?,
             )
         };
-        let mut config = VaultConfig::default();
-        if password_cost != 0 {
-            config.password_cost = password_cost;
-        }
-        let runtime = runtime()?;
-        let ring = Arc::clone(&ring.ring);
-        let vault = runtime.block_on(async move {
-            let store = open_store(url, schema).await?;
-            Vault::new(store, ring, Arc::new(SystemClock), config).await
-        });
-        match vault {
-            Ok(vault) => {
-                out.write_box(sc_vault {
-                    pid: std::process::id(),
-                    runtime: Some(runtime),
-                    vault: Some(vault),
-                });
-                Ok(())
+        open_vault(url, schema, None, ring, password_cost, out)
+    })
+}
+
+/// As `sc_vault_open`, with the tenants' data keys in the store at
+/// `key_store` (same URL forms; a PostgreSQL key store is another
+/// database, in the default schema) instead of `url`'s: erasing a tenant
+/// then also makes backups of `url`'s store taken before the erase
+/// unreadable for that tenant. Back the key store up apart, with a
+/// retention no longer than the erasure promise, and always open a store
+/// with the same key store (docs/THREAT_MODEL.md, "Erasing a tenant, and
+/// backups").
+///
+/// # Safety
+///
+/// `url`, `schema`, `key_store` NULL or valid for their lengths; `ring`
+/// NULL or live; `vault_out` NULL or valid for one write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sc_vault_open_with_key_store(
+    url: *const c_char,
+    url_len: usize,
+    schema: *const c_char,
+    schema_len: usize,
+    key_store: *const c_char,
+    key_store_len: usize,
+    ring: *const sc_keyring,
+    password_cost: u32,
+    vault_out: *mut *mut sc_vault,
+) -> sc_result {
+    guard("sc_vault_open_with_key_store", || {
+        // SAFETY: the caller's contract above, for every argument.
+        let (url, schema, key_store, ring, out) = unsafe {
+            (
+                text("url", url, url_len)?,
+                opt_text("schema", schema, schema_len)?,
+                text("key_store", key_store, key_store_len)?,
+                handle("ring", ring)?,
+                Out::new("vault_out", vault_out)?,
+            )
+        };
+        open_vault(url, schema, Some(key_store), ring, password_cost, out)
+    })
+}
+
+/// The body of both opens: the stores, the vault on its own runtime.
+fn open_vault(
+    url: &str,
+    schema: Option<&str>,
+    key_store: Option<&str>,
+    ring: &sc_keyring,
+    password_cost: u32,
+    out: Out<*mut sc_vault>,
+) -> Result<(), Fail> {
+    let mut config = VaultConfig::default();
+    if password_cost != 0 {
+        config.password_cost = password_cost;
+    }
+    let runtime = runtime()?;
+    let ring = Arc::clone(&ring.ring);
+    let vault = runtime.block_on(async move {
+        let store = open_store(url, schema).await?;
+        let clock = Arc::new(SystemClock);
+        match key_store {
+            Some(keys) => {
+                let keys = open_store(keys, None).await?;
+                Vault::with_key_store(store, keys, ring, clock, config).await
             }
-            Err(e) => {
-                runtime.shutdown_timeout(SHUTDOWN_TIMEOUT);
-                Err(e.into())
-            }
+            None => Vault::new(store, ring, clock, config).await,
         }
+    });
+    match vault {
+        Ok(vault) => {
+            out.write_box(sc_vault {
+                pid: std::process::id(),
+                runtime: Some(runtime),
+                vault: Some(vault),
+            });
+            Ok(())
+        }
+        Err(e) => {
+            runtime.shutdown_timeout(SHUTDOWN_TIMEOUT);
+            Err(e.into())
+        }
+    }
+}
+
+/// Turns the caller's tenant's deletion protection on or off (Admin or
+/// system caller; audited).
+///
+/// # Safety
+///
+/// `vault`, `caller` NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sc_vault_set_deletion_protection(
+    vault: *const sc_vault,
+    caller: *const sc_caller,
+    enabled: bool,
+) -> sc_result {
+    guard("sc_vault_set_deletion_protection", || {
+        // SAFETY: the caller's contract above, for every argument.
+        let (vault, caller) = unsafe { (vault_arg(vault)?, caller_arg(caller)?) };
+        vault.run(|v| async move { v.set_deletion_protection(caller, enabled).await })?;
+        Ok(())
+    })
+}
+
+/// Erases the caller's tenant (Admin or system caller): its rows, audit log
+/// and data keys, in the key store too. Final. `SC_ERR_DELETION_PROTECTED`
+/// while its deletion protection is on; `SC_ERR_NOT_FOUND` once nothing of
+/// it is left.
+///
+/// # Safety
+///
+/// `vault`, `caller` NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sc_vault_erase_tenant(
+    vault: *const sc_vault,
+    caller: *const sc_caller,
+) -> sc_result {
+    guard("sc_vault_erase_tenant", || {
+        // SAFETY: the caller's contract above, for every argument.
+        let (vault, caller) = unsafe { (vault_arg(vault)?, caller_arg(caller)?) };
+        vault.run(|v| async move { v.erase_tenant(caller).await })?;
+        Ok(())
     })
 }
 

@@ -304,6 +304,9 @@ static sc_result n_keyring_rotate(int w) { uint32_t id; return sc_keyring_rotate
 static sc_result n_keyring_active(int w) { uint32_t id; return sc_keyring_active_key_id(P(0, H.ring), P(1, &id)); }
 static sc_result n_postgres_migrate(int w) { return sc_postgres_migrate(P(0, X), 1, NULL, 0); }
 static sc_result n_vault_open(int w) { sc_vault *v; return sc_vault_open(P(0, "memory:"), 7, NULL, 0, P(1, H.ring), 10, P(2, &v)); }
+static sc_result n_vault_open_ks(int w) { sc_vault *v; return sc_vault_open_with_key_store(P(0, "memory:"), 7, NULL, 0, P(1, "memory:"), 7, P(2, H.ring), 10, P(3, &v)); }
+static sc_result n_deletion_protection(int w) { return sc_vault_set_deletion_protection(P(0, H.vault), P(1, H.caller), false); }
+static sc_result n_erase_tenant(int w) { return sc_vault_erase_tenant(P(0, H.vault), P(1, H.caller)); }
 static sc_result n_authenticate(int w) { sc_caller *c; return sc_vault_authenticate(P(0, H.vault), P(1, X), 1, NULL, 0, P(2, &c)); }
 static sc_result n_caller_system(int w) { sc_caller *c; return sc_caller_system(P(0, TENANT), strlen(TENANT), P(1, &c)); }
 static sc_result n_caller_user_id(int w) { char b[SC_ID_SIZE]; return sc_caller_user_id(P(0, H.caller), P(1, b), sizeof b); }
@@ -376,6 +379,9 @@ static const struct {
     {"sc_keyring_active_key_id", n_keyring_active, 2},
     {"sc_postgres_migrate", n_postgres_migrate, 1},
     {"sc_vault_open", n_vault_open, 3},
+    {"sc_vault_open_with_key_store", n_vault_open_ks, 4},
+    {"sc_vault_set_deletion_protection", n_deletion_protection, 2},
+    {"sc_vault_erase_tenant", n_erase_tenant, 2},
     {"sc_vault_authenticate", n_authenticate, 3},
     {"sc_caller_system", n_caller_system, 2},
     {"sc_caller_user_id", n_caller_user_id, 2},
@@ -859,6 +865,42 @@ static void run_flow(const char *url, const char *schema, int full) {
 int __asan_address_is_poisoned(void const volatile *addr);
 #endif
 
+/* Tenant data keys in a key store of their own; an erase, refused under
+   deletion protection, takes the tenant and its keys, and only it. */
+static void test_key_store_and_erase(void) {
+    sc_keyring *ring = NULL;
+    OK(sc_keyring_generate(&ring));
+    sc_vault *vault = NULL;
+    EXPECT(SC_ERR_INVALID_INPUT,
+           sc_vault_open_with_key_store(S("memory:"), NULL, 0, S("mysql://keys"), ring, 10, &vault));
+    CHECK(vault == NULL);
+    OK(sc_vault_open_with_key_store(S("memory:"), NULL, 0, S("memory:"), ring, 10, &vault));
+    sc_keyring_free(ring);
+    const char *tenants[2] = {TENANT, "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"};
+    sc_caller *system[2] = {NULL, NULL};
+    for (int i = 0; i < 2; i++) {
+        char admin_id[SC_ID_SIZE];
+        OK(sc_vault_bootstrap(vault, tenants[i], strlen(tenants[i]), S("acme"), S("ada@example.com"),
+                              PASSWORD, strlen(PASSWORD), NULL, 0, admin_id, sizeof admin_id));
+        OK(sc_caller_system(tenants[i], strlen(tenants[i]), &system[i]));
+        uint64_t version = 0;
+        OK(sc_vault_set_secret(vault, system[i], S("web"), S("API_KEY"), (const uint8_t *)"k-1", 3, &version));
+    }
+    OK(sc_vault_set_deletion_protection(vault, system[0], true));
+    EXPECT(SC_ERR_DELETION_PROTECTED, sc_vault_erase_tenant(vault, system[0]));
+    OK(sc_vault_set_deletion_protection(vault, system[0], false));
+    OK(sc_vault_erase_tenant(vault, system[0]));
+    EXPECT(SC_ERR_NOT_FOUND, sc_vault_erase_tenant(vault, system[0]));
+    sc_secret *env = NULL;
+    OK(sc_vault_inject(vault, system[1], S("web"), &env));
+    size_t len = 0;
+    CHECK(strcmp(expose(env, &len), "API_KEY=k-1") == 0);
+    sc_secret_free(env);
+    sc_caller_free(system[0]);
+    sc_caller_free(system[1]);
+    sc_vault_free(vault);
+}
+
 int main(void) {
     CHECK(strcmp(sc_version(), SC_VERSION) == 0);
 #ifdef SC_EXPECT_ASAN
@@ -880,6 +922,7 @@ int main(void) {
 
     test_keyring();
     test_webhooks_standalone();
+    test_key_store_and_erase();
 
     /* The NULL table needs a live keyring and secret (the vault-bound rows
        run inside the flow, with a live vault, caller and lease). */

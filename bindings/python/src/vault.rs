@@ -256,6 +256,8 @@ struct Settings {
     jwt_algorithm: Option<String>,
     permissions: Option<BTreeMap<String, Vec<String>>>,
     postgres_schema: Option<String>,
+    /// Where the tenants' data keys live, apart from the store.
+    key_store: Option<String>,
 }
 
 impl Settings {
@@ -312,11 +314,21 @@ impl Handle {
         settings: Settings,
     ) -> PyResult<Self> {
         let schema = settings.postgres_schema.clone();
+        let key_store = settings.key_store.clone();
         let config = settings.config()?;
         let ring: Arc<CoreKeyRing> = Arc::clone(&key_ring.0);
         let op: Op = Box::pin(async move {
             let store = open_store(store, schema).await?;
-            let core = CoreVault::new(store, ring, Arc::new(SystemClock), config).await?;
+            let clock = Arc::new(SystemClock);
+            let core = match key_store {
+                // A PostgreSQL key store is another database, in the
+                // default schema.
+                Some(keys) => {
+                    let keys = open_store(keys, None).await?;
+                    CoreVault::with_key_store(store, keys, ring, clock, config).await?
+                }
+                None => CoreVault::new(store, ring, clock, config).await?,
+            };
             Ok(Box::new(move |py: Python<'_>| Py::new(py, Built(core)).map(Py::into_any)) as Out)
         });
         let built = block(py, op)?;
@@ -504,7 +516,7 @@ vault_ops! {
         /// Opens `store` (`":memory:"`, a SQLite path, or a PostgreSQL URL
         /// when built with it) under `key_ring`. Blocks while it opens.
         #[new]
-        #[pyo3(signature = (store, key_ring, *, password_cost = None, api_token_prefix = None, agent_token_prefix = None, refresh_token_prefix = None, access_token_ttl = None, issuer = None, audience = None, jwt_algorithm = None, permissions = None, postgres_schema = None))]
+        #[pyo3(signature = (store, key_ring, *, password_cost = None, api_token_prefix = None, agent_token_prefix = None, refresh_token_prefix = None, access_token_ttl = None, issuer = None, audience = None, jwt_algorithm = None, permissions = None, postgres_schema = None, key_store = None))]
         #[allow(clippy::too_many_arguments)]
         fn new(
             py: Python<'_>,
@@ -520,6 +532,7 @@ vault_ops! {
             jwt_algorithm: Option<String>,
             permissions: Option<BTreeMap<String, Vec<String>>>,
             postgres_schema: Option<String>,
+            key_store: Option<String>,
         ) -> PyResult<Self> {
             let settings = Settings {
                 password_cost,
@@ -532,6 +545,7 @@ vault_ops! {
                 jwt_algorithm,
                 permissions,
                 postgres_schema,
+                key_store,
             };
             Handle::open(py, store, key_ring, settings).map(|h| Self(Arc::new(h)))
         }
@@ -561,7 +575,7 @@ vault_ops! {
     async {
         /// As `Vault(...)`: opens the store (blocking, once, at start-up).
         #[new]
-        #[pyo3(signature = (store, key_ring, *, password_cost = None, api_token_prefix = None, agent_token_prefix = None, refresh_token_prefix = None, access_token_ttl = None, issuer = None, audience = None, jwt_algorithm = None, permissions = None, postgres_schema = None))]
+        #[pyo3(signature = (store, key_ring, *, password_cost = None, api_token_prefix = None, agent_token_prefix = None, refresh_token_prefix = None, access_token_ttl = None, issuer = None, audience = None, jwt_algorithm = None, permissions = None, postgres_schema = None, key_store = None))]
         #[allow(clippy::too_many_arguments)]
         fn new(
             py: Python<'_>,
@@ -577,6 +591,7 @@ vault_ops! {
             jwt_algorithm: Option<String>,
             permissions: Option<BTreeMap<String, Vec<String>>>,
             postgres_schema: Option<String>,
+            key_store: Option<String>,
         ) -> PyResult<Self> {
             let settings = Settings {
                 password_cost,
@@ -589,6 +604,7 @@ vault_ops! {
                 jwt_algorithm,
                 permissions,
                 postgres_schema,
+                key_store,
             };
             Handle::open(py, store, key_ring, settings).map(|h| Self(Arc::new(h)))
         }
@@ -903,6 +919,19 @@ vault_ops! {
     sig(caller, name, secret_value) |v| {
         let c = caller.0.clone();
         op(async move { v.set_setting_secret(&c, &name, &secret_value.0).await?; Ok(none()) })
+    }
+
+    /// Turns the caller's tenant's deletion protection on or off.
+    fn set_deletion_protection(caller: &Caller, enabled: bool) sig(caller, enabled) |v| {
+        let c = caller.0.clone();
+        op(async move { v.set_deletion_protection(&c, enabled).await?; Ok(none()) })
+    }
+
+    /// Erases the caller's tenant with its data keys (in the key store
+    /// too): final; refused under deletion protection.
+    fn erase_tenant(caller: &Caller) sig(caller) |v| {
+        let c = caller.0.clone();
+        op(async move { v.erase_tenant(&c).await?; Ok(none()) })
     }
 
     /// Removes a settings secret.

@@ -151,3 +151,29 @@ def test_as_async_shares_the_core(vault: sc.Vault, admin: sc.Caller) -> None:
 
     assert asyncio.run(main()) == b"v"
     assert isinstance(av.as_sync(), sc.Vault)
+
+
+def test_a_key_store_holds_the_tenant_keys_and_an_erase_destroys_them(tmp_path: pathlib.Path) -> None:
+    data, keys = str(tmp_path / "data.db"), str(tmp_path / "keys.db")
+    key = sc.generate_master_key()
+    vault = sc.Vault(data, sc.KeyRing.from_base64(key), password_cost=COST, key_store=keys)
+    other = str(uuid.uuid4())
+    for tenant in (TENANT, other):
+        vault.bootstrap(tenant, "acme", ADMIN, PASSWORD)
+        vault.set_secret(sc.Caller.system(tenant), "web", "API_KEY", b"sk-" + tenant.encode())
+    system = sc.Caller.system(TENANT)
+    assert vault.inject(system, "web")["API_KEY"].expose_secret() == b"sk-" + TENANT.encode()
+    # Without its key store the data store opens, but none of its values.
+    bare = sc.Vault(data, sc.KeyRing.from_base64(key), password_cost=COST)
+    with pytest.raises(sc.Corrupt):
+        bare.inject(system, "web")
+    # Deletion protection holds; then the erase takes the tenant and its keys.
+    vault.set_deletion_protection(system, True)
+    with pytest.raises(sc.DeletionProtected):
+        vault.erase_tenant(system)
+    vault.set_deletion_protection(system, False)
+    vault.erase_tenant(system)
+    with pytest.raises(sc.NotFound):
+        vault.erase_tenant(system)
+    survivor = vault.inject(sc.Caller.system(other), "web")["API_KEY"].expose_secret()
+    assert survivor == b"sk-" + other.encode()
