@@ -163,10 +163,11 @@ def test_a_key_store_holds_the_tenant_keys_and_an_erase_destroys_them(tmp_path: 
         vault.set_secret(sc.Caller.system(tenant), "web", "API_KEY", b"sk-" + tenant.encode())
     system = sc.Caller.system(TENANT)
     assert vault.inject(system, "web")["API_KEY"].expose_secret() == b"sk-" + TENANT.encode()
-    # Without its key store the data store opens, but none of its values.
-    bare = sc.Vault(data, sc.KeyRing.from_base64(key), password_cost=COST)
-    with pytest.raises(sc.Corrupt):
-        bare.inject(system, "web")
+    # The store is bound to its key store: without it, or with another, refused.
+    with pytest.raises(sc.InvalidInput, match="key store"):
+        sc.Vault(data, sc.KeyRing.from_base64(key), password_cost=COST)
+    with pytest.raises(sc.InvalidInput, match="key store"):
+        sc.Vault(data, sc.KeyRing.from_base64(key), password_cost=COST, key_store=str(tmp_path / "other.db"))
     # Deletion protection holds; then the erase takes the tenant and its keys.
     vault.set_deletion_protection(system, True)
     with pytest.raises(sc.DeletionProtected):

@@ -180,9 +180,30 @@ fn with_a_key_store_an_erase_reaches_backups_taken_before_it() {
         let kept = vault.inject(&Caller::system(b), "web").await.unwrap();
         assert_eq!(kept["S0002"].expose_secret(), b"value of S0002");
     });
-    // Without the key store, the CLI opens the store but nothing of it
-    // decrypts: a rewrap after a rotation fails, naming the missing key.
-    f.run(&["key", "rotate"], "").expect(0);
-    f.run(&["--json", "rewrap"], "").expect_error(3, "corrupt");
+    // The store is bound to its key store: a command without it (or with
+    // another one) is refused before anything is written.
+    let refused = f
+        .run(&["--json", "key", "rotate"], "")
+        .expect_error(1, "invalid_input");
+    assert!(
+        refused.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("key store")
+    );
+    let other_path = f.path("other-keys.db");
+    let other = format!("sqlite:{}", other_path.display());
+    // A key store that does not exist is not created by mistake...
+    f.run(&["--json", "--key-store", &other, "key", "rotate"], "")
+        .expect_error(1, "not_found");
+    // ...and an existing one that is not this store's is refused.
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        secrets_core::store::SqliteStore::open(&other_path)
+            .await
+            .unwrap();
+    });
+    f.run(&["--json", "--key-store", &other, "key", "rotate"], "")
+        .expect_error(1, "invalid_input");
+    with_keys(&["key", "rotate"]).expect(0);
     with_keys(&["--json", "rewrap"]).expect(0);
 }

@@ -447,6 +447,7 @@ impl Vault {
         })
         .await?;
         let jwt = JwtSigner::new(config.jwt.clone(), Arc::clone(&ring))?;
+        tenant_keys::bind(&*store, key_store.as_deref()).await?;
         let tenant_keys = Arc::new(tenant_keys::TenantKeys::new(key_store));
         let integrity = Arc::new(
             integrity::Integrity::open(

@@ -41,8 +41,8 @@ impl Vault {
         let context = Row::context(tenant, kind, id);
         let envelope = Envelope::parse(sealed)?;
         if envelope.version() == TENANT_ENVELOPE_VERSION {
-            let key = self.opening_key(tenant, envelope.key_id()).await?;
-            key.open(sealed, &context)
+            self.open_with_tenant_key(tenant, envelope.key_id(), sealed, &context)
+                .await
         } else {
             self.inner.ring.open(sealed, &context)
         }

@@ -204,8 +204,9 @@ impl Vault {
     ///
     /// vault.set_deletion_protection(&Caller::system(tenant), true).await?;
     /// assert!(matches!(store.erase_tenant(tenant).await, Err(Error::DeletionProtected { .. })));
+    /// assert!(matches!(vault.erase_tenant(&Caller::system(tenant)).await, Err(Error::DeletionProtected { .. })));
     /// vault.set_deletion_protection(&Caller::system(tenant), false).await?;
-    /// store.erase_tenant(tenant).await?;
+    /// vault.erase_tenant(&Caller::system(tenant)).await?;
     /// # Ok(()) }
     /// ```
     ///

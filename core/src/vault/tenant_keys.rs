@@ -25,6 +25,9 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use crate::clock::Timestamp;
 
 use crate::crypto::{KeyId, TenantKey, random_bytes};
 use crate::error::{Error, Result};
@@ -43,8 +46,21 @@ const CREATE_ATTEMPTS: u32 = 4;
 pub(super) struct TenantKeys {
     /// The separate key store, if the host gave one; else the data store.
     home: Option<Arc<dyn Store>>,
-    cache: RwLock<HashMap<(TenantId, KeyId), Arc<TenantKey>>>,
+    cache: RwLock<HashMap<(TenantId, KeyId), Cached>>,
 }
+
+/// A tenant key this process opened, the sealed bytes it came from, and
+/// when it last checked them against the store.
+struct Cached {
+    key: Arc<TenantKey>,
+    sealed: Vec<u8>,
+    checked: Timestamp,
+}
+
+/// How long (on the vault's clock) a cached key seals before its row is
+/// read again: bounds how long a process keeps sealing under a key erased
+/// (and maybe re-created) by another process.
+const REVALIDATE: Duration = Duration::from_secs(30);
 
 impl TenantKeys {
     pub(super) fn new(home: Option<Arc<dyn Store>>) -> Self {
@@ -59,17 +75,50 @@ impl TenantKeys {
         self.home.as_ref()
     }
 
-    fn cached(&self, tenant: TenantId, id: KeyId) -> Option<Arc<TenantKey>> {
+    /// The cached key, if any, and whether it was checked within
+    /// [`REVALIDATE`] of `now`.
+    fn cached(
+        &self,
+        tenant: TenantId,
+        id: KeyId,
+        now: Timestamp,
+    ) -> Option<(Arc<TenantKey>, bool)> {
         let cache = self.cache.read().unwrap_or_else(PoisonError::into_inner);
-        cache.get(&(tenant, id)).cloned()
+        cache.get(&(tenant, id)).map(|c| {
+            let recent = now < c.checked.saturating_add(REVALIDATE) && c.checked <= now;
+            (Arc::clone(&c.key), recent)
+        })
     }
 
-    fn remember(&self, tenant: TenantId, key: &Arc<TenantKey>) {
+    /// Whether the cached key of (`tenant`, `id`) came from `sealed`; if
+    /// so it counts as checked now.
+    fn confirm(&self, tenant: TenantId, id: KeyId, sealed: &[u8], now: Timestamp) -> bool {
+        let mut cache = self.cache.write().unwrap_or_else(PoisonError::into_inner);
+        match cache.get_mut(&(tenant, id)) {
+            Some(c) if c.sealed == sealed => {
+                c.checked = now;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn remember(&self, tenant: TenantId, key: &Arc<TenantKey>, sealed: &[u8], now: Timestamp) {
         let mut cache = self.cache.write().unwrap_or_else(PoisonError::into_inner);
         if cache.len() >= CACHE_LIMIT {
             cache.clear();
         }
-        cache.insert((tenant, key.id()), Arc::clone(key));
+        let entry = Cached {
+            key: Arc::clone(key),
+            sealed: sealed.to_vec(),
+            checked: now,
+        };
+        cache.insert((tenant, key.id()), entry);
+    }
+
+    fn forget_one(&self, tenant: TenantId, id: KeyId) {
+        let mut cache = self.cache.write().unwrap_or_else(PoisonError::into_inner);
+        cache.remove(&(tenant, id));
     }
 
     /// Drops every key of `tenant` this process holds (after its erase).
@@ -101,6 +150,86 @@ impl TenantKeys {
     }
 }
 
+/// Data-store setting: where its tenant keys live (`store`, or
+/// `key-store:<id>` naming the key store).
+pub(super) const TENANT_KEYS_META: &str = "tenant_keys";
+/// Data-store setting: the store's random id (what its key store names).
+const STORE_ID_META: &str = "store_id";
+/// Key-store setting: the key store's random id.
+const KEY_STORE_ID_META: &str = "key_store_id";
+/// Key-store setting: the id of the one data store it serves.
+const KEY_STORE_OF_META: &str = "key_store_of";
+
+/// Binds `data` to where its tenant keys live, at the first open, and
+/// refuses every later open that names another place: a process started
+/// without the key store (or with another one, or a key store shared by
+/// two data stores) would otherwise create keys the others cannot find.
+///
+/// # Errors
+///
+/// [`Error::InvalidInput`] naming the mismatch; the stores' errors.
+pub(super) async fn bind(data: &dyn Store, keys: Option<&dyn Store>) -> Result<()> {
+    let mode = match keys {
+        None => "store".to_owned(),
+        Some(keys) => {
+            let data_id = random_id(data, STORE_ID_META).await?;
+            let served = settle(keys, KEY_STORE_OF_META, data_id.as_bytes()).await?;
+            if served != data_id.as_bytes() {
+                return Err(Error::invalid(
+                    "key store",
+                    "serves another store: each store needs a key store of its own",
+                ));
+            }
+            format!("key-store:{}", random_id(keys, KEY_STORE_ID_META).await?)
+        }
+    };
+    let bound = settle(data, TENANT_KEYS_META, mode.as_bytes()).await?;
+    if bound == mode.as_bytes() {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        "key store",
+        match (keys.is_some(), bound.starts_with(b"key-store:")) {
+            (false, _) => {
+                "this store keeps its tenant keys in a key store: open it with that key store (Vault::with_key_store, --key-store)"
+            }
+            (true, false) => {
+                "this store keeps its tenant keys in itself: open it without a key store (moving them to one is not built)"
+            }
+            (true, true) => "this store keeps its tenant keys in another key store",
+        },
+    ))
+}
+
+/// The value of setting `name`, set to `value` if it had none.
+async fn settle(store: &dyn Store, name: &str, value: &[u8]) -> Result<Vec<u8>> {
+    if let Some(v) = store.meta(name).await? {
+        return Ok(v);
+    }
+    if store.set_meta(name, value, None).await? {
+        return Ok(value.to_vec());
+    }
+    // Another process set it first.
+    store.meta(name).await?.ok_or_else(|| Error::Corrupt {
+        what: "setting",
+        id: name.to_owned(),
+        reason: "it was set and is gone",
+    })
+}
+
+/// The store's random id in setting `name`, made at the first call.
+async fn random_id(store: &dyn Store, name: &str) -> Result<String> {
+    let fresh = uuid::Uuid::from_bytes(*random_bytes::<16>()?)
+        .simple()
+        .to_string();
+    let id = settle(store, name, fresh.as_bytes()).await?;
+    String::from_utf8(id).map_err(|_| Error::Corrupt {
+        what: "setting",
+        id: name.to_owned(),
+        reason: "it is not text",
+    })
+}
+
 impl Vault {
     /// The store that holds the tenant keys.
     fn key_home(&self) -> &dyn Store {
@@ -114,8 +243,26 @@ impl Vault {
     /// active id, created (and stored, audited) on first use.
     pub(super) async fn sealing_key(&self, tenant: TenantId) -> Result<Arc<TenantKey>> {
         let id = self.inner.ring.active_key_id();
-        if let Some(key) = self.inner.tenant_keys.cached(tenant, id) {
-            return Ok(key);
+        let keys = &self.inner.tenant_keys;
+        let now = self.now();
+        match keys.cached(tenant, id, now) {
+            Some((key, true)) => return Ok(key),
+            // Checked long ago: the row must still be the one it came from
+            // (an erase elsewhere may have destroyed it since).
+            Some((key, false)) => {
+                let row = self
+                    .key_home()
+                    .get(tenant, Kind::TenantKey, &id.to_string())
+                    .await?;
+                if row
+                    .and_then(|r| r.sealed)
+                    .is_some_and(|sealed| keys.confirm(tenant, id, &sealed, now))
+                {
+                    return Ok(key);
+                }
+                keys.forget_one(tenant, id);
+            }
+            None => {}
         }
         for _ in 0..CREATE_ATTEMPTS {
             if let Some(key) = self.load_tenant_key(tenant, id).await? {
@@ -138,7 +285,7 @@ impl Vault {
     /// by the tenant's erase, or kept in a key store this vault was not
     /// given; the ring's errors opening it.
     pub(super) async fn opening_key(&self, tenant: TenantId, id: KeyId) -> Result<Arc<TenantKey>> {
-        if let Some(key) = self.inner.tenant_keys.cached(tenant, id) {
+        if let Some((key, _)) = self.inner.tenant_keys.cached(tenant, id, self.now()) {
             return Ok(key);
         }
         self.load_tenant_key(tenant, id)
@@ -177,8 +324,35 @@ impl Vault {
                 reason: "it is not 32 bytes",
             })?;
         let key = Arc::new(TenantKey::new(bytes, id));
-        self.inner.tenant_keys.remember(tenant, &key);
+        self.inner
+            .tenant_keys
+            .remember(tenant, &key, sealed, self.now());
         Ok(Some(key))
+    }
+
+    /// Opens `sealed` (a version-2 envelope of key id `id`) for `context`:
+    /// with the cached key, and if that fails, once more with the key read
+    /// again (another process may have replaced it since).
+    pub(super) async fn open_with_tenant_key(
+        &self,
+        tenant: TenantId,
+        id: KeyId,
+        sealed: &[u8],
+        context: &crate::crypto::Context,
+    ) -> Result<crate::secret::SecretBytes> {
+        let was_cached = self
+            .inner
+            .tenant_keys
+            .cached(tenant, id, self.now())
+            .is_some();
+        let key = self.opening_key(tenant, id).await?;
+        match key.open(sealed, context) {
+            Err(Error::Unauthenticated) if was_cached => {
+                self.inner.tenant_keys.forget_one(tenant, id);
+                self.opening_key(tenant, id).await?.open(sealed, context)
+            }
+            other => other,
+        }
     }
 
     /// Creates `tenant`'s key of id `id`; `None` if another writer's
@@ -192,11 +366,11 @@ impl Vault {
         let bytes = random_bytes::<32>()?;
         let row_id = id.to_string();
         let mut row = Row::new(Kind::TenantKey, row_id.clone(), Vec::new());
-        row.sealed = Some(
-            self.inner
-                .ring
-                .seal(&*bytes, &Row::context(tenant, Kind::TenantKey, &row_id))?,
-        );
+        let sealed = self
+            .inner
+            .ring
+            .seal(&*bytes, &Row::context(tenant, Kind::TenantKey, &row_id))?;
+        row.sealed = Some(sealed.clone());
         let home = self.key_home();
         let mut batch =
             Batch::new(self.system_draft("tenant_key.created", format!("tenant_key/{id}")));
@@ -210,7 +384,9 @@ impl Vault {
         match home.apply(tenant, batch, &self.inner.linker).await {
             Ok(_) => {
                 let key = Arc::new(TenantKey::new(&bytes, id));
-                self.inner.tenant_keys.remember(tenant, &key);
+                self.inner
+                    .tenant_keys
+                    .remember(tenant, &key, &sealed, self.now());
                 Ok(Some(key))
             }
             Err(Error::AlreadyExists { .. } | Error::Conflict { .. }) => Ok(None),

@@ -163,14 +163,12 @@ vault_test!(
         let value = &rows(&store, a, Kind::AppSecret).await[0];
         assert!(open_value(&keys, &ring, a, value).await.is_some());
 
-        // A vault given the data store alone opens nothing of it.
-        let without = open(&store, None).await;
+        // A vault given the data store alone is refused (the store is
+        // bound to its key store: `a_store_is_bound_...` below).
+        let bare = Arc::new(KeyRing::new(master()));
         assert!(matches!(
-            without.inject(&Caller::system(a), "web").await,
-            Err(Error::Corrupt {
-                what: "tenant_key",
-                ..
-            })
+            Vault::new(store.clone(), bare, clock(), config()).await,
+            Err(Error::InvalidInput { .. })
         ));
 
         // Deletion protection holds for the keys too.
@@ -412,3 +410,112 @@ async fn values_sealed_before_tenant_keys_open_and_move_onto_them() {
     let env = vault.inject(&Caller::system(tenant), "web").await.unwrap();
     assert_eq!(env["LEGACY"].expose_secret(), b"from before");
 }
+
+vault_test!(
+    async fn a_store_is_bound_to_where_its_tenant_keys_live(backend: Backend) {
+        let (store, _dir) = backend.open().await;
+        let (keys, _keys_dir) = backend.open().await;
+        let (other_keys, _other_dir) = backend.open().await;
+        let (other_store, _other_store_dir) = backend.open().await;
+        let vault = open(&store, Some(&keys)).await;
+        let a = seed(&vault, 1).await;
+        drop(vault);
+        let refused = |r: secrets_core::Result<Vault>| {
+            assert!(
+                matches!(&r, Err(Error::InvalidInput { field, .. }) if *field == "key store"),
+                "{:?}",
+                r.err()
+            );
+        };
+        let ring = || Arc::new(KeyRing::new(master()));
+        // Without its key store, with another one: refused, nothing written.
+        refused(Vault::new(store.clone(), ring(), clock(), config()).await);
+        refused(
+            Vault::with_key_store(store.clone(), other_keys.clone(), ring(), clock(), config())
+                .await,
+        );
+        assert!(rows(&store, a, Kind::TenantKey).await.is_empty());
+        // A key store serves one store only.
+        refused(
+            Vault::with_key_store(other_store.clone(), keys.clone(), ring(), clock(), config())
+                .await,
+        );
+        // A store that keeps its keys in itself refuses a key store.
+        let plain = open(&other_store, None).await;
+        drop(plain);
+        refused(
+            Vault::with_key_store(
+                other_store.clone(),
+                other_keys.clone(),
+                ring(),
+                clock(),
+                config(),
+            )
+            .await,
+        );
+        // The right pair opens, and reads.
+        let vault = open(&store, Some(&keys)).await;
+        let env = vault.inject(&Caller::system(a), "web").await.unwrap();
+        assert_eq!(env["A"].expose_secret(), b"a-1");
+    }
+);
+
+vault_test!(
+    async fn a_key_erased_and_recreated_elsewhere_is_not_used_to_seal_for_long(backend: Backend) {
+        // Two processes on one store: `one` holds tenant A's key in its
+        // cache; `two` erases A, and A is created again with the same id.
+        let (store, dir) = backend.open().await;
+        let clock_one = clock();
+        let one = Vault::new(
+            store.clone(),
+            Arc::new(KeyRing::new(master())),
+            clock_one.clone(),
+            config(),
+        )
+        .await
+        .unwrap();
+        let a = seed(&one, 1).await;
+        let second = backend.second_handle(&store, dir.as_ref()).await;
+        let two = open(&second, None).await;
+        two.erase_tenant(&Caller::system(a)).await.unwrap();
+        two.bootstrap(
+            a,
+            "again",
+            "admin@example.com",
+            &SecretString::from(PASSWORD),
+            None,
+        )
+        .await
+        .unwrap();
+        two.set_secret(&Caller::system(a), "web", "NEW", b"from two")
+            .await
+            .unwrap();
+        // Within the revalidation period `one` would still seal under its
+        // cached key; past it, it reads the key row again and seals under
+        // the key the store holds now, which `two` opens.
+        clock_one.advance(std::time::Duration::from_secs(31));
+        one.set_secret(&Caller::system(a), "web", "FROM_ONE", b"from one")
+            .await
+            .unwrap();
+        let env = two.inject(&Caller::system(a), "web").await.unwrap();
+        assert_eq!(env["FROM_ONE"].expose_secret(), b"from one");
+        assert_eq!(env["NEW"].expose_secret(), b"from two");
+        // Erased and re-created once more: a value under the new key does
+        // not open with `one`'s cached key, so `one` reads the key again.
+        two.erase_tenant(&Caller::system(a)).await.unwrap();
+        two.bootstrap(
+            a,
+            "third",
+            "admin@example.com",
+            &SecretString::from(PASSWORD),
+            None,
+        )
+        .await
+        .unwrap();
+        two.set_secret(&Caller::system(a), "web", "NEWER", b"third time")
+            .await
+            .unwrap();
+        let env = one.inject(&Caller::system(a), "web").await.unwrap();
+        assert_eq!(env["NEWER"].expose_secret(), b"third time");
+    }
+);
