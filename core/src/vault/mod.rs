@@ -353,7 +353,9 @@ impl Vault {
     ///
     /// [`Error::InvalidInput`] for a bad configuration (a cost under 10, a
     /// malformed token prefix, two formats with the same prefix, a JWT
-    /// lifetime or leeway out of range);
+    /// lifetime or leeway out of range), or (field `key store`) for a
+    /// store whose tenant keys live in a key store
+    /// ([`Vault::with_key_store`]);
     /// [`Error::WrongMasterKey`] if `ring`'s master key is not the one the
     /// store was first opened with (nothing is written);
     /// [`Error::Tampered`] if the store's tagging marker was forged; the
@@ -376,8 +378,10 @@ impl Vault {
     /// `key_store` holds only sealed keys (one small row per tenant and
     /// ring key id, and the audit events of their creation). Back it up
     /// separately and keep its backups no longer than the erasure promise:
-    /// without it, no value of `store` opens. Always open a data store with
-    /// the same key store.
+    /// without it, no value of `store` opens. The two are bound to each
+    /// other at their first open: `store` opened later without
+    /// `key_store` (by [`Vault::new`]), with another key store, or
+    /// `key_store` with another data store, is refused.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -406,7 +410,8 @@ impl Vault {
     ///
     /// # Errors
     ///
-    /// As [`Vault::new`].
+    /// As [`Vault::new`]; [`Error::InvalidInput`] (field `key store`) if
+    /// the stores are bound elsewhere.
     pub async fn with_key_store(
         store: Arc<dyn Store>,
         key_store: Arc<dyn Store>,
