@@ -174,11 +174,11 @@ fn to_ring_envelopes(conn: &mut Connection, ring: &KeyRing) -> usize {
     let mut moved = 0;
     for (tenant, kind, id, sealed) in &rows {
         let t = TenantId::from_slice(tenant).unwrap();
-        let kind_ = Kind::parse(kind).unwrap();
-        if kind_ == Kind::TenantKey {
+        let parsed = Kind::parse(kind).unwrap();
+        if parsed == Kind::TenantKey {
             continue;
         }
-        if let Some(resealed) = keys.to_ring(ring, t, kind_, id, sealed) {
+        if let Some(resealed) = keys.to_ring(ring, t, parsed, id, sealed) {
             tx.execute(
                 "UPDATE records SET sealed = ?4 WHERE tenant_id = ?1 AND kind = ?2 AND id = ?3",
                 params![tenant, kind, id, resealed],
