@@ -208,10 +208,41 @@ impl Integrity {
         self.inner.as_ref()
     }
 
-    /// Whether `row`'s tag is under the current master's key (not the
-    /// retiring one's): what the rekey pass has still to re-tag.
-    pub(crate) fn is_current(&self, tenant: TenantId, row: &Row) -> bool {
-        self.key.verifies(tenant, row)
+    /// Checks every row of `page` (read from [`Integrity::unchecked`]) as
+    /// every read through this layer does, and says for each whether its
+    /// tag is under the current master's key: what a rewrap or rekey pass
+    /// needs to know, found with the tag computations of the check itself
+    /// instead of repeating one. The first row whose tag verifies under
+    /// neither key fails the page, refused and audited as in a read.
+    ///
+    /// During a rekey the retiring key is tried first: the rows a pass
+    /// reads are mostly still under it, so most take one tag computation.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Tampered`] for a row under neither key.
+    pub(crate) async fn check_page(&self, tenant: TenantId, page: &[Row]) -> Result<Vec<bool>> {
+        let mut current = Vec::with_capacity(page.len());
+        {
+            let retiring = self
+                .retiring
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for row in page {
+                let under = match retiring.as_ref() {
+                    Some(old) if old.verifies(tenant, row) => Some(false),
+                    _ => self.key.verifies(tenant, row).then_some(true),
+                };
+                match under {
+                    Some(is_current) => current.push(is_current),
+                    None => break,
+                }
+            }
+        }
+        match page.get(current.len()) {
+            Some(bad) => Err(self.refuse(tenant, bad).await),
+            None => Ok(current),
+        }
     }
 
     /// Before the key state moves to the new master: the `row_tags` marker
@@ -410,6 +441,12 @@ impl Integrity {
         if self.key.verifies(tenant, &row) || self.retiring_verifies(tenant, &row) {
             return Ok(row);
         }
+        Err(self.refuse(tenant, &row).await)
+    }
+
+    /// The refusal of `row`, whose tag verifies under no key, audited in
+    /// `tenant`.
+    async fn refuse(&self, tenant: TenantId, row: &Row) -> Error {
         let id = printable(&row.id);
         let draft = self
             .system_draft(
@@ -427,10 +464,10 @@ impl Integrity {
             .inner
             .apply(tenant, Batch::new(draft), &self.linker)
             .await;
-        Err(Error::Tampered {
+        Error::Tampered {
             kind: row.kind.as_str(),
             id,
-        })
+        }
     }
 
     async fn verified_opt(&self, tenant: TenantId, row: Option<Row>) -> Result<Option<Row>> {
@@ -697,6 +734,106 @@ mod tests {
         b.id = "a".into();
         b.parent = Some("bc".into());
         assert_ne!(key.tag(tenant, &a, 1), key.tag(tenant, &b, 1));
+    }
+
+    /// A decorated memory store holding one tenant, the layer's key that
+    /// of `ring`.
+    async fn layer(ring: &KeyRing, tenant: TenantId) -> (Arc<dyn Store>, Integrity) {
+        let inner: Arc<dyn Store> = Arc::new(crate::store::MemoryStore::new());
+        let linker: Arc<dyn AuditLinker> = Arc::new(crate::audit::AuditChain::new(ring));
+        let now = Timestamp::from_unix_seconds(1_750_000_000);
+        let create = Batch::new(AuditDraft::new(Actor::System, "test", "tenant", now))
+            .with(Change::CreateTenant(Tenant::new(tenant, "t", now).unwrap()));
+        inner.apply(tenant, create, &linker).await.unwrap();
+        let integrity = Integrity::open(
+            Arc::clone(&inner),
+            ring,
+            linker,
+            Arc::new(crate::clock::ManualClock::new(now)),
+            Arc::new(TenantKeys::new(None)),
+        )
+        .await
+        .unwrap();
+        (inner, integrity)
+    }
+
+    /// What a pass relies on: every row checked, each one's key told apart
+    /// (the retiring key's rows are the ones left to re-tag), and a row
+    /// under neither key refused and audited instead of being re-tagged.
+    #[tokio::test(flavor = "current_thread")]
+    async fn check_page_checks_every_row_and_tells_the_keys_apart() {
+        let old = || MasterKey::from_bytes(&[0x42; 32]).unwrap();
+        let new = || MasterKey::from_bytes(&[0x43; 32]).unwrap();
+        let (tenant, base) = vector_row();
+        let tagged = |key: &RowKey, id: &str| {
+            let mut row = base.clone();
+            row.id = id.into();
+            row.version = 1;
+            row.tag = Some(key.tag(tenant, &row, 1));
+            row
+        };
+        let (old_key, new_key) = (
+            RowKey::new(&KeyRing::new(old())),
+            RowKey::new(&KeyRing::new(new())),
+        );
+        let page = vec![
+            tagged(&old_key, "a"),
+            tagged(&new_key, "b"),
+            tagged(&old_key, "c"),
+        ];
+
+        // Rekeying: both keys accepted, told apart.
+        let rekeying = KeyRing::new(new()).with_retiring(old());
+        let (inner, integrity) = layer(&rekeying, tenant).await;
+        assert_eq!(
+            integrity.check_page(tenant, &page).await.unwrap(),
+            [false, true, false]
+        );
+        assert_eq!(
+            integrity.check_page(tenant, &[]).await.unwrap(),
+            Vec::<bool>::new()
+        );
+
+        // An edited row (a byte of the body, its tag kept) anywhere in the
+        // page fails the whole page, audited in the tenant.
+        let refused = || AuditQuery {
+            action: Some("integrity.refused".into()),
+            ..AuditQuery::default()
+        };
+        for at in 0..page.len() {
+            let mut forged = page.clone();
+            forged[at].body.push(b' ');
+            let err = integrity.check_page(tenant, &forged).await.unwrap_err();
+            assert!(matches!(err, Error::Tampered { .. }), "{err:?}");
+            let events = inner.audit_events(tenant, &refused()).await.unwrap();
+            assert_eq!(events.len(), at + 1);
+            assert_eq!(
+                events[at].event.target,
+                format!("api_token/{}", page[at].id)
+            );
+        }
+
+        // Once the rekey is over, the old master's rows are refused.
+        integrity.drop_retiring();
+        assert!(matches!(
+            integrity.check_page(tenant, &page).await,
+            Err(Error::Tampered { .. })
+        ));
+        assert_eq!(
+            integrity.check_page(tenant, &page[1..2]).await.unwrap(),
+            [true]
+        );
+
+        // Not rekeying: only the ring's own key.
+        let (_, plain) = layer(&KeyRing::new(old()), tenant).await;
+        assert_eq!(
+            plain
+                .check_page(tenant, &[page[0].clone(), page[2].clone()])
+                .await
+                .unwrap(),
+            [true, true]
+        );
+        assert!(plain.check_page(tenant, &page).await.is_err());
     }
 
     #[test]

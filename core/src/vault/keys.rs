@@ -940,11 +940,15 @@ impl Vault {
                 self.anchor(tenant).await?;
             }
             for kind in pass_kinds() {
-                let mut pages = Pages::rows(store, tenant, query(kind));
+                // Read beneath the integrity layer and checked once here,
+                // row by row as any read is: the check also says which rows
+                // are still tagged under the retiring master.
+                let mut pages = Pages::rows(unchecked, tenant, query(kind));
                 while !pages.is_done() {
                     let (page, n) = retry("a row being rewrapped", Race::Conflict, || async {
                         let page = pages.current().await?;
-                        let n = self.rewrap_page(tenant, kind, &page).await?;
+                        let current = self.inner.integrity.check_page(tenant, &page).await?;
+                        let n = self.rewrap_page(tenant, kind, &page, &current).await?;
                         Ok((page, n))
                     })
                     .await?;
@@ -971,12 +975,19 @@ impl Vault {
     }
 
     /// Re-seals (and re-tags) the rows of `page` that need it, in one
-    /// audited batch; returns how many.
-    async fn rewrap_page(&self, tenant: TenantId, kind: Kind, page: &[Row]) -> Result<u64> {
+    /// audited batch; returns how many. `current` says, row by row, whether
+    /// the row's tag (checked) is under the current master's key.
+    async fn rewrap_page(
+        &self,
+        tenant: TenantId,
+        kind: Kind,
+        page: &[Row],
+        current: &[bool],
+    ) -> Result<u64> {
         let ring = &self.inner.ring;
         let active = ring.active_key_id();
         let mut batch = Batch::new(self.system_draft("key.rewrapped", format!("tenant/{tenant}")));
-        for row in page {
+        for (row, &tagged_current) in page.iter().zip(current) {
             let stale_seal = match row.sealed.as_deref() {
                 Some(sealed) => {
                     let envelope = Envelope::parse(sealed)?;
@@ -984,7 +995,7 @@ impl Vault {
                 }
                 None => false,
             };
-            if !stale_seal && self.inner.integrity.is_current(tenant, row) {
+            if !stale_seal && tagged_current {
                 continue;
             }
             let mut row = row.clone();
