@@ -30,8 +30,11 @@ impl OAuthRefresher for Provider {
     async fn refresh(&self, _provider: &str, current: &TokenSet) -> Result<TokenSet> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
         assert!(current.refresh_token.is_some());
-        // Let concurrent callers pile up behind the single flight.
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Let concurrent callers pile up behind the single flight: each
+        // must have made its first read before this refresh's outcome is
+        // recorded (a caller arriving later tries again, by design), and
+        // under load a spawned task can take tens of milliseconds to run.
+        tokio::time::sleep(Duration::from_millis(300)).await;
         match self.mode {
             "fail" => Err(Error::InvalidInput {
                 field: "provider",
