@@ -13,6 +13,7 @@
     clippy::indexing_slicing
 )]
 
+mod flights;
 mod retry;
 #[path = "scratch.rs"]
 mod scratch;
