@@ -79,6 +79,19 @@ pub use self::schema::POSTGRES_SCHEMA_VERSION;
 /// is tried in all.
 const MAX_ATTEMPTS: u32 = 5;
 
+/// How the prepared statements of a transaction are planned (prepared mode
+/// only; an unprepared statement is planned once, for its values).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Plans {
+    /// One generic plan per statement and connection, reused: for
+    /// statements whose best plan is the same for every value
+    /// (`sql::SET_TENANT_GENERIC` says why).
+    Generic,
+    /// The server's default: a plan for each execution's values, for
+    /// statements whose best plan depends on them.
+    Custom,
+}
+
 /// How a [`PostgresStore`] connects: the schema its tables live in, the
 /// pool size, and the CA that verifies the server.
 ///
@@ -538,13 +551,16 @@ impl PostgresStore {
     ///
     /// In the prepared mode the statement is prepared (once per connection,
     /// cached) before anything is sent: a prepare round trip in the middle
-    /// would let `COMMIT` overtake the statement.
+    /// would let `COMMIT` overtake the statement; and with
+    /// [`Plans::Generic`] it runs on its generic plan
+    /// (`sql::SET_TENANT_GENERIC`).
     async fn read_in_tenant(
         &self,
         tenant: TenantId,
         doing: &'static str,
         sql: &str,
         params: &Params<'_>,
+        plans: Plans,
     ) -> Result<Vec<tokio_postgres::Row>> {
         let client = checkout(&self.pool).await?;
         let statement = if self.sql.prepared {
@@ -563,7 +579,7 @@ impl PostgresStore {
         let set_params: [(&(dyn ToSql + Sync), Type); 1] = [(&context, Type::TEXT)];
         let (begun, set, rows, committed) = in_order4(
             client.batch_execute("BEGIN"),
-            client.query_typed(sql::SET_TENANT, &set_params),
+            client.query_typed(self.sql.set_tenant(plans), &set_params),
             async {
                 match &statement {
                     Some(s) => client.query(s, &values).await,
@@ -724,6 +740,7 @@ impl Store for PostgresStore {
                 tx::TENANT_READ,
                 &self.sql.tenant,
                 &[(&uuid(id), Type::UUID)],
+                Plans::Generic,
             )
             .await?;
         tx::tenant_from(&rows, id)
@@ -776,6 +793,7 @@ impl Store for PostgresStore {
                     (&kind.as_str(), Type::TEXT),
                     (&id, Type::TEXT),
                 ],
+                Plans::Generic,
             )
             .await?;
         rows.first().map(decode_row).transpose()
@@ -797,6 +815,7 @@ impl Store for PostgresStore {
                     (&kind.as_str(), Type::TEXT),
                     (&lookup, Type::BYTEA),
                 ],
+                Plans::Generic,
             )
             .await?;
         rows.first().map(decode_row).transpose()
@@ -874,7 +893,15 @@ impl Store for PostgresStore {
         }
         values.push((Box::new(limit(q.effective_limit())), Type::INT8));
         sql.push_str(&format!(" ORDER BY id LIMIT ${}", values.len()));
-        self.read_in_tenant(tenant, "list rows", &sql, &refs(&values))
+        // A range on a column that no index leads with after the tenant
+        // and kind (an expiry, a key id to move away from) makes the best
+        // plan depend on the value: planned for the value, as by default.
+        let plans = if q.expires_before.is_some() || q.sealed_not_under.is_some() {
+            Plans::Custom
+        } else {
+            Plans::Generic
+        };
+        self.read_in_tenant(tenant, "list rows", &sql, &refs(&values), plans)
             .await?
             .iter()
             .map(decode_row)
@@ -943,11 +970,17 @@ impl Store for PostgresStore {
         }
         values.push((Box::new(limit(q.effective_limit())), Type::INT8));
         sql.push_str(&format!(" ORDER BY seq LIMIT ${}", values.len()));
-        self.read_in_tenant(tenant, "read the audit log", &sql, &refs(&values))
-            .await?
-            .iter()
-            .map(|r| decode_audit(tenant, r))
-            .collect()
+        self.read_in_tenant(
+            tenant,
+            "read the audit log",
+            &sql,
+            &refs(&values),
+            Plans::Generic,
+        )
+        .await?
+        .iter()
+        .map(|r| decode_audit(tenant, r))
+        .collect()
     }
 
     async fn erase_tenant(&self, tenant: TenantId) -> Result<()> {

@@ -3,7 +3,8 @@
 //! here checks a rule; each method is one statement (erase: one per table).
 //!
 //! Every statement runs under row-level security as the app role, inside
-//! the tenant context that the transaction sets first (`sql::SET_TENANT`),
+//! the tenant context that the transaction sets first (`sql::SET_TENANT`,
+//! with generic plans in the prepared mode: `sql::SET_TENANT_GENERIC`),
 //! so a statement that named another tenant would see no row and could
 //! write none (SQLSTATE 42501).
 //!
@@ -71,7 +72,7 @@ use tokio_postgres::error::{Severity, SqlState};
 use tokio_postgres::types::{ToSql, Type};
 
 use super::Values;
-use super::sql::{self, Sql, col, corrupt, db, decode_tenant, uuid, version_from, version_to};
+use super::sql::{Sql, col, corrupt, db, decode_tenant, uuid, version_from, version_to};
 use crate::audit::AuditRecord;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
@@ -358,6 +359,9 @@ impl<'a> PgTx<'a> {
             })
             .collect();
         let open = !self.begun;
+        // Generic plans: every statement of a batch has an equality on the
+        // leading columns of a tenant-leading index.
+        let set_tenant = self.sql.set_tenant(super::Plans::Generic);
         let context = self.context.as_str();
         let set_params: [(&(dyn ToSql + Sync), Type); 1] = [(&context, Type::TEXT)];
         let mut flight: Vec<Flying<'_>> = Vec::with_capacity(stmts.len() + 3);
@@ -371,7 +375,7 @@ impl<'a> PgTx<'a> {
             let set_params = &set_params;
             flight.push(Box::pin(async move {
                 client
-                    .query_typed(sql::SET_TENANT, set_params)
+                    .query_typed(set_tenant, set_params)
                     .await
                     .map(Reply::Rows)
             }));
