@@ -18,9 +18,18 @@
 //! Every case runs in both statement modes, on a pool of one connection
 //! (so that the connection a failed or cancelled batch used is the next
 //! one's).
+//!
+//! And the point of the flights, pinned: behind a proxy that adds a fixed
+//! delay each way, an `apply` of one insert takes two round trips and a
+//! read one.
 
 use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
 
 use secrets_core::audit::AuditLinker;
 use secrets_core::error::ErrorKind;
@@ -288,5 +297,111 @@ async fn an_apply_cancelled_in_its_last_flight_leaves_the_connection_clean() {
             !states.is_empty() && states.iter().all(|s| s == "idle"),
             "{mode:?}: {states:?}"
         );
+    }
+}
+
+/// One-way delay of the latency proxy.
+const DELAY: Duration = Duration::from_millis(100);
+
+/// A TCP proxy in front of `upstream` that delays every byte by [`DELAY`]
+/// in each direction (a delay line: each chunk leaves `DELAY` after it
+/// arrived, however the sender split its writes), so that a round trip
+/// costs about `2 * DELAY` and the round trips of a call can be counted
+/// from its duration. Returns its address.
+async fn latency_proxy(upstream: String) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let server = TcpStream::connect(&upstream).await.unwrap();
+            // No Nagle on the proxy's own writes: a small write held for
+            // the peer's delayed ACK would add tens of ms to a flight.
+            client.set_nodelay(true).unwrap();
+            server.set_nodelay(true).unwrap();
+            let (client_read, client_write) = client.into_split();
+            let (server_read, server_write) = server.into_split();
+            tokio::spawn(delay_line(client_read, server_write));
+            tokio::spawn(delay_line(server_read, client_write));
+        }
+    });
+    addr
+}
+
+/// Copies `from` to `to`, each chunk [`DELAY`] after it was read.
+async fn delay_line(mut from: OwnedReadHalf, mut to: OwnedWriteHalf) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
+    let writer = tokio::spawn(async move {
+        while let Some((due, chunk)) = rx.recv().await {
+            tokio::time::sleep_until(due).await;
+            if to.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut buf = vec![0u8; 64 * 1024];
+    while let Ok(n) = from.read(&mut buf).await {
+        if n == 0
+            || tx
+                .send((Instant::now() + DELAY, buf[..n].to_vec()))
+                .is_err()
+        {
+            break;
+        }
+    }
+    drop(tx);
+    let _ = writer.await;
+}
+
+/// How many round trips of `2 * DELAY` fit in `took`.
+fn round_trips(took: Duration) -> f64 {
+    took.as_secs_f64() / (2.0 * DELAY.as_secs_f64())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_insert_is_two_round_trips_and_a_read_one() {
+    let Some(s) = Scratch::new().await else {
+        return;
+    };
+    let (scheme_user, rest) = s.app_url.split_once('@').unwrap();
+    let (upstream, path) = rest.split_once('/').unwrap();
+    let addr = latency_proxy(upstream.to_owned()).await;
+    let proxied = format!("{scheme_user}@{addr}/{path}");
+    let linker = linker();
+    for mode in MODES {
+        let store = PostgresStore::open(
+            &proxied,
+            s.options().max_connections(1).statement_mode(mode),
+        )
+        .await
+        .unwrap();
+        let tenant = create(&store, &linker).await;
+        // Warm: the connection is open and (prepared mode) its statements
+        // are prepared, which costs round trips once per connection.
+        store
+            .apply(tenant, insert("web/WARM"), &linker)
+            .await
+            .unwrap();
+        assert!(stored(&store, tenant, "web/WARM").await);
+        for i in 0..3 {
+            let start = Instant::now();
+            store
+                .apply(tenant, insert(&format!("web/S{i}")), &linker)
+                .await
+                .unwrap();
+            let apply = round_trips(start.elapsed());
+            let start = Instant::now();
+            assert!(stored(&store, tenant, &format!("web/S{i}")).await);
+            let read = round_trips(start.elapsed());
+            // Each figure is the round trips plus the server's and this
+            // process's time, a fraction of one at this delay.
+            assert!(
+                (2.0..2.9).contains(&apply),
+                "{mode:?}: apply took {apply:.2} round trips"
+            );
+            assert!(
+                (1.0..1.9).contains(&read),
+                "{mode:?}: a read took {read:.2} round trips"
+            );
+        }
     }
 }
