@@ -23,7 +23,9 @@
 //!    ([`Checked::row_keys`](crate::store::apply::Checked::row_keys)): the
 //!    reads run once the lock is granted, each with a snapshot of its own,
 //!    so they see every batch of the tenant committed before this one and
-//!    none can commit a change to them before this one ends.
+//!    none can commit a change to them before this one ends. (Without a
+//!    tenant row no lock is held; a batch that creates the tenant meets a
+//!    concurrent creator at the tenant's primary key, before its event.)
 //! 2. The writes, the audit event and `COMMIT`.
 //!
 //! Writes whose failure is a server error (an `INSERT` meeting a key, a
