@@ -27,7 +27,10 @@
 //!   statement: alone, and a transaction with it pipelined ahead of a point
 //!   get beside the same transaction without it. Criterion gives the
 //!   medians; p50 and p99 of the same statements come from a plain timing
-//!   loop that interleaves the sides, printed as a table.
+//!   loop that interleaves the sides, printed as a table, run twice: with
+//!   the server's default plan choice, then with generic plans on both
+//!   sides (`plan_cache_mode = force_generic_plan`), which the store's
+//!   transactions set with their tenant context.
 //! - `pg_concurrent_writers`: audited-change throughput of 8 writers, each
 //!   in its own tenant, beside one writer, in batches per second.
 //!
@@ -955,32 +958,49 @@ fn rls_overhead(c: &mut Criterion, rt: &Runtime, db: &Db, table: &TokenTable) {
     let mut client = client.into_inner();
     let lines = rt.block_on(async {
         let mut lines = Vec::new();
-        for s in 0..3 {
-            let (mut a, mut b) = (Vec::new(), Vec::new());
-            for n in 0..PERCENTILE_RUNS {
-                let p = params(s, n);
-                // Each side first in every other pair: the second of two
-                // nearly identical statements finds the server's and the
-                // client's caches warmer, which must not favour one side.
-                for on_side in [n % 2 == 0, n % 2 == 1] {
-                    let (stmt, out) = if on_side {
-                        (&on[s], &mut a)
-                    } else {
-                        (&off[s], &mut b)
-                    };
-                    let start = Instant::now();
-                    black_box(client.query(stmt, &p).await.unwrap());
-                    out.push(start.elapsed());
-                }
+        // Twice: with the server's default plan choice (a custom plan, made
+        // again at every execution, for these statements), then with
+        // generic plans, as the store's transactions run them (its context
+        // statement sets `plan_cache_mode` transaction-locally; here the
+        // raw session sets it for both sides alike).
+        for generic in [false, true] {
+            if generic {
+                client
+                    .batch_execute("SET plan_cache_mode = force_generic_plan")
+                    .await
+                    .unwrap();
             }
-            let (a50, a99) = (percentile(&mut a, 50), percentile(&mut a, 99));
-            let (b50, b99) = (percentile(&mut b, 50), percentile(&mut b, 99));
-            lines.push(format!(
-                "| {} | {a50:.1} | {a99:.1} | {b50:.1} | {b99:.1} | {:+.1}% | {:+.1}% |",
-                names[s],
-                (a50 / b50 - 1.0) * 100.0,
-                (a99 / b99 - 1.0) * 100.0
-            ));
+            for s in 0..3 {
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                for n in 0..PERCENTILE_RUNS {
+                    let p = params(s, n);
+                    // Each side first in every other pair: the second of two
+                    // nearly identical statements finds the server's and the
+                    // client's caches warmer, which must not favour one side.
+                    for on_side in [n % 2 == 0, n % 2 == 1] {
+                        let (stmt, out) = if on_side {
+                            (&on[s], &mut a)
+                        } else {
+                            (&off[s], &mut b)
+                        };
+                        let start = Instant::now();
+                        black_box(client.query(stmt, &p).await.unwrap());
+                        out.push(start.elapsed());
+                    }
+                }
+                let (a50, a99) = (percentile(&mut a, 50), percentile(&mut a, 99));
+                let (b50, b99) = (percentile(&mut b, 50), percentile(&mut b, 99));
+                let plans = if generic { " (generic plans)" } else { "" };
+                lines.push(format!(
+                    "| {}{plans} | {a50:.1} | {a99:.1} | {b50:.1} | {b99:.1} | {:+.1}% | {:+.1}% |",
+                    names[s],
+                    (a50 / b50 - 1.0) * 100.0,
+                    (a99 / b99 - 1.0) * 100.0
+                ));
+            }
+            if generic {
+                client.batch_execute("RESET plan_cache_mode").await.unwrap();
+            }
         }
         let (mut with, mut without, mut alone) = (Vec::new(), Vec::new(), Vec::new());
         for n in 0..PERCENTILE_RUNS {

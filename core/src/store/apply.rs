@@ -44,6 +44,7 @@
 //!   tenant list, and a backend under row-level security keeps it in a
 //!   table readable by all and writable per tenant.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
@@ -206,6 +207,36 @@ impl Checked {
     pub(crate) fn new(tenant: TenantId, batch: Batch) -> Result<Self> {
         batch.validate(tenant)?;
         Ok(Self { tenant, batch })
+    }
+
+    /// The rows whose heads [`apply`] may read by key ([`Tx::row_head`]):
+    /// each change's row and the owner of each row inserted or updated,
+    /// without repeats. A backend that pays a round trip per read may fetch
+    /// them all at once, after the tenant's lock (PostgreSQL does); it must
+    /// still answer every `row_head` call as of the moment of the call,
+    /// after this transaction's own writes, listed or not.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) fn row_keys(&self) -> Vec<(Kind, String)> {
+        let mut keys: Vec<(Kind, String)> = Vec::new();
+        let mut seen = HashSet::new();
+        let mut add = |kind: Kind, id: String| {
+            if seen.insert((kind, id.clone())) {
+                keys.push((kind, id));
+            }
+        };
+        for change in &self.batch.changes {
+            match change {
+                Change::CreateTenant(_) | Change::UpdateTenant { .. } => {}
+                Change::Insert(row) | Change::Update { row, .. } => {
+                    add(row.kind, row.id.clone());
+                    if let Some(owner) = row.owner {
+                        add(Kind::User, owner.to_string());
+                    }
+                }
+                Change::Delete { kind, id, .. } => add(*kind, id.clone()),
+            }
+        }
+        keys
     }
 }
 
@@ -517,6 +548,44 @@ mod tests {
             next_version("row", &"a", u64::MAX, u64::MAX),
             Err(Error::Conflict { .. })
         ));
+    }
+
+    #[test]
+    fn row_keys_name_every_row_read_by_key_once() {
+        let tenant = TenantId::generate();
+        let owner = crate::id::UserId::generate();
+        let mut token = Row::new(Kind::ApiToken, "t", b"{}".to_vec());
+        token.owner = Some(owner);
+        let batch = Batch::new(crate::audit::AuditDraft::new(
+            crate::audit::Actor::System,
+            "test",
+            "x",
+            crate::clock::Timestamp::from_unix_seconds(1),
+        ))
+        .with(Change::Insert(Row::new(
+            Kind::User,
+            owner.to_string(),
+            b"{}".to_vec(),
+        )))
+        .with(Change::Insert(token.clone()))
+        .with(Change::Update {
+            row: token,
+            expected_version: 1,
+        })
+        .with(Change::Delete {
+            kind: Kind::AppSecret,
+            id: "a".into(),
+            expected_version: None,
+        });
+        let checked = Checked::new(tenant, batch).unwrap();
+        assert_eq!(
+            checked.row_keys(),
+            vec![
+                (Kind::User, owner.to_string()),
+                (Kind::ApiToken, "t".to_owned()),
+                (Kind::AppSecret, "a".to_owned()),
+            ]
+        );
     }
 
     #[test]

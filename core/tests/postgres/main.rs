@@ -13,6 +13,7 @@
     clippy::indexing_slicing
 )]
 
+mod flights;
 mod retry;
 #[path = "scratch.rs"]
 mod scratch;
@@ -172,6 +173,60 @@ async fn a_raw_app_client_sees_its_tenant_or_nothing() {
         count(&mut client, &s.schema, "lookup_directory", None).await,
         2
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generic_plan_made_in_one_tenant_binds_the_next() {
+    // The store's transactions run their prepared statements on generic
+    // plans (its context statement sets `plan_cache_mode` with the tenant,
+    // transaction-locally): one plan, made once per connection and reused
+    // by every tenant's transactions. The policy must be decided when the
+    // plan runs, not when it was made: a statement with no tenant predicate
+    // at all (its one parameter decides nothing, but makes the server's
+    // default a custom plan per run), prepared once and run in A's, B's
+    // and no context in turn, counts exactly that tenant's rows, and none
+    // without a tenant.
+    let Some(s) = Scratch::new().await else {
+        return;
+    };
+    let store = s.open(4).await;
+    let (a, b) = (TenantId::generate(), TenantId::generate());
+    seed(&store, a, 3, 0xaa).await;
+    seed(&store, b, 5, 0xbb).await;
+    let mut client = raw(&s.app_url).await;
+    let context = "SELECT set_config('app.tenant', $1, true), \
+                   set_config('plan_cache_mode', 'force_generic_plan', true)";
+    for table in TENANT_TABLES {
+        let sql = format!(
+            "SELECT count(*) FROM {}.{table} WHERE $1::bigint >= 0",
+            s.schema
+        );
+        let statement = client.prepare(&sql).await.unwrap();
+        for _ in 0..3 {
+            for (t, want) in [
+                (Some(a), if table == "records" { 4 } else { 1 }),
+                (Some(b), if table == "records" { 6 } else { 1 }),
+                (None, 0),
+            ] {
+                let tx = client.transaction().await.unwrap();
+                let tenant = t.map_or_else(String::new, |t| t.to_string());
+                tx.execute(context, &[&tenant]).await.unwrap();
+                let n: i64 = tx.query_one(&statement, &[&0_i64]).await.unwrap().get(0);
+                assert_eq!(n, want, "{table} in {t:?}");
+                tx.commit().await.unwrap();
+            }
+        }
+        // The generic plan is what ran, every time.
+        let generic: i64 = client
+            .query_one(
+                "SELECT generic_plans FROM pg_prepared_statements WHERE statement = $1",
+                &[&sql],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert!(generic >= 9, "{table}: {generic} generic plans");
+    }
 }
 
 /// Creates `tenant` with a user `owner` and an API token of theirs whose

@@ -14,7 +14,10 @@
 //!   parameter (`sql::SET_TENANT`). A query that forgot its tenant
 //!   predicate still sees only the current tenant; a session without a
 //!   tenant sees nothing. A one-statement read sends `BEGIN`, the context,
-//!   the statement and `COMMIT` together: one round trip.
+//!   the statement and `COMMIT` together: one round trip. `apply` sends its
+//!   statements in flights (`tx.rs`): a batch of inserts is two round trips,
+//!   `BEGIN` with the context, the tenant's lock and the heads it reads,
+//!   then its writes, its audit event and `COMMIT`.
 //! - **Authentication** (`find_by_lookup`, `find_credential`) is one
 //!   statement, `<schema>.find_credential(...)`: a `SECURITY INVOKER`
 //!   function that reads the directory, sets the context to the tenant it
@@ -75,6 +78,19 @@ pub use self::schema::POSTGRES_SCHEMA_VERSION;
 /// How many times a batch that hit a serialization failure or a deadlock
 /// is tried in all.
 const MAX_ATTEMPTS: u32 = 5;
+
+/// How the prepared statements of a transaction are planned (prepared mode
+/// only; an unprepared statement is planned once, for its values).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Plans {
+    /// One generic plan per statement and connection, reused: for
+    /// statements whose best plan is the same for every value
+    /// (`sql::SET_TENANT_GENERIC` says why).
+    Generic,
+    /// The server's default: a plan for each execution's values, for
+    /// statements whose best plan depends on them.
+    Custom,
+}
 
 /// How a [`PostgresStore`] connects: the schema its tables live in, the
 /// pool size, and the CA that verifies the server.
@@ -458,43 +474,33 @@ impl PostgresStore {
     }
 
     /// A pooled connection inside a new transaction whose tenant context is
-    /// `tenant`: `f` runs in it, and the transaction commits if `f`
-    /// succeeds. Dropping the returned future (a cancelled request) drops
-    /// the transaction, which rolls it back before the connection's next use.
+    /// `tenant`: `f` runs the shared rules over it ([`PgTx`], which sends
+    /// its statements in flights and reads the heads of `prefetch` with the
+    /// tenant's lock), and the transaction commits if `f` succeeds, its
+    /// queued writes sent with `COMMIT`. Dropping the returned future (a
+    /// cancelled request) or an error drops the transaction, which writes
+    /// `ROLLBACK` ahead of the connection's next use.
     async fn in_tenant<T>(
         &self,
         tenant: TenantId,
-        f: impl AsyncFnOnce(&deadpool_postgres::Transaction<'_>, &Sql) -> Result<T>,
+        prefetch: Vec<(Kind, String)>,
+        f: impl AsyncFnOnce(&mut PgTx<'_>) -> Result<T>,
     ) -> Result<T> {
-        let mut client = checkout(&self.pool).await?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(db("begin a transaction"))?;
-        let context = tenant.to_string();
-        // The context statement goes out pipelined with the first query,
-        // ahead of it on the wire: unprepared (`query_typed` writes its
-        // messages on its first poll, with no prepare round trip), and
-        // polled before the work each time. The server runs them in the
-        // order sent, so the work never runs without its tenant; were the
-        // context to fail, the work would see no row and write none (and
-        // the transaction is aborted and rolled back).
-        let params: [(&(dyn ToSql + Sync), Type); 1] = [(&context, Type::TEXT)];
-        let (set_out, work_out) =
-            in_order(tx.query_typed(sql::SET_TENANT, &params), f(&tx, &self.sql)).await;
-        set_out.map_err(db("set the tenant context"))?;
-        let out = work_out?;
-        if let Err(e) = tx.commit().await {
-            let e = commit_error(e);
-            if matches!(e, Error::OutcomeUnknown { .. }) {
-                // The session is gone or in a state nobody knows: taken out
-                // of the pool, so that the next checkout does not find it
-                // before its connection task has noticed it closed.
-                drop(deadpool_postgres::Object::take(client));
+        let client = checkout(&self.pool).await?;
+        let out = {
+            let mut tx = PgTx::new(&client, &self.sql, tenant, prefetch);
+            match f(&mut tx).await {
+                Ok(out) => tx.commit().await.map(|()| out),
+                Err(e) => Err(e),
             }
-            return Err(e);
+        };
+        if matches!(out, Err(Error::OutcomeUnknown { .. })) {
+            // The session is gone or in a state nobody knows: taken out of
+            // the pool, so that the next checkout does not find it before
+            // its connection task has noticed it closed.
+            drop(deadpool_postgres::Object::take(client));
         }
-        Ok(out)
+        out
     }
 
     /// A credential by its globally unique lookup key, with its owner's
@@ -545,13 +551,16 @@ impl PostgresStore {
     ///
     /// In the prepared mode the statement is prepared (once per connection,
     /// cached) before anything is sent: a prepare round trip in the middle
-    /// would let `COMMIT` overtake the statement.
+    /// would let `COMMIT` overtake the statement; and with
+    /// [`Plans::Generic`] it runs on its generic plan
+    /// (`sql::SET_TENANT_GENERIC`).
     async fn read_in_tenant(
         &self,
         tenant: TenantId,
         doing: &'static str,
         sql: &str,
         params: &Params<'_>,
+        plans: Plans,
     ) -> Result<Vec<tokio_postgres::Row>> {
         let client = checkout(&self.pool).await?;
         let statement = if self.sql.prepared {
@@ -570,7 +579,7 @@ impl PostgresStore {
         let set_params: [(&(dyn ToSql + Sync), Type); 1] = [(&context, Type::TEXT)];
         let (begun, set, rows, committed) = in_order4(
             client.batch_execute("BEGIN"),
-            client.query_typed(sql::SET_TENANT, &set_params),
+            client.query_typed(self.sql.set_tenant(plans), &set_params),
             async {
                 match &statement {
                     Some(s) => client.query(s, &values).await,
@@ -600,39 +609,12 @@ impl PostgresStore {
         batch: Checked,
         linker: &dyn AuditLinker,
     ) -> Result<AuditRecord> {
-        self.in_tenant(tenant, async |tx, sql| {
-            apply::apply(&mut PgTx::new(tx, sql), batch, linker).await
+        let prefetch = batch.row_keys();
+        self.in_tenant(tenant, prefetch, async |tx| {
+            apply::apply(tx, batch, linker).await
         })
         .await
     }
-}
-
-/// The outputs of two futures run on this task, `a` polled before `b`
-/// every time: `a`'s first poll (where a driver call sends its messages)
-/// comes first, so its statement goes out ahead of `b`'s, pipelined.
-async fn in_order<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
-    let (mut a, mut b) = (pin!(a), pin!(b));
-    let (mut a_out, mut b_out) = (None, None);
-    poll_fn(|cx| {
-        if a_out.is_none()
-            && let Poll::Ready(r) = a.as_mut().poll(cx)
-        {
-            a_out = Some(r);
-        }
-        if b_out.is_none()
-            && let Poll::Ready(r) = b.as_mut().poll(cx)
-        {
-            b_out = Some(r);
-        }
-        match (a_out.take(), b_out.take()) {
-            (Some(a), Some(b)) => Poll::Ready((a, b)),
-            (a, b) => {
-                (a_out, b_out) = (a, b);
-                Poll::Pending
-            }
-        }
-    })
-    .await
 }
 
 /// The outputs of four futures run on this task, each polled before the
@@ -758,6 +740,7 @@ impl Store for PostgresStore {
                 tx::TENANT_READ,
                 &self.sql.tenant,
                 &[(&uuid(id), Type::UUID)],
+                Plans::Generic,
             )
             .await?;
         tx::tenant_from(&rows, id)
@@ -810,6 +793,7 @@ impl Store for PostgresStore {
                     (&kind.as_str(), Type::TEXT),
                     (&id, Type::TEXT),
                 ],
+                Plans::Generic,
             )
             .await?;
         rows.first().map(decode_row).transpose()
@@ -831,6 +815,7 @@ impl Store for PostgresStore {
                     (&kind.as_str(), Type::TEXT),
                     (&lookup, Type::BYTEA),
                 ],
+                Plans::Generic,
             )
             .await?;
         rows.first().map(decode_row).transpose()
@@ -908,7 +893,15 @@ impl Store for PostgresStore {
         }
         values.push((Box::new(limit(q.effective_limit())), Type::INT8));
         sql.push_str(&format!(" ORDER BY id LIMIT ${}", values.len()));
-        self.read_in_tenant(tenant, "list rows", &sql, &refs(&values))
+        // A range on a column that no index leads with after the tenant
+        // and kind (an expiry, a key id to move away from) makes the best
+        // plan depend on the value: planned for the value, as by default.
+        let plans = if q.expires_before.is_some() || q.sealed_not_under.is_some() {
+            Plans::Custom
+        } else {
+            Plans::Generic
+        };
+        self.read_in_tenant(tenant, "list rows", &sql, &refs(&values), plans)
             .await?
             .iter()
             .map(decode_row)
@@ -977,16 +970,22 @@ impl Store for PostgresStore {
         }
         values.push((Box::new(limit(q.effective_limit())), Type::INT8));
         sql.push_str(&format!(" ORDER BY seq LIMIT ${}", values.len()));
-        self.read_in_tenant(tenant, "read the audit log", &sql, &refs(&values))
-            .await?
-            .iter()
-            .map(|r| decode_audit(tenant, r))
-            .collect()
+        self.read_in_tenant(
+            tenant,
+            "read the audit log",
+            &sql,
+            &refs(&values),
+            Plans::Generic,
+        )
+        .await?
+        .iter()
+        .map(|r| decode_audit(tenant, r))
+        .collect()
     }
 
     async fn erase_tenant(&self, tenant: TenantId) -> Result<()> {
-        self.in_tenant(tenant, async |tx, sql| {
-            apply::erase(&mut PgTx::new(tx, sql), tenant).await
+        self.in_tenant(tenant, Vec::new(), async |tx| {
+            apply::erase(tx, tenant).await
         })
         .await
     }

@@ -26,6 +26,29 @@ pub(super) const AUDIT_COLUMNS: &str =
 /// transaction, so a pooled connection carries no tenant into its next use.
 pub(super) const SET_TENANT: &str = "SELECT set_config('app.tenant', $1, true)";
 
+/// [`SET_TENANT`], and generic plans for the rest of the transaction: the
+/// context statement of the prepared mode, for transactions whose
+/// statements have the same best plan whatever their values (an equality
+/// on every leading column of a tenant-leading index, an order that index
+/// gives). Still one statement, transaction-local (ends with the
+/// transaction, works behind PgBouncer in transaction mode).
+///
+/// Why: by default the server plans such a prepared statement again at
+/// every execution (its cost model prefers the custom plan:
+/// `pg_prepared_statements` shows no generic plan ever chosen), and under
+/// row-level security that planning also expands the policy and derives
+/// its gate. With pgbench (5 tenants, text results, interleaved) a page of
+/// 100 rows cost +32% under RLS with custom plans and +3-6% with generic
+/// plans, both sides 35-50% faster; the Rust bench's page (one tenant's
+/// rows, binary results) did not move, its RLS cost is in execution (see
+/// benches/README.md, session 7). The policy is unchanged and is still
+/// decided when the plan runs: the generic plan keeps the policy's
+/// expression as a one-time filter evaluated at each execution against
+/// the transaction's `app.tenant` (tests/postgres: a generic plan made in
+/// one tenant binds the next).
+pub(super) const SET_TENANT_GENERIC: &str = "SELECT set_config('app.tenant', $1, true), \
+     set_config('plan_cache_mode', 'force_generic_plan', true)";
+
 /// The statements of one row table (`users` or `records`).
 #[derive(Debug)]
 pub(super) struct TableSql {
@@ -172,6 +195,16 @@ impl Sql {
                 "INSERT INTO {s}.meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING"
             ),
             meta_update: format!("UPDATE {s}.meta SET value = $2 WHERE name = $1 AND value = $3"),
+        }
+    }
+
+    /// The context statement of a transaction planned as `plans` says:
+    /// generic plans only in the prepared mode.
+    pub(super) fn set_tenant(&self, plans: super::Plans) -> &'static str {
+        if self.prepared && plans == super::Plans::Generic {
+            SET_TENANT_GENERIC
+        } else {
+            SET_TENANT
         }
     }
 
