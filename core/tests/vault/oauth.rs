@@ -171,7 +171,8 @@ vault_test!(
 vault_test!(
     config = {
 let mut c = crate::fixture::config();
-c.oauth_refresh_timeout = Duration::from_millis(200);
+// Longer than the provider's 300 ms pile-up, short for the hung refresh.
+c.oauth_refresh_timeout = Duration::from_secs(1);
 c
 };
     async fn failed_and_hung_refreshes_are_recorded_and_bounded(fx) {
