@@ -404,27 +404,8 @@ mod pg {
 
     impl Drop for Scratch {
         fn drop(&mut self) {
-            let url = self.owner_url.clone();
-            let sql = format!(
-                "DROP SCHEMA IF EXISTS {s}_raw CASCADE; DROP SCHEMA IF EXISTS {s} CASCADE",
-                s = self.schema
-            );
-            // Its own thread and runtime: the bench's may be gone.
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(async move {
-                    if let Ok((client, conn)) = tokio_postgres::connect(&url, NoTls).await {
-                        let driver = tokio::spawn(conn);
-                        let _ = client.batch_execute(&sql).await;
-                        drop(client);
-                        let _ = driver.await;
-                    }
-                });
-            })
-            .join();
+            let s = &self.schema;
+            common::drop_schemas(&self.owner_url, &[format!("{s}_raw"), s.clone()]);
         }
     }
 

@@ -253,3 +253,31 @@ pub(crate) fn raw_find_with_owner(conn: &Connection, lookup: &[u8]) -> Option<(R
         .unwrap()?;
     Some((token, owner))
 }
+
+/// Drops the scratch schemas `schemas` as `owner_url`, on a thread and
+/// runtime of its own (the bench's runtime may be gone, or this may run
+/// inside it): what a bench's scratch database does when dropped. Errors
+/// are ignored, as in any `Drop`.
+#[cfg(feature = "postgres")]
+pub(crate) fn drop_schemas(owner_url: &str, schemas: &[String]) {
+    let url = owner_url.to_owned();
+    let sql: String = schemas
+        .iter()
+        .map(|s| format!("DROP SCHEMA IF EXISTS {s} CASCADE; "))
+        .collect();
+    let _ = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            if let Ok((client, conn)) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
+                let driver = tokio::spawn(conn);
+                let _ = client.batch_execute(&sql).await;
+                drop(client);
+                let _ = driver.await;
+            }
+        });
+    })
+    .join();
+}
