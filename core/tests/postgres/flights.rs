@@ -77,7 +77,7 @@ async fn stored(store: &dyn Store, tenant: TenantId, id: &str) -> bool {
 }
 
 /// The states of the sessions named `name`, as the server sees them.
-async fn session_states(s: &Scratch, name: &str) -> Vec<String> {
+pub(super) async fn session_states(s: &Scratch, name: &str) -> Vec<String> {
     raw(&s.app_url)
         .await
         .query(

@@ -776,16 +776,7 @@ async fn one_pooled_connection_carries_no_tenant_and_no_transaction_over() {
     );
     // The server agrees: the pool's session is idle, not idle in a
     // transaction.
-    let states: Vec<String> = holder
-        .query(
-            "SELECT state FROM pg_stat_activity WHERE application_name = $1",
-            &[&name],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let states = flights::session_states(&s, &name).await;
     assert!(
         !states.is_empty() && states.iter().all(|s| s == "idle"),
         "{states:?}"
