@@ -340,15 +340,13 @@ impl Vault {
         sealed: &[u8],
         context: &crate::crypto::Context,
     ) -> Result<crate::secret::SecretBytes> {
-        let was_cached = self
-            .inner
-            .tenant_keys
-            .cached(tenant, id, self.now())
-            .is_some();
-        let key = self.opening_key(tenant, id).await?;
-        match key.open(sealed, context) {
-            Err(Error::Unauthenticated) if was_cached => {
-                self.inner.tenant_keys.forget_one(tenant, id);
+        let keys = &self.inner.tenant_keys;
+        let Some((cached, _)) = keys.cached(tenant, id, self.now()) else {
+            return self.opening_key(tenant, id).await?.open(sealed, context);
+        };
+        match cached.open(sealed, context) {
+            Err(Error::Unauthenticated) => {
+                keys.forget_one(tenant, id);
                 self.opening_key(tenant, id).await?.open(sealed, context)
             }
             other => other,
