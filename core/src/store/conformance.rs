@@ -102,6 +102,7 @@ macro_rules! conformance_tests {
     (@cases $backend:ident, $runtime:ident, $make:expr) => {
         $crate::conformance_tests!(@emit $backend, $runtime, $make;
             rows::every_kind_round_trips,
+            rows::updates_move_every_indexed_column,
             isolation::tenants_are_isolated,
             batches::failing_batches_leave_nothing,
             batches::a_change_without_its_audit_event_is_not_made,

@@ -146,3 +146,119 @@ pub async fn every_kind_round_trips(fx: Fx) {
         "{err}"
     );
 }
+
+/// One change to a row, given a second user and an expiry to set.
+type Step = fn(&mut Row, UserId, Timestamp);
+
+/// An update that changes one indexed column (parent, owner, lookup key,
+/// expiry), sets it, clears it, or changes none of them leaves the row, and
+/// every query that finds rows by that column, exactly as written: no
+/// backend may keep an index entry of the value it replaced.
+pub async fn updates_move_every_indexed_column(fx: Fx) {
+    let t = fx.tenant("acme").await;
+    let ada = fx.user(t, "ada@example.com").await;
+    let bob = fx.user(t, "bob@example.com").await;
+    let rows = fx.sample_rows(t, ada, "a");
+    fx.apply(t, rows.iter().cloned().map(Change::Insert).collect())
+        .await
+        .unwrap();
+    let soon = fx.now.saturating_add(std::time::Duration::from_secs(60));
+    let steps: [(&str, Step); 9] = [
+        ("body only", |r, _, _| r.body = b"{\"step\":1}".to_vec()),
+        ("new parent", |r, _, _| r.parent = Some("parent-2".into())),
+        ("no parent", |r, _, _| r.parent = None),
+        ("new owner", |r, bob, _| r.owner = Some(bob)),
+        ("new lookup", |r, _, _| {
+            r.lookup = Some(format!("lookup-2-{}", r.kind).into_bytes());
+        }),
+        ("no lookup", |r, _, _| r.lookup = None),
+        ("new expiry", |r, _, soon| r.expires_at = Some(soon)),
+        ("no expiry", |r, _, _| r.expires_at = None),
+        ("no owner", |r, _, _| r.owner = None),
+    ];
+    for start in &rows {
+        let mut before = start.clone();
+        for (version, (step, change)) in (1u64..).zip(steps) {
+            let mut after = before.clone();
+            change(&mut after, bob, soon);
+            fx.apply(
+                t,
+                vec![Change::Update {
+                    row: after.clone(),
+                    expected_version: version,
+                }],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{} {step}: {e}", start.kind));
+            let got = fx
+                .store
+                .get(t, after.kind, &after.id)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_same_row(&got, &after, version + 1);
+            assert_found_by_columns(&fx, t, &before, &after, step).await;
+            before = after;
+        }
+    }
+}
+
+/// `after` (just written over `before`) is found by each of its indexed
+/// columns, and by no value of `before` it no longer has.
+async fn assert_found_by_columns(fx: &Fx, t: TenantId, before: &Row, after: &Row, step: &str) {
+    let what = format!("{} {step}", after.kind);
+    let ids = |q: ListQuery| async move {
+        let rows = fx.store.list(t, &q).await.unwrap();
+        rows.into_iter().map(|r| r.id).collect::<Vec<_>>()
+    };
+    let this = vec![after.id.clone()];
+    if let Some(p) = &after.parent {
+        let q = ListQuery::new(after.kind).parent(p.clone());
+        assert_eq!(ids(q).await, this, "{what}: by its parent");
+    }
+    if let Some(old) = before
+        .parent
+        .as_ref()
+        .filter(|p| Some(*p) != after.parent.as_ref())
+    {
+        let q = ListQuery::new(after.kind).parent(old.clone());
+        assert!(ids(q).await.is_empty(), "{what}: by its old parent");
+    }
+    for owner in [before.owner, after.owner].into_iter().flatten() {
+        let q = ListQuery::new(after.kind).owner(owner);
+        let want = if after.owner == Some(owner) {
+            this.clone()
+        } else {
+            vec![]
+        };
+        assert_eq!(ids(q).await, want, "{what}: by owner {owner}");
+    }
+    if let Some(old) = before
+        .lookup
+        .as_ref()
+        .filter(|l| Some(*l) != after.lookup.as_ref())
+    {
+        let found = fx.store.get_by_lookup(t, after.kind, old).await.unwrap();
+        assert!(found.is_none(), "{what}: by its old lookup key");
+        if after.kind.has_global_lookup() {
+            let found = fx.store.find_by_lookup(after.kind, old).await.unwrap();
+            assert!(found.is_none(), "{what}: its old directory entry");
+        }
+    }
+    if let Some(new) = &after.lookup {
+        let found = fx.store.get_by_lookup(t, after.kind, new).await.unwrap();
+        assert_eq!(
+            found.map(|r| r.id),
+            Some(after.id.clone()),
+            "{what}: by its lookup key"
+        );
+    }
+    let far = fx.now.saturating_add(std::time::Duration::from_secs(3600));
+    let q = ListQuery::new(after.kind).expires_before(far);
+    let want = if after.expires_at.is_some() {
+        this
+    } else {
+        vec![]
+    };
+    assert_eq!(ids(q).await, want, "{what}: by expiry");
+}

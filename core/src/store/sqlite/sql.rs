@@ -76,6 +76,13 @@ pub(super) struct TableSql {
     pub(super) lookup_holder: &'static str,
     pub(super) insert: &'static str,
     pub(super) update: &'static str,
+    /// `update` for a row whose indexed columns (other than `key_id`) keep
+    /// their values: it sets only the others, so SQLite leaves the other
+    /// indexes, the lookup's unique check and the owner's foreign key
+    /// alone. Its `WHERE` holds the new indexed values, so it changes
+    /// nothing (0 rows) unless they are the stored ones, and `update`
+    /// follows.
+    pub(super) update_in_place: &'static str,
     pub(super) delete: &'static str,
     list: &'static str,
 }
@@ -121,6 +128,14 @@ macro_rules! table_sql {
                 " lookup = ?7, expires_at = ?8, version = ?9, body = ?10, sealed = ?11,",
                 " key_id = ?12, tag = ?13",
                 " WHERE tenant_id = ?1 AND kind = ?2 AND id = ?3 AND version = ?14"
+            ),
+            update_in_place: concat!(
+                "UPDATE ",
+                $t,
+                " SET version = ?9, body = ?10, sealed = ?11, key_id = ?12, tag = ?13",
+                " WHERE tenant_id = ?1 AND kind = ?2 AND id = ?3 AND version = ?14",
+                " AND parent IS ?4 AND owner_id IS ?5 AND lookup_scope IS ?6",
+                " AND lookup IS ?7 AND expires_at IS ?8"
             ),
             delete: concat!(
                 "DELETE FROM ",

@@ -151,14 +151,6 @@ impl<'c> SqliteTx<'c> {
         let key_id = row.sealed_key()?.map(|k| i64::from(k.get()));
         let scope = row.lookup.as_ref().map(|_| scope_bytes(&tenant, row.kind));
         let expected = expected.map(version_to).transpose()?;
-        let mut stmt = self
-            .conn
-            .prepare_cached(if expected.is_some() {
-                t.update
-            } else {
-                t.insert
-            })
-            .map_err(db("write a row"))?;
         let tenant_bytes = tenant.as_bytes();
         let owner = row.owner.map(|o| o.to_string());
         let expires_at = row.expires_at.map(Timestamp::unix_millis);
@@ -179,16 +171,25 @@ impl<'c> SqliteTx<'c> {
             key_id,
             tag,
         ];
-        let written = match expected {
-            None => stmt.execute(values),
-            Some(v) => {
-                let mut with_version = values.to_vec();
-                with_version.push(&v);
-                stmt.execute(with_version.as_slice())
-            }
+        let run = |sql: &'static str, values: &[&dyn rusqlite::ToSql]| {
+            self.conn
+                .prepare_cached(sql)
+                .map_err(db("write a row"))?
+                .execute(values)
+                .map_err(|e| constraint_error(e, tenant, row))
+        };
+        let Some(v) = expected else {
+            return Ok(run(t.insert, values)? == 1);
+        };
+        let mut with_version = values.to_vec();
+        with_version.push(&v);
+        // Most updates (a rewrap, a rekey, a secret's new value) leave the
+        // indexed columns as they are: try the statement that writes only
+        // the rest, and the whole row when it matched nothing.
+        if run(t.update_in_place, &with_version)? == 1 {
+            return Ok(true);
         }
-        .map_err(|e| constraint_error(e, tenant, row))?;
-        Ok(written == 1)
+        Ok(run(t.update, &with_version)? == 1)
     }
 
     fn delete(&mut self, tenant: TenantId, kind: Kind, id: &str, expected: u64) -> Result<bool> {
