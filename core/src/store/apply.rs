@@ -253,8 +253,12 @@ impl Checked {
 /// - `UpdateTenant`: [`Error::NotFound`] (tenant), [`Error::Conflict`];
 /// - `Insert`: [`Error::NotFound`] (tenant, then owner),
 ///   [`Error::AlreadyExists`] (lookup key, then id);
-/// - `Update`: [`Error::NotFound`] (tenant, then row), [`Error::Conflict`],
-///   [`Error::NotFound`] (owner), [`Error::AlreadyExists`] (lookup key);
+/// - `Update` of a kind with a global lookup key: [`Error::NotFound`]
+///   (tenant, then row), [`Error::Conflict`], [`Error::NotFound`] (owner),
+///   [`Error::AlreadyExists`] (lookup key); of any other kind (written at
+///   the expected version without reading the row first):
+///   [`Error::NotFound`] (tenant, then owner), [`Error::AlreadyExists`]
+///   (lookup key), then [`Error::NotFound`] (row) or [`Error::Conflict`];
 /// - `Delete`: [`Error::NotFound`] (tenant, then row), [`Error::Conflict`];
 ///
 /// then [`Error::NotFound`] for a batch whose tenant does not exist, the
@@ -312,6 +316,21 @@ pub(crate) async fn apply<T: Tx + ?Sized>(
                 expected_version,
             } => {
                 require(current, tenant)?;
+                if !row.kind.has_global_lookup() {
+                    // Written at the expected version, compare-and-swap; the
+                    // head is read only to say why when nothing was there.
+                    let Some(version) = expected_version.checked_add(1) else {
+                        return Err(refused(tx, tenant, row.kind, &row.id, expected_version).await);
+                    };
+                    row.version = version;
+                    check_row(tx, tenant, &row).await?;
+                    if !tx.update_row(tenant, &row, expected_version).await? {
+                        return Err(refused(tx, tenant, row.kind, &row.id, expected_version).await);
+                    }
+                    continue;
+                }
+                // The directory follows the lookup key: the stored one is
+                // read first.
                 let head = tx
                     .row_head(tenant, row.kind, &row.id)
                     .await?
@@ -322,7 +341,7 @@ pub(crate) async fn apply<T: Tx + ?Sized>(
                 if !tx.update_row(tenant, &row, head.version).await? {
                     return Err(moved_under_us(row.kind, &row.id));
                 }
-                if row.kind.has_global_lookup() && head.lookup != row.lookup {
+                if head.lookup != row.lookup {
                     if let Some(old) = &head.lookup {
                         tx.directory_remove(tenant, row.kind, old).await?;
                     }
@@ -511,6 +530,26 @@ async fn delete<T: Tx + ?Sized>(
 
 /// A row changed between the transaction's read and its write: only a
 /// backend that breaks the serialisability contract gets here.
+/// Why an update at `expected` wrote nothing: the row is missing
+/// ([`Error::NotFound`]) or at another version ([`Error::Conflict`]), or at
+/// the last one there is (also a conflict).
+async fn refused<T: Tx + ?Sized>(
+    tx: &mut T,
+    tenant: TenantId,
+    kind: Kind,
+    id: &str,
+    expected: u64,
+) -> Error {
+    match tx.row_head(tenant, kind, id).await {
+        Err(e) => e,
+        Ok(None) => Error::not_found(kind.as_str(), id),
+        Ok(Some(head)) => match next_version(kind.as_str(), &id, expected, head.version) {
+            Err(e) => e,
+            Ok(_) => moved_under_us(kind, id),
+        },
+    }
+}
+
 fn moved_under_us(kind: Kind, id: &str) -> Error {
     Error::storage(format!(
         "{kind} `{id}` changed inside its own transaction; the batch was rolled back"

@@ -201,6 +201,40 @@ pub async fn updates_move_every_indexed_column(fx: Fx) {
             before = after;
         }
     }
+    // An update of a row that is not there, or at a stale version, fails
+    // as such and writes nothing (neither the row nor an audit event).
+    // Both ways an update is made: a kind whose lookup key is global (its
+    // row read first) and one whose is not (written, then read on a miss).
+    let events = fx.count_audit(t).await;
+    let global = rows.iter().find(|r| r.kind.has_global_lookup()).unwrap();
+    let local = rows.iter().find(|r| !r.kind.has_global_lookup()).unwrap();
+    for stale in [global.clone(), local.clone()] {
+        let mut missing = stale.clone();
+        missing.id = "not-there".into();
+        for row in [missing, stale.clone()] {
+            let err = fx
+                .apply(
+                    t,
+                    vec![Change::Update {
+                        row: row.clone(),
+                        expected_version: 1,
+                    }],
+                )
+                .await
+                .unwrap_err();
+            match fx.store.get(t, row.kind, &row.id).await.unwrap() {
+                None => assert!(matches!(err, Error::NotFound { .. }), "{err}"),
+                Some(stored) => {
+                    assert!(
+                        matches!(err, Error::Conflict { expected: 1, found, .. } if found == stored.version),
+                        "{err}"
+                    );
+                    assert_eq!(stored.version, steps.len() as u64 + 1);
+                }
+            }
+        }
+    }
+    assert_eq!(fx.count_audit(t).await, events);
 }
 
 /// `after` (just written over `before`) is found by each of its indexed
