@@ -318,6 +318,49 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// A page of rows matching `query`, in ascending id order.
     async fn list(&self, tenant: TenantId, query: &ListQuery) -> Result<Vec<Row>>;
 
+    /// How many rows match `query`'s filters (after its cursor, if it has
+    /// one; its limit does not apply): what [`Store::list`] would return
+    /// page after page. A read like any other, not a snapshot of the pages
+    /// read later. The default reads the pages; SQLite and PostgreSQL count
+    /// in the database.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), secrets_core::Error> {
+    /// use std::sync::Arc;
+    /// use secrets_core::audit::{Actor, AuditChain, AuditDraft, AuditLinker};
+    /// use secrets_core::crypto::{KeyRing, MasterKey};
+    /// use secrets_core::store::{Batch, Change, Kind, ListQuery, MemoryStore, Row, Store, Tenant};
+    /// use secrets_core::{TenantId, Timestamp};
+    ///
+    /// let store = MemoryStore::new();
+    /// let chain: Arc<dyn AuditLinker> = Arc::new(AuditChain::new(&KeyRing::new(MasterKey::generate()?)));
+    /// let now = Timestamp::from_unix_seconds(1_700_000_000);
+    /// let tenant = TenantId::generate();
+    /// let mut batch = Batch::new(AuditDraft::new(Actor::System, "setup", "tenant", now))
+    ///     .with(Change::CreateTenant(Tenant::new(tenant, "acme", now)?));
+    /// for id in ["a", "b", "c"] {
+    ///     batch = batch.with(Change::Insert(Row::new(Kind::AppSecret, id, b"{}".to_vec())));
+    /// }
+    /// store.apply(tenant, batch, &chain).await?;
+    ///
+    /// assert_eq!(store.count(tenant, &ListQuery::new(Kind::AppSecret).limit(1)).await?, 3);
+    /// assert_eq!(store.count(tenant, &ListQuery::new(Kind::AppSecret).after("a")).await?, 2);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::list`].
+    async fn count(&self, tenant: TenantId, query: &ListQuery) -> Result<u64> {
+        let mut pages = page::Pages::rows(self, tenant, query.clone().limit(MAX_PAGE));
+        let mut n = 0u64;
+        while let Some(page) = pages.next().await? {
+            n = n.saturating_add(page.len() as u64);
+        }
+        Ok(n)
+    }
+
     /// Applies `batch` atomically and returns the stored audit event:
     /// serialisable with every other batch of the tenant (see the trait
     /// docs), so the event's `seq` follows the tenant's last one by exactly

@@ -207,6 +207,9 @@ impl Store for ScratchStore {
     async fn list(&self, tenant: TenantId, query: &ListQuery) -> Result<Vec<Row>> {
         self.store.list(tenant, query).await
     }
+    async fn count(&self, tenant: TenantId, query: &ListQuery) -> Result<u64> {
+        self.store.count(tenant, query).await
+    }
     async fn apply(
         &self,
         tenant: TenantId,

@@ -70,41 +70,29 @@ pub async fn list_filters_select_exactly(fx: Fx) {
     }
     fx.apply(t, changes).await.unwrap();
 
-    let web = fx
-        .store
-        .list(t, &ListQuery::new(Kind::AppSecret).parent("web"))
-        .await
-        .unwrap();
+    let web = listed(&fx, t, ListQuery::new(Kind::AppSecret).parent("web")).await;
     assert_eq!(
         web.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
         ["web/V1", "web/V2"]
     );
-    let of_u1 = fx
-        .store
-        .list(t, &ListQuery::new(Kind::ApiToken).owner(u1))
-        .await
-        .unwrap();
+    let of_u1 = listed(&fx, t, ListQuery::new(Kind::ApiToken).owner(u1)).await;
     assert_eq!(of_u1.len(), 2);
     assert!(of_u1.iter().all(|r| r.owner == Some(u1)));
-    let expired = fx
-        .store
-        .list(
-            t,
-            &ListQuery::new(Kind::ApiToken).expires_before(Timestamp::from_unix_seconds(250)),
-        )
-        .await
-        .unwrap();
+    let expired = listed(
+        &fx,
+        t,
+        ListQuery::new(Kind::ApiToken).expires_before(Timestamp::from_unix_seconds(250)),
+    )
+    .await;
     assert_eq!(expired.len(), 2);
-    let combined = fx
-        .store
-        .list(
-            t,
-            &ListQuery::new(Kind::ApiToken)
-                .owner(u1)
-                .expires_before(Timestamp::from_unix_seconds(250)),
-        )
-        .await
-        .unwrap();
+    let combined = listed(
+        &fx,
+        t,
+        ListQuery::new(Kind::ApiToken)
+            .owner(u1)
+            .expires_before(Timestamp::from_unix_seconds(250)),
+    )
+    .await;
     assert_eq!(combined.len(), 1);
 
     // Sealed-key filter: rotate, re-seal one value, then filter.
@@ -121,33 +109,54 @@ pub async fn list_filters_select_exactly(fx: Fx) {
     )
     .await
     .unwrap();
-    let not_new = fx
-        .store
-        .list(
-            t,
-            &ListQuery::new(Kind::AppSecret).sealed_not_under(new_key),
-        )
-        .await
-        .unwrap();
+    let not_new = listed(
+        &fx,
+        t,
+        ListQuery::new(Kind::AppSecret).sealed_not_under(new_key),
+    )
+    .await;
     assert_eq!(not_new.len(), 3);
-    let not_old = fx
-        .store
-        .list(
-            t,
-            &ListQuery::new(Kind::AppSecret).sealed_not_under(old_key),
-        )
-        .await
-        .unwrap();
+    let not_old = listed(
+        &fx,
+        t,
+        ListQuery::new(Kind::AppSecret).sealed_not_under(old_key),
+    )
+    .await;
     assert_eq!(
         not_old.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
         ["web/V1"]
     );
     // Rows with no sealed value never match the sealed-key filter.
     assert!(
-        fx.store
-            .list(t, &ListQuery::new(Kind::ApiToken).sealed_not_under(new_key))
-            .await
-            .unwrap()
-            .is_empty()
+        listed(
+            &fx,
+            t,
+            ListQuery::new(Kind::ApiToken).sealed_not_under(new_key)
+        )
+        .await
+        .is_empty()
     );
+}
+
+/// The rows `q` lists, once [`Store::count`] was checked against them: with
+/// the query's limit or a smaller one, and after its first row.
+async fn listed(fx: &Fx, t: TenantId, q: ListQuery) -> Vec<Row> {
+    let rows = fx.store.list(t, &q).await.unwrap();
+    let n = rows.len() as u64;
+    assert_eq!(fx.store.count(t, &q).await.unwrap(), n, "{q:?}");
+    assert_eq!(
+        fx.store.count(t, &q.clone().limit(1)).await.unwrap(),
+        n,
+        "{q:?}, limit 1"
+    );
+    if let Some(first) = rows.first() {
+        let after = q.clone().after(first.id.clone());
+        assert_eq!(
+            fx.store.count(t, &after).await.unwrap(),
+            n - 1,
+            "{q:?} after {}",
+            first.id
+        );
+    }
+    rows
 }

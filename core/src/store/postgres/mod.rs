@@ -731,6 +731,57 @@ fn refs(values: &Values) -> Vec<(&(dyn ToSql + Sync), Type)> {
         .collect()
 }
 
+/// The statement of `q` from `select` (a `SELECT` over its kind's table
+/// with the tenant and kind conditions as `$1` and `$2`), with its filters,
+/// its values and how to plan it.
+fn filtered(select: &str, tenant: TenantId, q: &ListQuery) -> (String, Values, Plans) {
+    let mut sql = select.to_owned();
+    let mut values: Values = vec![
+        (Box::new(uuid(tenant)), Type::UUID),
+        (Box::new(q.kind.as_str()), Type::TEXT),
+    ];
+    let mut add = |cond: &str, v: (Box<dyn ToSql + Sync + Send>, Type), values: &mut Values| {
+        values.push(v);
+        sql.push_str(&format!(" AND {cond}${}", values.len()));
+    };
+    if let Some(p) = &q.parent {
+        add("parent = ", (Box::new(p.clone()), Type::TEXT), &mut values);
+    }
+    if let Some(o) = q.owner {
+        add(
+            "owner_id = ",
+            (Box::new(o.to_string()), Type::TEXT),
+            &mut values,
+        );
+    }
+    if let Some(t) = q.expires_before {
+        add(
+            "expires_at IS NOT NULL AND expires_at < ",
+            (Box::new(t.unix_millis()), Type::INT8),
+            &mut values,
+        );
+    }
+    if let Some(k) = q.sealed_not_under {
+        add(
+            "key_id IS NOT NULL AND key_id <> ",
+            (Box::new(i64::from(k.get())), Type::INT8),
+            &mut values,
+        );
+    }
+    if let Some(a) = &q.after {
+        add("id > ", (Box::new(a.clone()), Type::TEXT), &mut values);
+    }
+    // A range on a column that no index leads with after the tenant and
+    // kind (an expiry, a key id to move away from) makes the best plan
+    // depend on the value: planned for the value, as by default.
+    let plans = if q.expires_before.is_some() || q.sealed_not_under.is_some() {
+        Plans::Custom
+    } else {
+        Plans::Generic
+    };
+    (sql, values, plans)
+}
+
 #[async_trait]
 impl Store for PostgresStore {
     async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>> {
@@ -855,57 +906,27 @@ impl Store for PostgresStore {
     }
 
     async fn list(&self, tenant: TenantId, q: &ListQuery) -> Result<Vec<Row>> {
-        let mut sql = self.sql.table(q.kind).list.clone();
-        let mut values: Values = vec![
-            (Box::new(uuid(tenant)), Type::UUID),
-            (Box::new(q.kind.as_str()), Type::TEXT),
-        ];
-        let mut add = |cond: &str, v: (Box<dyn ToSql + Sync + Send>, Type), values: &mut Values| {
-            values.push(v);
-            sql.push_str(&format!(" AND {cond}${}", values.len()));
-        };
-        if let Some(p) = &q.parent {
-            add("parent = ", (Box::new(p.clone()), Type::TEXT), &mut values);
-        }
-        if let Some(o) = q.owner {
-            add(
-                "owner_id = ",
-                (Box::new(o.to_string()), Type::TEXT),
-                &mut values,
-            );
-        }
-        if let Some(t) = q.expires_before {
-            add(
-                "expires_at IS NOT NULL AND expires_at < ",
-                (Box::new(t.unix_millis()), Type::INT8),
-                &mut values,
-            );
-        }
-        if let Some(k) = q.sealed_not_under {
-            add(
-                "key_id IS NOT NULL AND key_id <> ",
-                (Box::new(i64::from(k.get())), Type::INT8),
-                &mut values,
-            );
-        }
-        if let Some(a) = &q.after {
-            add("id > ", (Box::new(a.clone()), Type::TEXT), &mut values);
-        }
+        let (mut sql, mut values, plans) = filtered(&self.sql.table(q.kind).list, tenant, q);
         values.push((Box::new(limit(q.effective_limit())), Type::INT8));
         sql.push_str(&format!(" ORDER BY id LIMIT ${}", values.len()));
-        // A range on a column that no index leads with after the tenant
-        // and kind (an expiry, a key id to move away from) makes the best
-        // plan depend on the value: planned for the value, as by default.
-        let plans = if q.expires_before.is_some() || q.sealed_not_under.is_some() {
-            Plans::Custom
-        } else {
-            Plans::Generic
-        };
         self.read_in_tenant(tenant, "list rows", &sql, &refs(&values), plans)
             .await?
             .iter()
             .map(decode_row)
             .collect()
+    }
+
+    async fn count(&self, tenant: TenantId, q: &ListQuery) -> Result<u64> {
+        let (sql, values, plans) = filtered(&self.sql.table(q.kind).count, tenant, q);
+        let rows = self
+            .read_in_tenant(tenant, "count rows", &sql, &refs(&values), plans)
+            .await?;
+        let n: i64 = rows
+            .first()
+            .ok_or_else(|| Error::storage("count rows: no row returned"))?
+            .try_get(0)
+            .map_err(db("count rows"))?;
+        u64::try_from(n).map_err(|_| Error::storage("count rows: a negative count"))
     }
 
     async fn apply(

@@ -60,6 +60,7 @@ pub(super) struct TableSql {
     pub(super) update: String,
     pub(super) delete: String,
     pub(super) list: String,
+    pub(super) count: String,
 }
 
 impl TableSql {
@@ -92,6 +93,7 @@ impl TableSql {
                 "DELETE FROM {t} WHERE tenant_id = $1 AND kind = $2 AND id = $3 AND version = $4"
             ),
             list: format!("SELECT {ROW_COLUMNS} FROM {t} WHERE tenant_id = $1 AND kind = $2"),
+            count: format!("SELECT count(*) FROM {t} WHERE tenant_id = $1 AND kind = $2"),
         }
     }
 }

@@ -770,6 +770,11 @@ impl Store for SqliteStore {
         self.read(move |c| sql::list(c, tenant, &query)).await
     }
 
+    async fn count(&self, tenant: TenantId, query: &ListQuery) -> Result<u64> {
+        let query = query.clone();
+        self.read(move |c| sql::count(c, tenant, &query)).await
+    }
+
     async fn apply(
         &self,
         tenant: TenantId,

@@ -85,6 +85,7 @@ pub(super) struct TableSql {
     pub(super) update_in_place: &'static str,
     pub(super) delete: &'static str,
     list: &'static str,
+    count: &'static str,
 }
 
 macro_rules! table_sql {
@@ -146,6 +147,11 @@ macro_rules! table_sql {
                 "SELECT ",
                 row_columns!(),
                 " FROM ",
+                $t,
+                " WHERE tenant_id = ? AND kind = ?"
+            ),
+            count: concat!(
+                "SELECT count(*) FROM ",
                 $t,
                 " WHERE tenant_id = ? AND kind = ?"
             ),
@@ -401,8 +407,10 @@ pub(super) fn find_by_lookup(
     Ok(Some((tenant, decode_row_at(r, 1)?)))
 }
 
-pub(super) fn list(conn: &Connection, tenant: TenantId, q: &ListQuery) -> Result<Vec<Row>> {
-    let mut sql = String::from(table(q.kind).list);
+/// The statement of `q` over its kind's table from `select` (a `SELECT`
+/// with the tenant and kind conditions), with its filters, and its values.
+fn filtered(select: &str, tenant: TenantId, q: &ListQuery) -> (String, Vec<Value>) {
+    let mut sql = String::from(select);
     let mut params = vec![
         Value::Blob(tenant.as_bytes().to_vec()),
         Value::Text(q.kind.as_str().to_owned()),
@@ -427,6 +435,11 @@ pub(super) fn list(conn: &Connection, tenant: TenantId, q: &ListQuery) -> Result
         sql.push_str(" AND id > ?");
         params.push(Value::Text(a.clone()));
     }
+    (sql, params)
+}
+
+pub(super) fn list(conn: &Connection, tenant: TenantId, q: &ListQuery) -> Result<Vec<Row>> {
+    let (mut sql, mut params) = filtered(table(q.kind).list, tenant, q);
     sql.push_str(" ORDER BY id LIMIT ?");
     params.push(Value::Integer(limit(q.effective_limit())));
 
@@ -439,6 +452,16 @@ pub(super) fn list(conn: &Connection, tenant: TenantId, q: &ListQuery) -> Result
         out.push(decode_row(r)?);
     }
     Ok(out)
+}
+
+pub(super) fn count(conn: &Connection, tenant: TenantId, q: &ListQuery) -> Result<u64> {
+    let (sql, params) = filtered(table(q.kind).count, tenant, q);
+    let n: i64 = conn
+        .prepare_cached(&sql)
+        .map_err(db("count rows"))?
+        .query_row(params_from_iter(params), |r| r.get(0))
+        .map_err(db("count rows"))?;
+    u64::try_from(n).map_err(|_| corrupt("row count"))
 }
 
 pub(super) fn audit_events(
