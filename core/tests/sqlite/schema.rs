@@ -5,6 +5,7 @@ use secrets_core::Error;
 use secrets_core::store::{Batch, Change, Kind, Row, SCHEMA_VERSION, SqliteStore, Store};
 
 use secrets_core::TenantId;
+use secrets_core::crypto::{KeyId, KeyRing, MasterKey};
 
 use crate::{chain, create_tenant, draft, raw};
 
@@ -187,10 +188,12 @@ async fn a_version_1_file_migrates_to_row_tags_and_settings() {
             .await
             .unwrap();
     }
-    // Undo migration 2 by hand: what version 1 left on disk.
+    // Undo migrations 4 to 2 by hand: what version 1 left on disk.
     raw(&path)
         .execute_batch(
-            "DROP TABLE lookup_directory;
+            "CREATE INDEX users_key ON users (tenant_id, key_id) WHERE key_id IS NOT NULL;
+             CREATE INDEX records_key ON records (tenant_id, kind, key_id) WHERE key_id IS NOT NULL;
+             DROP TABLE lookup_directory;
              ALTER TABLE users DROP COLUMN tag;
              ALTER TABLE records DROP COLUMN tag;
              DROP TABLE meta;
@@ -249,10 +252,12 @@ async fn a_version_2_file_migrates_to_the_lookup_directory() {
             store.apply(t, batch, &chain).await.unwrap();
         }
     }
-    // Undo migration 3 by hand: what version 2 left on disk.
+    // Undo migrations 4 and 3 by hand: what version 2 left on disk.
     raw(&path)
         .execute_batch(
-            "DROP TABLE lookup_directory;
+            "CREATE INDEX users_key ON users (tenant_id, key_id) WHERE key_id IS NOT NULL;
+             CREATE INDEX records_key ON records (tenant_id, kind, key_id) WHERE key_id IS NOT NULL;
+             DROP TABLE lookup_directory;
              DELETE FROM schema_version WHERE version >= 3;",
         )
         .unwrap();
@@ -315,5 +320,74 @@ async fn a_version_2_file_migrates_to_the_lookup_directory() {
         .query_row("SELECT max(version) FROM schema_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 3);
+}
+
+/// A file written by version 3 of the schema migrates to version 4 in
+/// place: the unused `key_id` indexes are dropped, the rows kept, and the
+/// rewrap filter still finds exactly the rows sealed under another key.
+#[tokio::test]
+async fn a_version_3_file_migrates_without_the_key_id_indexes() {
+    use secrets_core::store::ListQuery;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v3.db");
+    let chain = chain();
+    let sealed = |id: &str, key: u32| {
+        let ring = KeyRing::with_active(
+            MasterKey::from_bytes(&[7; 32]).unwrap(),
+            KeyId::new(key).unwrap(),
+        );
+        let mut row = Row::new(Kind::AppSecret, id, b"{}".to_vec());
+        row.sealed = Some(
+            ring.seal(b"v", &Row::context(TenantId::DEFAULT, Kind::AppSecret, id))
+                .unwrap(),
+        );
+        row
+    };
+    {
+        let store = SqliteStore::open(&path).await.unwrap();
+        create_tenant(&store, TenantId::DEFAULT, &chain).await;
+        let batch = Batch::new(draft("w", "t"))
+            .with(Change::Insert(sealed("a", 1)))
+            .with(Change::Insert(sealed("b", 2)))
+            .with(Change::Insert(sealed("c", 1)));
+        store.apply(TenantId::DEFAULT, batch, &chain).await.unwrap();
+    }
+    // Undo migration 4 by hand: what version 3 left on disk.
+    raw(&path)
+        .execute_batch(&format!(
+            "{}DELETE FROM schema_version WHERE version >= 4;",
+            "CREATE INDEX users_key ON users (tenant_id, key_id) WHERE key_id IS NOT NULL;
+CREATE INDEX records_key ON records (tenant_id, kind, key_id) WHERE key_id IS NOT NULL;"
+        ))
+        .unwrap();
+    let indexes = || -> Vec<String> {
+        let conn = raw(&path);
+        let mut stmt = conn
+            .prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND name LIKE '%_key' ORDER BY name")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(indexes(), ["records_key", "users_key"]);
+
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert!(indexes().is_empty());
+    let version: i64 = raw(&path)
+        .query_row("SELECT max(version) FROM schema_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    assert_eq!(SCHEMA_VERSION, 4);
+    let q = ListQuery::new(Kind::AppSecret).sealed_not_under(KeyId::new(2).unwrap());
+    let ids: Vec<String> = store
+        .list(TenantId::DEFAULT, &q)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(ids, ["a", "c"]);
+    assert_eq!(store.count(TenantId::DEFAULT, &q).await.unwrap(), 2);
 }
