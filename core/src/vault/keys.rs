@@ -23,7 +23,7 @@
 //!    events only under the new master; it still opens and verifies what the
 //!    old one wrote.
 //! 2. [`Vault::rekey`] re-seals every stored value and re-tags every row
-//!    under the new master, tenant by tenant, in audited batches; it is
+//!    under the new master, several tenants at once, in audited batches; it is
 //!    resumable (a row already moved is skipped) and runs while other tasks
 //!    write. Each tenant's log gets a `key.rekeyed` event linked under the
 //!    new chain key to the last event linked under the old one.
@@ -93,6 +93,53 @@ const AUDIT_KEYS_VERSION: u8 = 1;
 
 /// Rows per batch of a rewrap or rekey pass.
 const PASS_BATCH: usize = 500;
+
+/// Tenants a rewrap or rekey pass works on at once, each in a task: their
+/// batches share commits (SQLite's group commit) and their round trips
+/// overlap (PostgreSQL); within a tenant the pass goes page by page.
+const PASS_TENANTS: usize = 4;
+
+/// What a pass reads of `kind`: a rewrap only the rows sealed under another
+/// key than `active` (the store filters them); a rekey every row (each must
+/// be re-tagged).
+fn pass_query(kind: Kind, rekey: bool, active: KeyId) -> ListQuery {
+    let query = ListQuery::new(kind).limit(PASS_BATCH);
+    if rekey {
+        query
+    } else {
+        query.sealed_not_under(active)
+    }
+}
+
+/// What a pass waits for next.
+enum Next {
+    /// A tenant's task reported a page: rows examined, rows rewritten.
+    Page(u64, u64),
+    /// A tenant's task ended.
+    Finished(std::result::Result<Result<()>, tokio::task::JoinError>),
+    /// Every task ended and every report was read.
+    Idle,
+}
+
+/// The next report of `pages` or, when none is waiting, the next task of
+/// `tasks` to end (reports first: a task's pages are counted before its
+/// end).
+async fn next_of(
+    pages: &mut tokio::sync::mpsc::Receiver<(u64, u64)>,
+    tasks: &mut tokio::task::JoinSet<Result<()>>,
+) -> Next {
+    std::future::poll_fn(|cx| {
+        if let std::task::Poll::Ready(Some((examined, rewritten))) = pages.poll_recv(cx) {
+            return std::task::Poll::Ready(Next::Page(examined, rewritten));
+        }
+        match tasks.poll_join_next(cx) {
+            std::task::Poll::Ready(Some(ended)) => std::task::Poll::Ready(Next::Finished(ended)),
+            std::task::Poll::Ready(None) => std::task::Poll::Ready(Next::Idle),
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    })
+    .await
+}
 
 /// The check value of a master key: `HMAC-SHA256(subkey("key-check"),
 /// "secrets-core/v1/key-check")`. Reveals nothing of the key.
@@ -761,12 +808,15 @@ impl Vault {
     }
 
     /// Re-seals every stored value sealed under a key other than the active
-    /// one, tenant by tenant, in audited batches of 500 rows
-    /// (`key.rewrapped`). Resumable and idempotent: a row already under the
-    /// active key is skipped, so a second run rewraps nothing and an
-    /// interrupted run finishes when run again. Runs while other tasks
-    /// read and write (a row changed meanwhile is read again). `progress`
-    /// is called after each batch.
+    /// one, in audited batches of 500 rows (`key.rewrapped`), up to four
+    /// tenants at once (each in a task spawned on the current tokio
+    /// runtime, page after page within a tenant). Resumable and idempotent:
+    /// a row already under the active key is skipped, so a second run
+    /// rewraps nothing and an interrupted run finishes when run again. Runs
+    /// while other tasks read and write (a row changed meanwhile is read
+    /// again). `progress` is called after each batch, from the calling
+    /// task; when the pass stops (an error, or the future dropped) the
+    /// tenants' tasks stop too, each batch committed whole or not at all.
     ///
     /// During a rekey it also re-tags rows under the new master; use
     /// [`Vault::rekey`], which also finishes the rekey.
@@ -898,24 +948,15 @@ impl Vault {
         Ok(())
     }
 
-    /// The rewrap pass (and, with `rekey`, the anchors of a rekey).
+    /// The rewrap pass (and, with `rekey`, the anchors of a rekey): up to
+    /// [`PASS_TENANTS`] tenants at once, each in a task of its own.
     async fn pass(
         &self,
         progress: &mut (dyn FnMut(Progress) + Send),
         rekey: bool,
     ) -> Result<RewrapReport> {
         let store = &*self.inner.store;
-        // A rewrap reads only the rows sealed under another key (the store
-        // filters them); a rekey reads every row (each must be re-tagged).
         let active = self.inner.ring.active_key_id();
-        let query = |kind| {
-            let query = ListQuery::new(kind).limit(PASS_BATCH);
-            if rekey {
-                query
-            } else {
-                query.sealed_not_under(active)
-            }
-        };
         let tenants = Pages::tenants(store).collect().await?;
         // The total only sizes the progress bar: counted on the store
         // beneath the integrity layer (no row read, nothing trusted).
@@ -923,7 +964,8 @@ impl Vault {
         let mut total = 0u64;
         for &tenant in &tenants {
             for kind in pass_kinds() {
-                total = total.saturating_add(unchecked.count(tenant, &query(kind)).await?);
+                let query = pass_query(kind, rekey, active);
+                total = total.saturating_add(unchecked.count(tenant, &query).await?);
             }
         }
         let mut report = RewrapReport {
@@ -932,35 +974,34 @@ impl Vault {
         };
         let mut at = Progress { done: 0, total };
         progress(at);
-        for &tenant in &tenants {
-            if rekey {
-                self.anchor(tenant).await?;
+        // Pages reported by the tenants' tasks; a task waits while one is
+        // unread, so none runs more than a page ahead of the reports (and
+        // of a caller that stops the pass in `progress`).
+        let (sender, mut pages) = tokio::sync::mpsc::channel::<(u64, u64)>(1);
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut waiting = tenants.into_iter();
+        loop {
+            while tasks.len() < PASS_TENANTS {
+                let Some(tenant) = waiting.next() else { break };
+                let (vault, sender) = (self.clone(), sender.clone());
+                tasks.spawn(async move { vault.pass_tenant(tenant, rekey, active, &sender).await });
             }
-            for kind in pass_kinds() {
-                // Read beneath the integrity layer and checked once here,
-                // row by row as any read is: the check also says which rows
-                // are still tagged under the retiring master.
-                let mut pages = Pages::rows(unchecked, tenant, query(kind));
-                while !pages.is_done() {
-                    let (page, n) = retry("a row being rewrapped", Race::Conflict, || async {
-                        let page = pages.current().await?;
-                        let current = self.inner.integrity.check_page(tenant, &page).await?;
-                        let n = self.rewrap_page(tenant, kind, &page, &current).await?;
-                        Ok((page, n))
-                    })
-                    .await?;
-                    report.examined += page.len() as u64;
-                    report.rewrapped += n;
-                    at.done += page.len() as u64;
+            match next_of(&mut pages, &mut tasks).await {
+                Next::Page(examined, rewrapped) => {
+                    report.examined += examined;
+                    report.rewrapped += rewrapped;
+                    at.done += examined;
                     progress(at);
-                    pages.step(&page);
                 }
-            }
-            if rekey {
-                // Every value of the tenant is under the new master's
-                // tenant keys now: the old master's go.
-                self.destroy_tenant_keys_below(tenant, self.inner.ring.base_key_id())
-                    .await?;
+                Next::Finished(Ok(Ok(()))) => {}
+                // Returning drops the set, which stops the other tenants'
+                // tasks; what they committed stays (a pass resumes).
+                Next::Finished(Ok(Err(e))) => return Err(e),
+                Next::Finished(Err(e)) => match e.try_into_panic() {
+                    Ok(panic) => std::panic::resume_unwind(panic),
+                    Err(e) => return Err(Error::storage(format!("a tenant's pass stopped: {e}"))),
+                },
+                Next::Idle => break,
             }
         }
         report.active_key = self.inner.ring.active_key_id().get();
@@ -969,6 +1010,47 @@ impl Vault {
             .key_epoch
             .load(std::sync::atomic::Ordering::Relaxed);
         Ok(report)
+    }
+
+    /// One tenant's part of a pass; reports each page (rows examined,
+    /// rows rewritten) on `reports`, and stops when nobody reads them.
+    async fn pass_tenant(
+        &self,
+        tenant: TenantId,
+        rekey: bool,
+        active: KeyId,
+        reports: &tokio::sync::mpsc::Sender<(u64, u64)>,
+    ) -> Result<()> {
+        if rekey {
+            self.anchor(tenant).await?;
+        }
+        let unchecked = self.inner.integrity.unchecked();
+        for kind in pass_kinds() {
+            // Read beneath the integrity layer and checked once here, row
+            // by row as any read is: the check also says which rows are
+            // still tagged under the retiring master.
+            let mut cursor = Pages::rows(unchecked, tenant, pass_query(kind, rekey, active));
+            while !cursor.is_done() {
+                let (page, n) = retry("a row being rewrapped", Race::Conflict, || async {
+                    let page = cursor.current().await?;
+                    let current = self.inner.integrity.check_page(tenant, &page).await?;
+                    let n = self.rewrap_page(tenant, kind, &page, &current).await?;
+                    Ok((page, n))
+                })
+                .await?;
+                if !page.is_empty() && reports.send((page.len() as u64, n)).await.is_err() {
+                    return Err(Error::storage("the rewrap pass stopped"));
+                }
+                cursor.step(&page);
+            }
+        }
+        if rekey {
+            // Every value of the tenant is under the new master's tenant
+            // keys now: the old master's go.
+            self.destroy_tenant_keys_below(tenant, self.inner.ring.base_key_id())
+                .await?;
+        }
+        Ok(())
     }
 
     /// Re-seals (and re-tags) the rows of `page` that need it, in one
