@@ -23,7 +23,10 @@
 //! - `pg_rls_overhead`: the store's hot reads (point get, lookup by hash, a
 //!   page of 100) as raw statements of the app role, on `records` (row-level
 //!   security on and forced) and on `<schema>_norls.records`, a copy of it with the
-//!   same rows and indexes and row-level security off; and the tenant-context
+//!   same rows and indexes and row-level security off; the same again on
+//!   `<schema>_rlscopy.records`, a second copy with row-level security
+//!   forced under the store's policy (copy against copy: the same layout on
+//!   disk, so only the policy differs); and the tenant-context
 //!   statement: alone, and a transaction with it pipelined ahead of a point
 //!   get beside the same transaction without it. Criterion gives the
 //!   medians; p50 and p99 of the same statements come from a plain timing
@@ -173,7 +176,10 @@ impl Db {
 impl Drop for Db {
     fn drop(&mut self) {
         let s = &self.schema;
-        common::drop_schemas(&self.owner_url, &[format!("{s}_norls"), s.clone()]);
+        common::drop_schemas(
+            &self.owner_url,
+            &[format!("{s}_norls"), format!("{s}_rlscopy"), s.clone()],
+        );
     }
 }
 
@@ -801,20 +807,33 @@ fn rls_overhead(c: &mut Criterion, rt: &Runtime, db: &Db, table: &TokenTable) {
     // the owner inside the tenant's context (FORCE binds the owner too). In
     // a schema of its own: `PostgresStore::open` refuses a schema holding a
     // table without row-level security.
+    // A second copy with row-level security forced under the store's
+    // policy: copies are laid out alike (written in one statement, in the
+    // same order), which `records`, written batch by batch, need not be, so
+    // copy against copy isolates what the policy costs.
     let copy = format!("{sc}_norls.records");
+    let rls_copy = format!("{sc}_rlscopy.records");
+    let policy = "tenant_id = NULLIF(current_setting('app.tenant', true), '')::uuid";
     rt.block_on(db.owner.batch_execute(&format!(
         "CREATE SCHEMA {sc}_norls; \
          CREATE TABLE {copy} (LIKE {sc}.records INCLUDING ALL); \
+         CREATE SCHEMA {sc}_rlscopy; \
+         CREATE TABLE {rls_copy} (LIKE {sc}.records INCLUDING ALL); \
+         ALTER TABLE {rls_copy} ENABLE ROW LEVEL SECURITY; \
+         ALTER TABLE {rls_copy} FORCE ROW LEVEL SECURITY; \
+         CREATE POLICY tenant_isolation ON {rls_copy} USING ({policy}) WITH CHECK ({policy}); \
          BEGIN; SELECT set_config('app.tenant', '{t}', true); \
-         INSERT INTO {copy} SELECT * FROM {sc}.records; COMMIT; \
-         ANALYZE {sc}.records; ANALYZE {copy}"
+         INSERT INTO {copy} SELECT * FROM {sc}.records; \
+         INSERT INTO {rls_copy} SELECT * FROM {sc}.records; COMMIT; \
+         ANALYZE {sc}.records; ANALYZE {copy}; ANALYZE {rls_copy}"
     )))
     .unwrap();
     let flags = rt
         .block_on(db.owner.query(
             "SELECT relnamespace::regnamespace::text, relrowsecurity, relforcerowsecurity \
              FROM pg_class WHERE relname = 'records' \
-             AND relnamespace IN ($1::text::regnamespace, ($1 || '_norls')::regnamespace) \
+             AND relnamespace IN ($1::text::regnamespace, ($1 || '_norls')::regnamespace, \
+                                  ($1 || '_rlscopy')::regnamespace) \
              ORDER BY 1",
             &[&sc.as_str()],
         ))
@@ -827,7 +846,8 @@ fn rls_overhead(c: &mut Criterion, rt: &Runtime, db: &Db, table: &TokenTable) {
         flags,
         [
             (sc.clone(), true, true),
-            (format!("{sc}_norls"), false, false)
+            (format!("{sc}_norls"), false, false),
+            (format!("{sc}_rlscopy"), true, true),
         ]
     );
 
@@ -851,6 +871,7 @@ fn rls_overhead(c: &mut Criterion, rt: &Runtime, db: &Db, table: &TokenTable) {
     };
     let on = statements(sc);
     let off = statements(&format!("{sc}_norls"));
+    let on_copy = statements(&format!("{sc}_rlscopy"));
     let set = rt
         .block_on(client.prepare("SELECT set_config('app.tenant', $1, true)"))
         .unwrap();
@@ -873,7 +894,9 @@ fn rls_overhead(c: &mut Criterion, rt: &Runtime, db: &Db, table: &TokenTable) {
             for s in 0..3 {
                 let a = client.query(&on[s], &params(s, n)).await.unwrap();
                 let b = client.query(&off[s], &params(s, n)).await.unwrap();
+                let c = client.query(&on_copy[s], &params(s, n)).await.unwrap();
                 assert_eq!(a.len(), b.len());
+                assert_eq!(c.len(), b.len());
                 assert!(!a.is_empty());
                 let ids = |rows: &[tokio_postgres::Row]| -> Vec<String> {
                     rows.iter().map(|r| r.get(1)).collect()
@@ -886,7 +909,11 @@ fn rls_overhead(c: &mut Criterion, rt: &Runtime, db: &Db, table: &TokenTable) {
     let names = ["get", "lookup", "page100"];
     let mut group = c.benchmark_group("pg_rls_overhead");
     for s in 0..3 {
-        for (side, stmts) in [("rls-on", &on), ("rls-off", &off)] {
+        for (side, stmts) in [
+            ("rls-on", &on),
+            ("rls-off", &off),
+            ("rls-on-copy", &on_copy),
+        ] {
             let mut n = 0usize;
             group.bench_function(format!("{side}/{}", names[s]), |b| {
                 b.to_async(rt).iter(|| {
@@ -950,7 +977,8 @@ fn rls_overhead(c: &mut Criterion, rt: &Runtime, db: &Db, table: &TokenTable) {
                     .await
                     .unwrap();
             }
-            for s in 0..3 {
+            for (s, copies) in (0..3).flat_map(|s| [(s, false), (s, true)]) {
+                let on = if copies { &on_copy } else { &on };
                 let (mut a, mut b) = (Vec::new(), Vec::new());
                 for n in 0..PERCENTILE_RUNS {
                     let p = params(s, n);
@@ -971,8 +999,9 @@ fn rls_overhead(c: &mut Criterion, rt: &Runtime, db: &Db, table: &TokenTable) {
                 let (a50, a99) = (percentile(&mut a, 50), percentile(&mut a, 99));
                 let (b50, b99) = (percentile(&mut b, 50), percentile(&mut b, 99));
                 let plans = if generic { " (generic plans)" } else { "" };
+                let copies = if copies { ", copy against copy" } else { "" };
                 lines.push(format!(
-                    "| {}{plans} | {a50:.1} | {a99:.1} | {b50:.1} | {b99:.1} | {:+.1}% | {:+.1}% |",
+                    "| {}{plans}{copies} | {a50:.1} | {a99:.1} | {b50:.1} | {b99:.1} | {:+.1}% | {:+.1}% |",
                     names[s],
                     (a50 / b50 - 1.0) * 100.0,
                     (a99 / b99 - 1.0) * 100.0
