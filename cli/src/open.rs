@@ -149,7 +149,11 @@ async fn open_location(
             secrets_core::store::PostgresStore::open(&url, postgres_options(global)).await?,
         ))),
         #[cfg(not(feature = "postgres"))]
-        Location::Postgres(_) => Err(no_postgres()),
+        Location::Postgres(_) => {
+            // Only the PostgreSQL options read the flags.
+            let _ = global;
+            Err(no_postgres())
+        }
     }
 }
 

@@ -253,12 +253,11 @@ impl Checked {
 /// - `UpdateTenant`: [`Error::NotFound`] (tenant), [`Error::Conflict`];
 /// - `Insert`: [`Error::NotFound`] (tenant, then owner),
 ///   [`Error::AlreadyExists`] (lookup key, then id);
-/// - `Update` of a kind with a global lookup key: [`Error::NotFound`]
-///   (tenant, then row), [`Error::Conflict`], [`Error::NotFound`] (owner),
-///   [`Error::AlreadyExists`] (lookup key); of any other kind (written at
-///   the expected version without reading the row first):
-///   [`Error::NotFound`] (tenant, then owner), [`Error::AlreadyExists`]
-///   (lookup key), then [`Error::NotFound`] (row) or [`Error::Conflict`];
+/// - `Update`: [`Error::NotFound`] (tenant, then row), [`Error::Conflict`],
+///   [`Error::NotFound`] (owner), [`Error::AlreadyExists`] (lookup key).
+///   (Of a kind whose lookup key is not global, the row is written at the
+///   expected version without being read first, and read only when the
+///   write or a check failed, to report the same error.)
 /// - `Delete`: [`Error::NotFound`] (tenant, then row), [`Error::Conflict`];
 ///
 /// then [`Error::NotFound`] for a batch whose tenant does not exist, the
@@ -318,14 +317,24 @@ pub(crate) async fn apply<T: Tx + ?Sized>(
                 require(current, tenant)?;
                 if !row.kind.has_global_lookup() {
                     // Written at the expected version, compare-and-swap; the
-                    // head is read only to say why when nothing was there.
-                    let Some(version) = expected_version.checked_add(1) else {
-                        return Err(refused(tx, tenant, row.kind, &row.id, expected_version).await);
+                    // head is read only when something failed, and a stale
+                    // version is reported first, as when it was read first
+                    // (a caller that lost a race retries on a conflict, not
+                    // on the owner or lookup key its stale copy names).
+                    let (kind, expected) = (row.kind, expected_version);
+                    let Some(version) = expected.checked_add(1) else {
+                        let why = stale(tx, tenant, kind, &row.id, expected).await?;
+                        return Err(why.unwrap_or_else(|| moved_under_us(kind, &row.id)));
                     };
                     row.version = version;
-                    check_row(tx, tenant, &row).await?;
-                    if !tx.update_row(tenant, &row, expected_version).await? {
-                        return Err(refused(tx, tenant, row.kind, &row.id, expected_version).await);
+                    if let Err(e) = check_row(tx, tenant, &row).await {
+                        return Err(stale(tx, tenant, kind, &row.id, expected)
+                            .await?
+                            .unwrap_or(e));
+                    }
+                    if !tx.update_row(tenant, &row, expected).await? {
+                        let why = stale(tx, tenant, kind, &row.id, expected).await?;
+                        return Err(why.unwrap_or_else(|| moved_under_us(kind, &row.id)));
                     }
                     continue;
                 }
@@ -528,28 +537,24 @@ async fn delete<T: Tx + ?Sized>(
     Ok(())
 }
 
-/// A row changed between the transaction's read and its write: only a
-/// backend that breaks the serialisability contract gets here.
-/// Why an update at `expected` wrote nothing: the row is missing
-/// ([`Error::NotFound`]) or at another version ([`Error::Conflict`]), or at
-/// the last one there is (also a conflict).
-async fn refused<T: Tx + ?Sized>(
+/// Why an update at `expected` could not be made, if the row says so: it
+/// is missing ([`Error::NotFound`]) or at another version, or at the last
+/// one there is ([`Error::Conflict`]). `None` if it is there at `expected`.
+async fn stale<T: Tx + ?Sized>(
     tx: &mut T,
     tenant: TenantId,
     kind: Kind,
     id: &str,
     expected: u64,
-) -> Error {
-    match tx.row_head(tenant, kind, id).await {
-        Err(e) => e,
-        Ok(None) => Error::not_found(kind.as_str(), id),
-        Ok(Some(head)) => match next_version(kind.as_str(), &id, expected, head.version) {
-            Err(e) => e,
-            Ok(_) => moved_under_us(kind, id),
-        },
-    }
+) -> Result<Option<Error>> {
+    Ok(match tx.row_head(tenant, kind, id).await? {
+        None => Some(Error::not_found(kind.as_str(), id)),
+        Some(head) => next_version(kind.as_str(), &id, expected, head.version).err(),
+    })
 }
 
+/// A row changed between the transaction's read and its write: only a
+/// backend that breaks the serialisability contract gets here.
 fn moved_under_us(kind: Kind, id: &str) -> Error {
     Error::storage(format!(
         "{kind} `{id}` changed inside its own transaction; the batch was rolled back"

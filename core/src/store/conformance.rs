@@ -103,6 +103,7 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@emit $backend, $runtime, $make;
             rows::every_kind_round_trips,
             rows::updates_move_every_indexed_column,
+            rows::a_stale_update_is_a_conflict_whatever_else_it_names,
             isolation::tenants_are_isolated,
             batches::failing_batches_leave_nothing,
             batches::a_change_without_its_audit_event_is_not_made,

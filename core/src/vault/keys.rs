@@ -121,6 +121,14 @@ enum Next {
     Idle,
 }
 
+/// Stops the other tenants' tasks after one failed, and waits until they
+/// have (a batch a task had handed to the store is committed whole or not
+/// at all), so that nothing is written after the pass returns.
+async fn stop(tasks: &mut tokio::task::JoinSet<Result<()>>) {
+    tasks.abort_all();
+    while tasks.join_next().await.is_some() {}
+}
+
 /// The next report of `pages` or, when none is waiting, the next task of
 /// `tasks` to end (reports first: a task's pages are counted before its
 /// end).
@@ -815,8 +823,10 @@ impl Vault {
     /// rewraps nothing and an interrupted run finishes when run again. Runs
     /// while other tasks read and write (a row changed meanwhile is read
     /// again). `progress` is called after each batch, from the calling
-    /// task; when the pass stops (an error, or the future dropped) the
-    /// tenants' tasks stop too, each batch committed whole or not at all.
+    /// task. When a tenant fails, the others are stopped before the error
+    /// is returned (each batch committed whole or not at all); when the
+    /// future is dropped instead, they are aborted, and a batch one of them
+    /// had already handed to the store may still commit after the drop.
     ///
     /// During a rekey it also re-tags rows under the new master; use
     /// [`Vault::rekey`], which also finishes the rekey.
@@ -974,9 +984,10 @@ impl Vault {
         };
         let mut at = Progress { done: 0, total };
         progress(at);
-        // Pages reported by the tenants' tasks; a task waits while one is
-        // unread, so none runs more than a page ahead of the reports (and
-        // of a caller that stops the pass in `progress`).
+        // Pages reported by the tenants' tasks. The channel holds one: a
+        // task that committed a page waits until the reports before it are
+        // read, so the tasks are at most a few pages (one each, and one
+        // waiting) ahead of `progress` and of a caller that stops there.
         let (sender, mut pages) = tokio::sync::mpsc::channel::<(u64, u64)>(1);
         let mut tasks = tokio::task::JoinSet::new();
         let mut waiting = tenants.into_iter();
@@ -994,13 +1005,19 @@ impl Vault {
                     progress(at);
                 }
                 Next::Finished(Ok(Ok(()))) => {}
-                // Returning drops the set, which stops the other tenants'
-                // tasks; what they committed stays (a pass resumes).
-                Next::Finished(Ok(Err(e))) => return Err(e),
-                Next::Finished(Err(e)) => match e.try_into_panic() {
-                    Ok(panic) => std::panic::resume_unwind(panic),
-                    Err(e) => return Err(Error::storage(format!("a tenant's pass stopped: {e}"))),
-                },
+                Next::Finished(Ok(Err(e))) => {
+                    stop(&mut tasks).await;
+                    return Err(e);
+                }
+                Next::Finished(Err(e)) => {
+                    stop(&mut tasks).await;
+                    match e.try_into_panic() {
+                        Ok(panic) => std::panic::resume_unwind(panic),
+                        Err(e) => {
+                            return Err(Error::storage(format!("a tenant's pass stopped: {e}")));
+                        }
+                    }
+                }
                 Next::Idle => break,
             }
         }

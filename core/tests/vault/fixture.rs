@@ -197,6 +197,10 @@ impl Store for Probe {
         self.read().await;
         self.inner.list(tenant, query).await
     }
+    async fn count(&self, tenant: TenantId, query: &ListQuery) -> Result<u64> {
+        self.read().await;
+        self.inner.count(tenant, query).await
+    }
     async fn apply(
         &self,
         tenant: TenantId,

@@ -296,3 +296,92 @@ async fn assert_found_by_columns(fx: &Fx, t: TenantId, before: &Row, after: &Row
     };
     assert_eq!(ids(q).await, want, "{what}: by expiry");
 }
+
+/// An update made from a stale copy of a row fails with a conflict even
+/// when the copy also names what is no longer true elsewhere (a lookup key
+/// another row has taken since, an owner deleted since): a caller that lost
+/// a race must see the conflict it retries on, not an error about its
+/// stale fields.
+pub async fn a_stale_update_is_a_conflict_whatever_else_it_names(fx: Fx) {
+    let t = fx.tenant("acme").await;
+    let ada = fx.user(t, "ada@example.com").await;
+    let bob = fx.user(t, "bob@example.com").await;
+    let fx = &fx;
+    let stored =
+        |kind, id: String| async move { fx.store.get(t, kind, &id).await.unwrap().unwrap() };
+    let update = |row: Row, expected_version: u64| async move {
+        fx.apply(
+            t,
+            vec![Change::Update {
+                row,
+                expected_version,
+            }],
+        )
+        .await
+    };
+    // Ada's login moves to a new key, and Cy takes her old one; an update
+    // from the copy read before carries the old key.
+    let before = stored(Kind::User, ada.to_string()).await;
+    let mut moved = before.clone();
+    moved.lookup = Some(b"ada@new.example.com".to_vec());
+    update(moved, 1).await.unwrap();
+    let cy = fx.user(t, "cy@example.com").await;
+    let mut taken = stored(Kind::User, cy.to_string()).await;
+    taken.lookup = before.lookup.clone();
+    update(taken, 1).await.unwrap();
+    let mut stale = before.clone();
+    stale.body = b"{\"stale\":true}".to_vec();
+    let err = update(stale, 1).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Conflict {
+                expected: 1,
+                found: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // A value owned by Bob moves to Ada, then Bob is deleted; an update from
+    // the copy read before still names Bob.
+    let mut value = Row::new(Kind::AppSecret, "web/OWNED", b"{}".to_vec());
+    value.owner = Some(bob);
+    fx.apply(t, vec![Change::Insert(value.clone())])
+        .await
+        .unwrap();
+    let mut moved = value.clone();
+    moved.owner = Some(ada);
+    update(moved, 1).await.unwrap();
+    fx.apply(
+        t,
+        vec![Change::Delete {
+            kind: Kind::User,
+            id: bob.to_string(),
+            expected_version: None,
+        }],
+    )
+    .await
+    .unwrap();
+    let err = update(value, 1).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Conflict {
+                expected: 1,
+                found: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // And a version past what a database column holds matches nothing.
+    let row = stored(Kind::AppSecret, "web/OWNED".into()).await;
+    for expected in [u64::MAX, u64::MAX / 2 + 1] {
+        let err = update(row.clone(), expected).await.unwrap_err();
+        assert!(
+            matches!(err, Error::Conflict { found: 2, .. }),
+            "{expected}: {err}"
+        );
+    }
+}

@@ -684,6 +684,11 @@ impl<'a> Tx for PgTx<'a> {
     }
 
     async fn update_row(&mut self, tenant: TenantId, row: &Row, expected: u64) -> Result<bool> {
+        // No stored row is at a version the column cannot hold: nothing
+        // matches, as for any other stale version.
+        if version_to(expected).is_err() {
+            return Ok(false);
+        }
         // Its row count decides: sent now, not queued.
         self.forget(row.kind, &row.id);
         let stmt = self.row_write(tenant, row, Some(expected))?;

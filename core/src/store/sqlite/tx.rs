@@ -146,6 +146,11 @@ impl<'c> SqliteTx<'c> {
     /// Inserts `row`, or (with `expected`) replaces it at that version.
     /// Returns whether a row was written.
     fn write_row(&mut self, tenant: TenantId, row: &Row, expected: Option<u64>) -> Result<bool> {
+        // No stored row is at a version the column cannot hold: nothing
+        // matches, as for any other stale version.
+        if expected.is_some_and(|v| version_to(v).is_err()) {
+            return Ok(false);
+        }
         self.wrote = true;
         let t = table(row.kind);
         let key_id = row.sealed_key()?.map(|k| i64::from(k.get()));
