@@ -148,14 +148,13 @@ impl<'c> SqliteTx<'c> {
     fn write_row(&mut self, tenant: TenantId, row: &Row, expected: Option<u64>) -> Result<bool> {
         // No stored row is at a version the column cannot hold: nothing
         // matches, as for any other stale version.
-        if expected.is_some_and(|v| version_to(v).is_err()) {
+        let Ok(expected) = expected.map(version_to).transpose() else {
             return Ok(false);
-        }
+        };
         self.wrote = true;
         let t = table(row.kind);
         let key_id = row.sealed_key()?.map(|k| i64::from(k.get()));
         let scope = row.lookup.as_ref().map(|_| scope_bytes(&tenant, row.kind));
-        let expected = expected.map(version_to).transpose()?;
         let tenant_bytes = tenant.as_bytes();
         let owner = row.owner.map(|o| o.to_string());
         let expires_at = row.expires_at.map(Timestamp::unix_millis);
