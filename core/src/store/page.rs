@@ -35,7 +35,7 @@ pub(crate) trait Listing: Send + Sync {
 
 /// Rows of one tenant matching a [`ListQuery`] (its `after` and `limit` are
 /// the cursor and the page size).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Rows {
     tenant: TenantId,
     query: ListQuery,
@@ -122,6 +122,17 @@ pub(crate) struct Pages<'s, S: ?Sized, L> {
     store: &'s S,
     listing: L,
     done: bool,
+}
+
+// By hand: a derive would ask `S: Clone`, and only the reference is copied.
+impl<S: ?Sized, L: Clone> Clone for Pages<'_, S, L> {
+    fn clone(&self) -> Self {
+        Self {
+            store: self.store,
+            listing: self.listing.clone(),
+            done: self.done,
+        }
+    }
 }
 
 impl<'s, S: Store + ?Sized> Pages<'s, S, Rows> {

@@ -34,10 +34,11 @@
 //!
 //! The old audit chain key is kept, sealed under a key derived from the new
 //! master (setting `audit_keys`), so that the whole log verifies with the
-//! new master alone: events before the `key.rekeyed` event under the old
-//! chain key, the rest under the new one. An event edited before the rekey
-//! is still detected, even by someone who holds the old master: the first
-//! event under the new key covers the hash of the last one under the old.
+//! new master alone: events linked before the rekey began under the old
+//! chain key, the rest (the `key.rekeyed` event among them) under the new
+//! one. An event edited before the rekey is still detected, even by
+//! someone who holds the old master: the first event under the new key
+//! covers the hash of the last one under the old.
 //!
 //! Access tokens are signed with keys derived from the master, so those
 //! issued before the rekey began are refused from then on (a leaked master
@@ -56,9 +57,9 @@ use crate::crypto::keyring::derive_subkey;
 use crate::crypto::{Envelope, KeyId, KeyRing, MasterKey, TENANT_ENVELOPE_VERSION, random_bytes};
 use crate::error::{Error, Result};
 use crate::id::TenantId;
-use crate::store::page::Pages;
-use crate::store::retry::{Race, retry};
-use crate::store::{AuditQuery, Batch, Change, Kind, ListQuery, Row, Store};
+use crate::store::page::{Pages, Rows};
+use crate::store::retry::{MAX_ATTEMPTS, Race, gave_up, retry};
+use crate::store::{AuditQuery, Batch, Change, Kind, ListQuery, MAX_BATCH, Row, Store};
 use crate::vault::Vault;
 
 /// The store setting holding the key state.
@@ -91,8 +92,36 @@ fn pass_kinds() -> impl Iterator<Item = Kind> {
 /// Format version of the retired audit keys.
 const AUDIT_KEYS_VERSION: u8 = 1;
 
-/// Rows per batch of a rewrap or rekey pass.
+/// Rows per page of a rewrap or rekey pass. A batch takes in pages until
+/// it holds this many rows: fewer than twice as many in all, within what a
+/// store applies at once.
 const PASS_BATCH: usize = 500;
+const _: () = assert!(2 * PASS_BATCH - 1 <= MAX_BATCH);
+
+/// A kind a pass goes through, and its cursor.
+type KindPages<'s> = (Kind, Pages<'s, dyn Store + 's, Rows>);
+
+/// A batch of a pass, read and prepared: the page each cursor gave it, in
+/// order, and its write (`None` when none of their rows needed one).
+struct Prepared {
+    pages: Vec<Vec<Row>>,
+    batch: Option<Batch>,
+}
+
+/// Moves `cursors` past `pages`, the pages a batch read (one per cursor,
+/// from the first), and drops the cursors that are done: all that read a
+/// page but the last (a batch goes on to the next cursor only after a
+/// short page), and the last too if its page was short.
+fn step_past(cursors: &mut Vec<KindPages<'_>>, pages: &[Vec<Row>]) {
+    for ((_, cursor), page) in cursors.iter_mut().zip(pages) {
+        cursor.step(page);
+    }
+    let done = cursors
+        .iter()
+        .take_while(|(_, cursor)| cursor.is_done())
+        .count();
+    cursors.drain(..done);
+}
 
 /// Tenants a rewrap or rekey pass works on at once, each in a task: their
 /// batches share commits (SQLite's group commit) and their round trips
@@ -816,9 +845,11 @@ impl Vault {
     }
 
     /// Re-seals every stored value sealed under a key other than the active
-    /// one, in audited batches of 500 rows (`key.rewrapped`), up to four
-    /// tenants at once (each in a task spawned on the current tokio
-    /// runtime, page after page within a tenant). Resumable and idempotent:
+    /// one, in audited batches of 500 to 999 rows (`key.rewrapped`; a batch
+    /// takes in the next kind's page while it holds fewer than 500), up to
+    /// four tenants at once (each in a task spawned on the current tokio
+    /// runtime, batch after batch within a tenant, the next one read while
+    /// the last is written). Resumable and idempotent:
     /// a row already under the active key is skipped, so a second run
     /// rewraps nothing and an interrupted run finishes when run again. Runs
     /// while other tasks read and write (a row changed meanwhile is read
@@ -1029,7 +1060,7 @@ impl Vault {
         Ok(report)
     }
 
-    /// One tenant's part of a pass; reports each page (rows examined,
+    /// One tenant's part of a pass; reports each batch (rows examined,
     /// rows rewritten) on `reports`, and stops when nobody reads them.
     async fn pass_tenant(
         &self,
@@ -1038,51 +1069,147 @@ impl Vault {
         active: KeyId,
         reports: &tokio::sync::mpsc::Sender<(u64, u64)>,
     ) -> Result<()> {
-        if rekey {
-            self.anchor(tenant).await?;
+        let rows = self.pass_rows(tenant, rekey, active, reports);
+        if !rekey {
+            return rows.await;
         }
+        // The anchor is written beside the first batch (and the tenant's
+        // new key before it), not before: the writes share a commit.
+        tokio::try_join!(self.anchor(tenant), rows)?;
+        // Every value of the tenant is under the new master's tenant keys
+        // now: the old master's go.
+        self.destroy_tenant_keys_below(tenant, self.inner.ring.base_key_id())
+            .await?;
+        Ok(())
+    }
+
+    /// The rows of `tenant` a pass rewrites, kind after kind, in batches
+    /// that take in the next kind's page while they hold fewer than
+    /// [`PASS_BATCH`] rows: a tenant's few users and tokens share a batch
+    /// (and a commit) with its first page of secrets.
+    ///
+    /// While a batch is written, the next one is read and prepared (from
+    /// the rows after it, which its write does not touch). It is used once
+    /// the batch is written; if the write lost a race instead, the batch is
+    /// read again and the one read ahead is dropped, so that every row is
+    /// read after the writes before it, as without reading ahead.
+    async fn pass_rows(
+        &self,
+        tenant: TenantId,
+        rekey: bool,
+        active: KeyId,
+        reports: &tokio::sync::mpsc::Sender<(u64, u64)>,
+    ) -> Result<()> {
         let unchecked = self.inner.integrity.unchecked();
-        for kind in pass_kinds() {
-            // Read beneath the integrity layer and checked once here, row
-            // by row as any read is: the check also says which rows are
-            // still tagged under the retiring master.
-            let mut cursor = Pages::rows(unchecked, tenant, pass_query(kind, rekey, active));
-            while !cursor.is_done() {
-                let (page, n) = retry("a row being rewrapped", Race::Conflict, || async {
-                    let page = cursor.current().await?;
-                    let current = self.inner.integrity.check_page(tenant, &page).await?;
-                    let n = self.rewrap_page(tenant, kind, &page, &current).await?;
-                    Ok((page, n))
-                })
-                .await?;
-                if !page.is_empty() && reports.send((page.len() as u64, n)).await.is_err() {
-                    return Err(Error::storage("the rewrap pass stopped"));
+        // The cursors of the kinds not done yet.
+        let mut cursors: Vec<KindPages<'_>> = pass_kinds()
+            .map(|kind| {
+                let query = pass_query(kind, rekey, active);
+                (kind, Pages::rows(unchecked, tenant, query))
+            })
+            .collect();
+        let mut ahead = None;
+        let mut lost = 0;
+        while !cursors.is_empty() {
+            let prepared = match ahead.take() {
+                Some(prepared) => prepared,
+                None => self.prepare_batch(tenant, &cursors).await?,
+            };
+            let mut after = cursors.clone();
+            step_past(&mut after, &prepared.pages);
+            let examined = prepared.pages.iter().map(Vec::len).sum::<usize>() as u64;
+            let (written, next) = tokio::join!(self.write_batch(tenant, prepared.batch), async {
+                if after.is_empty() {
+                    None
+                } else {
+                    Some(self.prepare_batch(tenant, &after).await)
                 }
-                cursor.step(&page);
+            });
+            let rewritten = match written {
+                Ok(n) => n,
+                Err(e) if Race::Conflict.lost(&e) => {
+                    lost += 1;
+                    if lost >= MAX_ATTEMPTS {
+                        return Err(gave_up("a row being rewrapped"));
+                    }
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            lost = 0;
+            cursors = after;
+            // A failed read ahead is read again, and fails then if it must.
+            ahead = next.and_then(Result::ok);
+            if examined > 0 && reports.send((examined, rewritten)).await.is_err() {
+                return Err(Error::storage("the rewrap pass stopped"));
             }
-        }
-        if rekey {
-            // Every value of the tenant is under the new master's tenant
-            // keys now: the old master's go.
-            self.destroy_tenant_keys_below(tenant, self.inner.ring.base_key_id())
-                .await?;
         }
         Ok(())
     }
 
-    /// Re-seals (and re-tags) the rows of `page` that need it, in one
-    /// audited batch; returns how many. `current` says, row by row, whether
-    /// the row's tag (checked) is under the current master's key.
+    /// One batch of a pass: the pages at `cursors`, one after the other
+    /// until they hold [`PASS_BATCH`] rows, read beneath the integrity layer
+    /// and checked once here, row by row as any read is (the check also says
+    /// which rows are still tagged under the retiring master); and the write
+    /// of the rows that need it, re-sealed (and re-tagged), audited.
+    async fn prepare_batch(&self, tenant: TenantId, cursors: &[KindPages<'_>]) -> Result<Prepared> {
+        let active = self.inner.ring.active_key_id();
+        let mut batch = Batch::new(self.system_draft("key.rewrapped", format!("tenant/{tenant}")));
+        let mut kinds = Vec::new();
+        let mut pages = Vec::new();
+        let mut read = 0;
+        for (kind, cursor) in cursors {
+            let page = cursor.current().await?;
+            let current = self.inner.integrity.check_page(tenant, &page).await?;
+            let before = batch.changes.len();
+            self.rewrap_page(tenant, *kind, &page, &current, &mut batch)
+                .await?;
+            if batch.changes.len() > before {
+                kinds.push(kind.as_str());
+            }
+            read += page.len();
+            pages.push(page);
+            if read >= PASS_BATCH {
+                break;
+            }
+        }
+        let n = batch.changes.len();
+        batch.audit = batch
+            .audit
+            .detail("kinds", kinds.join(","))
+            .detail("rows", n.to_string())
+            .detail("key_id", active.to_string());
+        Ok(Prepared {
+            pages,
+            batch: (n > 0).then_some(batch),
+        })
+    }
+
+    /// Applies a batch [`Vault::prepare_batch`] prepared, if any; returns
+    /// how many rows it rewrote.
+    async fn write_batch(&self, tenant: TenantId, batch: Option<Batch>) -> Result<u64> {
+        let Some(batch) = batch else { return Ok(0) };
+        let n = batch.changes.len() as u64;
+        self.inner
+            .store
+            .apply(tenant, batch, &self.inner.linker)
+            .await?;
+        Ok(n)
+    }
+
+    /// Adds to `batch` the rows of `page` that need it, re-sealed (and
+    /// re-tagged). `current` says, row by row, whether the row's tag
+    /// (checked) is under the current master's key.
     async fn rewrap_page(
         &self,
         tenant: TenantId,
         kind: Kind,
         page: &[Row],
         current: &[bool],
-    ) -> Result<u64> {
-        let ring = &self.inner.ring;
-        let active = ring.active_key_id();
-        let mut batch = Batch::new(self.system_draft("key.rewrapped", format!("tenant/{tenant}")));
+        batch: &mut Batch,
+    ) -> Result<()> {
+        let active = self.inner.ring.active_key_id();
         for (row, &tagged_current) in page.iter().zip(current) {
             let stale_seal = match row.sealed.as_deref() {
                 Some(sealed) => {
@@ -1110,20 +1237,7 @@ impl Vault {
                 expected_version,
             });
         }
-        let n = batch.changes.len() as u64;
-        if n == 0 {
-            return Ok(0);
-        }
-        batch.audit = batch
-            .audit
-            .detail("kind", kind.as_str())
-            .detail("rows", n.to_string())
-            .detail("key_id", active.to_string());
-        self.inner
-            .store
-            .apply(tenant, batch, &self.inner.linker)
-            .await?;
-        Ok(n)
+        Ok(())
     }
 
     /// Writes `tenant`'s `key.rekeyed` event for the epoch being entered,

@@ -2,6 +2,8 @@
 //! replacing the master key (rekey) while other tasks write, on every
 //! backend.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
@@ -131,6 +133,21 @@ async fn seed(vault: &Vault, n: usize) -> Seeded {
         admin,
         refresh_token: refreshed.refresh_token,
         access_token: refreshed.access_token,
+    }
+}
+
+/// 1,100 more secrets in `seeded`'s tenant, in app `bulk` (`KEY_0000` to
+/// `KEY_1099`, each its own name as value): a pass reads the tenant in
+/// three batches, the first with every kind before the secrets, the third
+/// with every kind after them.
+async fn add_bulk(vault: &Vault, seeded: &Seeded) {
+    let names: Vec<String> = (0..1_100).map(|i| format!("KEY_{i:04}")).collect();
+    for chunk in names.chunks(100) {
+        let values = chunk.iter().map(|n| (n.clone(), n.as_bytes().to_vec()));
+        vault
+            .set_secrets(&seeded.admin, "bulk", values.collect::<Vec<_>>())
+            .await
+            .unwrap();
     }
 }
 
@@ -408,12 +425,131 @@ vault_test!(
     }
 );
 
+vault_test!(
+    async fn a_rekey_batch_that_loses_a_race_is_read_again_and_skips_no_row(backend: Backend) {
+        let (store, _dir) = backend.open().await;
+        let vault = open(&store, KeyRing::new(old_master())).await.unwrap();
+        let seeded = seed(&vault, 0).await;
+        add_bulk(&vault, &seeded).await;
+        drop(vault);
+        let tenant = seeded.tenant;
+        let system = Caller::system(tenant);
+
+        // Another vault on the store writes first, just as the pass sends
+        // its second batch (while the pass reads the third): a secret of
+        // that batch is changed, and a new one lands right after its first
+        // row, so that the batch, read again, ends a row earlier.
+        let racer = open(
+            &store,
+            KeyRing::new(new_master()).with_retiring(old_master()),
+        )
+        .await
+        .unwrap();
+        let batches = Arc::new(AtomicU32::new(0));
+        let before: BeforeApply = {
+            let (racer, batches, system) = (racer.clone(), batches.clone(), system.clone());
+            Box::new(move |_, batch| {
+                if batch.audit.action != "key.rewrapped"
+                    || batches.fetch_add(1, Ordering::SeqCst) != 1
+                {
+                    return Box::pin(async {});
+                }
+                let ids: Vec<String> = batch
+                    .changes
+                    .iter()
+                    .filter_map(|c| match c {
+                        Change::Update { row, .. } if row.kind == Kind::AppSecret => {
+                            Some(row.id.clone())
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                let (racer, system) = (racer.clone(), system.clone());
+                Box::pin(async move {
+                    let name = |id: &str| id.strip_prefix("bulk/").unwrap().to_owned();
+                    let first = name(&ids[0]);
+                    let changed = name(&ids[ids.len() / 2]);
+                    racer
+                        .set_secret(&system, "bulk", &format!("{first}_A"), b"inserted")
+                        .await
+                        .unwrap();
+                    racer
+                        .set_secret(&system, "bulk", &changed, b"raced")
+                        .await
+                        .unwrap();
+                })
+            })
+        };
+        let vault = open(
+            &raced(&store, before),
+            KeyRing::new(new_master()).with_retiring(old_master()),
+        )
+        .await
+        .unwrap();
+        let report = vault.rekey(&mut |_| {}).await.unwrap();
+        assert_eq!(report.epoch, 2);
+
+        // The batch that lost the race was read again, not written: one
+        // attempt more than the events.
+        let events = store
+            .audit_events(tenant, &by_action("key.rewrapped"))
+            .await
+            .unwrap();
+        assert_eq!(
+            events.len() + 1,
+            batches.load(Ordering::SeqCst) as usize,
+            "{events:?}"
+        );
+        assert_eq!(events.len(), 3, "small kinds share the batches: {events:?}");
+        let rows: u64 = events
+            .iter()
+            .map(|e| e.event.details["rows"].parse::<u64>().unwrap())
+            .sum();
+        assert_eq!(rows, report.rewrapped);
+        assert!(events[0].event.details["kinds"].starts_with("user,"));
+        assert!(events[0].event.details["kinds"].ends_with(",app_secret"));
+
+        // No row was skipped: every value opens under the new master alone
+        // (the old master's tenant keys are gone), the race's writes stand,
+        // and nothing is left to rewrap.
+        let vault = open(&store, KeyRing::new(new_master())).await.unwrap();
+        let active = vault.key_status().active_key;
+        let (opened, total) = opens_under(&store, tenant, new_master(), active).await;
+        assert_eq!(opened, total);
+        assert_eq!(opens_under(&store, tenant, old_master(), active).await.0, 0);
+        let bulk = vault
+            .inject(&system, "bulk")
+            .await
+            .expect("every secret reads under the new master alone");
+        assert_eq!(bulk.len(), 1_101);
+        let raced: Vec<_> = bulk
+            .iter()
+            .filter(|(_, v)| v.expose_secret() == b"raced")
+            .collect();
+        assert_eq!(raced.len(), 1);
+        assert_eq!(
+            bulk.values()
+                .filter(|v| v.expose_secret() == b"inserted")
+                .count(),
+            1
+        );
+        assert_eq!(vault.rewrap(&mut |_| {}).await.unwrap().rewrapped, 0);
+        vault.verify_audit_log(&system).await.unwrap();
+    }
+);
+
+/// What [`Rewritten`] runs before a batch reaches the store.
+type BeforeApply =
+    Box<dyn Fn(TenantId, &Batch) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
 /// The backend's store, with every page of audit events passed through
-/// `edit` on its way out: what an edited or truncated stored log looks like
-/// to the Vault.
+/// `edit` on its way out (what an edited or truncated stored log looks like
+/// to the Vault), and `before_apply` run before each batch goes in (a
+/// writer that gets there first).
 struct Rewritten<F> {
     inner: Arc<dyn Store>,
     edit: F,
+    before_apply: Option<BeforeApply>,
 }
 
 impl<F> std::fmt::Debug for Rewritten<F> {
@@ -431,6 +567,16 @@ where
     Arc::new(Rewritten {
         inner: inner.clone(),
         edit,
+        before_apply: None,
+    })
+}
+
+/// The backend's store, with `before` run before each batch goes in.
+fn raced(inner: &Arc<dyn Store>, before: BeforeApply) -> Arc<dyn Store> {
+    Arc::new(Rewritten {
+        inner: inner.clone(),
+        edit: |_: TenantId, _: &mut Vec<AuditRecord>| {},
+        before_apply: Some(before),
     })
 }
 
@@ -478,6 +624,9 @@ where
         batch: Batch,
         linker: &Arc<dyn AuditLinker>,
     ) -> Result<AuditRecord> {
+        if let Some(before) = &self.before_apply {
+            before(tenant, &batch).await;
+        }
         self.inner.apply(tenant, batch, linker).await
     }
     async fn audit_events(&self, tenant: TenantId, query: &AuditQuery) -> Result<Vec<AuditRecord>> {
@@ -542,18 +691,21 @@ vault_test!(
         let vault = open(&store, KeyRing::new(old_master())).await.unwrap();
         let mut tenants = Vec::new();
         for n in 0..3 {
-            tenants.push(seed(&vault, n).await);
+            let seeded = seed(&vault, n).await;
+            add_bulk(&vault, &seeded).await;
+            tenants.push(seeded);
         }
         drop(vault);
         let rekeying = || KeyRing::new(new_master()).with_retiring(old_master());
         let vault = open(&store, rekeying()).await.unwrap();
-        // Killed mid-way: the task dies at the first report past half the
-        // rows, as a process would.
+        // Killed mid-way, as a process would be: the task dies at the first
+        // report, when one batch of the nine is written (and at most one
+        // more per tenant was on its way).
         let task = {
             let vault = vault.clone();
             tokio::spawn(async move {
                 vault
-                    .rekey(&mut |p| assert!(p.done * 2 < p.total, "killed after {} rows", p.done))
+                    .rekey(&mut |p| assert!(p.done == 0, "killed after {} rows", p.done))
                     .await
             })
         };
