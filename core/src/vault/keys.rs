@@ -26,7 +26,7 @@
 //!    under the new master, several tenants at once, in audited batches; it is
 //!    resumable (a row already moved is skipped) and runs while other tasks
 //!    write. Each tenant's log gets a `key.rekeyed` event linked under the
-//!    new chain key to the last event linked under the old one.
+//!    new chain key, so that it continues under the new key.
 //! 3. When the pass is done, the key state moves to the new master in one
 //!    compare-and-swap: from then on a vault opened with the old master is
 //!    refused ([`Error::WrongMasterKey`]), and the old master opens nothing
@@ -61,6 +61,7 @@ use crate::store::page::{Pages, Rows};
 use crate::store::retry::{MAX_ATTEMPTS, Race, gave_up, retry};
 use crate::store::{AuditQuery, Batch, Change, Kind, ListQuery, MAX_BATCH, Row, Store};
 use crate::vault::Vault;
+use tokio::sync::mpsc::error::TrySendError;
 
 /// The store setting holding the key state.
 pub(crate) const KEY_CHECK: &str = "key_check";
@@ -125,7 +126,7 @@ fn step_past(cursors: &mut Vec<KindPages<'_>>, pages: &[Vec<Row>]) {
 
 /// Tenants a rewrap or rekey pass works on at once, each in a task: their
 /// batches share commits (SQLite's group commit) and their round trips
-/// overlap (PostgreSQL); within a tenant the pass goes page by page.
+/// overlap (PostgreSQL); within a tenant the pass goes batch by batch.
 const PASS_TENANTS: usize = 4;
 
 /// What a pass reads of `kind`: a rewrap only the rows sealed under another
@@ -845,7 +846,7 @@ impl Vault {
     }
 
     /// Re-seals every stored value sealed under a key other than the active
-    /// one, in audited batches of 500 to 999 rows (`key.rewrapped`; a batch
+    /// one, in audited batches of at most 999 rows (`key.rewrapped`; a batch
     /// takes in the next kind's page while it holds fewer than 500), up to
     /// four tenants at once (each in a task spawned on the current tokio
     /// runtime, batch after batch within a tenant, the next one read while
@@ -1015,11 +1016,12 @@ impl Vault {
         };
         let mut at = Progress { done: 0, total };
         progress(at);
-        // Pages reported by the tenants' tasks. The channel holds one: a
-        // task that committed a page waits until the reports before it are
-        // read, so the tasks are at most a few pages (one each, and one
-        // waiting) ahead of `progress` and of a caller that stops there.
-        let (sender, mut pages) = tokio::sync::mpsc::channel::<(u64, u64)>(1);
+        // Batches reported by the tenants' tasks. The channel holds one a
+        // task: a task that committed a batch while its last report is
+        // still unread waits until it is read, so the tasks are at most a
+        // batch or two each ahead of `progress` and of a caller that stops
+        // there.
+        let (sender, mut pages) = tokio::sync::mpsc::channel::<(u64, u64)>(PASS_TENANTS);
         let mut tasks = tokio::task::JoinSet::new();
         let mut waiting = tenants.into_iter();
         loop {
@@ -1092,7 +1094,12 @@ impl Vault {
     /// the rows after it, which its write does not touch). It is used once
     /// the batch is written; if the write lost a race instead, the batch is
     /// read again and the one read ahead is dropped, so that every row is
-    /// read after the writes before it, as without reading ahead.
+    /// read after the writes before it, as without reading ahead. Nor is it
+    /// kept while the task waits for the caller to take its report: a row
+    /// is written at most a commit after it was read, as without reading
+    /// ahead. (That window matters: a row deleted and inserted again in
+    /// it is back at version 1, and a write expecting version 1 would
+    /// replace it.)
     async fn pass_rows(
         &self,
         tenant: TenantId,
@@ -1127,7 +1134,8 @@ impl Vault {
             });
             let rewritten = match written {
                 Ok(n) => n,
-                Err(e) if Race::Conflict.lost(&e) => {
+                // A row changed or deleted since it was read.
+                Err(e) if Race::Vanishing.lost(&e) => {
                     lost += 1;
                     if lost >= MAX_ATTEMPTS {
                         return Err(gave_up("a row being rewrapped"));
@@ -1141,8 +1149,20 @@ impl Vault {
             cursors = after;
             // A failed read ahead is read again, and fails then if it must.
             ahead = next.and_then(Result::ok);
-            if examined > 0 && reports.send((examined, rewritten)).await.is_err() {
-                return Err(Error::storage("the rewrap pass stopped"));
+            if examined > 0 {
+                let report = (examined, rewritten);
+                let sent = match reports.try_send(report) {
+                    Ok(()) => Ok(()),
+                    Err(TrySendError::Full(report)) => {
+                        // Read again once the caller took the report.
+                        ahead = None;
+                        reports.send(report).await.map_err(drop)
+                    }
+                    Err(TrySendError::Closed(_)) => Err(()),
+                };
+                if sent.is_err() {
+                    return Err(Error::storage("the rewrap pass stopped"));
+                }
             }
         }
         Ok(())
@@ -1241,8 +1261,10 @@ impl Vault {
     }
 
     /// Writes `tenant`'s `key.rekeyed` event for the epoch being entered,
-    /// once: linked under the new chain key, it covers the last event linked
-    /// under the old one.
+    /// once: linked under the new chain key, so that the tenant's log has
+    /// an event under it even if the tenant writes nothing else, as its
+    /// verification asks once the rekey is done (see
+    /// [`Vault::verify_audit_log`]).
     async fn anchor(&self, tenant: TenantId) -> Result<()> {
         let epoch = self
             .inner

@@ -136,12 +136,12 @@ async fn seed(vault: &Vault, n: usize) -> Seeded {
     }
 }
 
-/// 1,100 more secrets in `seeded`'s tenant, in app `bulk` (`KEY_0000` to
-/// `KEY_1099`, each its own name as value): a pass reads the tenant in
-/// three batches, the first with every kind before the secrets, the third
-/// with every kind after them.
-async fn add_bulk(vault: &Vault, seeded: &Seeded) {
-    let names: Vec<String> = (0..1_100).map(|i| format!("KEY_{i:04}")).collect();
+/// `n` more secrets in `seeded`'s tenant, in app `bulk` (`KEY_0000`,
+/// `KEY_0001`, ..., each its own name as value). With `n` = 1,100 a pass
+/// reads the tenant in three batches, the first with every kind before the
+/// secrets, the third with every kind after them; with 1,600, in four.
+async fn add_bulk(vault: &Vault, seeded: &Seeded, n: usize) {
+    let names: Vec<String> = (0..n).map(|i| format!("KEY_{i:04}")).collect();
     for chunk in names.chunks(100) {
         let values = chunk.iter().map(|n| (n.clone(), n.as_bytes().to_vec()));
         vault
@@ -430,7 +430,7 @@ vault_test!(
         let (store, _dir) = backend.open().await;
         let vault = open(&store, KeyRing::new(old_master())).await.unwrap();
         let seeded = seed(&vault, 0).await;
-        add_bulk(&vault, &seeded).await;
+        add_bulk(&vault, &seeded, 1_100).await;
         drop(vault);
         let tenant = seeded.tenant;
         let system = Caller::system(tenant);
@@ -448,8 +448,9 @@ vault_test!(
         let batches = Arc::new(AtomicU32::new(0));
         let before: BeforeApply = {
             let (racer, batches, system) = (racer.clone(), batches.clone(), system.clone());
-            Box::new(move |_, batch| {
-                if batch.audit.action != "key.rewrapped"
+            Box::new(move |t, batch| {
+                if t != tenant
+                    || batch.audit.action != "key.rewrapped"
                     || batches.fetch_add(1, Ordering::SeqCst) != 1
                 {
                     return Box::pin(async {});
@@ -692,15 +693,16 @@ vault_test!(
         let mut tenants = Vec::new();
         for n in 0..3 {
             let seeded = seed(&vault, n).await;
-            add_bulk(&vault, &seeded).await;
+            add_bulk(&vault, &seeded, 1_600).await;
             tenants.push(seeded);
         }
         drop(vault);
         let rekeying = || KeyRing::new(new_master()).with_retiring(old_master());
         let vault = open(&store, rekeying()).await.unwrap();
         // Killed mid-way, as a process would be: the task dies at the first
-        // report, when one batch of the nine is written (and at most one
-        // more per tenant was on its way).
+        // report of the twelve batches. By then at most five are reported
+        // (the one read, and four waiting in the channel) and one more per
+        // tenant written: eight.
         let task = {
             let vault = vault.clone();
             tokio::spawn(async move {
