@@ -382,26 +382,29 @@ async fn an_insert_is_two_round_trips_and_a_read_one() {
             .await
             .unwrap();
         assert!(stored(&store, tenant, "web/WARM").await);
+        // The fastest of three: a round trip too many lifts every run by
+        // a whole round trip, while the server's and this process's time
+        // (a fraction of one at this delay, but a commit that waits on a
+        // slow disk under other tests' load can take more) only adds.
+        let (mut apply, mut read) = (f64::MAX, f64::MAX);
         for i in 0..3 {
             let start = Instant::now();
             store
                 .apply(tenant, insert(&format!("web/S{i}")), &linker)
                 .await
                 .unwrap();
-            let apply = round_trips(start.elapsed());
+            apply = apply.min(round_trips(start.elapsed()));
             let start = Instant::now();
             assert!(stored(&store, tenant, &format!("web/S{i}")).await);
-            let read = round_trips(start.elapsed());
-            // Each figure is the round trips plus the server's and this
-            // process's time, a fraction of one at this delay.
-            assert!(
-                (2.0..2.9).contains(&apply),
-                "{mode:?}: apply took {apply:.2} round trips"
-            );
-            assert!(
-                (1.0..1.9).contains(&read),
-                "{mode:?}: a read took {read:.2} round trips"
-            );
+            read = read.min(round_trips(start.elapsed()));
         }
+        assert!(
+            (2.0..2.9).contains(&apply),
+            "{mode:?}: apply took {apply:.2} round trips"
+        );
+        assert!(
+            (1.0..1.9).contains(&read),
+            "{mode:?}: a read took {read:.2} round trips"
+        );
     }
 }
